@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+)
+
+func cmdApply(g *globals, args []string) int {
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fs.SetOutput(g.stderr)
+	dry := fs.Bool("dry-run", false, "print every change, with diffs, and change nothing")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUnknown
+	}
+	cfg, ok := g.load()
+	if !ok {
+		return exitFailed
+	}
+	log, err := g.logger()
+	if err != nil {
+		fmt.Fprintf(g.stderr, "enroot-agent: %v\n", err)
+		return exitUnknown
+	}
+	defer log.Sync()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	steps := agent.Steps(agent.Env{Config: cfg, Root: g.root, Log: log})
+	rep := (&converge.Runner{Log: log, DryRun: *dry}).Run(ctx, steps)
+	printReport(g.stdout, rep, *dry)
+	if rep.Err() != nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+var marks = map[converge.Outcome]string{
+	converge.Done: "✓", converge.Changed: "~", converge.Planned: "+",
+	converge.Failed: "✗", converge.Blocked: "-",
+}
+
+// printReport shows one line per step; a dry run adds each change and diff.
+func printReport(w io.Writer, rep converge.Report, dry bool) {
+	for _, r := range rep.Results {
+		line := fmt.Sprintf("%s %-16s %s", marks[r.Outcome], r.Step, r.Outcome)
+		switch {
+		case r.Err != nil:
+			line += ": " + r.Err.Error()
+		case r.Outcome == converge.Changed || r.Outcome == converge.Planned:
+			line += ": " + r.Plan.Reason
+		}
+		fmt.Fprintln(w, line)
+		if !dry || r.Plan.Done() {
+			continue
+		}
+		for _, c := range r.Plan.Changes {
+			fmt.Fprintf(w, "    would %s\n", c)
+			if c.Diff != "" {
+				fmt.Fprint(w, indent(c.Diff))
+			}
+		}
+	}
+}
+
+func indent(s string) string {
+	return "      " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n      ") + "\n"
+}

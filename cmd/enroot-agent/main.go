@@ -1,0 +1,116 @@
+// Command enroot-agent keeps a Slurm compute node able to run containers from
+// Amazon ECR: it installs Enroot and Pyxis, wires them into Slurm and keeps
+// registry credentials fresh for every user's jobs.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/enroot-agent/enroot-agent/internal/logging"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// version is set by the Makefile from git describe.
+var version = "dev"
+
+// Exit codes: a failed check or step is 1; "cannot tell" (usage, a command
+// not built yet, an unknown check) is 2, as node-problem-detector does.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUnknown = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// globals are the flags that come before the command.
+type globals struct {
+	configPath string
+	explicit   bool
+	root       config.Root
+	logFormat  string
+	debug      bool
+	stdout     io.Writer
+	stderr     *os.File
+}
+
+func run(args []string, stdout io.Writer, stderr *os.File) int {
+	g := globals{stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("enroot-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&g.configPath, "config", config.DefaultPath, "config `file`; a missing default file means built-in defaults")
+	root := fs.String("root", "/", "re-root every host path under `dir` (tests, image builds)")
+	fs.StringVar(&g.logFormat, "log-format", logging.Auto, "auto, console or json")
+	fs.BoolVar(&g.debug, "debug", false, "log at debug level")
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		return exitUnknown
+	}
+	fs.Visit(func(f *flag.Flag) { g.explicit = g.explicit || f.Name == "config" })
+	g.root = config.Root(*root)
+	if fs.NArg() == 0 {
+		usage(fs)
+		return exitUnknown
+	}
+	cmd, ok := commands[fs.Arg(0)]
+	if !ok {
+		fmt.Fprintf(stderr, "enroot-agent: unknown command %q\n", fs.Arg(0))
+		usage(fs)
+		return exitUnknown
+	}
+	return cmd.run(&g, fs.Args()[1:])
+}
+
+// logger builds the zap logger for commands that log.
+func (g *globals) logger() (*zap.Logger, error) {
+	return logging.New(zapcore.Lock(g.stderr), logging.Options{
+		Format:   g.logFormat,
+		Journal:  isJournal(),
+		Terminal: logging.IsTerminal(g.stderr),
+		Debug:    g.debug,
+	})
+}
+
+// load reads and validates the config, printing every problem.
+func (g *globals) load() (config.Config, bool) {
+	// The default path is a host path and follows --root; a file named with
+	// --config is the operator's and is read as given.
+	path := g.configPath
+	if !g.explicit {
+		path = g.root.Path(path)
+	}
+	c, err := config.Load(path, g.explicit)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			fmt.Fprintf(g.stderr, "enroot-agent: %d problem(s) in the config; nothing was changed:\n%v\n", len(errs), err)
+		} else {
+			fmt.Fprintf(g.stderr, "enroot-agent: %v\n", err)
+		}
+		return c, false
+	}
+	return c, true
+}
+
+func isJournal() bool {
+	ok, _ := journal.StderrIsJournalStream()
+	return ok
+}
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "usage: enroot-agent [flags] command [command flags]\n\ncommands:\n")
+	for _, name := range commandOrder {
+		fmt.Fprintf(fs.Output(), "  %-9s %s\n", name, commands[name].help)
+	}
+	fmt.Fprintf(fs.Output(), "\nflags:\n")
+	fs.PrintDefaults()
+}

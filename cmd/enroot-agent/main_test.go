@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+)
+
+// runAgent runs the real binary and returns its stdout, stderr and exit code.
+func runAgent(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+type fileID struct {
+	ino   uint64
+	mtime syscall.Timespec
+	mode  uint32
+}
+
+func snapshot(t *testing.T, root string) map[string]fileID {
+	t.Helper()
+	snap := map[string]fileID{}
+	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			return err
+		}
+		snap[p] = fileID{st.Ino, st.Mtim, st.Mode}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func TestApplyTwiceChangesNothing(t *testing.T) {
+	root := t.TempDir()
+	out, errOut, code := runAgent(t, "--root", root, "apply")
+	if code != 0 || !strings.Contains(out, "changed") {
+		t.Fatalf("first apply: code %d\n%s\n%s", code, out, errOut)
+	}
+	before := snapshot(t, root)
+	out, errOut, code = runAgent(t, "--root", root, "apply")
+	if code != 0 {
+		t.Fatalf("second apply: code %d\n%s\n%s", code, out, errOut)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasPrefix(line, "✓ ") || !strings.HasSuffix(line, " done") {
+			t.Errorf("second apply did something: %q", line)
+		}
+	}
+	after := snapshot(t, root)
+	if len(before) != len(after) {
+		t.Fatalf("second apply changed the file set: %d -> %d entries", len(before), len(after))
+	}
+	for p, id := range before {
+		if after[p] != id {
+			t.Errorf("second apply touched %s", p)
+		}
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	root := t.TempDir()
+	out, _, code := runAgent(t, "--root", root, "apply", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would mkdir "+root+"/var/lib/enroot-agent") {
+		t.Fatalf("dry run: code %d\n%s", code, out)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Fatalf("dry run created %v", entries)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`enroot:
+  version: "3.4.1"
+  flavour: caps
+pyxis:
+  libdir: lib/slurm
+ecr:
+  registries: [123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example]
+  refresh_interval: 6x
+`), 0o644)
+	_, errOut, code := runAgent(t, "--config", bad, "validate")
+	if code != 1 {
+		t.Fatalf("bad config: exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{bad + ":2: enroot.version", bad + ":3: enroot.flavour", bad + ":5: pyxis.libdir", bad + ":7: ecr.registries[0]", bad + ":8: ecr.refresh_interval"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in:\n%s", want, errOut)
+		}
+	}
+	empty := filepath.Join(dir, "empty.yaml")
+	os.WriteFile(empty, nil, 0o644)
+	if out, errOut, code := runAgent(t, "--config", empty, "validate"); code != 0 {
+		t.Fatalf("empty config: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := runAgent(t, "--config", filepath.Join(dir, "missing.yaml"), "validate"); code != 1 {
+		t.Fatalf("a missing explicit config must fail, got %d", code)
+	}
+	if _, _, code := runAgent(t, "--root", dir, "validate"); code != 0 {
+		t.Fatalf("no config at the default path must mean defaults, got %d", code)
+	}
+}
+
+func TestUnbuiltCommandsSaySo(t *testing.T) {
+	for _, cmd := range []string{"run", "verify", "refresh"} {
+		_, errOut, code := runAgent(t, cmd)
+		if code != 2 || !strings.Contains(errOut, "not built yet") {
+			t.Errorf("%s: exit %d, %q", cmd, code, errOut)
+		}
+	}
+	if _, _, code := runAgent(t, "frobnicate"); code != 2 {
+		t.Errorf("unknown command exit %d", code)
+	}
+}

@@ -1,0 +1,114 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEmptyConfigIsDefaults(t *testing.T) {
+	for _, in := range []string{"", "# nothing\n", "---\n"} {
+		c, err := Parse("config.yaml", []byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if c.Enroot.Version != "4.1.2" || c.ECR.RefreshInterval.D() != 6*time.Hour || c.Verify.Listen != "127.0.0.1:9464" {
+			t.Fatalf("%q: defaults lost: %+v", in, c)
+		}
+	}
+}
+
+func TestFiveMistakesAllReported(t *testing.T) {
+	in := `enroot:
+  version: "3.4.1"
+  colour: blue
+pyxis:
+  slurm_prefix: opt/slurm
+ecr:
+  registries:
+    - 123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example
+  refresh_interval: 6x
+verify:
+  listen: 9464
+`
+	_, err := Parse("config.yaml", []byte(in))
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v, want Errors", err)
+	}
+	want := []string{
+		`config.yaml:2: enroot.version: "3.4.1" is older than 3.5.0, the first enroot that can authenticate to ECR`,
+		`config.yaml:3: enroot.colour: unknown key (known: checksums, conf, flavor, install, require_checksums, source, version)`,
+		`config.yaml:5: pyxis.slurm_prefix: "opt/slurm" is not an absolute path`,
+		`config.yaml:8: ecr.registries[0]: "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example" is not an ECR registry host (<12-digit account>.dkr.ecr.<region>.amazonaws.com)`,
+		`config.yaml:9: ecr.refresh_interval: "6x" is not a duration (write it like 6h or 90m)`,
+		`config.yaml:11: verify.listen: "9464" is not host:port`,
+	}
+	if got := strings.Split(err.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestTypeErrors(t *testing.T) {
+	in := "enroot:\n  install: maybe\n  conf: [a, b]\necr:\n  registries: 123456789012.dkr.ecr.us-east-1.amazonaws.com\ncredentials:\n  files:\n    - {path: /x, mode: \"0999\"}\n"
+	_, err := Parse("c.yaml", []byte(in))
+	want := []string{
+		`c.yaml:2: enroot.install: "maybe" is not a boolean (use true or false)`,
+		`c.yaml:3: enroot.conf: expected a mapping, found a list`,
+		`c.yaml:5: ecr.registries: expected a list, found a single value`,
+		`c.yaml:8: credentials.files[0].mode: "0999" is not a file mode (write it in octal, like "0600")`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestOverridesMergeIntoDefaults(t *testing.T) {
+	in := "enroot:\n  conf: {ENROOT_SQUASH_OPTIONS: -comp zstd}\necr:\n  registries: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]\n  refresh_interval: 3h\ncredentials:\n  files: [{path: /root/.config/enroot/.credentials, mode: 0600}]\n"
+	c, err := Parse("c.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Enroot.Conf["ENROOT_SQUASH_OPTIONS"] != "-comp zstd" || c.Enroot.Version != "4.1.2" {
+		t.Fatalf("enroot: %+v", c.Enroot)
+	}
+	if r := c.ECR.Registries[0]; r.Account != "123456789012" || r.Region != "eu-west-1" || c.ECR.RefreshInterval.D() != 3*time.Hour {
+		t.Fatalf("ecr: %+v", c.ECR)
+	}
+	if m := c.Credentials.Files[0].Mode; m.FileMode() != 0o600 {
+		t.Fatalf("mode %v", m)
+	}
+}
+
+func TestSyntaxError(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("enroot: [\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "c.yaml: yaml: line") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRoot(t *testing.T) {
+	if got := Root("/tmp/r").Path("/etc/enroot/enroot.conf"); got != "/tmp/r/etc/enroot/enroot.conf" {
+		t.Fatal(got)
+	}
+	if got := Root("").Path("/etc//x"); got != "/etc/x" {
+		t.Fatal(got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("enroot: {version: 4.1.2}\necr: {registries: [123456789012.dkr.ecr.us-east-1.amazonaws.com]}\n")
+	f.Add("a: &x {b: 1}\nc: *x\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		_, err := Parse("f.yaml", []byte(in))
+		var errs Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				if e.Path == "" && e.Msg == "" {
+					t.Fatalf("empty error for %q", in)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,161 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// nodeDecoder is implemented by value types that parse their own scalar, such
+// as Duration or Registry; the error message is prefixed with the path.
+type nodeDecoder interface {
+	decodeNode(n *yaml.Node) error
+}
+
+// decode walks a YAML node onto v, which already holds the defaults. Unlike
+// yaml.Decode it keeps going after a problem, so every mistake in the file is
+// reported at once, each with its path and line.
+func (p *problems) decode(n *yaml.Node, v reflect.Value, path string) {
+	for n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if path != "" {
+		p.lines[path] = n.Line
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if d, ok := v.Addr().Interface().(nodeDecoder); ok {
+		if err := d.decodeNode(n); err != nil {
+			p.addf(path, "%v", err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		p.decodeStruct(n, v, path)
+	case reflect.Map:
+		p.decodeMap(n, v, path)
+	case reflect.Slice:
+		p.decodeSlice(n, v, path)
+	default:
+		p.decodeScalar(n, v, path)
+	}
+}
+
+func (p *problems) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if !p.expect(n, yaml.MappingNode, path) {
+		return
+	}
+	fields := map[string]int{}
+	for i := 0; i < v.NumField(); i++ {
+		if tag := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+			fields[tag] = i
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i].Value, n.Content[i+1]
+		sub := join(path, key)
+		idx, ok := fields[key]
+		if !ok {
+			p.lines[sub] = n.Content[i].Line
+			p.addf(sub, "unknown key (known: %s)", known(fields))
+			continue
+		}
+		p.decode(val, v.Field(idx), sub)
+	}
+}
+
+func (p *problems) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if !p.expect(n, yaml.MappingNode, path) {
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i].Value
+		elem := reflect.New(v.Type().Elem()).Elem()
+		if cur := v.MapIndex(reflect.ValueOf(key)); cur.IsValid() {
+			elem.Set(cur)
+		}
+		p.decode(n.Content[i+1], elem, join(path, key))
+		v.SetMapIndex(reflect.ValueOf(key), elem)
+	}
+}
+
+func (p *problems) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if !p.expect(n, yaml.SequenceNode, path) {
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		p.decode(item, out.Index(i), fmt.Sprintf("%s[%d]", path, i))
+	}
+	v.Set(out)
+}
+
+func (p *problems) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
+	if !p.expect(n, yaml.ScalarNode, path) {
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(n.Value)
+	case reflect.Bool:
+		var b bool
+		if n.Tag != "!!bool" || n.Decode(&b) != nil {
+			p.addf(path, "%q is not a boolean (use true or false)", n.Value)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		i, err := strconv.ParseInt(n.Value, 0, 64)
+		if err != nil {
+			p.addf(path, "%q is not an integer", n.Value)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil {
+			p.addf(path, "%q is not a number", n.Value)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		panic(fmt.Sprintf("config: no decoder for %s at %s", v.Type(), path))
+	}
+}
+
+var kindNames = map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a single value"}
+
+func (p *problems) expect(n *yaml.Node, k yaml.Kind, path string) bool {
+	if n.Kind != k {
+		p.addf(path, "expected %s, found %s", kindNames[k], kindNames[n.Kind])
+	}
+	return n.Kind == k
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func known(fields map[string]int) string {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,46 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads and validates the config at path. A missing file at the default
+// path means "all defaults", so a node runs with no config at all; a missing
+// file the admin named explicitly is an error.
+func Load(path string, explicit bool) (Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return Parse(filepath.Base(path), nil)
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data over the defaults and validates the result. name is
+// used in error messages. The returned error, when not a syntax error, is an
+// Errors listing every problem with its line.
+func Parse(name string, data []byte) (Config, error) {
+	c := Default()
+	p := &problems{file: name, lines: map[string]int{}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(root.Content) > 0 {
+		p.decode(&root, reflect.ValueOf(&c).Elem(), "")
+	}
+	p.validate(&c)
+	if err := p.err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}

@@ -1,0 +1,108 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Outcome is what happened to one step in one run.
+type Outcome string
+
+const (
+	Done    Outcome = "done"    // nothing to do
+	Changed Outcome = "changed" // applied
+	Planned Outcome = "planned" // would apply (dry run)
+	Failed  Outcome = "failed"
+	Blocked Outcome = "blocked" // a step it requires failed or is blocked
+)
+
+// Result is one step's outcome.
+type Result struct {
+	Step     string
+	Outcome  Outcome
+	Plan     *Plan
+	Err      error
+	Duration time.Duration
+}
+
+// Report is the outcome of one run, in step order.
+type Report struct {
+	Results []Result
+}
+
+// Err joins the errors of failed and blocked steps, each naming its step.
+func (r Report) Err() error {
+	var errs []error
+	for _, res := range r.Results {
+		if res.Err != nil {
+			errs = append(errs, &StepError{Step: res.Step, Err: res.Err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Runner runs steps in order. A failed step does not stop the run: later
+// steps that do not require it still run, so one broken download does not
+// keep credentials from being refreshed.
+type Runner struct {
+	Log    *zap.Logger
+	DryRun bool
+}
+
+// Run plans and, unless DryRun, applies every step.
+func (r *Runner) Run(ctx context.Context, steps []Step) Report {
+	var rep Report
+	bad := map[string]bool{}
+	for _, s := range steps {
+		res := r.runOne(ctx, s, bad)
+		if res.Outcome == Failed || res.Outcome == Blocked {
+			bad[s.Name()] = true
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	return rep
+}
+
+func (r *Runner) runOne(ctx context.Context, s Step, bad map[string]bool) Result {
+	log := r.Log.With(zap.String("step", s.Name()))
+	start := time.Now()
+	res := Result{Step: s.Name()}
+	finish := func(o Outcome, err error) Result {
+		res.Outcome, res.Err, res.Duration = o, err, time.Since(start)
+		return res
+	}
+	if d, ok := s.(Dependent); ok {
+		for _, req := range d.Requires() {
+			if bad[req] {
+				log.Warn("step blocked", zap.String("requires", req))
+				return finish(Blocked, errors.New("not attempted: required step "+req+" did not succeed"))
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return finish(Blocked, err)
+	}
+	plan, err := s.Plan(ctx)
+	res.Plan = plan
+	switch {
+	case err != nil:
+		log.Error("step failed", zap.String("phase", "plan"), zap.Error(err))
+		return finish(Failed, err)
+	case plan.Done():
+		log.Debug("step already done")
+		return finish(Done, nil)
+	case r.DryRun:
+		log.Info("step would change", zap.String("reason", plan.Reason), zap.String("changes", plan.Summary()))
+		return finish(Planned, nil)
+	}
+	log.Info("step starting", zap.String("reason", plan.Reason), zap.String("changes", plan.Summary()))
+	if err := s.Apply(ctx, plan); err != nil {
+		log.Error("step failed", zap.Error(err), zap.Duration("took", time.Since(start)))
+		return finish(Failed, err)
+	}
+	log.Info("step done", zap.Duration("took", time.Since(start)))
+	return finish(Changed, nil)
+}

@@ -1,0 +1,101 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// fake is a step whose plan and apply are set by the table.
+type fake struct {
+	name     string
+	planErr  error
+	applyErr error
+	changes  int
+	requires []string
+	applied  *int
+}
+
+func (f *fake) Name() string       { return f.name }
+func (f *fake) Requires() []string { return f.requires }
+func (f *fake) Plan(context.Context) (*Plan, error) {
+	p := &Plan{Reason: "test"}
+	for i := 0; i < f.changes; i++ {
+		p.Changes = append(p.Changes, Change{Action: "run", Target: f.name})
+	}
+	return p, f.planErr
+}
+func (f *fake) Apply(context.Context, *Plan) error { *f.applied++; return f.applyErr }
+
+func TestRunnerOutcomes(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	applied := 0
+	boom := errors.New("boom")
+	steps := []Step{
+		&fake{name: "done", applied: &applied},
+		&fake{name: "fetch", changes: 1, applyErr: boom, applied: &applied},
+		&fake{name: "build", changes: 1, requires: []string{"fetch"}, applied: &applied},
+		&fake{name: "conf", changes: 2, applied: &applied},
+		&fake{name: "probe", planErr: boom, applied: &applied},
+	}
+	rep := (&Runner{Log: zap.New(core)}).Run(context.Background(), steps)
+	want := []Outcome{Done, Failed, Blocked, Changed, Failed}
+	for i, res := range rep.Results {
+		if res.Outcome != want[i] {
+			t.Errorf("%s: %s, want %s", res.Step, res.Outcome, want[i])
+		}
+	}
+	if applied != 2 {
+		t.Fatalf("applied %d steps, want 2 (fetch and conf)", applied)
+	}
+	err := rep.Err()
+	for _, s := range []string{"fetch: boom", "build: not attempted: required step fetch", "probe: boom"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("report error %v lacks %q", err, s)
+		}
+	}
+	if logs.FilterMessage("step failed").Len() != 2 || logs.FilterMessage("step done").Len() != 1 {
+		t.Fatalf("log lines: %v", logs.All())
+	}
+}
+
+func TestDryRunAppliesNothing(t *testing.T) {
+	dir := t.TempDir()
+	applied := 0
+	f := &File{StepName: "f", Path: filepath.Join(dir, "a.conf"), Opts: atomicfile.Default,
+		Render: func() ([]byte, error) { return []byte("x=1\n"), nil }}
+	rep := (&Runner{Log: zap.NewNop(), DryRun: true}).Run(context.Background(), []Step{f, &fake{name: "c", changes: 1, applied: &applied}})
+	if rep.Results[0].Outcome != Planned || rep.Results[1].Outcome != Planned || applied != 0 {
+		t.Fatalf("dry run: %+v applied=%d", rep.Results, applied)
+	}
+	if _, err := os.Stat(f.Path); !os.IsNotExist(err) {
+		t.Fatal("dry run wrote the file")
+	}
+	if d := rep.Results[0].Plan.Changes[0].Diff; !strings.Contains(d, "+x=1") {
+		t.Fatalf("diff %q", d)
+	}
+}
+
+func TestFileStepConvergesOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "a.conf")
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	os.WriteFile(path, []byte("old\n"), 0o644)
+	f := &File{StepName: "f", Path: path, Opts: atomicfile.Default, Secret: true,
+		Render: func() ([]byte, error) { return []byte("token=hunter2\n"), nil }}
+	r := &Runner{Log: zap.NewNop()}
+	first := r.Run(context.Background(), []Step{f})
+	if first.Results[0].Outcome != Changed || strings.Contains(first.Results[0].Plan.Changes[0].Diff, "hunter2") {
+		t.Fatalf("first: %+v", first.Results[0])
+	}
+	if second := r.Run(context.Background(), []Step{f}); second.Results[0].Outcome != Done {
+		t.Fatalf("second: %+v", second.Results[0])
+	}
+}

@@ -1,0 +1,65 @@
+// Package converge runs the steps that bring a node to its desired state. A
+// step can say whether its work is done, and why not, without changing
+// anything; the same answer serves apply, apply --dry-run and verify.
+package converge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Step is one piece of the node's desired state.
+type Step interface {
+	// Name is short and stable: it appears in logs, metrics and verify.
+	Name() string
+	// Plan inspects the node and lists what Apply would change. It must not
+	// change anything. An empty plan means the step is done.
+	Plan(ctx context.Context) (*Plan, error)
+	// Apply makes the changes that Plan listed.
+	Apply(ctx context.Context, p *Plan) error
+}
+
+// Dependent is implemented by steps that make no sense when an earlier step
+// failed, such as building Pyxis after its download failed.
+type Dependent interface {
+	Requires() []string
+}
+
+// Plan is what a step would change, and why.
+type Plan struct {
+	Reason  string
+	Changes []Change
+	// State is the step's own working data between Plan and Apply.
+	State any
+}
+
+// Done reports whether there is nothing to do.
+func (p *Plan) Done() bool { return p == nil || len(p.Changes) == 0 }
+
+// Change is one effect on the node: a file written, a command run.
+type Change struct {
+	Action string // write, mkdir, run, remove, restart, ...
+	Target string // a path, a command line, a unit
+	Diff   string // for writes: a unified diff, or a note when the content is secret
+}
+
+func (c Change) String() string { return c.Action + " " + c.Target }
+
+// Summary is one line listing the changes.
+func (p *Plan) Summary() string {
+	parts := make([]string, len(p.Changes))
+	for i, c := range p.Changes {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// StepError names the step that failed.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that the tests start for real (Slurm, munge,
+# the OCI registry, rpm, shellcheck, systemd-analyze), only when missing, so a
+# second run costs nothing. Tests fail, never skip, when one of these is absent.
+set -euo pipefail
+
+packages=(
+  slurm-wlm libslurm-dev munge          # real slurmctld, slurmd, srun, spank.h
+  docker-registry apache2-utils         # OCI registry with htpasswd basic auth
+  rpm dpkg                              # rpmbuild, rpm --root, dpkg-deb
+  shellcheck curl systemd               # script lint, HTTP probes, systemd-analyze
+  build-essential                       # cc and make for the Pyxis build
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) != 0 ]]; then
+  echo "test-deps: run as root to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "test-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
