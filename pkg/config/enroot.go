@@ -1,0 +1,39 @@
+package config
+
+// Enroot says which enroot to install and how to configure it.
+type Enroot struct {
+	Install          bool              `yaml:"install"`
+	Version          string            `yaml:"version"`
+	Flavor           string            `yaml:"flavor"`
+	Source           string            `yaml:"source"`
+	Checksums        map[string]string `yaml:"checksums"`
+	RequireChecksums bool              `yaml:"require_checksums"`
+	Conf             map[string]string `yaml:"conf"`
+}
+
+func defaultEnroot() Enroot {
+	return Enroot{
+		Install: true,
+		Version: "4.1.2",
+		Flavor:  "caps",
+		Source:  "https://github.com/NVIDIA/enroot/releases/download/v{version}/",
+	}
+}
+
+// minEnroot is the first enroot release that authenticates to ECR (enroot#143).
+var minEnroot = [3]int{3, 5, 0}
+
+func (p *problems) validateEnroot(e *Enroot) {
+	if v, ok := parseVersion(e.Version); !ok {
+		p.addf("enroot.version", "%q is not a version like 4.1.2", e.Version)
+	} else if less(v, minEnroot) {
+		p.addf("enroot.version", "%q is older than 3.5.0, the first enroot that can authenticate to ECR", e.Version)
+	}
+	if e.Flavor != "caps" && e.Flavor != "plain" {
+		p.addf("enroot.flavor", "%q is not caps or plain", e.Flavor)
+	}
+	p.source("enroot.source", e.Source)
+	for name, sum := range e.Checksums {
+		p.digest("enroot.checksums."+name, sum)
+	}
+}
