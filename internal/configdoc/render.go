@@ -1,0 +1,153 @@
+package configdoc
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Header opens the rendered config. It states the one rule the file follows,
+// which is also how the tests read it back.
+const Header = `# enroot-agent configuration. Every key is optional; the values shown are
+# the built-in defaults. A line that starts with "#" directly followed by the
+# key (or by an even number of spaces and the key) is a setting: remove the "#"
+# to change it. Lines that start with "# " are explanations.
+# Check your edits with: enroot-agent validate
+# Reference: the Configuration section of the README.
+`
+
+// Render writes v (normally config.Default()) as a fully commented YAML file,
+// each key preceded by its meaning from the documentation table.
+func Render(v any, rows []Row) ([]byte, error) {
+	doc := map[string]Row{}
+	for _, r := range rows {
+		doc[r.Key] = r
+	}
+	var b strings.Builder
+	b.WriteString(Header)
+	err := renderStruct(&b, reflect.ValueOf(v), "", 0, doc)
+	return []byte(b.String()), err
+}
+
+func renderStruct(b *strings.Builder, v reflect.Value, prefix string, depth int, doc map[string]Row) error {
+	indent := strings.Repeat("  ", depth)
+	for i := 0; i < v.NumField(); i++ {
+		f, name := v.Type().Field(i), yamlName(v.Type().Field(i))
+		if name == "" {
+			continue
+		}
+		path := join(prefix, name)
+		if depth == 0 {
+			b.WriteString("\n")
+		}
+		if isSection(f.Type) {
+			fmt.Fprintf(b, "#%s%s:\n", indent, name)
+			if err := renderStruct(b, v.Field(i), path, depth+1, doc); err != nil {
+				return err
+			}
+			continue
+		}
+		comment(b, indent, doc[path].Meaning)
+		if f.Type.Kind() == reflect.Slice && isSection(f.Type.Elem()) {
+			itemDocs(b, indent, f.Type.Elem(), path, doc)
+		}
+		val, err := render(v.Field(i), indent)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(b, "#%s%s:%s\n", indent, name, val)
+	}
+	return nil
+}
+
+// itemDocs explains the keys of a list's items, which have no default.
+func itemDocs(b *strings.Builder, indent string, t reflect.Type, path string, doc map[string]Row) {
+	fmt.Fprintf(b, "%s# each item has:\n", indent)
+	walk(t, path+"[]", func(p string, _ []int) {
+		comment(b, indent, "  "+strings.TrimPrefix(p, path+"[].")+": "+doc[p].Meaning)
+	})
+}
+
+func comment(b *strings.Builder, indent, meaning string) {
+	if meaning == "" {
+		return
+	}
+	fmt.Fprintf(b, "%s# %s\n", indent, strings.ReplaceAll(meaning, "`", ""))
+}
+
+// render returns the value as it follows "key:", a leading space included.
+func render(v reflect.Value, indent string) (string, error) {
+	switch x := v.Interface().(type) {
+	case fmt.Stringer:
+		if d, ok := v.Interface().(interface{ D() time.Duration }); ok {
+			return " " + duration(d.D()), nil
+		}
+		return " " + scalar(x.String()), nil
+	}
+	switch v.Kind() {
+	case reflect.Map:
+		return renderMap(v, indent)
+	case reflect.Slice:
+		return renderList(v)
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
+		return " " + scalar(v.Interface()), nil
+	}
+	return "", fmt.Errorf("cannot render a %s", v.Type())
+}
+
+func renderMap(v reflect.Value, indent string) (string, error) {
+	if v.Len() == 0 {
+		return " {}", nil
+	}
+	keys := make([]string, 0, v.Len())
+	for _, k := range v.MapKeys() {
+		keys = append(keys, k.String())
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		val, err := render(v.MapIndex(reflect.ValueOf(k)), indent+"  ")
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "\n#%s  %s:%s", indent, scalar(k), val)
+	}
+	return b.String(), nil
+}
+
+func renderList(v reflect.Value) (string, error) {
+	items := make([]string, v.Len())
+	for i := range items {
+		s, err := render(v.Index(i), "")
+		if err != nil || strings.Contains(s, "\n") {
+			return "", fmt.Errorf("cannot render item %d of a list on one line", i)
+		}
+		items[i] = strings.TrimSpace(s)
+	}
+	return " [" + strings.Join(items, ", ") + "]", nil
+}
+
+// scalar writes a YAML scalar, quoted where YAML would read it otherwise.
+func scalar(x any) string {
+	out, err := yaml.Marshal(x)
+	if err != nil {
+		return fmt.Sprintf("%q", fmt.Sprint(x))
+	}
+	return strings.TrimSuffix(string(out), "\n")
+}
+
+// duration drops the zero units Go prints: 6h0m0s becomes 6h.
+func duration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
