@@ -1,0 +1,191 @@
+package artifact
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func digest(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// fast is a Fetcher with test-sized backoff and timeouts.
+func fast(t *testing.T) (*Fetcher, *observer.ObservedLogs) {
+	core, logs := observer.New(zap.DebugLevel)
+	f := New(filepath.Join(t.TempDir(), "cache"), zap.New(core))
+	f.MinBackoff, f.MaxBackoff = 10*time.Millisecond, 40*time.Millisecond
+	f.Timeouts = Timeouts{Connect: time.Second, Header: 300 * time.Millisecond, Stall: 300 * time.Millisecond}
+	return f, logs
+}
+
+var payload = []byte(strings.Repeat("enroot package bytes\n", 5000))
+
+func TestPinnedDownloadThenCache(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Put("enroot_4.1.2-1_amd64.deb", payload)
+	f, _ := fast(t)
+	req := Request{URL: srv.URL + "enroot_4.1.2-1_amd64.deb", SHA256: digest(payload)}
+	res, err := f.Fetch(context.Background(), req)
+	if err != nil || res.PinnedBy != PinnedByConfig || res.Cached || res.SHA256 != digest(payload) {
+		t.Fatalf("first fetch: %+v %v", res, err)
+	}
+	if got, _ := os.ReadFile(res.Path); string(got) != string(payload) {
+		t.Fatal("cached content differs")
+	}
+	res, err = f.Fetch(context.Background(), req)
+	if err != nil || !res.Cached || srv.Requests("") != 1 {
+		t.Fatalf("second fetch: %+v %v, %d requests", res, err, srv.Requests(""))
+	}
+	if st, _ := os.Stat(f.Dir); st.Mode().Perm() != 0o700 {
+		t.Fatalf("cache dir mode %v", st.Mode())
+	}
+}
+
+func TestSumsFileAtSource(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Put("a.rpm", payload)
+	srv.Put("SHA256SUMS", []byte(digest(payload)+"  a.rpm\n"+strings.Repeat("0", 64)+" *b.rpm\n"))
+	srv.Put("b.rpm", []byte("tampered"))
+	f, _ := fast(t)
+	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "a.rpm"})
+	if err != nil || res.PinnedBy != PinnedBySums {
+		t.Fatalf("a.rpm: %+v %v", res, err)
+	}
+	_, err = f.Fetch(context.Background(), Request{URL: srv.URL + "b.rpm"})
+	var mm *MismatchError
+	if !errors.As(err, &mm) || mm.Expected != strings.Repeat("0", 64) || mm.Actual != digest([]byte("tampered")) {
+		t.Fatalf("b.rpm: %v", err)
+	}
+	for _, want := range []string{"b.rpm", mm.Expected, mm.Actual, "SHA256SUMS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(f.Dir); len(entries) != 1 {
+		t.Fatalf("cache holds %v; the mismatched file must be gone", entries)
+	}
+}
+
+func TestUnpinnedIsReported(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Put("x.tar.gz", payload)
+	f, logs := fast(t)
+	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "x.tar.gz"})
+	if err != nil || !res.Unpinned() {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if logs.FilterMessageSnippet("unpinned").Len() != 1 {
+		t.Fatalf("no unpinned warning: %v", logs.All())
+	}
+	f2, _ := fast(t)
+	_, err = f2.Fetch(context.Background(), Request{URL: srv.URL + "x.tar.gz", RequirePinned: true})
+	var up *UnpinnedError
+	if !errors.As(err, &up) || srv.Requests("x.tar.gz") != 1 {
+		t.Fatalf("require pinned: %v, %d downloads", err, srv.Requests("x.tar.gz"))
+	}
+}
+
+func TestServerErrorsAreRetried(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Put("p.rpm", payload)
+	srv.Fail("p.rpm", testenv.Fault{Status: 500}, testenv.Fault{Status: 500})
+	f, _ := fast(t)
+	if _, err := f.Fetch(context.Background(), Request{URL: srv.URL + "p.rpm", SHA256: digest(payload)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests("p.rpm"); n != 3 {
+		t.Fatalf("%d requests, want 3", n)
+	}
+	srv.Fail("q.rpm", testenv.Fault{Status: 403})
+	_, err := f.Fetch(context.Background(), Request{URL: srv.URL + "q.rpm", SHA256: digest(payload)})
+	if err == nil || srv.Requests("q.rpm") != 1 || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("403 must not be retried: %v, %d requests", err, srv.Requests("q.rpm"))
+	}
+}
+
+func TestSilentServerTimesOut(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Put("p.rpm", payload)
+	srv.Fail("p.rpm", testenv.Fault{Hang: true}, testenv.Fault{Hang: true}, testenv.Fault{Hang: true}, testenv.Fault{Hang: true})
+	f, _ := fast(t)
+	start := time.Now()
+	_, err := f.Fetch(context.Background(), Request{URL: srv.URL + "p.rpm", SHA256: digest(payload)})
+	if err == nil || !strings.Contains(err.Error(), "no answer in time") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}
+
+func TestResumeAfterDroppedConnection(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Put("big.rpm", payload)
+	srv.Fail("big.rpm", testenv.Fault{CutAfter: len(payload) / 3}, testenv.Fault{CutAfter: len(payload) / 2, Hang: true})
+	f, _ := fast(t)
+	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "big.rpm", SHA256: digest(payload)})
+	if err != nil || res.SHA256 != digest(payload) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if srv.RangeRequests() < 1 || srv.Requests("big.rpm") != 3 {
+		t.Fatalf("%d requests, %d with Range", srv.Requests("big.rpm"), srv.RangeRequests())
+	}
+}
+
+func TestFileSource(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "e.rpm"), payload, 0o644)
+	f, _ := fast(t)
+	res, err := f.Fetch(context.Background(), Request{URL: "file://" + dir + "/e.rpm", SHA256: digest(payload)})
+	if err != nil || res.Path == filepath.Join(dir, "e.rpm") {
+		t.Fatalf("%+v %v", res, err)
+	}
+	_, err = f.Fetch(context.Background(), Request{URL: "file://" + dir + "/missing.rpm"})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+}
+
+func TestS3ThroughTheRealClient(t *testing.T) {
+	s3 := testenv.NewS3Server(t)
+	for _, kv := range s3.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	s3.Put("mirror", "enroot/v4.1.2/enroot_4.1.2-1_amd64.deb", payload)
+	s3.Put("mirror", "enroot/v4.1.2/SHA256SUMS", []byte(digest(payload)+"  enroot_4.1.2-1_amd64.deb\n"))
+	f, _ := fast(t)
+	res, err := f.Fetch(context.Background(), Request{URL: "s3://mirror/enroot/v4.1.2/enroot_4.1.2-1_amd64.deb"})
+	if err != nil || res.PinnedBy != PinnedBySums {
+		t.Fatalf("%+v %v", res, err)
+	}
+	_, err = f.Fetch(context.Background(), Request{URL: "s3://mirror/enroot/v4.1.2/nope.deb", SHA256: digest(payload)})
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+	if total, unsigned := s3.Requests(); total < 3 || unsigned != 0 {
+		t.Fatalf("%d requests, %d unsigned", total, unsigned)
+	}
+}
+
+func TestExpandAndJoin(t *testing.T) {
+	base := Expand("https://github.com/NVIDIA/enroot/releases/download/v{version}/", "4.1.2")
+	if got := Join(base, "enroot-4.1.2-1.el8.x86_64.rpm"); got != "https://github.com/NVIDIA/enroot/releases/download/v4.1.2/enroot-4.1.2-1.el8.x86_64.rpm" {
+		t.Fatal(got)
+	}
+	if got := Join("s3://b/p", "f"); got != "s3://b/p/f" {
+		t.Fatal(got)
+	}
+}

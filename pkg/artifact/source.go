@@ -1,0 +1,120 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// open starts reading url at offset. It returns the offset the body really
+// starts at: 0 when the source ignored the range.
+func (f *Fetcher) open(ctx context.Context, rawURL string, offset int64) (io.ReadCloser, int64, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, 0, permanent(fmt.Errorf("%q is not a URL: %w", rawURL, err))
+	}
+	switch u.Scheme {
+	case "http", "https":
+		return f.openHTTP(ctx, rawURL, offset)
+	case "s3":
+		return f.openS3(ctx, u, offset)
+	case "file":
+		return openFile(u.Path, offset)
+	}
+	return nil, 0, permanent(fmt.Errorf("%s: scheme %q is not supported (https, http, s3 or file)", rawURL, u.Scheme))
+}
+
+// httpClient keeps the environment's proxy settings (clusters without direct
+// internet often have one) and adds the connect and header timeouts.
+func (f *Fetcher) httpClient() *http.Client {
+	if f.http == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = (&net.Dialer{Timeout: f.Timeouts.Connect}).DialContext
+		tr.TLSHandshakeTimeout = f.Timeouts.Connect
+		tr.ResponseHeaderTimeout = f.Timeouts.Header
+		f.http = &http.Client{Transport: tr}
+	}
+	return f.http
+}
+
+func (f *Fetcher) openHTTP(ctx context.Context, rawURL string, offset int64) (io.ReadCloser, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, 0, permanent(err)
+	}
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	resp, err := f.httpClient().Do(req)
+	if err != nil {
+		return nil, 0, explainNet(rawURL, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return resp.Body, 0, nil
+	case resp.StatusCode == http.StatusPartialContent && rangeStart(resp.Header.Get("Content-Range")) == offset:
+		return resp.Body, offset, nil
+	}
+	resp.Body.Close()
+	status := fmt.Errorf("GET %s: %s", rawURL, resp.Status)
+	switch c := resp.StatusCode; {
+	case c == http.StatusNotFound:
+		return nil, 0, fmt.Errorf("GET %s: %w (404)", rawURL, ErrNotFound)
+	case c == http.StatusRequestedRangeNotSatisfiable, c == http.StatusPartialContent:
+		// The part file is not a prefix of what the server has: start over.
+		return nil, 0, errRestart{status}
+	case c >= 500, c == http.StatusTooManyRequests, c == http.StatusRequestTimeout:
+		return nil, 0, status
+	}
+	return nil, 0, permanent(status)
+}
+
+// errRestart is a retryable error after which the next attempt starts at 0.
+type errRestart struct{ error }
+
+func (e errRestart) Unwrap() error { return e.error }
+
+func rangeStart(cr string) int64 {
+	// "bytes 100-199/200"
+	s, ok := strings.CutPrefix(cr, "bytes ")
+	if !ok {
+		return -1
+	}
+	s, _, _ = strings.Cut(s, "-")
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// explainNet turns the transport's errors into what an admin can act on.
+func explainNet(rawURL string, err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("GET %s: no answer in time (is the node air-gapped or the source down? set enroot.source to a reachable mirror): %w", rawURL, err)
+	}
+	return fmt.Errorf("GET %s: %w", rawURL, err)
+}
+
+func openFile(path string, offset int64) (io.ReadCloser, int64, error) {
+	file, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, fmt.Errorf("%s: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, permanent(err)
+	}
+	if _, err := file.Seek(offset, io.SeekStart); err != nil {
+		file.Close()
+		return nil, 0, permanent(err)
+	}
+	return file, offset, nil
+}
