@@ -9,7 +9,21 @@ BIN     := bin/enroot-agent
 
 export CGO_ENABLED := 0
 
-.PHONY: all build test deps vet fmt-check unit demo clean
+.PHONY: all build test deps vet fmt-check unit demo clean config stage rpm deb packages
+
+# Packages: ARCH is the rpm name of the target (x86_64, aarch64); the Go and
+# Debian names follow from it. PKG_VERSION/PKG_RELEASE come from git describe.
+ARCH        ?= $(shell uname -m)
+GOARCH_x86_64  := amd64
+GOARCH_aarch64 := arm64
+DEBARCH_x86_64 := amd64
+DEBARCH_aarch64 := arm64
+GOARCH      := $(or $(GOARCH_$(ARCH)),$(error ARCH=$(ARCH): use x86_64 or aarch64))
+PKG_VERSION ?= $(word 1,$(shell packaging/version.sh))
+PKG_RELEASE ?= $(word 2,$(shell packaging/version.sh))
+DIST        ?= dist
+PKG_BIN     := $(DIST)/$(ARCH)/enroot-agent
+STAGE       := $(DIST)/$(ARCH)/stage
 
 all: build
 
@@ -30,6 +44,34 @@ unit:
 	$(GO) test -count=1 -timeout 30m ./...
 
 test: deps vet fmt-check unit
+
+# The binary the packages ship: static (CGO off), for GOARCH.
+$(PKG_BIN): FORCE
+	GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/enroot-agent
+
+# The commented default /etc/enroot-agent/config.yaml, from the code's
+# defaults and the README's configuration table.
+config:
+	@mkdir -p $(DIST)
+	$(GO) run ./packaging/genconfig README.md > $(DIST)/config.yaml.tmp
+	mv $(DIST)/config.yaml.tmp $(DIST)/config.yaml
+
+stage: $(PKG_BIN) config
+	rm -rf $(STAGE)
+	packaging/stage.sh $(STAGE) $(PKG_BIN) $(DIST)/config.yaml
+
+rpm: stage
+	packaging/rpm/build.sh $(STAGE) $(DIST) $(PKG_VERSION) $(PKG_RELEASE) $(ARCH)
+
+deb: stage
+	packaging/deb/build.sh $(STAGE) $(DIST) $(PKG_VERSION) $(PKG_RELEASE) $(DEBARCH_$(ARCH))
+
+# Both formats for both architectures.
+packages:
+	$(MAKE) rpm deb ARCH=x86_64
+	$(MAKE) rpm deb ARCH=aarch64
+
+FORCE:
 
 demo: build
 	./scripts/demo.sh $(BIN)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Usage: stage.sh DIR BINARY CONFIG
+# Fills DIR with every file the manifest names under its "staged as" column,
+# plus the manifest itself, so rpm and deb builders package the same bytes.
+set -euo pipefail
+
+if (($# != 3)); then
+  echo "usage: $0 DIR BINARY CONFIG" >&2
+  exit 2
+fi
+dir=$1 binary=$2 config=$3
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+mkdir -p "$dir"
+install -m 0644 "$here/manifest" "$dir/manifest"
+install -m 0755 "$binary" "$dir/enroot-agent"
+install -m 0644 "$here/systemd/enroot-agent.service" "$dir/enroot-agent.service"
+install -m 0644 "$config" "$dir/config.yaml"
+install -m 0644 "$top/README.md" "$dir/README.md"
+
+# Every staged name the manifest needs must now exist: a manifest line added
+# without a source here fails the build, not the install.
+while read -r kind _ _ staged; do
+  case $kind in '' | '#'*) continue ;; esac
+  if [[ $kind != dir && ! -f $dir/$staged ]]; then
+    echo "stage: manifest names $staged, which stage.sh did not provide" >&2
+    exit 1
+  fi
+done <"$here/manifest"
