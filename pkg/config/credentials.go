@@ -1,9 +1,17 @@
 package config
 
-import "strconv"
+import (
+	"regexp"
+	"strconv"
+)
 
 // Credentials says where registry credentials are written and for whom.
 type Credentials struct {
+	// EnrootConfigPath is the node-local directory that enroot.conf points
+	// ENROOT_CONFIG_PATH at, so every user's enroot reads the .credentials the
+	// agent keeps there. Empty disables the shared file.
+	EnrootConfigPath string `yaml:"enroot_config_path"`
+	// Group, when set, narrows the shared file to root:<group> mode 0640.
 	Group string           `yaml:"group"`
 	Files []CredentialFile `yaml:"files"`
 }
@@ -16,10 +24,56 @@ type CredentialFile struct {
 	Mode  Mode   `yaml:"mode"`
 }
 
-func defaultCredentials() Credentials { return Credentials{} }
+// DefaultEnrootConfigPath is on tmpfs, so tokens never reach a disk.
+const DefaultEnrootConfigPath = "/run/enroot-agent/enroot-config"
+
+func defaultCredentials() Credentials {
+	return Credentials{EnrootConfigPath: DefaultEnrootConfigPath}
+}
+
+// principal is a user or group name as useradd accepts it, or a numeric id.
+var principal = regexp.MustCompile(`^([a-z_][a-z0-9_.-]*\$?|[0-9]+)$`)
 
 func (p *problems) validateCredentials(c *Credentials) {
-	for i, f := range c.Files {
-		p.absolute("credentials.files["+strconv.Itoa(i)+"].path", f.Path)
+	if c.EnrootConfigPath != "" {
+		p.absolute("credentials.enroot_config_path", c.EnrootConfigPath)
+	}
+	if c.Group != "" && !principal.MatchString(c.Group) {
+		p.addf("credentials.group", "%q is not a group name or id", c.Group)
+	}
+	seen := map[string]bool{}
+	for i := range c.Files {
+		f := &c.Files[i]
+		path := "credentials.files[" + strconv.Itoa(i) + "]"
+		p.absolute(path+".path", f.Path)
+		if seen[f.Path] {
+			p.addf(path+".path", "%s is listed twice", f.Path)
+		}
+		seen[f.Path] = true
+		defaultFile(f, p.lines[path+".mode"] != 0)
+		for key, v := range map[string]string{".owner": f.Owner, ".group": f.Group} {
+			if !principal.MatchString(v) {
+				p.addf(path+key, "%q is not a user or group name or id", v)
+			}
+		}
+		// A token file anyone can write lets anyone redirect pulls; one
+		// anyone can read hands out the token: the shared file is the only
+		// place where world-readable is the documented choice.
+		if f.Mode.FileMode()&0o022 != 0 || f.Mode.FileMode()&0o7000 != 0 {
+			p.addf(path+".mode", "%s is writable by group or others, or has special bits: a credentials file must not be", f.Mode)
+		}
+	}
+}
+
+// defaultFile fills what the file entry leaves out: root:root, mode 0600.
+func defaultFile(f *CredentialFile, modeSet bool) {
+	if f.Owner == "" {
+		f.Owner = "root"
+	}
+	if f.Group == "" {
+		f.Group = "root"
+	}
+	if !modeSet {
+		f.Mode = 0o600
 	}
 }

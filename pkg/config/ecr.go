@@ -10,12 +10,27 @@ type ECR struct {
 	Registries          []Registry `yaml:"registries"`
 	RefreshInterval     Duration   `yaml:"refresh_interval"`
 	RefreshBeforeExpiry Duration   `yaml:"refresh_before_expiry"`
+	// RefreshJitter is the most each interval is stretched at random, so
+	// nodes booted together drift apart; unset means a tenth of the interval.
+	RefreshJitter Duration `yaml:"refresh_jitter"`
+	// RetryInitial and RetryMax bound the backoff after a failed refresh.
+	RetryInitial Duration `yaml:"retry_initial"`
+	RetryMax     Duration `yaml:"retry_max"`
+	// Timeout bounds one refresh of one region, SDK retries included.
+	Timeout Duration `yaml:"timeout"`
 }
+
+// jitterUnset marks refresh_jitter as "derive from the interval".
+const jitterUnset = Duration(-1)
 
 func defaultECR() ECR {
 	return ECR{
 		RefreshInterval:     Duration(6 * time.Hour),
 		RefreshBeforeExpiry: Duration(2 * time.Hour),
+		RefreshJitter:       jitterUnset,
+		RetryInitial:        Duration(30 * time.Second),
+		RetryMax:            Duration(15 * time.Minute),
+		Timeout:             Duration(2 * time.Minute),
 	}
 }
 
@@ -28,10 +43,30 @@ func (p *problems) validateECR(e *ECR) {
 		seen[r.Host] = true
 	}
 	// A token lives 12 hours; the interval must leave room for retries.
-	if d := e.RefreshInterval.D(); d < time.Minute || d > 11*time.Hour {
-		p.addf("ecr.refresh_interval", "%s is outside 1m..11h (an ECR token lives 12h)", d)
+	p.between("ecr.refresh_interval", e.RefreshInterval, time.Minute, 11*time.Hour, " (an ECR token lives 12h)")
+	p.between("ecr.refresh_before_expiry", e.RefreshBeforeExpiry, time.Minute, 11*time.Hour, " (an ECR token lives 12h)")
+	if e.RefreshJitter == jitterUnset {
+		e.RefreshJitter = e.RefreshInterval / 10
 	}
-	if d := e.RefreshBeforeExpiry.D(); d < time.Minute || d > 11*time.Hour {
-		p.addf("ecr.refresh_before_expiry", "%s is outside 1m..11h (an ECR token lives 12h)", d)
+	p.between("ecr.refresh_jitter", e.RefreshJitter, 0, e.RefreshInterval.D()/2, " (at most half of ecr.refresh_interval)")
+	p.between("ecr.retry_initial", e.RetryInitial, time.Second, time.Hour, "")
+	p.between("ecr.retry_max", e.RetryMax, e.RetryInitial.D(), 2*time.Hour, " (at least ecr.retry_initial)")
+	p.between("ecr.timeout", e.Timeout, 5*time.Second, 30*time.Minute, "")
+}
+
+func (p *problems) between(path string, d Duration, lo, hi time.Duration, why string) {
+	if d.D() < lo || d.D() > hi {
+		p.addf(path, "%s is outside %s..%s%s", d, short(lo), short(hi), why)
 	}
+}
+
+// short prints 6h rather than 6h0m0s, as an admin would write it.
+func short(d time.Duration) string {
+	s := d.String()
+	for _, z := range []string{"m0s", "h0m"} {
+		if len(s) > len(z) && s[len(s)-len(z):] == z {
+			s = s[:len(s)-len(z)+1]
+		}
+	}
+	return s
 }
