@@ -1,0 +1,220 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+)
+
+// Refresher keeps one token per configured registry in every target file.
+// It serves the last good token until its expiry and never after: an expired
+// token's line is removed, so enroot fails fast with "no credentials" rather
+// than with a confusing 401 (amazon-ecr-credential-helper#679).
+type Refresher struct {
+	cfg  config.Config
+	log  *zap.Logger
+	root config.Root
+
+	// Source fetches tokens; nil means the AWS SDK, loaded at first use.
+	Source TokenSource
+	// Now and Rand are the clock and the randomness (seams for tests).
+	Now  func() time.Time
+	Rand func(n int64) int64
+
+	targets   []target
+	statePath string
+	sched     *Schedule
+	run       sync.Mutex // one refresh at a time, scheduled or on demand
+
+	mu       sync.Mutex
+	regs     []config.Registry
+	held     map[string]Token // host -> the token served now
+	failures int              // consecutive failed refreshes
+	status   Status
+	cron     *cron.Cron
+	job      cron.Job
+	entry    cron.EntryID
+}
+
+// NewRefresher checks that the targets' users and groups exist; it makes no
+// AWS call and writes nothing.
+func NewRefresher(cfg config.Config, root config.Root, log *zap.Logger) (*Refresher, error) {
+	ts, err := targets(cfg.Credentials, root)
+	if err != nil {
+		return nil, err
+	}
+	r := &Refresher{
+		cfg: cfg, root: root, log: log.Named("credentials"),
+		Now: time.Now, Rand: rand.Int64N,
+		targets: ts, statePath: StatusPath(cfg, root),
+		regs: cfg.ECR.Registries, held: map[string]Token{},
+	}
+	r.sched = &Schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: func(n int64) int64 { return r.Rand(n) }}
+	return r, nil
+}
+
+// RefreshNow refreshes every registry once. It returns nil only when every
+// registry got a fresh token and every target file holds it.
+func (r *Refresher) RefreshNow(ctx context.Context) error {
+	r.run.Lock()
+	err := r.refresh(ctx)
+	r.run.Unlock()
+	r.reschedule()
+	return err
+}
+
+func (r *Refresher) refresh(ctx context.Context) error {
+	start := r.Now()
+	regs, err := r.registries(ctx)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, group := range byRegion(regs) {
+		if err := r.refreshRegion(ctx, group); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.expire(r.Now(), regs)
+	errs = append(errs, r.writeTargets()...)
+	err = errors.Join(errs...)
+	r.record(start, err)
+	return err
+}
+
+// registries are the configured ones, or this node's own (asked once).
+func (r *Refresher) registries(ctx context.Context) ([]config.Registry, error) {
+	r.mu.Lock()
+	regs := r.regs
+	r.mu.Unlock()
+	if len(regs) > 0 {
+		return regs, nil
+	}
+	src, err := r.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := src.NodeRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("no ecr.registries configured: using this node's account registry", zap.String("registry", reg.Host))
+	r.mu.Lock()
+	r.regs = []config.Registry{reg}
+	r.mu.Unlock()
+	return r.regs, nil
+}
+
+func (r *Refresher) source(ctx context.Context) (TokenSource, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Source == nil {
+		src, err := NewSDKSource(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.Source = src
+	}
+	return r.Source, nil
+}
+
+// refreshRegion makes the one call for a region and hands the token to every
+// registry there.
+func (r *Refresher) refreshRegion(ctx context.Context, group []config.Registry) error {
+	src, err := r.source(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ECR.Timeout.D())
+	defer cancel()
+	tok, err := src.Token(ctx, group[0])
+	if err == nil && !tok.ExpiresAt.After(r.Now()) {
+		err = fmt.Errorf("ecr GetAuthorizationToken in %s: the token it returned expired at %s", group[0].Region, tok.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	hosts := make([]string, len(group))
+	for i, g := range group {
+		hosts[i] = g.Host
+	}
+	if err != nil {
+		r.log.Warn("token refresh failed; serving the last good token until it expires", zap.String("region", group[0].Region), zap.Strings("registries", hosts), zap.Error(err))
+		return err
+	}
+	r.mu.Lock()
+	for _, h := range hosts {
+		r.held[h] = tok
+	}
+	r.mu.Unlock()
+	r.log.Info("token refreshed", zap.String("region", group[0].Region), zap.Strings("registries", hosts),
+		zap.Time("expires_at", tok.ExpiresAt), zap.String("fingerprint", tok.Password.Fingerprint()))
+	return nil
+}
+
+// expire drops tokens that have expired, and those of registries no longer
+// configured, so no target keeps them.
+func (r *Refresher) expire(now time.Time, regs []config.Registry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for h, tok := range r.held {
+		configured := slices.ContainsFunc(regs, func(g config.Registry) bool { return g.Host == h })
+		if configured && tok.ExpiresAt.After(now) {
+			continue
+		}
+		if configured {
+			r.log.Error("token expired and could not be refreshed: removed from the credentials files; pulls from this registry fail until a refresh succeeds",
+				zap.String("registry", h), zap.Time("expired_at", tok.ExpiresAt))
+		}
+		delete(r.held, h)
+	}
+}
+
+// entries are the netrc lines every target should hold, in config order.
+func (r *Refresher) entries() []Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Entry
+	for _, g := range r.regs {
+		if tok, ok := r.held[g.Host]; ok {
+			out = append(out, Entry{Host: g.Host, Login: "AWS", Password: tok.Password})
+		}
+	}
+	return out
+}
+
+func (r *Refresher) writeTargets() []error {
+	want := r.entries()
+	var errs []error
+	for _, t := range r.targets {
+		changed, err := t.write(want)
+		if err != nil {
+			r.log.Error("cannot write credentials file", zap.String("path", t.path), zap.Error(err))
+			errs = append(errs, fmt.Errorf("write %s: %w", t.path, err))
+			continue
+		}
+		r.log.Debug("credentials file kept", zap.String("path", t.path), zap.Bool("changed", changed), zap.Int("entries", len(want)))
+	}
+	return errs
+}
+
+// byRegion groups registries so each region costs one call per refresh.
+func byRegion(regs []config.Registry) [][]config.Registry {
+	var out [][]config.Registry
+	index := map[string]int{}
+	for _, g := range regs {
+		i, ok := index[g.Region]
+		if !ok {
+			i = len(out)
+			index[g.Region] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], g)
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package credentials
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/enroot-agent/enroot-agent/internal/secret"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+)
+
+// Token is one region's registry password: ECR makes it valid for every
+// registry in that region that the caller may pull from.
+type Token struct {
+	Password  secret.Secret
+	ExpiresAt time.Time
+}
+
+// TokenSource is the narrow edge to AWS. The real one is the SDK; scheduler
+// tests plug in a scripted one.
+type TokenSource interface {
+	// Token makes one GetAuthorizationToken call for reg's region.
+	Token(ctx context.Context, reg config.Registry) (Token, error)
+	// NodeRegistry names this instance's own account registry in its region.
+	NodeRegistry(ctx context.Context) (config.Registry, error)
+}
+
+// sdkSource uses the standard credential chain: on a node that is the
+// instance profile through IMDSv2; env and profile credentials work too.
+// Endpoints follow the SDK's standard settings (AWS_ENDPOINT_URL_ECR,
+// AWS_EC2_METADATA_SERVICE_ENDPOINT), which is how tests reach emulators.
+type sdkSource struct{ cfg aws.Config }
+
+// NewSDKSource loads the default AWS config. Throttling and 5xx answers are
+// retried by the SDK's standard retryer (jittered exponential backoff); the
+// refresher backs off further between refreshes. Adaptive mode was not
+// chosen: its client-side rate limiter only paces one process, and each node
+// makes a single call per region per refresh.
+func NewSDKSource(ctx context.Context) (TokenSource, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 5
+			o.MaxBackoff = 20 * time.Second
+		})
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	return &sdkSource{cfg: cfg}, nil
+}
+
+func (s *sdkSource) Token(ctx context.Context, reg config.Registry) (Token, error) {
+	client := ecr.NewFromConfig(s.cfg, func(o *ecr.Options) {
+		o.Region = reg.Region
+		if reg.FIPS {
+			o.EndpointOptions.UseFIPSEndpoint = aws.FIPSEndpointStateEnabled
+		}
+		if reg.DualStack {
+			o.EndpointOptions.UseDualStackEndpoint = aws.DualStackEndpointStateEnabled
+		}
+	})
+	out, err := client.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	if err != nil {
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)
+	}
+	if len(out.AuthorizationData) == 0 {
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer holds no authorization data", reg.Region)
+	}
+	d := out.AuthorizationData[0]
+	if d.ExpiresAt == nil {
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer has no expiry", reg.Region)
+	}
+	pw, err := DecodeAuthorizationToken(aws.ToString(d.AuthorizationToken))
+	if err != nil {
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)
+	}
+	return Token{Password: pw, ExpiresAt: *d.ExpiresAt}, nil
+}
+
+// DecodeAuthorizationToken turns base64("AWS:<password>") into the password.
+// Its errors never quote the input: it is a credential.
+func DecodeAuthorizationToken(b64 string) (secret.Secret, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return secret.Secret{}, errors.New("authorization token is not base64")
+	}
+	user, pw, ok := strings.Cut(string(raw), ":")
+	switch {
+	case !ok || user != "AWS":
+		return secret.Secret{}, errors.New(`authorization token is not "AWS:<password>"`)
+	case pw == "" || strings.ContainsAny(pw, " \t\r\n\"#"):
+		// It goes on one netrc line: whitespace or quotes would break it.
+		return secret.Secret{}, errors.New("authorization token's password is empty or holds characters a netrc line cannot carry")
+	}
+	return secret.New(pw), nil
+}
+
+func (s *sdkSource) NodeRegistry(ctx context.Context) (config.Registry, error) {
+	doc, err := imds.NewFromConfig(s.cfg).GetInstanceIdentityDocument(ctx, &imds.GetInstanceIdentityDocumentInput{})
+	if err != nil {
+		return config.Registry{}, fmt.Errorf("ecr.registries is empty and the instance identity document (IMDSv2) is unavailable: %w", err)
+	}
+	reg, err := config.NodeRegistry(doc.AccountID, doc.Region)
+	if err != nil {
+		return config.Registry{}, fmt.Errorf("instance identity document: %w", err)
+	}
+	return reg, nil
+}

@@ -1,0 +1,82 @@
+package credentials
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+)
+
+// StatusPath is where the last refresh's Status is kept for `verify` and for
+// the next process: fingerprints and times only, never a token.
+func StatusPath(cfg config.Config, root config.Root) string {
+	return filepath.Join(root.Path(cfg.StateDir), "credentials-status.json")
+}
+
+// ReadStatus reads what the last refresh recorded.
+func ReadStatus(path string) (Status, error) {
+	var s Status
+	data, err := atomicfile.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return s, fmt.Errorf("no refresh has run on this node yet (%s is missing)", path)
+		}
+		return s, err
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Status returns a snapshot; it holds no secret.
+func (r *Refresher) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.status
+	s.Registries = append([]RegistryStatus(nil), s.Registries...)
+	return s
+}
+
+// record updates the status after a refresh and persists it.
+func (r *Refresher) record(start time.Time, err error) {
+	r.mu.Lock()
+	s := &r.status
+	s.LastAttempt = start
+	if err == nil {
+		r.failures = 0
+		s.LastSuccess, s.LastError, s.FailingSince = start, "", time.Time{}
+		s.Successes++
+	} else {
+		if r.failures == 0 {
+			s.FailingSince = start
+		}
+		r.failures++
+		s.LastError = err.Error()
+		s.Failures++
+	}
+	s.Registries = s.Registries[:0]
+	for _, g := range r.regs {
+		rs := RegistryStatus{Host: g.Host}
+		if tok, ok := r.held[g.Host]; ok {
+			rs.ExpiresAt, rs.Fingerprint = tok.ExpiresAt, tok.Password.Fingerprint()
+		}
+		s.Registries = append(s.Registries, rs)
+	}
+	data, _ := json.MarshalIndent(s, "", "  ")
+	r.mu.Unlock()
+	// The state dir is root's alone (0700), as the state-dir step keeps it.
+	_, werr := atomicfile.EnsureDir(filepath.Dir(r.statePath), atomicfile.Options{Mode: 0o700, UID: -1, GID: -1})
+	if werr == nil {
+		_, werr = atomicfile.Write(r.statePath, append(data, '\n'), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})
+	}
+	if werr != nil {
+		r.log.Warn("cannot record the refresh status; verify will not see it", zap.Error(werr))
+	}
+}

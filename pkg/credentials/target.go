@@ -1,0 +1,118 @@
+package credentials
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+)
+
+// target is one netrc file the agent keeps.
+type target struct {
+	path string // re-rooted
+	opts atomicfile.Options
+	// dir, when set, is a directory the agent owns and keeps too (the shared
+	// enroot config dir). Otherwise a missing parent is created for the
+	// file's owner, and an existing one is left alone.
+	dir     *atomicfile.Options
+	dirPath string
+}
+
+// CredentialsFile is the file every user's enroot reads under the installed
+// enroot.conf: ${ENROOT_CONFIG_PATH}/.credentials. "" when disabled.
+func CredentialsFile(c config.Credentials) string {
+	if c.EnrootConfigPath == "" {
+		return ""
+	}
+	return filepath.Join(c.EnrootConfigPath, ".credentials")
+}
+
+// targets resolves the config into files, looking up users and groups.
+func targets(c config.Credentials, root config.Root) ([]target, error) {
+	var out []target
+	if c.EnrootConfigPath != "" {
+		// Readable by all local users by default: each can already get the
+		// same token from the instance role. A group narrows it.
+		file := atomicfile.Options{Mode: 0o644, UID: -1, GID: -1}
+		dir := atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}
+		if c.Group != "" {
+			gid, err := lookupGroup(c.Group)
+			if err != nil {
+				return nil, fmt.Errorf("credentials.group: %w", err)
+			}
+			file = atomicfile.Options{Mode: 0o640, UID: -1, GID: gid}
+			dir = atomicfile.Options{Mode: 0o750, UID: -1, GID: gid}
+		}
+		out = append(out, target{path: root.Path(CredentialsFile(c)), opts: file, dir: &dir, dirPath: root.Path(c.EnrootConfigPath)})
+	}
+	for i, f := range c.Files {
+		uid, err := lookupUser(f.Owner)
+		if err != nil {
+			return nil, fmt.Errorf("credentials.files[%d].owner: %w", i, err)
+		}
+		gid, err := lookupGroup(f.Group)
+		if err != nil {
+			return nil, fmt.Errorf("credentials.files[%d].group: %w", i, err)
+		}
+		p := root.Path(f.Path)
+		out = append(out, target{path: p, opts: atomicfile.Options{Mode: f.Mode.FileMode(), UID: uid, GID: gid}, dirPath: filepath.Dir(p)})
+	}
+	return out, nil
+}
+
+// write merges want into the target's netrc and replaces it atomically.
+func (t target) write(want []Entry) (bool, error) {
+	if err := t.ensureDir(); err != nil {
+		return false, err
+	}
+	cur, err := atomicfile.ReadFile(t.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	data := ParseNetrc(string(cur)).Merge(want, isECRHost).Render()
+	return atomicfile.Write(t.path, data, t.opts)
+}
+
+func (t target) ensureDir() error {
+	if t.dir != nil {
+		_, err := atomicfile.EnsureDir(t.dirPath, *t.dir)
+		return err
+	}
+	if _, err := os.Lstat(t.dirPath); !errors.Is(err, fs.ErrNotExist) {
+		return nil // the admin's or user's directory: not ours to change
+	}
+	_, err := atomicfile.EnsureDir(t.dirPath, atomicfile.Options{Mode: 0o700, UID: t.opts.UID, GID: t.opts.GID})
+	return err
+}
+
+// isECRHost says which netrc entries the agent may remove when their
+// registry leaves the config: only real ECR hosts.
+func isECRHost(h string) bool { _, err := config.ParseRegistry(h); return err == nil }
+
+func lookupUser(name string) (int, error) {
+	if id, err := strconv.Atoi(name); err == nil {
+		return id, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(u.Uid)
+}
+
+func lookupGroup(name string) (int, error) {
+	if id, err := strconv.Atoi(name); err == nil {
+		return id, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(g.Gid)
+}
