@@ -1,0 +1,246 @@
+package credentials
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/secret"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// scripted is a TokenSource whose answers the test decides; the real SDK
+// path is covered end to end against the emulators.
+type scripted struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	answer  func(region string) (Token, error)
+	running int
+	maxRun  int
+	hold    time.Duration
+}
+
+func (s *scripted) Token(ctx context.Context, reg config.Registry) (Token, error) {
+	s.mu.Lock()
+	s.calls[reg.Region]++
+	s.running++
+	s.maxRun = max(s.maxRun, s.running)
+	s.mu.Unlock()
+	time.Sleep(s.hold)
+	s.mu.Lock()
+	s.running--
+	s.mu.Unlock()
+	return s.answer(reg.Region)
+}
+
+func (s *scripted) NodeRegistry(context.Context) (config.Registry, error) {
+	return config.NodeRegistry("999988887777", "ap-south-1")
+}
+
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time          { return c.now }
+func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
+
+// fixture builds a refresher on a temp root with a fake clock and source,
+// logging into a buffer the test scans for secrets.
+func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *bytes.Buffer, string) {
+	t.Helper()
+	cfg, err := config.Parse("c.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	var logs bytes.Buffer
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logs), zap.DebugLevel))
+	r, err := NewRefresher(cfg, config.Root(root), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &scripted{calls: map[string]int{}}
+	clk := &clock{now: t0}
+	r.Source, r.Now, r.Rand = src, clk.Now, seeded()
+	return r, src, clk, &logs, filepath.Join(root, config.DefaultEnrootConfigPath, ".credentials")
+}
+
+const twoRegions = `ecr:
+  registries:
+    - 111122223333.dkr.ecr.us-east-1.amazonaws.com
+    - 444455556666.dkr.ecr.us-east-1.amazonaws.com
+    - 111122223333.dkr.ecr.eu-west-1.amazonaws.com
+`
+
+func TestOneCallPerRegion(t *testing.T) {
+	r, src, clk, logs, file := fixture(t, twoRegions)
+	src.answer = func(region string) (Token, error) {
+		return Token{Password: secret.New("tok-" + region), ExpiresAt: clk.now.Add(12 * time.Hour)}, nil
+	}
+	if err := r.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if src.calls["us-east-1"] != 1 || src.calls["eu-west-1"] != 1 {
+		t.Fatalf("calls %v, want one per region", src.calls)
+	}
+	got := read(t, file)
+	want := "machine 111122223333.dkr.ecr.us-east-1.amazonaws.com login AWS password tok-us-east-1\n" +
+		"machine 444455556666.dkr.ecr.us-east-1.amazonaws.com login AWS password tok-us-east-1\n" +
+		"machine 111122223333.dkr.ecr.eu-west-1.amazonaws.com login AWS password tok-eu-west-1\n"
+	if got != want {
+		t.Fatalf("file:\n%s\nwant:\n%s", got, want)
+	}
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o644 {
+		t.Fatalf("shared file mode %o, want 0644", st.Mode().Perm())
+	}
+	s := r.Status()
+	if len(s.Registries) != 3 || s.Registries[2].Fingerprint != secret.New("tok-eu-west-1").Fingerprint() || s.LastError != "" || s.Successes != 1 {
+		t.Fatalf("status %+v", s)
+	}
+	noSecret(t, logs.String(), "tok-us-east-1", "tok-eu-west-1")
+}
+
+// A refresh that fails keeps the last good token until it expires, retries
+// with backoff, and removes the token at expiry rather than serve it.
+func TestFailureServesUntilExpiryNeverAfter(t *testing.T) {
+	r, src, clk, logs, file := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("GOODTOKEN"), ExpiresAt: clk.now.Add(3 * time.Hour)}, nil
+	}
+	if err := r.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte(read(t, file)+"machine nvcr.io login $oauthtoken password nv\n"), 0o644)
+	src.answer = func(string) (Token, error) { return Token{}, errors.New("ThrottlingException: Rate exceeded") }
+	clk.Advance(2 * time.Hour)
+	if err := r.RefreshNow(context.Background()); err == nil {
+		t.Fatal("a failed refresh reported success")
+	}
+	if !strings.Contains(read(t, file), "password GOODTOKEN") {
+		t.Fatal("the last good token was dropped before its expiry")
+	}
+	d := r.deadline(clk.now)
+	if d.Before(clk.now.Add(time.Second)) || d.After(clk.now.Add(30*time.Second)) {
+		t.Fatalf("first retry in %s, want within [1s, 30s]", d.Sub(clk.now))
+	}
+	s := r.Status()
+	if s.FailingSince != t0.Add(2*time.Hour) || s.Failures != 1 || !strings.Contains(s.LastError, "Rate exceeded") {
+		t.Fatalf("status %+v", s)
+	}
+	clk.Advance(time.Hour) // the token's expiry
+	if err := r.RefreshNow(context.Background()); err == nil {
+		t.Fatal("a failed refresh reported success")
+	}
+	if got := read(t, file); got != "machine nvcr.io login $oauthtoken password nv\n" {
+		t.Fatalf("after expiry the file holds %q; want only the foreign entry", got)
+	}
+	if s := r.Status(); !s.Registries[0].ExpiresAt.IsZero() || s.Failures != 2 || s.FailingSince != t0.Add(2*time.Hour) {
+		t.Fatalf("status after expiry %+v", s)
+	}
+	// Recovery brings the line back and clears the failure state.
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("NEXTTOKEN"), ExpiresAt: clk.now.Add(12 * time.Hour)}, nil
+	}
+	if err := r.RefreshNow(context.Background()); err != nil || !strings.HasPrefix(read(t, file), "machine 111122223333.dkr.ecr.us-east-1.amazonaws.com login AWS password NEXTTOKEN\n") {
+		t.Fatalf("recovery: %v\n%s", err, read(t, file))
+	}
+	if s := r.Status(); !s.FailingSince.IsZero() || s.LastError != "" {
+		t.Fatalf("status after recovery %+v", s)
+	}
+	noSecret(t, logs.String(), "GOODTOKEN", "NEXTTOKEN")
+}
+
+func TestDeadlineFollowsTokenLife(t *testing.T) {
+	r, src, clk, _, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
+	life := 12 * time.Hour
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("x"), ExpiresAt: clk.now.Add(life)}, nil
+	}
+	r.RefreshNow(context.Background())
+	if d := r.deadline(clk.now); d != clk.now.Add(10*time.Hour) {
+		t.Fatalf("12h token: deadline in %s, want 10h", d.Sub(clk.now))
+	}
+	// With a 12h token, the regular 6h interval plus jitter comes first.
+	r.sched.Next(clk.now)
+	r.sched.SetDeadline(r.deadline(clk.now))
+	if n := r.sched.Next(clk.now).Sub(clk.now); n < 6*time.Hour || n > 6*time.Hour+36*time.Minute {
+		t.Fatalf("next refresh in %s", n)
+	}
+	life = 90 * time.Minute // less than refresh_before_expiry: refresh early
+	r.RefreshNow(context.Background())
+	if d := r.deadline(clk.now); d != clk.now.Add(45*time.Minute) {
+		t.Fatalf("90m token: deadline in %s, want 45m", d.Sub(clk.now))
+	}
+}
+
+func TestNodeRegistryWhenNoneConfigured(t *testing.T) {
+	r, src, clk, _, file := fixture(t, "")
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("n"), ExpiresAt: clk.now.Add(time.Hour * 12)}, nil
+	}
+	if err := r.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, file); got != "machine 999988887777.dkr.ecr.ap-south-1.amazonaws.com login AWS password n\n" {
+		t.Fatalf("file %q", got)
+	}
+}
+
+func TestNoOverlappingRuns(t *testing.T) {
+	r, src, _, logs, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
+	r.Now = time.Now
+	src.hold = 60 * time.Millisecond
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("x"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
+	}
+	// A schedule far faster than a run: cron fires while runs are in flight.
+	r.sched = &Schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.RefreshNow(ctx) }()
+	}
+	time.Sleep(400 * time.Millisecond)
+	wg.Wait()
+	<-r.Stop().Done()
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.maxRun != 1 {
+		t.Fatalf("%d refreshes ran at once", src.maxRun)
+	}
+	if src.calls["us-east-1"] < 5 {
+		t.Fatalf("only %d runs in 400ms: the schedule is not firing", src.calls["us-east-1"])
+	}
+	// cron itself skipped the ticks that came while a run was in flight,
+	// rather than queueing them behind the lock.
+	if !strings.Contains(logs.String(), `"cron: skip"`) {
+		t.Fatalf("SkipIfStillRunning never skipped:\n%s", logs.String())
+	}
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func noSecret(t *testing.T, text string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Fatalf("a token leaked into the output:\n%s", text)
+		}
+	}
+}
