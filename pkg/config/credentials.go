@@ -51,9 +51,9 @@ func (p *problems) validateCredentials(c *Credentials) {
 		}
 		seen[f.Path] = true
 		defaultFile(f, p.lines[path+".mode"] != 0)
-		for key, v := range map[string]string{".owner": f.Owner, ".group": f.Group} {
-			if !principal.MatchString(v) {
-				p.addf(path+key, "%q is not a user or group name or id", v)
+		for _, kv := range [][2]string{{".owner", f.Owner}, {".group", f.Group}} {
+			if !principal.MatchString(kv[1]) {
+				p.addf(path+kv[0], "%q is not a user or group name or id", kv[1])
 			}
 		}
 		// A token file anyone can write lets anyone redirect pulls; one

@@ -11,7 +11,7 @@ type ECR struct {
 	RefreshInterval     Duration   `yaml:"refresh_interval"`
 	RefreshBeforeExpiry Duration   `yaml:"refresh_before_expiry"`
 	// RefreshJitter is the most each interval is stretched at random, so
-	// nodes booted together drift apart; unset means a tenth of the interval.
+	// nodes booted together drift apart; left out, a tenth of the interval.
 	RefreshJitter Duration `yaml:"refresh_jitter"`
 	// RetryInitial and RetryMax bound the backoff after a failed refresh.
 	RetryInitial Duration `yaml:"retry_initial"`
@@ -20,14 +20,11 @@ type ECR struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
-// jitterUnset marks refresh_jitter as "derive from the interval".
-const jitterUnset = Duration(-1)
-
 func defaultECR() ECR {
 	return ECR{
 		RefreshInterval:     Duration(6 * time.Hour),
 		RefreshBeforeExpiry: Duration(2 * time.Hour),
-		RefreshJitter:       jitterUnset,
+		RefreshJitter:       Duration(36 * time.Minute),
 		RetryInitial:        Duration(30 * time.Second),
 		RetryMax:            Duration(15 * time.Minute),
 		Timeout:             Duration(2 * time.Minute),
@@ -45,7 +42,8 @@ func (p *problems) validateECR(e *ECR) {
 	// A token lives 12 hours; the interval must leave room for retries.
 	p.between("ecr.refresh_interval", e.RefreshInterval, time.Minute, 11*time.Hour, " (an ECR token lives 12h)")
 	p.between("ecr.refresh_before_expiry", e.RefreshBeforeExpiry, time.Minute, 11*time.Hour, " (an ECR token lives 12h)")
-	if e.RefreshJitter == jitterUnset {
+	// Left out, the jitter follows the interval: a tenth of it.
+	if _, set := p.lines["ecr.refresh_jitter"]; !set {
 		e.RefreshJitter = e.RefreshInterval / 10
 	}
 	p.between("ecr.refresh_jitter", e.RefreshJitter, 0, e.RefreshInterval.D()/2, " (at most half of ecr.refresh_interval)")

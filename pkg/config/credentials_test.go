@@ -1,0 +1,47 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCredentialsAndECRKeys(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("ecr:\n  refresh_interval: 3h\ncredentials:\n  files: [{path: /root/.config/enroot/.credentials}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ECR.RefreshJitter.D() != 18*time.Minute {
+		t.Errorf("jitter %s, want a tenth of the 3h interval", c.ECR.RefreshJitter)
+	}
+	if f := c.Credentials.Files[0]; f.Owner != "root" || f.Group != "root" || f.Mode != 0o600 {
+		t.Errorf("file defaults %+v", f)
+	}
+	if c.Credentials.EnrootConfigPath != "/run/enroot-agent/enroot-config" || c.Verify.TokenMargin.D() != time.Hour {
+		t.Errorf("defaults %+v %+v", c.Credentials, c.Verify)
+	}
+	in := `ecr:
+  refresh_jitter: 4h
+  retry_initial: 10m
+  retry_max: 1m
+credentials:
+  enroot_config_path: run/x
+  group: "bad group"
+  files:
+    - {path: /a, mode: "0666"}
+    - {path: /a, owner: "Bob!"}
+`
+	_, err = Parse("c.yaml", []byte(in))
+	want := []string{
+		`c.yaml:2: ecr.refresh_jitter: 4h0m0s is outside 0s..3h (at most half of ecr.refresh_interval)`,
+		`c.yaml:4: ecr.retry_max: 1m0s is outside 10m..2h (at least ecr.retry_initial)`,
+		`c.yaml:6: credentials.enroot_config_path: "run/x" is not an absolute path`,
+		`c.yaml:7: credentials.group: "bad group" is not a group name or id`,
+		`c.yaml:9: credentials.files[0].mode: 0666 is writable by group or others, or has special bits: a credentials file must not be`,
+		`c.yaml:10: credentials.files[1].path: /a is listed twice`,
+		`c.yaml:10: credentials.files[1].owner: "Bob!" is not a user or group name or id`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
