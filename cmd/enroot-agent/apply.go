@@ -36,7 +36,10 @@ func cmdApply(g *globals, args []string) int {
 	steps := agent.Steps(agent.Env{Config: cfg, Root: g.root, Log: log})
 	rep := (&converge.Runner{Log: log, DryRun: *dry}).Run(ctx, steps)
 	printReport(g.stdout, rep, *dry)
-	if rep.Err() != nil {
+	// Credentials do not depend on the install steps: a node whose Pyxis
+	// build failed still gets tokens, and apply still exits 1.
+	refreshed := refreshCredentials(ctx, g.stdout, cfg, g.root, log, *dry)
+	if rep.Err() != nil || !refreshed {
 		return exitFailed
 	}
 	return exitOK

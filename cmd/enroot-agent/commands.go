@@ -17,7 +17,7 @@ var commands = map[string]command{
 	"run":      {"run as the node's daemon (systemd Type=notify)", notBuilt("run", "issue: the daemon")},
 	"apply":    {"converge the node once and exit (--dry-run prints the plan)", cmdApply},
 	"verify":   {"check the node (table, or --json)", notBuilt("verify", "issue: the daemon and verify checks")},
-	"refresh":  {"refresh registry credentials now", notBuilt("refresh", "issue: ECR credentials")},
+	"refresh":  {"refresh registry credentials now", cmdRefresh},
 	"validate": {"check the config and exit", cmdValidate},
 	"version":  {"print the version", cmdVersion},
 }

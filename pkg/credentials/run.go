@@ -83,3 +83,12 @@ func (r *Refresher) deadline(now time.Time) time.Time {
 	}
 	return d
 }
+
+// Files lists the credentials files the refresher keeps (re-rooted paths).
+func (r *Refresher) Files() []string {
+	out := make([]string, len(r.targets))
+	for i, t := range r.targets {
+		out[i] = t.path
+	}
+	return out
+}

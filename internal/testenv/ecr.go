@@ -1,0 +1,177 @@
+package testenv
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// ECR emulates Amazon ECR's GetAuthorizationToken over real HTTP (JSON 1.1),
+// for the real aws-sdk-go-v2 client reached through AWS_ENDPOINT_URL_ECR.
+// It can throttle, fail, hang and issue tokens with a chosen life.
+type ECR struct {
+	URL string
+
+	srv *http.Server
+	mu  sync.Mutex
+	// Calls counts answered or refused calls, by the region the request was
+	// signed for (from the SigV4 credential scope).
+	calls    map[string]int
+	throttle int // the next n calls answer ThrottlingException
+	fail     int // the next n calls answer ServerException (500)
+	hang     bool
+	password string // issued as base64("AWS:<password>")
+	life     time.Duration
+	issued   []string
+	// AccessKey, when set, is the only access key id accepted in the
+	// signature: proof the SDK signed with the instance role's credentials.
+	AccessKey string
+}
+
+// ecrTarget is the X-Amz-Target of the one operation emulated.
+const ecrTarget = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
+
+// NewECR starts the emulator on 127.0.0.1; Close stops it.
+func NewECR() (*ECR, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	e := &ECR{URL: "http://" + ln.Addr().String(), calls: map[string]int{}, life: 12 * time.Hour}
+	e.srv = &http.Server{Handler: http.HandlerFunc(e.serve), ReadHeaderTimeout: 10 * time.Second}
+	go e.srv.Serve(ln)
+	return e, nil
+}
+
+// StartECR is NewECR for tests, closed at cleanup.
+func StartECR(t testing.TB) *ECR {
+	t.Helper()
+	e, err := NewECR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+func (e *ECR) Close() { _ = e.srv.Close() }
+
+// SetPassword fixes the password the next tokens carry ("" means random).
+func (e *ECR) SetPassword(p string) { e.mu.Lock(); e.password = p; e.mu.Unlock() }
+
+// SetLife sets how long issued tokens live.
+func (e *ECR) SetLife(d time.Duration) { e.mu.Lock(); e.life = d; e.mu.Unlock() }
+
+// Throttle makes the next n calls fail with ThrottlingException (HTTP 400).
+func (e *ECR) Throttle(n int) { e.mu.Lock(); e.throttle = n; e.mu.Unlock() }
+
+// Fail makes the next n calls fail with ServerException (HTTP 500).
+func (e *ECR) Fail(n int) { e.mu.Lock(); e.fail = n; e.mu.Unlock() }
+
+// Hang makes calls block until the client gives up.
+func (e *ECR) Hang(on bool) { e.mu.Lock(); e.hang = on; e.mu.Unlock() }
+
+// Calls returns the number of calls signed for region ("" for all).
+func (e *ECR) Calls(region string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if region != "" {
+		return e.calls[region]
+	}
+	n := 0
+	for _, c := range e.calls {
+		n += c
+	}
+	return n
+}
+
+// Issued lists every password handed out, for leak scans.
+func (e *ECR) Issued() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.issued...)
+}
+
+func (e *ECR) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/" || r.Header.Get("X-Amz-Target") != ecrTarget {
+		awsError(w, 400, "UnknownOperationException", "only POST / GetAuthorizationToken is emulated")
+		return
+	}
+	region, key, ok := sigV4Scope(r.Header.Get("Authorization"))
+	if !ok {
+		awsError(w, 403, "MissingAuthenticationTokenException", "missing SigV4 Authorization header")
+		return
+	}
+	e.mu.Lock()
+	e.calls[region]++
+	if e.AccessKey != "" && key != e.AccessKey {
+		e.mu.Unlock()
+		awsError(w, 403, "UnrecognizedClientException", "the security token included in the request is invalid")
+		return
+	}
+	switch {
+	case e.hang:
+		e.mu.Unlock()
+		<-r.Context().Done()
+		return
+	case e.throttle > 0:
+		e.throttle--
+		e.mu.Unlock()
+		awsError(w, 400, "ThrottlingException", "Rate exceeded")
+		return
+	case e.fail > 0:
+		e.fail--
+		e.mu.Unlock()
+		awsError(w, 500, "ServerException", "internal failure")
+		return
+	}
+	pw := e.password
+	if pw == "" {
+		pw = randomToken()
+	}
+	e.issued = append(e.issued, pw)
+	exp := time.Now().Add(e.life)
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	json.NewEncoder(w).Encode(map[string]any{"authorizationData": []map[string]any{{
+		"authorizationToken": base64.StdEncoding.EncodeToString([]byte("AWS:" + pw)),
+		"expiresAt":          float64(exp.UnixMilli()) / 1000,
+		"proxyEndpoint":      fmt.Sprintf("https://%s.dkr.ecr.%s.amazonaws.com", "000000000000", region),
+	}}})
+}
+
+// sigV4Scope reads "AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...".
+func sigV4Scope(h string) (region, key string, ok bool) {
+	rest, found := strings.CutPrefix(h, "AWS4-HMAC-SHA256 Credential=")
+	if !found || !strings.Contains(h, "Signature=") {
+		return "", "", false
+	}
+	scope, _, _ := strings.Cut(rest, ",")
+	parts := strings.Split(scope, "/")
+	if len(parts) != 5 || parts[3] != "ecr" {
+		return "", "", false
+	}
+	return parts[2], parts[0], true
+}
+
+func awsError(w http.ResponseWriter, code int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+}
+
+// randomToken is short enough for bcrypt (72 bytes), which the test
+// registry's htpasswd uses; real ECR passwords are much longer.
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "ecrtok" + hex.EncodeToString(b)
+}

@@ -1,0 +1,104 @@
+package credentials
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// awsEmulators points the real SDK at local IMDSv2 and ECR emulators through
+// the standard endpoint variables, exactly as on a node.
+func awsEmulators(t *testing.T) (*testenv.IMDS, *testenv.ECR) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	imds := testenv.StartIMDS(t, "210987654321", "eu-central-1")
+	ecr := testenv.StartECR(t)
+	ecr.AccessKey = imds.AccessKey
+	for _, kv := range testenv.AWSEnv(imds, ecr, t.TempDir()) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return imds, ecr
+}
+
+func realRefresher(t *testing.T, yaml string) (*Refresher, *bytes.Buffer, string) {
+	t.Helper()
+	cfg, err := config.Parse("c.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	var logs bytes.Buffer
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logs), zap.DebugLevel))
+	r, err := NewRefresher(cfg, config.Root(root), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, &logs, root + config.DefaultEnrootConfigPath + "/.credentials"
+}
+
+func TestSDKOneCallPerRegionWithInstanceRole(t *testing.T) {
+	imds, ecr := awsEmulators(t)
+	r, logs, file := realRefresher(t, twoRegions)
+	ecr.Throttle(2) // the SDK's retryer absorbs a short burst of throttling
+	if err := r.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ecr.Calls("us-east-1") != 3 || ecr.Calls("eu-west-1") != 1 {
+		t.Fatalf("calls: us-east-1 %d (2 throttled), eu-west-1 %d", ecr.Calls("us-east-1"), ecr.Calls("eu-west-1"))
+	}
+	n := ParseNetrc(read(t, file))
+	issued := ecr.Issued()
+	if len(n.Entries()) != 3 || n.Entries()[0].Password.Reveal() != n.Entries()[1].Password.Reveal() || imds.V1Refused != 0 {
+		t.Fatalf("entries %+v (IMDSv1 attempts %d)", n.Entries(), imds.V1Refused)
+	}
+	exp := r.Status().Registries[0].ExpiresAt
+	if d := time.Until(exp); d < 11*time.Hour || d > 12*time.Hour {
+		t.Fatalf("expiry in %s", d)
+	}
+	noSecret(t, logs.String(), issued...)
+}
+
+func TestSDKNodeRegistryFromIdentityDocument(t *testing.T) {
+	_, ecr := awsEmulators(t)
+	r, _, file := realRefresher(t, "")
+	if err := r.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(read(t, file), "machine 210987654321.dkr.ecr.eu-central-1.amazonaws.com login AWS password ecrtok") || ecr.Calls("eu-central-1") != 1 {
+		t.Fatalf("file %q, calls %d", read(t, file), ecr.Calls(""))
+	}
+}
+
+func TestSDKHangAndServerErrorsFail(t *testing.T) {
+	_, ecr := awsEmulators(t)
+	r, logs, _ := realRefresher(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n  timeout: 5s\n")
+	ecr.Hang(true)
+	start := time.Now()
+	err := r.RefreshNow(context.Background())
+	if err == nil || time.Since(start) > 15*time.Second {
+		t.Fatalf("hang: err %v after %s", err, time.Since(start))
+	}
+	ecr.Hang(false)
+	ecr.Fail(10)
+	if err := r.RefreshNow(context.Background()); err == nil || !strings.Contains(err.Error(), "ServerException") {
+		t.Fatalf("5xx: %v", err)
+	}
+	if s := r.Status(); s.Failures != 2 || s.FailingSince.IsZero() {
+		t.Fatalf("status %+v", s)
+	}
+	t.Log(logs.Len())
+}
