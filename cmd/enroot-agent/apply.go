@@ -38,7 +38,11 @@ func cmdApply(g *globals, args []string) int {
 	printReport(g.stdout, rep, *dry)
 	// Credentials do not depend on the install steps: a node whose Pyxis
 	// build failed still gets tokens, and apply still exits 1.
-	refreshed := refreshCredentials(ctx, g.stdout, cfg, g.root, log, *dry)
+	mode := refreshDue
+	if *dry {
+		mode = refreshDry
+	}
+	refreshed := refreshCredentials(ctx, g.stdout, cfg, g.root, log, mode)
 	if rep.Err() != nil || !refreshed {
 		return exitFailed
 	}

@@ -17,6 +17,7 @@ import (
 func runAgent(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(testenv.Binary(t), args...)
+	cmd.Env = awsFor(t).env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -128,7 +129,7 @@ ecr:
 }
 
 func TestUnbuiltCommandsSaySo(t *testing.T) {
-	for _, cmd := range []string{"run", "verify", "refresh"} {
+	for _, cmd := range []string{"run", "verify"} {
 		_, errOut, code := runAgent(t, cmd)
 		if code != 2 || !strings.Contains(errOut, "not built yet") {
 			t.Errorf("%s: exit %d, %q", cmd, code, errOut)

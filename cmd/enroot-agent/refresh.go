@@ -34,29 +34,47 @@ func cmdRefresh(g *globals, args []string) int {
 	defer log.Sync()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if !refreshCredentials(ctx, g.stdout, cfg, g.root, log, false) {
+	if !refreshCredentials(ctx, g.stdout, cfg, g.root, log, refreshNow) {
 		return exitFailed
 	}
 	return exitOK
 }
 
-// refreshCredentials runs one refresh (or, dry, says what it would do) and
-// prints one report line in the style of the apply steps.
-func refreshCredentials(ctx context.Context, w io.Writer, cfg config.Config, root config.Root, log *zap.Logger, dry bool) bool {
+type refreshMode int
+
+const (
+	refreshNow refreshMode = iota // `refresh`: always call ECR
+	refreshDue                    // `apply`: only when a token is missing or due
+	refreshDry                    // `apply --dry-run`: say what would happen
+)
+
+// refreshCredentials runs one refresh and prints one report line in the
+// style of the apply steps.
+func refreshCredentials(ctx context.Context, w io.Writer, cfg config.Config, root config.Root, log *zap.Logger, mode refreshMode) bool {
+	const name = "credentials"
 	r, err := credentials.NewRefresher(cfg, root, log)
 	if err != nil {
-		fmt.Fprintf(w, "%s %-16s %s: %v\n", marks[converge.Failed], "credentials", "failed", err)
+		fmt.Fprintf(w, "%s %-16s failed: %v\n", marks[converge.Failed], name, err)
 		return false
 	}
-	if dry {
-		fmt.Fprintf(w, "+ %-16s would refresh: a token for %s into %s\n", "credentials", registriesText(cfg), strings.Join(r.Files(), ", "))
+	refreshed := true
+	switch mode {
+	case refreshDry:
+		fmt.Fprintf(w, "%s %-16s planned: would refresh the token for %s (unless still fresh) into %s\n",
+			marks[converge.Planned], name, registriesText(cfg), strings.Join(r.Files(), ", "))
 		return true
+	case refreshDue:
+		refreshed, err = r.Ensure(ctx)
+	default:
+		err = r.RefreshNow(ctx)
 	}
-	err = r.RefreshNow(ctx)
-	if err != nil {
-		fmt.Fprintf(w, "%s %-16s %s: %v\n", marks[converge.Failed], "credentials", "failed", err)
-	} else {
-		fmt.Fprintf(w, "~ %-16s refreshed: %s\n", "credentials", expiries(r.Status()))
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "%s %-16s failed: %v\n", marks[converge.Failed], name, err)
+	case refreshed:
+		fmt.Fprintf(w, "%s %-16s changed: refreshed %s\n", marks[converge.Changed], name, expiries(r.Status()))
+	default:
+		fmt.Fprintf(w, "%s %-16s done\n", marks[converge.Done], name)
 	}
 	return err == nil
 }

@@ -38,6 +38,7 @@ type Refresher struct {
 	regs     []config.Registry
 	held     map[string]Token // host -> the token served now
 	failures int              // consecutive failed refreshes
+	resumed  bool             // tokens of an earlier process looked at
 	status   Status
 	cron     *cron.Cron
 	job      cron.Job
@@ -65,10 +66,9 @@ func NewRefresher(cfg config.Config, root config.Root, log *zap.Logger) (*Refres
 // registry got a fresh token and every target file holds it.
 func (r *Refresher) RefreshNow(ctx context.Context) error {
 	r.run.Lock()
-	err := r.refresh(ctx)
-	r.run.Unlock()
-	r.reschedule()
-	return err
+	defer func() { r.run.Unlock(); r.reschedule() }()
+	r.resume()
+	return r.refresh(ctx)
 }
 
 func (r *Refresher) refresh(ctx context.Context) error {

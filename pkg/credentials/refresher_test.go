@@ -244,3 +244,44 @@ func noSecret(t *testing.T, text string, secrets ...string) {
 		}
 	}
 }
+
+// A new process (a restart, or apply after the daemon) adopts the tokens the
+// last one wrote: Ensure calls nothing while they are fresh, and a failing
+// refresh keeps them rather than wiping good tokens.
+func TestResumeAcrossProcesses(t *testing.T) {
+	a, src, clk, _, file := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("FIRST"), ExpiresAt: clk.now.Add(12 * time.Hour)}, nil
+	}
+	if err := a.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(file)
+	b, err := NewRefresher(a.cfg, a.root, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Source, b.Now, b.Rand = src, clk.Now, seeded()
+	clk.Advance(time.Hour)
+	refreshed, err := b.Ensure(context.Background())
+	if err != nil || refreshed || src.calls["us-east-1"] != 1 {
+		t.Fatalf("ensure with a fresh token: refreshed=%v err=%v calls=%d", refreshed, err, src.calls["us-east-1"])
+	}
+	if after, _ := os.Stat(file); !after.ModTime().Equal(before.ModTime()) {
+		t.Fatal("ensure rewrote an up-to-date file")
+	}
+	src.answer = func(string) (Token, error) { return Token{}, errors.New("ServerException") }
+	if err := b.RefreshNow(context.Background()); err == nil || !strings.Contains(read(t, file), "password FIRST") {
+		t.Fatalf("a failed refresh after a restart dropped a good token: %v\n%s", err, read(t, file))
+	}
+	if s := b.Status(); s.Successes != 1 || s.Failures != 1 || s.Registries[0].Fingerprint != secret.New("FIRST").Fingerprint() {
+		t.Fatalf("resumed status %+v", s)
+	}
+	// A token the status does not vouch for (edited by hand) is not adopted.
+	os.WriteFile(file, []byte("machine 111122223333.dkr.ecr.us-east-1.amazonaws.com login AWS password FORGED\n"), 0o644)
+	c, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
+	c.Source, c.Now, c.Rand = src, clk.Now, seeded()
+	if refreshed, _ := c.Ensure(context.Background()); !refreshed || strings.Contains(read(t, file), "FORGED") {
+		t.Fatalf("a forged line was adopted: refreshed=%v\n%s", refreshed, read(t, file))
+	}
+}

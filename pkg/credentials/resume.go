@@ -1,0 +1,78 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+)
+
+// Ensure refreshes only when a registry has no token or its token has less
+// than ecr.refresh_before_expiry left; otherwise it leaves every file as it
+// is. apply uses it, so a second apply on a converged node writes nothing
+// and a rerun of the node's bootstrap does not call ECR again.
+func (r *Refresher) Ensure(ctx context.Context) (refreshed bool, err error) {
+	r.run.Lock()
+	defer func() { r.run.Unlock(); r.reschedule() }()
+	r.resume()
+	regs, err := r.registries(ctx)
+	if err == nil && !r.due(regs) {
+		r.expire(r.Now(), regs)
+		return false, errors.Join(r.writeTargets()...)
+	}
+	return true, r.refresh(ctx)
+}
+
+// due reports whether any registry needs a token now.
+func (r *Refresher) due(regs []config.Registry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	soon := r.Now().Add(r.cfg.ECR.RefreshBeforeExpiry.D())
+	for _, g := range regs {
+		tok, ok := r.held[g.Host]
+		if !ok || !tok.ExpiresAt.After(soon) {
+			return true
+		}
+	}
+	return false
+}
+
+// resume takes back the tokens an earlier process wrote, once: a token is
+// adopted only when the recorded status vouches for it (same fingerprint)
+// and it has not expired. Without this, a restart during an ECR outage
+// would remove tokens that are still good.
+func (r *Refresher) resume() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.resumed || len(r.targets) == 0 {
+		return
+	}
+	r.resumed = true
+	st, err := ReadStatus(r.statePath)
+	if err != nil {
+		r.log.Debug("no earlier refresh to resume", zap.Error(err))
+		return
+	}
+	data, err := atomicfile.ReadFile(r.targets[0].path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			r.log.Warn("cannot read the credentials file to resume from it", zap.Error(err))
+		}
+		return
+	}
+	netrc := ParseNetrc(string(data))
+	now := r.Now()
+	for _, rs := range st.Registries {
+		e, ok := netrc.Lookup(rs.Host)
+		if !ok || rs.Fingerprint == "" || e.Password.Fingerprint() != rs.Fingerprint || !rs.ExpiresAt.After(now) {
+			continue
+		}
+		r.held[rs.Host] = Token{Password: e.Password, ExpiresAt: rs.ExpiresAt}
+		r.log.Debug("resumed token", zap.String("registry", rs.Host), zap.Time("expires_at", rs.ExpiresAt), zap.String("fingerprint", rs.Fingerprint))
+	}
+	st.Registries = nil
+	r.status = st
+}
