@@ -26,9 +26,11 @@ func defaultPyxis() Pyxis {
 }
 
 func (p *problems) validatePyxis(x *Pyxis) {
-	if _, ok := parseVersion(x.Version); !ok {
+	version, ok := parseVersion(x.Version)
+	if !ok {
 		p.addf("pyxis.version", "%q is not a version like 0.24.0", x.Version)
 	}
+	p.validatePyxisArgs(x.Args, version, ok)
 	p.source("pyxis.source", x.Source)
 	if x.SHA256 != "" {
 		p.digest("pyxis.sha256", x.SHA256)

@@ -1,0 +1,99 @@
+// Package pyxis builds the Pyxis SPANK plugin against the node's Slurm,
+// installs it, wires it into Slurm's plugstack without racing other nodes on
+// a shared /opt/slurm, and restarts slurmd when either changed.
+package pyxis
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is what a plugstack line asks Slurm to do.
+type Kind int
+
+const (
+	Required Kind = iota + 1 // load the plugin; srun, sbatch and salloc fail when it cannot load
+	Optional                 // load the plugin if it can; only warn otherwise
+	Include                  // read every file the glob matches, in order
+)
+
+var kindNames = map[string]Kind{"required": Required, "optional": Optional, "include": Include}
+
+func (k Kind) String() string {
+	for name, v := range kindNames {
+		if v == k {
+			return name
+		}
+	}
+	return "invalid"
+}
+
+// Line is one meaningful plugstack line.
+type Line struct {
+	File string // the file it is in, as a host path
+	Num  int    // 1-based line number
+	Kind Kind
+	Path string   // the plugin (Required, Optional) or the glob (Include)
+	Args []string // plugin arguments, as Slurm passes them (argv)
+}
+
+func (l Line) String() string {
+	return strings.Join(append([]string{l.Kind.String(), l.Path}, l.Args...), " ")
+}
+
+// Where is "file:line", the way Slurm's own errors point at a line.
+func (l Line) Where() string { return fmt.Sprintf("%s:%d", l.File, l.Num) }
+
+// Invalid is a line Slurm ignores with "spank: <file>:<n>: Invalid line".
+type Invalid struct {
+	File string
+	Num  int
+	Text string
+	Msg  string
+}
+
+func (i Invalid) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %q", i.File, i.Num, i.Msg, i.Text)
+}
+
+// Parse reads one plugstack file the way Slurm's plugstack.c does: a '#'
+// starts a comment anywhere on a line, fields are separated by spaces or tabs,
+// the first field is required, optional or include, the second the plugin or
+// glob, and the rest are the plugin's arguments. It never fails: lines Slurm
+// would ignore come back as Invalid, so a check can name them.
+func Parse(file string, data []byte) ([]Line, []Invalid) {
+	var lines []Line
+	var bad []Invalid
+	// Split on '\n' only: Slurm keeps a '\r' as part of the last field,
+	// so a CRLF file names a plugin that does not exist, and we must see that.
+	for i, text := range strings.Split(string(data), "\n") {
+		n := i + 1
+		fields := strings.FieldsFunc(stripComment(text), isSep)
+		if len(fields) == 0 {
+			continue
+		}
+		kind, ok := kindNames[fields[0]]
+		switch {
+		case !ok:
+			bad = append(bad, Invalid{file, n, text, fmt.Sprintf("%q is not required, optional or include", fields[0])})
+		case len(fields) < 2:
+			bad = append(bad, Invalid{file, n, text, fields[0] + " names no " + map[bool]string{true: "glob", false: "plugin"}[kind == Include]})
+		default:
+			l := Line{File: file, Num: n, Kind: kind, Path: fields[1]}
+			if len(fields) > 2 {
+				l.Args = fields[2:]
+			}
+			lines = append(lines, l)
+		}
+	}
+	return lines, bad
+}
+
+func stripComment(s string) string {
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func isSep(r rune) bool { return r == ' ' || r == '\t' }
