@@ -1,0 +1,142 @@
+package pyxis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+)
+
+// Plugstack is the step that wires Pyxis into Slurm's plugstack: the entry in
+// plugstack.conf.d/pyxis.conf, and one include line in the main file. On a
+// plugstack managed elsewhere it only checks.
+type Plugstack struct {
+	Cfg         config.Pyxis
+	Root        config.Root
+	LockTimeout time.Duration // how long to wait for other nodes; 0 means 2 minutes
+}
+
+func (p *Plugstack) Name() string { return "pyxis-plugstack" }
+
+// Requires the build: a required line naming a missing .so would make every
+// srun on the node fail.
+func (p *Plugstack) Requires() []string {
+	if p.Cfg.Install {
+		return []string{"pyxis-build"}
+	}
+	return nil
+}
+
+// wiring is what the plugstack needs, computed from what is on disk now.
+type wiring struct {
+	conf     []byte // the wanted pyxis.conf
+	main     []byte // the wanted main plugstack; nil when it is fine
+	mainOpts atomicfile.Options
+}
+
+// Plan reads the plugstack as Slurm would and lists what is missing.
+func (p *Plugstack) Plan(context.Context) (*converge.Plan, error) {
+	w, changes, err := p.inspect()
+	if err != nil || len(changes) == 0 {
+		return &converge.Plan{}, err
+	}
+	return &converge.Plan{Reason: "Pyxis is not wired into the plugstack", Changes: changes, State: w}, nil
+}
+
+// Apply re-inspects under the plugstack lock, so of many nodes converging at
+// once only the first edits and the others find nothing to do. pyxis.conf is
+// written before the include that makes Slurm read it.
+func (p *Plugstack) Apply(ctx context.Context, _ *converge.Plan) error {
+	dir := p.Root.Path(filepath.Dir(p.Cfg.Plugstack))
+	if _, err := atomicfile.EnsureDir(dir, atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+		return err
+	}
+	timeout := p.LockTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	unlock, err := lockDir(ctx, dir, timeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	w, _, err := p.inspect()
+	if err != nil {
+		return err
+	}
+	if _, err := atomicfile.EnsureDir(p.Root.Path(ConfDir(p.Cfg.Plugstack)), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+		return err
+	}
+	if _, err := atomicfile.Write(p.Root.Path(ConfPath(p.Cfg.Plugstack)), w.conf, atomicfile.Default); err != nil {
+		return err
+	}
+	if w.main != nil {
+		_, err = atomicfile.Write(p.Root.Path(p.Cfg.Plugstack), w.main, w.mainOpts)
+	}
+	return err
+}
+
+func (p *Plugstack) inspect() (*wiring, []converge.Change, error) {
+	entry := Entry(p.Cfg.Libdir, p.Cfg.Args)
+	so := p.Root.Path(entry.Path)
+	if st, err := os.Stat(so); err != nil || !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is not installed, and a required plugstack line naming a missing plugin makes every srun on the node fail; install it first (pyxis.install: true builds it)", so)
+	}
+	s, err := Walk(p.Root, p.Cfg.Plugstack)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !p.Cfg.PlugstackManaged {
+		if msg := s.Check(entry); msg != "" {
+			return nil, nil, fmt.Errorf("plugstack %s is managed elsewhere (pyxis.plugstack_managed: false) and %s; on the node that manages it, add %q to it or to a file it includes", p.Cfg.Plugstack, msg, entry.String())
+		}
+		return nil, nil, nil
+	}
+	own := ConfPath(p.Cfg.Plugstack)
+	if c := s.Conflicts(own); len(c) > 0 {
+		return nil, nil, fmt.Errorf("Pyxis is already loaded by another plugstack line (%s); loading it twice makes srun fail: remove that line, or set pyxis.plugstack_managed: false to keep it", strings.Join(c, "; "))
+	}
+	w := &wiring{conf: RenderConf(entry)}
+	var changes []converge.Change
+	if same, err := atomicfile.Matches(p.Root.Path(own), w.conf, atomicfile.Default); err != nil {
+		return nil, nil, err
+	} else if !same {
+		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(own), Diff: "+" + entry.String() + "\n"})
+	}
+	if !s.Reaches(own) {
+		if w.main, w.mainOpts, err = p.withInclude(); err != nil {
+			return nil, nil, err
+		}
+		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(p.Cfg.Plugstack), Diff: "+include " + IncludePattern(p.Cfg.Plugstack) + "\n"})
+	}
+	return w, changes, nil
+}
+
+// withInclude renders the main plugstack with the include added, keeping the
+// file's mode and owner (it belongs to the head node's administrator).
+func (p *Plugstack) withInclude() ([]byte, atomicfile.Options, error) {
+	path := p.Root.Path(p.Cfg.Plugstack)
+	opts := atomicfile.Default
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return AddInclude(nil, IncludePattern(p.Cfg.Plugstack)), opts, nil
+	}
+	if err != nil {
+		return nil, opts, err
+	}
+	if st, err := os.Stat(path); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			opts = atomicfile.Options{Mode: st.Mode().Perm(), UID: int(sys.Uid), GID: int(sys.Gid)}
+		}
+	}
+	return AddInclude(data, IncludePattern(p.Cfg.Plugstack)), opts, nil
+}
