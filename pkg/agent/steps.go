@@ -3,9 +3,13 @@
 package agent
 
 import (
+	"path/filepath"
+
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"go.uber.org/zap"
 )
 
@@ -19,9 +23,29 @@ type Env struct {
 // Steps lists, in order, everything that makes up a converged node.
 func Steps(env Env) []converge.Step {
 	c, root := env.Config, env.Root
-	return []converge.Step{
+	steps := []converge.Step{
 		// State can hold tokens' metadata and build records: root only.
 		&converge.Dir{StepName: "state-dir", Path: root.Path(c.StateDir), Opts: atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}},
 		&converge.Dir{StepName: "cache-dir", Path: root.Path(c.CacheDir), Opts: atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}},
 	}
+	return append(steps, pyxisSteps(env)...)
+}
+
+// pyxisSteps: fetch → build → plugstack → slurmd restart. Without
+// pyxis.install the plugin must already be in pyxis.libdir, and only the
+// plugstack and the restart are kept.
+func pyxisSteps(env Env) []converge.Step {
+	c, root := env.Config, env.Root
+	var steps []converge.Step
+	if c.Pyxis.Install {
+		b := &pyxis.Builder{
+			Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, CacheDir: c.CacheDir, Log: env.Log,
+			Fetcher: artifact.New(root.Path(filepath.Join(c.CacheDir, "pyxis")), env.Log),
+		}
+		steps = append(steps, &pyxis.FetchStep{B: b}, &pyxis.BuildStep{B: b})
+	}
+	return append(steps,
+		&pyxis.Plugstack{Cfg: c.Pyxis, Root: root},
+		&pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: pyxis.DefaultConnect},
+	)
 }

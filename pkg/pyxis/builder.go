@@ -1,0 +1,151 @@
+package pyxis
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/artifact"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+)
+
+// buildTimeout bounds one compile; Pyxis builds in seconds.
+const buildTimeout = 15 * time.Minute
+
+// Fetcher is what the build needs of pkg/artifact.
+type Fetcher interface {
+	Fetch(ctx context.Context, req artifact.Request) (artifact.Result, error)
+}
+
+// Builder holds what the fetch and build steps share: the config, and the
+// verified tarball the fetch step hands to the build step in one run.
+type Builder struct {
+	Cfg      config.Pyxis
+	Root     config.Root
+	StateDir string // host path
+	CacheDir string // host path; the private build dir is made inside it
+	Fetcher  Fetcher
+	Log      *zap.Logger
+
+	tarball *artifact.Result
+}
+
+// want is the record a build made now would write, for the node's Slurm.
+func (b *Builder) want(slurm Slurm) Record {
+	return Record{
+		PyxisVersion:  b.Cfg.Version,
+		Source:        b.source(),
+		TarballSHA256: b.Cfg.SHA256,
+		SlurmVersion:  slurm.Version,
+		Plugin:        filepath.Join(b.Cfg.Libdir, PluginName),
+	}
+}
+
+func (b *Builder) source() string { return artifact.Expand(b.Cfg.Source, b.Cfg.Version) }
+
+// stale says why a build is needed ("" when the installed plugin matches).
+func (b *Builder) stale(ctx context.Context) (string, Slurm, error) {
+	slurm, err := DetectSlurm(ctx, b.Root, b.Cfg.SlurmPrefix)
+	if err != nil {
+		return "", slurm, err
+	}
+	rec, err := ReadRecord(b.Root, b.StateDir)
+	if err != nil {
+		return "", slurm, err
+	}
+	want := b.want(slurm)
+	sum, err := fileSHA256(b.Root.Path(want.Plugin))
+	if err != nil {
+		return "", slurm, err
+	}
+	return rec.Stale(want, sum), slurm, nil
+}
+
+// fetch gets the verified tarball into the cache.
+func (b *Builder) fetch(ctx context.Context) error {
+	res, err := b.Fetcher.Fetch(ctx, artifact.Request{
+		URL:    b.source(),
+		Name:   fmt.Sprintf("pyxis-%s.tar.gz", b.Cfg.Version),
+		SHA256: b.Cfg.SHA256,
+	})
+	if err != nil {
+		return err
+	}
+	b.tarball = &res
+	return nil
+}
+
+// build compiles the fetched tarball in a private directory, installs the
+// plugin atomically (slurmd may dlopen it at any moment) and records it.
+func (b *Builder) build(ctx context.Context, slurm Slurm) error {
+	if b.tarball == nil {
+		return fmt.Errorf("no verified Pyxis tarball: the fetch step did not run in this apply")
+	}
+	if err := checkToolchain(b.Root, slurm, b.Cfg.SlurmPrefix); err != nil {
+		return err
+	}
+	cache := b.Root.Path(b.CacheDir)
+	if _, err := atomicfile.EnsureDir(cache, atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(cache, ".pyxis-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	staged, err := b.compile(ctx, dir, slurm)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(staged)
+	if err != nil {
+		return err
+	}
+	plugin := filepath.Join(b.Cfg.Libdir, PluginName)
+	if _, err := atomicfile.EnsureDir(b.Root.Path(b.Cfg.Libdir), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+		return err
+	}
+	if _, err := atomicfile.Write(b.Root.Path(plugin), data, atomicfile.Default); err != nil {
+		return err
+	}
+	rec := b.want(slurm)
+	rec.TarballSHA256 = b.tarball.SHA256
+	rec.PluginSHA256, err = fileSHA256(b.Root.Path(plugin))
+	if err != nil {
+		return err
+	}
+	b.Log.Info("pyxis installed", zap.String("plugin", b.Root.Path(plugin)), zap.String("slurm", slurm.Version), zap.String("sha256", rec.PluginSHA256))
+	return writeRecord(b.Root, b.StateDir, rec)
+}
+
+// compile runs make and make install into a staging DESTDIR, and returns
+// the staged plugin. The Makefile puts it in $(libdir)/slurm, so libdir is
+// the parent of pyxis.libdir.
+func (b *Builder) compile(ctx context.Context, dir string, slurm Slurm) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
+	defer cancel()
+	src, stage := filepath.Join(dir, "src"), filepath.Join(dir, "stage")
+	if err := Extract(b.tarball.Path, src); err != nil {
+		return "", err
+	}
+	libdir := filepath.Dir(b.Cfg.Libdir)
+	vars := map[string]string{
+		"CPPFLAGS": "-I" + slurm.Include,
+		"prefix":   filepath.Dir(libdir),
+		"libdir":   libdir,
+		"DESTDIR":  stage,
+	}
+	for _, target := range []string{"all", "install"} {
+		out, err := Make(ctx, src, vars, target)
+		if err != nil {
+			b.Log.Error("pyxis build failed", zap.String("target", target), zap.String("output", string(out)))
+			return "", err
+		}
+		b.Log.Debug("pyxis build", zap.String("target", target), zap.String("output", string(out)))
+	}
+	return findPlugin(stage)
+}

@@ -1,0 +1,150 @@
+package pyxis
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"go.uber.org/zap"
+)
+
+// SlurmdUnit is the unit restarted when the plugin or its plugstack line changes.
+const SlurmdUnit = "slurmd.service"
+
+// RestartedFile records, per node, the plugin and plugstack lines slurmd was
+// last (re)started with.
+const RestartedFile = "pyxis-slurmd-restarted"
+
+// RestartStep restarts slurmd when the plugin it should load, or the
+// plugstack line loading it, differs from what it was last started with.
+// The record is per node: on a shared /opt/slurm, the node that edited the
+// plugstack and every other node each restart their own slurmd once.
+type RestartStep struct {
+	Cfg      config.Pyxis
+	Root     config.Root
+	StateDir string
+	Log      *zap.Logger
+	// Connect reaches systemd; ConnectSystemd in production.
+	Connect func(ctx context.Context) (UnitManager, error)
+}
+
+func (s *RestartStep) Name() string { return "slurmd-restart" }
+
+func (s *RestartStep) Requires() []string {
+	if s.Cfg.Install {
+		return []string{"pyxis-build", "pyxis-plugstack"}
+	}
+	return []string{"pyxis-plugstack"}
+}
+
+type restartPlan struct {
+	fingerprint string
+	restart     bool
+}
+
+// Plan compares what slurmd should load with what it was last started with.
+// Without systemd (a container, a chroot) there is no slurmd for the agent to
+// restart: it says so in the log with the command to run, records nothing,
+// and `enroot-agent verify` keeps reporting the pending restart. --root does
+// not change which bus is used: DBUS_SYSTEM_BUS_ADDRESS does.
+func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
+	fp, err := Fingerprint(s.Root, s.Cfg)
+	if err != nil {
+		return nil, err
+	}
+	if last, _ := os.ReadFile(s.recordPath()); strings.TrimSpace(string(last)) == fp {
+		return &converge.Plan{}, nil
+	}
+	m, state, err := s.state(ctx)
+	if errors.Is(err, ErrNoSystemd) {
+		s.Log.Warn("cannot restart slurmd: "+err.Error(), zap.String("fix", "restart slurmd yourself so it loads the new Pyxis: systemctl restart slurmd"))
+		return &converge.Plan{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Close()
+	if state == "active" || state == "reloading" || state == "activating" {
+		return &converge.Plan{Reason: "slurmd runs an older Pyxis or plugstack", State: restartPlan{fp, true},
+			Changes: []converge.Change{{Action: "restart", Target: SlurmdUnit}}}, nil
+	}
+	return &converge.Plan{Reason: "slurmd is " + state + "; it loads the new Pyxis when it starts", State: restartPlan{fp, false},
+		Changes: []converge.Change{{Action: "write", Target: s.recordPath()}}}, nil
+}
+
+func (s *RestartStep) Apply(ctx context.Context, p *converge.Plan) error {
+	rp := p.State.(restartPlan)
+	if rp.restart {
+		m, err := s.Connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if err := m.Restart(ctx, SlurmdUnit); err != nil {
+			return err
+		}
+	}
+	_, err := atomicfile.Write(s.recordPath(), []byte(rp.fingerprint+"\n"), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})
+	return err
+}
+
+func (s *RestartStep) state(ctx context.Context) (UnitManager, string, error) {
+	m, err := s.Connect(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	state, err := m.ActiveState(ctx, SlurmdUnit)
+	if err != nil {
+		m.Close()
+		return nil, "", err
+	}
+	return m, state, nil
+}
+
+func (s *RestartStep) recordPath() string {
+	return s.Root.Path(filepath.Join(s.StateDir, RestartedFile))
+}
+
+// Fingerprint is what slurmd would load for Pyxis now: the plugin's digest
+// and every plugstack line that loads it.
+func Fingerprint(root config.Root, cfg config.Pyxis) (string, error) {
+	sum, err := fileSHA256(root.Path(filepath.Join(cfg.Libdir, PluginName)))
+	if err != nil {
+		return "", err
+	}
+	stack, err := Walk(root, cfg.Plugstack)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, sum)
+	for _, l := range stack.Plugins(PluginName) {
+		fmt.Fprintln(h, l.String())
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// RestartPending reports whether slurmd was not restarted since the plugin
+// or its plugstack line last changed; verify uses it.
+func RestartPending(root config.Root, cfg config.Pyxis, stateDir string) (bool, error) {
+	fp, err := Fingerprint(root, cfg)
+	if err != nil {
+		return false, err
+	}
+	last, _ := os.ReadFile(root.Path(filepath.Join(stateDir, RestartedFile)))
+	return strings.TrimSpace(string(last)) != fp, nil
+}
+
+// DefaultConnect connects to systemd with a 2-minute job timeout.
+func DefaultConnect(ctx context.Context) (UnitManager, error) {
+	return ConnectSystemd(ctx, 2*time.Minute)
+}

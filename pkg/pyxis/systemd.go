@@ -1,0 +1,96 @@
+package pyxis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+)
+
+// UnitManager is the little of systemd the agent needs.
+type UnitManager interface {
+	// ActiveState is the unit's ActiveState: active, inactive, failed, ...
+	ActiveState(ctx context.Context, unit string) (string, error)
+	// Restart restarts the unit and waits for systemd's job to finish.
+	Restart(ctx context.Context, unit string) error
+	Close()
+}
+
+// ErrNoSystemd means there is no system bus, or no systemd on it: a
+// container, a chroot, an image build. Nothing can be restarted there.
+var ErrNoSystemd = errors.New("no systemd on the system bus")
+
+// ConnectSystemd connects to systemd over the system bus. The bus address
+// comes from DBUS_SYSTEM_BUS_ADDRESS, else the standard socket.
+func ConnectSystemd(ctx context.Context, jobTimeout time.Duration) (UnitManager, error) {
+	conn, err := sddbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoSystemd, err)
+	}
+	return &systemdManager{conn: conn, timeout: jobTimeout}, nil
+}
+
+type systemdManager struct {
+	conn    *sddbus.Conn
+	timeout time.Duration
+}
+
+func (m *systemdManager) ActiveState(ctx context.Context, unit string) (string, error) {
+	p, err := m.conn.GetUnitPropertyContext(ctx, unit, "ActiveState")
+	if err != nil {
+		return "", noSystemd(err)
+	}
+	s, ok := p.Value.Value().(string)
+	if !ok {
+		return "", fmt.Errorf("%s: ActiveState is %s, not a string", unit, p.Value)
+	}
+	return s, nil
+}
+
+// Restart queues a restart job and waits for its result. The channel is
+// buffered: go-systemd's dispatcher sends the result without waiting, and
+// an unbuffered channel we stopped reading (timeout) would block it forever.
+func (m *systemdManager) Restart(ctx context.Context, unit string) error {
+	done := make(chan string, 1)
+	if _, err := m.conn.RestartUnitContext(ctx, unit, "replace", done); err != nil {
+		return fmt.Errorf("restart %s: %w", unit, noSystemd(err))
+	}
+	timer := time.NewTimer(m.timeout)
+	defer timer.Stop()
+	select {
+	case result := <-done:
+		if result != "done" {
+			return fmt.Errorf("restart %s: systemd job finished %q (see journalctl -u %s)", unit, result, unit)
+		}
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("restart %s: no result from systemd after %s (see systemctl status %s)", unit, m.timeout, unit)
+	case <-ctx.Done():
+		return fmt.Errorf("restart %s: %w", unit, ctx.Err())
+	}
+}
+
+func (m *systemdManager) Close() { m.conn.Close() }
+
+// noSystemd marks the bus errors that mean "nobody is org.freedesktop.systemd1".
+func noSystemd(err error) error {
+	var name string
+	var val dbus.Error
+	var ptr *dbus.Error
+	switch {
+	case errors.As(err, &val):
+		name = val.Name
+	case errors.As(err, &ptr):
+		name = ptr.Name
+	}
+	// A bus without systemd answers ServiceUnknown, or fails to activate the
+	// name through its service file (Spawn.*).
+	if strings.HasSuffix(name, ".ServiceUnknown") || strings.HasSuffix(name, ".NameHasNoOwner") || strings.Contains(name, ".Spawn.") {
+		return fmt.Errorf("%w: %v", ErrNoSystemd, err)
+	}
+	return err
+}

@@ -1,0 +1,66 @@
+package pyxis
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+)
+
+// distroPackages names, per package manager family, the packages that
+// provide the compiler, make and Slurm's spank.h.
+var distroPackages = map[string]map[string]string{
+	"apt": {"cc": "build-essential", "make": "build-essential", "spank.h": "libslurm-dev"},
+	"dnf": {"cc": "gcc", "make": "make", "spank.h": "slurm-devel"},
+}
+
+// Family reads os-release's ID and ID_LIKE: "apt" for Debian and Ubuntu,
+// "dnf" for the Red Hat family and Amazon Linux, "" when unknown.
+func Family(osRelease string) string {
+	for _, line := range strings.Split(osRelease, "\n") {
+		key, val, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || (key != "ID" && key != "ID_LIKE") {
+			continue
+		}
+		for _, id := range strings.Fields(strings.Trim(val, `"'`)) {
+			switch id {
+			case "debian", "ubuntu":
+				return "apt"
+			case "rhel", "fedora", "centos", "amzn", "rocky", "almalinux":
+				return "dnf"
+			}
+		}
+	}
+	return ""
+}
+
+// checkToolchain reports everything missing for a build at once, each with
+// the package that provides it on this distribution.
+func checkToolchain(root config.Root, slurm Slurm, prefix string) error {
+	data, _ := os.ReadFile(root.Path("/etc/os-release"))
+	fam := Family(string(data))
+	var missing []string
+	need := func(what, desc string) {
+		switch pkgs, ok := distroPackages[fam]; {
+		case ok:
+			missing = append(missing, fmt.Sprintf("%s (%s install %s)", desc, fam, pkgs[what]))
+		default:
+			missing = append(missing, fmt.Sprintf("%s (apt: %s; dnf: %s)", desc, distroPackages["apt"][what], distroPackages["dnf"][what]))
+		}
+	}
+	if _, err := exec.LookPath("cc"); err != nil {
+		need("cc", "a C compiler (cc)")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		need("make", "make")
+	}
+	if slurm.Include == "" {
+		need("spank.h", fmt.Sprintf("Slurm's headers (slurm/spank.h in %s/include or /usr/include) for Slurm %s", prefix, slurm.Version))
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("cannot build Pyxis: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
