@@ -1,0 +1,186 @@
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// SystemdStub is a stand-in for systemd's D-Bus API on a private, real
+// dbus-daemon: the agent reaches it through DBUS_SYSTEM_BUS_ADDRESS, exactly
+// as it reaches systemd on a node. It answers a unit's ActiveState and
+// RestartUnit, and emits JobRemoved with the configured result.
+type SystemdStub struct {
+	Addr string // the bus address, for DBUS_SYSTEM_BUS_ADDRESS
+
+	mu       sync.Mutex
+	states   map[string]string
+	result   string
+	restarts []string
+	conn     *dbus.Conn
+	job      uint32
+}
+
+const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`
+
+// StartSystemdStub starts dbus-daemon in dir and claims org.freedesktop.systemd1
+// on it. Every unit starts "active"; stop ends both.
+func StartSystemdStub(dir string) (*SystemdStub, func(), error) {
+	if _, err := exec.LookPath("dbus-daemon"); err != nil {
+		return nil, nil, fmt.Errorf("dbus-daemon not found: install the Debian package dbus")
+	}
+	sock := filepath.Join(dir, "system_bus_socket")
+	conf := filepath.Join(dir, "bus.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, sock)), 0o644); err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	kill := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	addr, err := readAddress(out)
+	if err != nil {
+		kill()
+		return nil, nil, err
+	}
+	s := &SystemdStub{Addr: addr, states: map[string]string{}, result: "done"}
+	if err := s.serve(); err != nil {
+		kill()
+		return nil, nil, err
+	}
+	return s, func() { s.conn.Close(); kill() }, nil
+}
+
+func readAddress(out interface{ Read([]byte) (int, error) }) (string, error) {
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(out).ReadString('\n')
+		line <- strings.TrimSpace(l)
+	}()
+	select {
+	case l := <-line:
+		if l == "" {
+			return "", fmt.Errorf("dbus-daemon printed no address")
+		}
+		return l, nil
+	case <-time.After(10 * time.Second):
+		return "", fmt.Errorf("dbus-daemon did not start in 10s")
+	}
+}
+
+const (
+	systemdName = "org.freedesktop.systemd1"
+	managerPath = dbus.ObjectPath("/org/freedesktop/systemd1")
+	managerIf   = "org.freedesktop.systemd1.Manager"
+	unitPrefix  = "/org/freedesktop/systemd1/unit"
+)
+
+func (s *SystemdStub) serve() error {
+	conn, err := dbus.Connect(s.Addr)
+	if err != nil {
+		return err
+	}
+	s.conn = conn
+	reply, err := conn.RequestName(systemdName, dbus.NameFlagDoNotQueue)
+	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		return fmt.Errorf("claim %s: reply %v, %v", systemdName, reply, err)
+	}
+	if err := conn.ExportMethodTable(map[string]any{"RestartUnit": s.restartUnit}, managerPath, managerIf); err != nil {
+		return err
+	}
+	return conn.ExportSubtreeMethodTable(map[string]any{"Get": s.get}, unitPrefix, "org.freedesktop.DBus.Properties")
+}
+
+// SetState sets a unit's ActiveState (active, inactive, failed, ...).
+func (s *SystemdStub) SetState(unit, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.states[unit] = state
+}
+
+// SetJobResult sets the result the next restart jobs end with ("done",
+// "failed", "timeout", ...).
+func (s *SystemdStub) SetJobResult(result string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.result = result
+}
+
+// Restarts lists the units restarted so far, in order.
+func (s *SystemdStub) Restarts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.restarts...)
+}
+
+func (s *SystemdStub) restartUnit(name, mode string) (dbus.ObjectPath, *dbus.Error) {
+	s.mu.Lock()
+	s.job++
+	id, result := s.job, s.result
+	s.restarts = append(s.restarts, name)
+	s.mu.Unlock()
+	job := dbus.ObjectPath(fmt.Sprintf("/org/freedesktop/systemd1/job/%d", id))
+	// As systemd does: the reply first, the job's end later.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_ = s.conn.Emit(managerPath, managerIf+".JobRemoved", id, job, name, result)
+	}()
+	return job, nil
+}
+
+func (s *SystemdStub) get(msg dbus.Message, iface, prop string) (dbus.Variant, *dbus.Error) {
+	path, _ := msg.Headers[dbus.FieldPath].Value().(dbus.ObjectPath)
+	unit := unescape(strings.TrimPrefix(string(path), unitPrefix+"/"))
+	if iface != "org.freedesktop.systemd1.Unit" || prop != "ActiveState" {
+		return dbus.Variant{}, dbus.NewError("org.freedesktop.DBus.Error.UnknownProperty", []any{prop})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	state, ok := s.states[unit]
+	if !ok {
+		state = "active"
+	}
+	return dbus.MakeVariant(state), nil
+}
+
+// unescape reverses systemd's object path escaping ("_2e" is ".").
+func unescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '_' && i+2 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+3], "%02x", &c); err == nil {
+				b.WriteByte(c)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

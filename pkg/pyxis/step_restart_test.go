@@ -1,0 +1,95 @@
+package pyxis
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func restartStep(t *testing.T) (*RestartStep, string) {
+	t.Helper()
+	root := t.TempDir()
+	cfg := config.Default().Pyxis
+	write(t, root+cfg.Libdir+"/spank_pyxis.so", "ELF v1")
+	write(t, root+cfg.Plugstack, "required "+cfg.Libdir+"/spank_pyxis.so\n")
+	write(t, root+"/var/lib/enroot-agent/.keep", "")
+	return &RestartStep{Cfg: cfg, Root: config.Root(root), StateDir: "/var/lib/enroot-agent", Log: zap.NewNop(), Connect: DefaultConnect}, root
+}
+
+func converge1(t *testing.T, s *RestartStep) (changes int, err error) {
+	t.Helper()
+	plan, err := s.Plan(context.Background())
+	if err != nil || plan.Done() {
+		return 0, err
+	}
+	return len(plan.Changes), s.Apply(context.Background(), plan)
+}
+
+func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
+	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
+	s, root := restartStep(t)
+	if n, err := converge1(t, s); n != 1 || err != nil {
+		t.Fatalf("first run: %d changes, %v", n, err)
+	}
+	if n, err := converge1(t, s); n != 0 || err != nil {
+		t.Fatalf("second run: %d changes, %v", n, err)
+	}
+	if got := stub.Restarts(); len(got) != 1 || got[0] != "slurmd.service" {
+		t.Fatalf("restarts %v", got)
+	}
+	// A rebuilt plugin, then a changed argument: one restart each.
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v2")
+	converge1(t, s)
+	write(t, root+s.Cfg.Plugstack, "required "+s.Cfg.Libdir+"/spank_pyxis.so container_scope=job\n")
+	converge1(t, s)
+	if got := stub.Restarts(); len(got) != 3 {
+		t.Fatalf("restarts %v, want 3", got)
+	}
+	// An inactive slurmd is not started; it loads the plugin when it starts.
+	stub.SetState("slurmd.service", "inactive")
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3")
+	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 3 {
+		t.Fatalf("inactive: %d changes, %v, restarts %v", n, err, stub.Restarts())
+	}
+	if pending, _ := RestartPending(s.Root, s.Cfg, s.StateDir); pending {
+		t.Fatal("pending after recording an inactive slurmd")
+	}
+	// A failed job is an error, and stays pending.
+	stub.SetState("slurmd.service", "active")
+	stub.SetJobResult("failed")
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v4")
+	if _, err := converge1(t, s); err == nil || !strings.Contains(err.Error(), `finished "failed"`) {
+		t.Fatalf("failed job: %v", err)
+	}
+	if pending, _ := RestartPending(s.Root, s.Cfg, s.StateDir); !pending {
+		t.Fatal("a failed restart must stay pending")
+	}
+}
+
+func TestNoSystemBusIsReportedNotFatal(t *testing.T) {
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+t.TempDir()+"/none")
+	s, _ := restartStep(t)
+	core, logs := observer.New(zap.WarnLevel)
+	s.Log = zap.New(core)
+	if n, err := converge1(t, s); n != 0 || err != nil {
+		t.Fatalf("no bus: %d changes, %v", n, err)
+	}
+	entries := logs.All()
+	if len(entries) != 1 || !strings.Contains(entries[0].Message, "no systemd on the system bus") ||
+		!strings.Contains(entries[0].ContextMap()["fix"].(string), "systemctl restart slurmd") {
+		t.Fatalf("log: %+v", entries)
+	}
+	if pending, _ := RestartPending(s.Root, s.Cfg, s.StateDir); !pending {
+		t.Fatal("the restart must stay pending for verify")
+	}
+}
