@@ -10,6 +10,7 @@ packages=(
   rpm dpkg                              # rpmbuild, rpm --root, dpkg-deb
   shellcheck curl systemd               # script lint, HTTP probes, systemd-analyze
   build-essential                       # cc and make for the Pyxis build
+  dbus                                  # dbus-daemon for the stub systemd bus
 )
 
 missing=()

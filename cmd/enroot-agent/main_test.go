@@ -56,8 +56,24 @@ func snapshot(t *testing.T, root string) map[string]fileID {
 	return snap
 }
 
-func TestApplyTwiceChangesNothing(t *testing.T) {
+// sandbox is a --root in which every step can converge: the config at the
+// default path aims each domain at its local stand-in.
+func sandbox(t *testing.T) string {
+	t.Helper()
 	root := t.TempDir()
+	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
+	cfg := filepath.Join(root, "etc/enroot-agent/config.yaml")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(pyxisYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestApplyTwiceChangesNothing(t *testing.T) {
+	root := sandbox(t)
 	out, errOut, code := runAgent(t, "--root", root, "apply")
 	if code != 0 || !strings.Contains(out, "changed") {
 		t.Fatalf("first apply: code %d\n%s\n%s", code, out, errOut)
@@ -84,13 +100,14 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
-	root := t.TempDir()
+	root := sandbox(t)
+	before := snapshot(t, root)
 	out, _, code := runAgent(t, "--root", root, "apply", "--dry-run")
 	if code != 0 || !strings.Contains(out, "would mkdir "+root+"/var/lib/enroot-agent") {
 		t.Fatalf("dry run: code %d\n%s", code, out)
 	}
-	if entries, _ := os.ReadDir(root); len(entries) != 0 {
-		t.Fatalf("dry run created %v", entries)
+	if after := snapshot(t, root); len(after) != len(before) {
+		t.Fatalf("dry run changed the sandbox: %d -> %d entries", len(before), len(after))
 	}
 }
 

@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -107,4 +109,39 @@ func PyxisTarball(dir, version string) (string, string, error) {
 		return "", "", err
 	}
 	return path, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// PyxisSandbox prepares root (an agent --root) so the agent's Pyxis steps
+// converge in it against this machine's real Slurm: Slurm's headers and srun
+// appear under root/usr (symlinks to Debian's libslurm-dev and slurm-client),
+// the fixture tarball is served over HTTP, and the system bus is aimed at a
+// socket that does not exist, so no test can ever restart a real slurmd. It
+// returns the config's pyxis section and the artifact server.
+func PyxisSandbox(t testing.TB, root string) (string, *ArtifactServer) {
+	t.Helper()
+	for path, pkg := range map[string]string{"/usr/include/slurm/spank.h": "libslurm-dev", "/usr/bin/srun": "slurm-client (slurm-wlm)", "/usr/bin/cc": "build-essential"} {
+		if !fileExists(path) {
+			t.Fatalf("%s is missing: install the Debian package %s (scripts/test-deps.sh)", path, pkg)
+		}
+	}
+	for link, target := range map[string]string{root + "/usr/include": "/usr/include", root + "/usr/bin/srun": "/usr/bin/srun"} {
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball, sum, err := PyxisTarball(t.TempDir(), "0.24.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewArtifactServer(t)
+	srv.Put("v0.24.0.tar.gz", data)
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+filepath.Join(root, "no-system-bus"))
+	return fmt.Sprintf("pyxis:\n  source: %sv{version}.tar.gz\n  sha256: %s\n  slurm_prefix: /usr\n", srv.URL, sum), srv
 }

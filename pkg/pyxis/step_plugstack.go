@@ -45,7 +45,7 @@ type wiring struct {
 
 // Plan reads the plugstack as Slurm would and lists what is missing.
 func (p *Plugstack) Plan(context.Context) (*converge.Plan, error) {
-	w, changes, err := p.inspect()
+	w, changes, err := p.inspect(!p.Cfg.Install)
 	if err != nil || len(changes) == 0 {
 		return &converge.Plan{}, err
 	}
@@ -69,7 +69,7 @@ func (p *Plugstack) Apply(ctx context.Context, _ *converge.Plan) error {
 		return err
 	}
 	defer unlock()
-	w, _, err := p.inspect()
+	w, _, err := p.inspect(true)
 	if err != nil {
 		return err
 	}
@@ -85,10 +85,13 @@ func (p *Plugstack) Apply(ctx context.Context, _ *converge.Plan) error {
 	return err
 }
 
-func (p *Plugstack) inspect() (*wiring, []converge.Change, error) {
+// inspect computes the wanted files from what is on disk. With needPlugin,
+// a missing plugin is an error; a plan made before the build step ran (a dry
+// run) does not need it, and Apply checks again.
+func (p *Plugstack) inspect(needPlugin bool) (*wiring, []converge.Change, error) {
 	entry := Entry(p.Cfg.Libdir, p.Cfg.Args)
 	so := p.Root.Path(entry.Path)
-	if st, err := os.Stat(so); err != nil || !st.Mode().IsRegular() {
+	if st, err := os.Stat(so); needPlugin && (err != nil || !st.Mode().IsRegular()) {
 		return nil, nil, fmt.Errorf("%s is not installed, and a required plugstack line naming a missing plugin makes every srun on the node fail; install it first (pyxis.install: true builds it)", so)
 	}
 	s, err := Walk(p.Root, p.Cfg.Plugstack)

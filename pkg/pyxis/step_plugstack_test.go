@@ -61,6 +61,17 @@ func TestPlugstackRefusesWhatWouldBreakSrun(t *testing.T) {
 		t.Fatalf("a second Pyxis line must be refused: %v", err)
 	}
 	os.Remove(root + step.Cfg.Libdir + "/spank_pyxis.so")
+	os.Remove(root + "/etc/slurm/plugstack.conf.d/pyxis.conf")
+	// With the build step, a plan may precede the plugin (a dry run), but
+	// Apply checks again; without it, the plan itself refuses.
+	plan, err := step.Plan(context.Background())
+	if err != nil || plan.Done() {
+		t.Fatalf("plan before the build: %+v %v", plan, err)
+	}
+	if err := step.Apply(context.Background(), plan); err == nil || !strings.Contains(err.Error(), "is not installed") {
+		t.Fatalf("a missing plugin must be refused: %v", err)
+	}
+	step.Cfg.Install = false
 	if _, err := step.Plan(context.Background()); err == nil || !strings.Contains(err.Error(), "is not installed") {
 		t.Fatalf("a missing plugin must be refused: %v", err)
 	}
