@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
@@ -15,7 +16,12 @@ import (
 
 func TestStepChecksFollowConverge(t *testing.T) {
 	root := t.TempDir()
-	env := Env{Config: config.Default(), Root: config.Root(root), Log: zap.NewNop()}
+	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
+	cfg, err := config.Parse("sandbox.yaml", []byte(pyxisYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := Env{Config: cfg, Root: config.Root(root), Log: zap.NewNop()}
 	ctx := context.Background()
 	before := verify.RunAll(ctx, Checks(env))
 	if len(before) == 0 || verify.Overall(before) != verify.Fail {
