@@ -14,6 +14,7 @@ package artifact
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"strings"
 )
@@ -104,4 +105,14 @@ type UnpinnedError struct {
 func (e *UnpinnedError) Error() string {
 	return fmt.Sprintf("%s: no sha256 pinned in the config and no %s at %s; refusing an unverified download (pin its digest)",
 		e.Name, SumsFile, strings.TrimSuffix(e.URL, path.Base(e.URL)))
+}
+
+// Redact hides a password in a URL's user info (https://user:pass@mirror/)
+// before it reaches a log line, an error or a plan.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Redacted()
 }

@@ -81,7 +81,7 @@ func (f *Fetcher) attempt(ctx context.Context, url, part string) (resumed bool, 
 		}
 	}
 	if _, err := io.Copy(file, f.watch(ctx, cancel, body)); err != nil {
-		return resumed, retryable(fmt.Errorf("read %s: %w", url, causeOf(ctx, err)))
+		return resumed, retryable(fmt.Errorf("read %s: %w", Redact(url), causeOf(ctx, err)))
 	}
 	return resumed, permanent(file.Sync())
 }

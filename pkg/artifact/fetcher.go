@@ -79,7 +79,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	got, err := f.download(ctx, req.URL, dest, want)
 	if err == nil && want != "" && got != want {
 		_ = os.Remove(partPath(dest))
-		err = &MismatchError{Name: name, URL: req.URL, Expected: want, Actual: got, PinnedBy: by}
+		err = &MismatchError{Name: name, URL: Redact(req.URL), Expected: want, Actual: got, PinnedBy: by}
 	}
 	if err != nil {
 		return Result{}, err
@@ -89,7 +89,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	}
 	if by == "" {
 		f.Log.Warn("downloaded file is unpinned: no sha256 in the config and no SHA256SUMS at the source",
-			zap.String("file", name), zap.String("sha256", got), zap.String("url", req.URL))
+			zap.String("file", name), zap.String("sha256", got), zap.String("url", Redact(req.URL)))
 	}
 	return Result{Path: dest, SHA256: got, PinnedBy: by}, nil
 }
@@ -107,7 +107,7 @@ func (f *Fetcher) expected(ctx context.Context, req Request, name string) (strin
 		return d, PinnedBySums, nil
 	}
 	if req.RequirePinned {
-		return "", "", &UnpinnedError{Name: name, URL: req.URL}
+		return "", "", &UnpinnedError{Name: name, URL: Redact(req.URL)}
 	}
 	return "", "", nil
 }
@@ -148,7 +148,7 @@ func (f *Fetcher) fetchSums(ctx context.Context, url string) (map[string]string,
 	}
 	sums, err := ParseSums(buf.String())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
+		return nil, fmt.Errorf("%s: %w", Redact(url), err)
 	}
 	return sums, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,5 +188,23 @@ func TestExpandAndJoin(t *testing.T) {
 	}
 	if got := Join("s3://b/p", "f"); got != "s3://b/p/f" {
 		t.Fatal(got)
+	}
+}
+
+func TestPasswordsInURLsAreRedacted(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Fail("p.rpm", testenv.Fault{Status: 500}, testenv.Fault{Status: 500}, testenv.Fault{Status: 500}, testenv.Fault{Status: 500})
+	f, logs := fast(t)
+	url := strings.Replace(srv.URL, "http://", "http://mirror:hunter2@", 1) + "p.rpm"
+	_, err := f.Fetch(context.Background(), Request{URL: url, SHA256: digest(payload)})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, e := range logs.All() {
+		for _, fld := range e.Context {
+			if strings.Contains(fld.String, "hunter2") || (fld.Interface != nil && strings.Contains(fmt.Sprint(fld.Interface), "hunter2")) {
+				t.Fatalf("log leaks the password: %v", e)
+			}
+		}
 	}
 }

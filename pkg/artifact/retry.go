@@ -46,15 +46,15 @@ func (f *Fetcher) retry(ctx context.Context, url string, fn func(context.Context
 			break
 		}
 		wait := f.backoff(attempt)
-		f.Log.Warn("download attempt failed; retrying", zap.String("url", url), zap.Int("attempt", attempt),
+		f.Log.Warn("download attempt failed; retrying", zap.String("url", Redact(url)), zap.Int("attempt", attempt),
 			zap.Int("of", f.Attempts), zap.Duration("wait", wait), zap.Error(err))
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (while waiting to retry after: %v)", url, ctx.Err(), err)
+			return fmt.Errorf("%s: %w (while waiting to retry after: %v)", Redact(url), ctx.Err(), err)
 		case <-time.After(wait):
 		}
 	}
-	return fmt.Errorf("%s: gave up after %d attempts: %w", url, f.Attempts, err)
+	return fmt.Errorf("%s: gave up after %d attempts: %w", Redact(url), f.Attempts, err)
 }
 
 // backoff doubles from MinBackoff up to MaxBackoff and waits a random time in

@@ -18,7 +18,7 @@ import (
 func (f *Fetcher) open(ctx context.Context, rawURL string, offset int64) (io.ReadCloser, int64, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, 0, permanent(fmt.Errorf("%q is not a URL: %w", rawURL, err))
+		return nil, 0, permanent(fmt.Errorf("%q is not a URL: %w", Redact(rawURL), err))
 	}
 	switch u.Scheme {
 	case "http", "https":
@@ -28,7 +28,7 @@ func (f *Fetcher) open(ctx context.Context, rawURL string, offset int64) (io.Rea
 	case "file":
 		return openFile(u.Path, offset)
 	}
-	return nil, 0, permanent(fmt.Errorf("%s: scheme %q is not supported (https, http, s3 or file)", rawURL, u.Scheme))
+	return nil, 0, permanent(fmt.Errorf("%s: scheme %q is not supported (https, http, s3 or file)", u.Redacted(), u.Scheme))
 }
 
 // httpClient keeps the environment's proxy settings (clusters without direct
@@ -52,9 +52,10 @@ func (f *Fetcher) openHTTP(ctx context.Context, rawURL string, offset int64) (io
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
+	shown := Redact(rawURL)
 	resp, err := f.httpClient().Do(req)
 	if err != nil {
-		return nil, 0, explainNet(rawURL, err)
+		return nil, 0, explainNet(shown, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
@@ -63,10 +64,10 @@ func (f *Fetcher) openHTTP(ctx context.Context, rawURL string, offset int64) (io
 		return resp.Body, offset, nil
 	}
 	resp.Body.Close()
-	status := fmt.Errorf("GET %s: %s", rawURL, resp.Status)
+	status := fmt.Errorf("GET %s: %s", shown, resp.Status)
 	switch c := resp.StatusCode; {
 	case c == http.StatusNotFound:
-		return nil, 0, fmt.Errorf("GET %s: %w (404)", rawURL, ErrNotFound)
+		return nil, 0, fmt.Errorf("GET %s: %w (404)", shown, ErrNotFound)
 	case c == http.StatusRequestedRangeNotSatisfiable, c == http.StatusPartialContent:
 		// The part file is not a prefix of what the server has: start over.
 		return nil, 0, errRestart{status}

@@ -1,5 +1,10 @@
 package config
 
+import (
+	"regexp"
+	"strings"
+)
+
 // Enroot says which enroot to install and how to configure it.
 type Enroot struct {
 	Install          bool              `yaml:"install"`
@@ -20,6 +25,13 @@ func defaultEnroot() Enroot {
 	}
 }
 
+// enrootConfKey is what enroot reads from enroot.conf; it silently ignores
+// any other key, so the agent rejects them instead.
+var enrootConfKey = regexp.MustCompile(`^(ENROOT_[A-Z0-9_]+|MELLANOX_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|SSL_CERT_[A-Z_]+|[a-z]+_proxy)$`)
+
+// ValidEnrootConfKey reports whether enroot reads key from enroot.conf.
+func ValidEnrootConfKey(key string) bool { return enrootConfKey.MatchString(key) }
+
 // minEnroot is the first enroot release that authenticates to ECR (enroot#143).
 var minEnroot = [3]int{3, 5, 0}
 
@@ -35,5 +47,14 @@ func (p *problems) validateEnroot(e *Enroot) {
 	p.source("enroot.source", e.Source)
 	for name, sum := range e.Checksums {
 		p.digest("enroot.checksums."+name, sum)
+	}
+	for key, val := range e.Conf {
+		path := "enroot.conf." + key
+		switch {
+		case !ValidEnrootConfKey(key):
+			p.addf(path, "enroot does not read this key (it reads ENROOT_*, MELLANOX_*, NVIDIA_*, SSL_CERT_* and *_proxy such as https_proxy)")
+		case strings.ContainsAny(val, "\n\r\x00"):
+			p.addf(path, "the value must be a single line")
+		}
 	}
 }

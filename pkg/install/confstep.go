@@ -1,0 +1,119 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"go.uber.org/zap"
+)
+
+// BackupSuffix names the copy of the enroot.conf the agent first replaced.
+const BackupSuffix = ".agent-backup"
+
+// ConfStep keeps /etc/enroot/enroot.conf as rendered from the config. It
+// runs whether or not enroot is installed yet, so images can be built in
+// stages and nodes with enroot from elsewhere are configured too.
+type ConfStep struct {
+	Node *Node
+	// Conf is the merged configuration (MergeConf).
+	Conf map[string]string
+}
+
+func (s *ConfStep) Name() string { return "enroot-conf" }
+
+func (s *ConfStep) file() *converge.File {
+	return &converge.File{StepName: s.Name(), Path: s.Node.Root.Path(ConfPath), Opts: atomicfile.Default,
+		Render: func() ([]byte, error) { return RenderConf(context.Background(), s.Conf) }}
+}
+
+// Render is the content the agent wants on disk.
+func (s *ConfStep) Render(ctx context.Context) ([]byte, error) { return RenderConf(ctx, s.Conf) }
+
+func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
+	plan, err := s.file().Plan(ctx)
+	if err != nil || plan.Done() {
+		return plan, err
+	}
+	old, err := os.ReadFile(s.Node.Root.Path(ConfPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return plan, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if keys := DiffConf(string(old), string(plan.State.([]byte))); len(keys) > 0 {
+		plan.Reason = "differs from the rendered config in " + strings.Join(keys, ", ")
+	}
+	backup := s.Node.Root.Path(ConfPath + BackupSuffix)
+	if _, err := os.Lstat(backup); errors.Is(err, fs.ErrNotExist) {
+		plan.Changes = append([]converge.Change{{Action: "backup", Target: s.Node.Root.Path(ConfPath) + " -> " + backup}}, plan.Changes...)
+	}
+	return plan, nil
+}
+
+// Apply keeps the replaced file once as enroot.conf.agent-backup (later
+// replacements are logged only: the first copy is the one an admin wants
+// back), then writes the rendered file.
+func (s *ConfStep) Apply(ctx context.Context, p *converge.Plan) error {
+	path := s.Node.Root.Path(ConfPath)
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		backup := path + BackupSuffix
+		if _, err := os.Lstat(backup); errors.Is(err, fs.ErrNotExist) {
+			if _, err := atomicfile.Write(backup, old, atomicfile.Default); err != nil {
+				return err
+			}
+		}
+		s.Node.Log.Warn("replacing enroot.conf, which differed from the agent's config (edit the agent's config instead)",
+			zap.String("path", path), zap.Strings("keys", DiffConf(string(old), string(p.State.([]byte)))),
+			zap.String("backup", backup))
+	}
+	return s.file().Apply(ctx, p)
+}
+
+// DirsStep creates the directories enroot.conf's paths need (ConfDirs).
+type DirsStep struct {
+	Node *Node
+	Conf map[string]string
+}
+
+func (s *DirsStep) Name() string { return "enroot-dirs" }
+
+// dirOpts: world-writable with the sticky bit, like /tmp, owned by root.
+var dirOpts = atomicfile.Options{Mode: 0o777 | os.ModeSticky, UID: -1, GID: -1}
+
+func (s *DirsStep) Plan(context.Context) (*converge.Plan, error) {
+	plan := &converge.Plan{}
+	var todo []string
+	for _, d := range ConfDirs(s.Conf) {
+		path := s.Node.Root.Path(d)
+		ok, err := atomicfile.DirMatches(path, dirOpts)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			todo = append(todo, path)
+			plan.Changes = append(plan.Changes, converge.Change{Action: "mkdir", Target: path + " (mode 1777)"})
+		}
+	}
+	plan.Reason, plan.State = "directories enroot.conf names are missing or have another mode", todo
+	return plan, nil
+}
+
+func (s *DirsStep) Apply(_ context.Context, p *converge.Plan) error {
+	for _, path := range p.State.([]string) {
+		if _, err := atomicfile.EnsureDir(path, dirOpts); err != nil {
+			return err
+		}
+	}
+	return nil
+}

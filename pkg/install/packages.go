@@ -1,0 +1,153 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/enroot-agent/enroot-agent/pkg/artifact"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"go.uber.org/zap"
+)
+
+// PackagesStep keeps the upstream Enroot packages at the configured version.
+// The installed version is read from the package database, so a converged
+// node costs two queries: no download and no install command.
+type PackagesStep struct {
+	Node    *Node
+	Cfg     config.Enroot
+	Fetcher *artifact.Fetcher
+	// Record is where the fetched files' digests are kept for verify.
+	Record string
+}
+
+func (s *PackagesStep) Name() string       { return "enroot-packages" }
+func (s *PackagesStep) Requires() []string { return []string{"enroot-prereqs"} }
+
+// pkgPlan is what Apply needs from Plan.
+type pkgPlan struct {
+	assets []Asset
+	cmd    Cmd
+}
+
+func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
+	p, err := s.Node.Platform()
+	if err != nil {
+		return nil, err
+	}
+	pm := NewPackageManager(p, s.Node.Root, s.Node.Run)
+	assets, found, err := s.stale(ctx, p, pm)
+	if err != nil || len(assets) == 0 {
+		return &converge.Plan{}, err
+	}
+	reason := "enroot " + s.Cfg.Version + " wanted; installed: " + strings.Join(found, ", ")
+	if !s.Cfg.Install {
+		return &converge.Plan{Reason: reason, Changes: []converge.Change{{Action: "refuse",
+			Target: "installing enroot (enroot.install is false)"}}}, nil
+	}
+	plan := &converge.Plan{Reason: reason}
+	files := make([]string, len(assets))
+	for i, a := range assets {
+		req := s.request(a)
+		files[i] = s.Fetcher.CachePath(req)
+		plan.Changes = append(plan.Changes, converge.Change{Action: "download", Target: artifact.Redact(req.URL) + " -> " + files[i]})
+	}
+	cmd := pm.InstallFilesCmd(files)
+	plan.Changes = append(plan.Changes, converge.Change{Action: "run", Target: cmd.String()})
+	plan.State = pkgPlan{assets: assets, cmd: cmd}
+	return plan, nil
+}
+
+// stale lists the assets whose package is not at the wanted version, and
+// what is installed, for the plan's reason.
+func (s *PackagesStep) stale(ctx context.Context, p Platform, pm PackageManager) ([]Asset, []string, error) {
+	caps := s.Cfg.Flavor == "caps"
+	if !caps {
+		// A plain node that has enroot+caps must move it along, or the
+		// pair's exact-version dependency breaks the upgrade.
+		if v, err := pm.Version(ctx, "enroot+caps"); err != nil {
+			return nil, nil, err
+		} else if v != "" {
+			caps = true
+		}
+	}
+	var stale []Asset
+	var found []string
+	for _, a := range Assets(p, s.Cfg.Version, caps) {
+		v, err := pm.Version(ctx, a.Package)
+		if err != nil {
+			return nil, nil, err
+		}
+		found = append(found, a.Package+" "+orNone(v))
+		if v != s.Cfg.Version {
+			stale = append(stale, a)
+		}
+	}
+	if len(stale) == 0 {
+		return nil, found, nil
+	}
+	// Install every asset together: the pair must move in one transaction.
+	return Assets(p, s.Cfg.Version, caps), found, nil
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+func (s *PackagesStep) request(a Asset) artifact.Request {
+	base := artifact.Expand(s.Cfg.Source, s.Cfg.Version)
+	return artifact.Request{
+		URL: artifact.Join(base, a.File), Name: a.File,
+		SHA256: s.Cfg.Checksums[a.File], RequirePinned: s.Cfg.RequireChecksums,
+	}
+}
+
+// Apply downloads and verifies every file first, so a bad download installs
+// nothing and leaves the installed enroot as it was; then one command
+// installs them all.
+func (s *PackagesStep) Apply(ctx context.Context, plan *converge.Plan) error {
+	st, ok := plan.State.(pkgPlan)
+	if !ok {
+		return fmt.Errorf("enroot %s is not installed at that version and enroot.install is false: install it by other means (image, another tool) or set enroot.install: true", s.Cfg.Version)
+	}
+	var rec Record
+	rec.Version = s.Cfg.Version
+	for _, a := range st.assets {
+		res, err := s.Fetcher.Fetch(ctx, s.request(a))
+		if err != nil {
+			return fmt.Errorf("nothing was installed: %w", err)
+		}
+		rec.Files = append(rec.Files, FileRecord{Name: a.File, SHA256: res.SHA256, PinnedBy: res.PinnedBy})
+	}
+	pm, err := s.Node.PackageManager()
+	if err != nil {
+		return err
+	}
+	if err := pm.Run(ctx, st.cmd); err != nil {
+		return err
+	}
+	if err := s.confirm(ctx, pm, st.assets); err != nil {
+		return err
+	}
+	s.Node.Log.Info("enroot installed", zap.String("version", s.Cfg.Version), zap.Strings("unpinned", rec.Unpinned()))
+	return WriteRecord(s.Record, rec)
+}
+
+// confirm re-reads the package database: a package manager that exits 0
+// without installing must not pass for success.
+func (s *PackagesStep) confirm(ctx context.Context, pm PackageManager, assets []Asset) error {
+	for _, a := range assets {
+		v, err := pm.Version(ctx, a.Package)
+		if err != nil {
+			return err
+		}
+		if v != s.Cfg.Version {
+			return fmt.Errorf("after installing, the package database reports %s %s, not %s", a.Package, orNone(v), s.Cfg.Version)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"go.uber.org/zap"
+)
+
+// Prerequisites are the packages Enroot calls at run time; the names are the
+// same in the dnf/yum and apt worlds. curl is checked by what provides it,
+// so curl-minimal (Amazon Linux 2023, EL9) counts.
+var Prerequisites = []string{"squashfs-tools", "jq", "parallel", "pigz", "zstd", "curl"}
+
+// gpuTools gives enroot's NVIDIA hook nvidia-container-cli.
+const gpuTools = "libnvidia-container-tools"
+
+// PrereqStep installs missing prerequisites from the distribution's
+// repositories, and nothing when all are present.
+type PrereqStep struct{ Node *Node }
+
+func (s *PrereqStep) Name() string { return "enroot-prereqs" }
+
+func (s *PrereqStep) Plan(ctx context.Context) (*converge.Plan, error) {
+	pm, err := s.Node.PackageManager()
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, name := range Prerequisites {
+		ok, err := pm.Provided(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if gpu, err := s.gpuTools(ctx, pm); err != nil {
+		return nil, err
+	} else if gpu != "" {
+		missing = append(missing, gpu)
+	}
+	if len(missing) == 0 {
+		return &converge.Plan{}, nil
+	}
+	plan := &converge.Plan{Reason: "missing: " + strings.Join(missing, ", "), State: missing}
+	for _, c := range pm.InstallCmds(missing) {
+		plan.Changes = append(plan.Changes, converge.Change{Action: "run", Target: c.String()})
+	}
+	return plan, nil
+}
+
+// gpuTools names libnvidia-container-tools when the node has a GPU, lacks
+// the tools, and a repository offers them (NVIDIA's repo is not everywhere).
+func (s *PrereqStep) gpuTools(ctx context.Context, pm PackageManager) (string, error) {
+	if !s.Node.HasGPU() {
+		return "", nil
+	}
+	if ok, err := pm.Provided(ctx, gpuTools); ok || err != nil {
+		return "", err
+	}
+	if ok, _ := pm.Available(ctx, gpuTools); !ok {
+		s.Node.Log.Warn("GPU present but no repository offers "+gpuTools+"; enroot's NVIDIA hook will not work until it is installed",
+			zap.String("package", gpuTools))
+		return "", nil
+	}
+	return gpuTools, nil
+}
+
+func (s *PrereqStep) Apply(ctx context.Context, p *converge.Plan) error {
+	pm, err := s.Node.PackageManager()
+	if err != nil {
+		return err
+	}
+	missing := p.State.([]string)
+	for _, c := range pm.InstallCmds(missing) {
+		if err := pm.Run(ctx, c); err != nil {
+			return fmt.Errorf("could not install %s (if this node has no package repository, bake them into the image or point it at a mirror): %w",
+				strings.Join(missing, ", "), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+package install
+
+import (
+	"path/filepath"
+
+	"github.com/enroot-agent/enroot-agent/pkg/artifact"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+)
+
+// Steps lists Enroot's steps in order: prerequisites, then the packages
+// (which need them), then the kernel settings, the directories and
+// enroot.conf. enroot.conf comes after the packages so that a package
+// shipping its own default finds ours already... replaced on the same run,
+// and it does not depend on them: it is written even when the install fails.
+func Steps(cfg config.Config, node *Node) []converge.Step {
+	conf := MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath)
+	fetcher := artifact.New(node.Root.Path(filepath.Join(cfg.CacheDir, "enroot")), node.Log)
+	var steps []converge.Step
+	if cfg.Enroot.Install {
+		steps = append(steps, &PrereqStep{Node: node})
+	}
+	return append(steps,
+		&PackagesStep{Node: node, Cfg: cfg.Enroot, Fetcher: fetcher,
+			Record: node.Root.Path(filepath.Join(cfg.StateDir, RecordFile))},
+		&SysctlStep{Node: node},
+		&DirsStep{Node: node, Conf: conf},
+		&ConfStep{Node: node, Conf: conf},
+	)
+}
