@@ -9,6 +9,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/install"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"go.uber.org/zap"
 )
@@ -28,6 +29,8 @@ func Steps(env Env) []converge.Step {
 		&converge.Dir{StepName: "state-dir", Path: root.Path(c.StateDir), Opts: atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}},
 		&converge.Dir{StepName: "cache-dir", Path: root.Path(c.CacheDir), Opts: atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}},
 	}
+	// Enroot: prerequisites, packages, sysctl, enroot.conf directories, enroot.conf.
+	steps = append(steps, install.Steps(c, &install.Node{Root: root, Log: env.Log})...)
 	return append(steps, pyxisSteps(env)...)
 }
 

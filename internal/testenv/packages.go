@@ -1,0 +1,208 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+)
+
+// Fixture os-release files for the distributions the installer supports.
+const (
+	OSReleaseUbuntu2204 = "PRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\nNAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\nID_LIKE=debian\n"
+	OSReleaseRocky9     = "NAME=\"Rocky Linux\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"Rocky Linux 9.4 (Blue Onyx)\"\n"
+)
+
+// Prerequisites mirrors install.Prerequisites (testenv must not import the
+// code it tests against).
+var Prerequisites = []string{"squashfs-tools", "jq", "parallel", "pigz", "zstd", "curl"}
+
+// Arch is this machine's architecture in rpm and deb spelling.
+func Arch() (rpmArch, debArch string) {
+	if runtime.GOARCH == "arm64" {
+		return "aarch64", "arm64"
+	}
+	return "x86_64", "amd64"
+}
+
+// EnrootDebs builds real enroot and enroot+caps .deb files for version,
+// named exactly like NVIDIA's release assets, and returns name -> content.
+// The enroot package ships /usr/bin/enroot (a script answering `enroot
+// version`) and a default /etc/enroot/enroot.conf conffile, as upstream does.
+func EnrootDebs(t testing.TB, version string) map[string][]byte {
+	t.Helper()
+	needTool(t, "dpkg-deb", "dpkg")
+	_, arch := Arch()
+	out := map[string][]byte{}
+	for _, pkg := range []string{"enroot", "enroot+caps"} {
+		dir := t.TempDir()
+		depends := ""
+		if pkg == "enroot+caps" {
+			depends = fmt.Sprintf("Depends: enroot (= %s-1)\n", version)
+		}
+		writeTree(t, dir, enrootFiles(pkg, version))
+		writeTree(t, dir, map[string]string{"DEBIAN/control": fmt.Sprintf(
+			"Package: %s\nVersion: %s-1\nArchitecture: %s\nMaintainer: test <test@example.com>\n%sDescription: enroot test fixture\n",
+			pkg, version, arch, depends)})
+		if pkg == "enroot" {
+			writeTree(t, dir, map[string]string{"DEBIAN/conffiles": "/etc/enroot/enroot.conf\n"})
+		}
+		name := fmt.Sprintf("%s_%s-1_%s.deb", pkg, version, arch)
+		deb := filepath.Join(t.TempDir(), name)
+		mustRun(t, "dpkg-deb", "--root-owner-group", "--build", dir, deb)
+		out[name] = mustRead(t, deb)
+	}
+	return out
+}
+
+// EnrootRPMs builds real enroot and enroot+caps .rpm files with rpmbuild,
+// named like NVIDIA's release assets (enroot-4.1.2-1.el8.x86_64.rpm).
+func EnrootRPMs(t testing.TB, version string) map[string][]byte {
+	t.Helper()
+	needTool(t, "rpmbuild", "rpm")
+	arch, _ := Arch()
+	out := map[string][]byte{}
+	for _, pkg := range []string{"enroot", "enroot+caps"} {
+		top := t.TempDir()
+		spec := filepath.Join(top, "fixture.spec")
+		writeTree(t, top, map[string]string{"fixture.spec": rpmSpec(pkg, version, arch)})
+		mustRun(t, "rpmbuild", "-bb", "--define", "_topdir "+top,
+			"--define", "_rpmfilename %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm", spec)
+		name := fmt.Sprintf("%s-%s-1.el8.%s.rpm", pkg, version, arch)
+		out[name] = mustRead(t, filepath.Join(top, "RPMS", name))
+	}
+	return out
+}
+
+func rpmSpec(pkg, version, arch string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Name: %s\nVersion: %s\nRelease: 1.el8\nSummary: enroot test fixture\nLicense: Apache-2.0\nBuildArch: %s\nAutoReqProv: no\n", pkg, version, arch)
+	if pkg == "enroot+caps" {
+		fmt.Fprintf(&b, "Requires: enroot = %s-1.el8\n", version)
+	}
+	b.WriteString("\n%description\nenroot test fixture\n\n%install\n")
+	var files []string
+	for path, content := range enrootFiles(pkg, version) {
+		fmt.Fprintf(&b, "mkdir -p %%{buildroot}%s\ncat > %%{buildroot}/%s <<'FIXTURE'\n%sFIXTURE\nchmod 755 %%{buildroot}/%s\n",
+			filepath.Dir("/"+path), path, content, path)
+		if strings.HasPrefix(path, "etc/") {
+			files = append(files, "%config(noreplace) /"+path)
+		} else {
+			files = append(files, "/"+path)
+		}
+	}
+	b.WriteString("\n%files\n" + strings.Join(files, "\n") + "\n")
+	return b.String()
+}
+
+func enrootFiles(pkg, version string) map[string]string {
+	if pkg == "enroot+caps" {
+		return map[string]string{"usr/libexec/enroot/caps-" + version: "caps\n"}
+	}
+	return map[string]string{
+		"usr/bin/enroot":          fmt.Sprintf("#!/bin/sh\n[ \"$1\" = version ] && echo %s && exit 0\necho \"usage: enroot version\" >&2\nexit 1\n", version),
+		"etc/enroot/enroot.conf": "#ENROOT_RUNTIME_PATH ${XDG_RUNTIME_DIR}/enroot\n#ENROOT_CACHE_PATH ${XDG_CACHE_HOME}/enroot\n",
+	}
+}
+
+// RPMRoot returns a scratch root holding an initialised rpm database and the
+// os-release of Rocky 9, with one package providing every prerequisite.
+func RPMRoot(t testing.TB) string {
+	t.Helper()
+	needTool(t, "rpmbuild", "rpm")
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{"etc/os-release": OSReleaseRocky9})
+	mustRun(t, "rpm", "--root", root, "--initdb")
+	arch, _ := Arch()
+	top := t.TempDir()
+	spec := "Name: node-base\nVersion: 1\nRelease: 1\nSummary: prerequisites\nLicense: MIT\nBuildArch: " + arch +
+		"\nAutoReqProv: no\nProvides: " + strings.Join(Prerequisites, " ") + "\n\n%description\nbase\n\n%files\n"
+	writeTree(t, top, map[string]string{"base.spec": spec})
+	mustRun(t, "rpmbuild", "-bb", "--define", "_topdir "+top, "--define", "_rpmfilename base.rpm", filepath.Join(top, "base.spec"))
+	mustRun(t, "rpm", "--root", root, "-i", filepath.Join(top, "RPMS", "base.rpm"))
+	return root
+}
+
+// DebRoot returns a scratch root with an empty dpkg database and the
+// os-release of Ubuntu 22.04; the prerequisites are recorded as installed.
+func DebRoot(t testing.TB) string {
+	t.Helper()
+	root := t.TempDir()
+	var status strings.Builder
+	_, arch := Arch()
+	for _, p := range Prerequisites {
+		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: %s\nMaintainer: test <test@example.com>\nDescription: fixture\n\n", p, arch)
+	}
+	writeTree(t, root, map[string]string{
+		"etc/os-release":         OSReleaseUbuntu2204,
+		"var/lib/dpkg/status":    status.String(),
+		"var/lib/dpkg/available": "",
+	})
+	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// NodeRoot is a scratch root that looks like an Ubuntu node with the
+// configured default Enroot already installed for real (dpkg --root), so
+// that apply can converge it without a network. Tests of other parts use it.
+func NodeRoot(t testing.TB) string {
+	t.Helper()
+	root := DebRoot(t)
+	dir := t.TempDir()
+	var files []string
+	for name, data := range EnrootDebs(t, config.Default().Enroot.Version) {
+		files = append(files, filepath.Join(dir, name))
+		writeTree(t, dir, map[string]string{name: string(data)})
+	}
+	mustRun(t, append([]string{"dpkg", "--root=" + root, "-i"}, files...)...)
+	return root
+}
+
+func needTool(t testing.TB, tool, pkg string) {
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Fatalf("%s not found: install the Debian package %s (scripts/test-deps.sh)", tool, pkg)
+	}
+}
+
+func mustRun(t testing.TB, args ...string) {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func writeTree(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.Contains(name, "bin/") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustRead(t testing.TB, p string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
