@@ -60,7 +60,7 @@ func snapshot(t *testing.T, root string) map[string]fileID {
 // default path aims each domain at its local stand-in.
 func sandbox(t *testing.T) string {
 	t.Helper()
-	root := t.TempDir()
+	root := testenv.NodeRoot(t)
 	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
 	cfg := filepath.Join(root, "etc/enroot-agent/config.yaml")
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 func TestStepChecksFollowConverge(t *testing.T) {
-	root := t.TempDir()
+	root := testenv.NodeRoot(t)
 	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
 	cfg, err := config.Parse("sandbox.yaml", []byte(pyxisYAML))
 	if err != nil {

@@ -64,6 +64,9 @@ func (s *ConfStep) Apply(ctx context.Context, p *converge.Plan) error {
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if err := ensureParent(path); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
 	default:

@@ -101,6 +101,9 @@ type sysctlPlan struct {
 func (s *SysctlStep) Apply(ctx context.Context, p *converge.Plan) error {
 	st := p.State.(sysctlPlan)
 	if st.file != nil {
+		if err := ensureParent(s.file().Path); err != nil {
+			return err
+		}
 		if err := s.file().Apply(ctx, &converge.Plan{State: st.file}); err != nil {
 			return err
 		}
