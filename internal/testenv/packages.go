@@ -105,7 +105,7 @@ func enrootFiles(pkg, version string) map[string]string {
 		return map[string]string{"usr/libexec/enroot/caps-" + version: "caps\n"}
 	}
 	return map[string]string{
-		"usr/bin/enroot":          fmt.Sprintf("#!/bin/sh\n[ \"$1\" = version ] && echo %s && exit 0\necho \"usage: enroot version\" >&2\nexit 1\n", version),
+		"usr/bin/enroot":         fmt.Sprintf("#!/bin/sh\n[ \"$1\" = version ] && echo %s && exit 0\necho \"usage: enroot version\" >&2\nexit 1\n", version),
 		"etc/enroot/enroot.conf": "#ENROOT_RUNTIME_PATH ${XDG_RUNTIME_DIR}/enroot\n#ENROOT_CACHE_PATH ${XDG_CACHE_HOME}/enroot\n",
 	}
 }
