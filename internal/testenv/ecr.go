@@ -28,6 +28,9 @@ type ECR struct {
 	throttle int // the next n calls answer ThrottlingException
 	fail     int // the next n calls answer ServerException (500)
 	hang     bool
+	rate     int   // calls allowed per wall-clock second; 0 is unlimited
+	second   int64 // the second rateUsed counts
+	rateUsed int
 	password string // issued as base64("AWS:<password>")
 	life     time.Duration
 	issued   []string
@@ -76,6 +79,10 @@ func (e *ECR) Throttle(n int) { e.mu.Lock(); e.throttle = n; e.mu.Unlock() }
 // Fail makes the next n calls fail with ServerException (HTTP 500).
 func (e *ECR) Fail(n int) { e.mu.Lock(); e.fail = n; e.mu.Unlock() }
 
+// RateLimit throttles calls beyond perSecond in any wall-clock second, as
+// ECR's GetAuthorizationToken quota does when a whole cluster boots at once.
+func (e *ECR) RateLimit(perSecond int) { e.mu.Lock(); e.rate = perSecond; e.mu.Unlock() }
+
 // Hang makes calls block until the client gives up.
 func (e *ECR) Hang(on bool) { e.mu.Lock(); e.hang = on; e.mu.Unlock() }
 
@@ -122,8 +129,8 @@ func (e *ECR) serve(w http.ResponseWriter, r *http.Request) {
 		e.mu.Unlock()
 		<-r.Context().Done()
 		return
-	case e.throttle > 0:
-		e.throttle--
+	case e.throttle > 0 || e.overRate():
+		e.throttle = max(e.throttle-1, 0)
 		e.mu.Unlock()
 		awsError(w, 400, "ThrottlingException", "Rate exceeded")
 		return
@@ -146,6 +153,18 @@ func (e *ECR) serve(w http.ResponseWriter, r *http.Request) {
 		"expiresAt":          float64(exp.UnixMilli()) / 1000,
 		"proxyEndpoint":      fmt.Sprintf("https://%s.dkr.ecr.%s.amazonaws.com", "000000000000", region),
 	}}})
+}
+
+// overRate counts the call against this second's quota; callers hold e.mu.
+func (e *ECR) overRate() bool {
+	if e.rate == 0 {
+		return false
+	}
+	if now := time.Now().Unix(); now != e.second {
+		e.second, e.rateUsed = now, 0
+	}
+	e.rateUsed++
+	return e.rateUsed > e.rate
 }
 
 // sigV4Scope reads "AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...".
