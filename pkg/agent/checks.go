@@ -17,6 +17,7 @@ func Checks(env Env) []verify.Check {
 	for _, s := range Steps(env) {
 		checks = append(checks, StepCheck(s))
 	}
+	checks = append(checks, verify.Credentials{Config: env.Config, Root: env.Root}.Checks()...)
 	return checks
 }
 

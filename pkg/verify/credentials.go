@@ -1,0 +1,170 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+)
+
+// Credentials checks that every user's jobs can authenticate to every
+// registry: each credentials file holds, for each registry, the token the
+// agent issued, with at least verify.token_margin of life left; the last
+// refresh succeeded; and, with verify.probe_registries, the registry
+// accepts the token.
+type Credentials struct {
+	Config config.Config
+	Root   config.Root
+	// Live is the daemon's in-memory status; nil reads the recorded one.
+	Live func() credentials.Status
+	// Now and Client are seams; nil means time.Now and a 10s HTTP client.
+	Now    func() time.Time
+	Client *http.Client
+}
+
+const refreshFix = "run `enroot-agent refresh` and read its error; check the instance role allows ecr:GetAuthorizationToken and the node reaches the ECR endpoint (journalctl -u enroot-agent)"
+
+// Checks lists the credentials checks.
+func (c Credentials) Checks() []Check {
+	checks := []Check{
+		Func{CheckName: "credentials-refresh", Fn: c.refresh},
+		Func{CheckName: "credentials-tokens", Fn: c.tokens},
+	}
+	if c.Config.Verify.ProbeRegistries {
+		checks = append(checks, Func{CheckName: "credentials-probe", Fn: c.probe})
+	}
+	return checks
+}
+
+func (c Credentials) status() (credentials.Status, error) {
+	if c.Live != nil {
+		return c.Live(), nil
+	}
+	return credentials.ReadStatus(credentials.StatusPath(c.Config, c.Root))
+}
+
+func (c Credentials) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c Credentials) refresh(context.Context) Result {
+	s, err := c.status()
+	switch {
+	case err != nil:
+		return Failf("run `enroot-agent refresh` (the daemon refreshes at start)", "%v", err)
+	case s.LastAttempt.IsZero():
+		return Failf("run `enroot-agent refresh`", "no refresh has run yet")
+	case s.LastError != "":
+		return Failf(refreshFix, "refreshes failing since %s (%d failures): %s", stamp(s.FailingSince), s.Failures, s.LastError)
+	}
+	msg := "last refresh " + stamp(s.LastSuccess) + " succeeded"
+	if !s.NextRefresh.IsZero() {
+		msg += "; next " + stamp(s.NextRefresh)
+	}
+	return Ok(msg)
+}
+
+// files are the credentials files to look at, host path and re-rooted path.
+func (c Credentials) files() [][2]string {
+	var out [][2]string
+	if p := credentials.CredentialsFile(c.Config.Credentials); p != "" {
+		out = append(out, [2]string{p, c.Root.Path(p)})
+	}
+	for _, f := range c.Config.Credentials.Files {
+		out = append(out, [2]string{f.Path, c.Root.Path(f.Path)})
+	}
+	return out
+}
+
+// registries are the configured hosts, or those the last refresh found.
+func (c Credentials) registries(s credentials.Status) []string {
+	var hosts []string
+	for _, r := range c.Config.ECR.Registries {
+		hosts = append(hosts, r.Host)
+	}
+	if len(hosts) == 0 {
+		for _, r := range s.Registries {
+			hosts = append(hosts, r.Host)
+		}
+	}
+	return hosts
+}
+
+func (c Credentials) tokens(context.Context) Result {
+	s, err := c.status()
+	if err != nil {
+		return Unknownf("run `enroot-agent refresh`", "cannot tell the tokens' expiry: %v", err)
+	}
+	hosts := c.registries(s)
+	if len(hosts) == 0 {
+		return Failf(refreshFix, "no registry known: ecr.registries is empty and no refresh found this node's registry")
+	}
+	known := map[string]credentials.RegistryStatus{}
+	for _, r := range s.Registries {
+		known[r.Host] = r
+	}
+	var problems []string
+	for _, f := range c.files() {
+		data, err := atomicfile.ReadFile(f[1])
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", f[0], unwrapPath(err)))
+			continue
+		}
+		netrc := credentials.ParseNetrc(string(data))
+		for _, h := range hosts {
+			if p := c.tokenProblem(netrc, known[h], h); p != "" {
+				problems = append(problems, f[0]+": "+p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return Failf(refreshFix, "%s", strings.Join(problems, "; "))
+	}
+	return Ok(fmt.Sprintf("%d registr%s with a token valid for more than %s in %d file(s)",
+		len(hosts), plural(len(hosts), "y", "ies"), c.Config.Verify.TokenMargin, len(c.files())))
+}
+
+// tokenProblem says what is wrong with host's entry, or "".
+func (c Credentials) tokenProblem(n *credentials.Netrc, rs credentials.RegistryStatus, host string) string {
+	e, ok := n.Lookup(host)
+	switch {
+	case !ok:
+		return "no entry for " + host + " (enroot finds no credentials and the pull fails)"
+	case rs.Fingerprint == "" || e.Password.Fingerprint() != rs.Fingerprint:
+		return fmt.Sprintf("the token for %s (%s) is not the one the agent last issued, so its expiry is unknown", host, e.Password.Fingerprint())
+	}
+	left := rs.ExpiresAt.Sub(c.now())
+	switch {
+	case left <= 0:
+		return fmt.Sprintf("the token for %s expired at %s", host, stamp(rs.ExpiresAt))
+	case left < c.Config.Verify.TokenMargin.D():
+		return fmt.Sprintf("the token for %s expires in %s, less than verify.token_margin %s", host, left.Round(time.Second), c.Config.Verify.TokenMargin)
+	}
+	return ""
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// unwrapPath drops the re-rooted path from an error; the host path is shown.
+func unwrapPath(err error) error {
+	if u, ok := err.(interface{ Unwrap() error }); ok && u.Unwrap() != nil {
+		return u.Unwrap()
+	}
+	return err
+}
+
