@@ -167,4 +167,3 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
-
