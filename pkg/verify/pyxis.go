@@ -1,0 +1,113 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
+)
+
+// PyxisChecks look at what srun needs from Pyxis on this node: the plugin,
+// built for the running Slurm; a plugstack that reaches it and loads nothing
+// missing; slurmd restarted since either changed; and the memlock limit.
+func PyxisChecks(cfg config.Config, root config.Root) []Check {
+	p := cfg.Pyxis
+	return []Check{
+		Func{"pyxis-plugin", func(ctx context.Context) Result { return pyxisPlugin(ctx, cfg, root) }},
+		Func{"pyxis-plugstack", func(context.Context) Result { return pyxisPlugstack(p, root) }},
+		Func{"slurmd-pyxis-loaded", func(context.Context) Result { return slurmdLoaded(cfg, root) }},
+		Func{"slurm-memlock", func(context.Context) Result { return slurmMemlock(p, root) }},
+	}
+}
+
+const applyFix = "run `enroot-agent apply` (the daemon retries on its own)"
+
+func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root) Result {
+	plugin := filepath.Join(cfg.Pyxis.Libdir, pyxis.PluginName)
+	if _, err := os.Stat(root.Path(plugin)); err != nil {
+		return Failf(applyFix, "%s is missing: every srun, sbatch and salloc that loads it fails", plugin)
+	}
+	if !cfg.Pyxis.Install {
+		return Ok(plugin + " is present (installed by someone else: pyxis.install is false)")
+	}
+	rec, err := pyxis.ReadRecord(root, cfg.StateDir)
+	if err != nil || rec.PyxisVersion == "" {
+		return Unknownf(applyFix, "no build record for %s in %s: cannot tell which Slurm it was built for", plugin, cfg.StateDir)
+	}
+	slurm, err := pyxis.DetectSlurm(ctx, root, cfg.Pyxis.SlurmPrefix)
+	if err != nil {
+		return Unknownf("check pyxis.slurm_prefix", "%v", err)
+	}
+	if rec.SlurmVersion != slurm.Version {
+		return Failf(applyFix+"; it rebuilds Pyxis for the running Slurm", "%s was built for Slurm %s but Slurm %s runs here (from %s): Slurm refuses a plugin built for another release", plugin, rec.SlurmVersion, slurm.Version, slurm.From)
+	}
+	return Ok(fmt.Sprintf("%s is Pyxis %s built for Slurm %s", plugin, rec.PyxisVersion, slurm.Version))
+}
+
+func pyxisPlugstack(p config.Pyxis, root config.Root) Result {
+	s, err := pyxis.Walk(root, p.Plugstack)
+	if err != nil {
+		return Unknownf("check that the agent can read "+p.Plugstack, "%v", err)
+	}
+	var broken []string
+	for _, l := range s.Lines {
+		if l.Kind == pyxis.Required && filepath.IsAbs(l.Path) && !regular(root.Path(l.Path)) {
+			broken = append(broken, fmt.Sprintf("%s: required plugin %s does not exist", l.Where(), l.Path))
+		}
+	}
+	broken = append(broken, s.Problems...)
+	if len(broken) > 0 {
+		return Failf("install the plugin on this node, or remove or comment out that line (every node reading this plugstack needs every required plugin)",
+			"%s: srun, sbatch and salloc fail on this node", strings.Join(broken, "; "))
+	}
+	entry := pyxis.Entry(p.Libdir, p.Args)
+	if msg := s.Check(entry); msg != "" {
+		fix := applyFix
+		if !p.PlugstackManaged {
+			fix = fmt.Sprintf("on the node that manages %s (pyxis.plugstack_managed is false), add %q", p.Plugstack, entry.String())
+		}
+		return Failf(fix, "plugstack %s: %s", p.Plugstack, msg)
+	}
+	msg := fmt.Sprintf("%s loads %s (%s)", p.Plugstack, entry.Path, s.Plugins(pyxis.PluginName)[0].Where())
+	if len(s.Invalid) > 0 {
+		msg += fmt.Sprintf("; Slurm ignores %d invalid line(s), first %v", len(s.Invalid), s.Invalid[0])
+	}
+	return Ok(msg)
+}
+
+func slurmdLoaded(cfg config.Config, root config.Root) Result {
+	pending, err := pyxis.RestartPending(root, cfg.Pyxis, cfg.StateDir)
+	switch {
+	case err != nil:
+		return Unknownf("", "%v", err)
+	case pending:
+		return Failf("systemctl restart slurmd (the agent does it itself when it can reach systemd over D-Bus)",
+			"slurmd was not restarted since %s or its plugstack line changed, so it may run without them", pyxis.PluginName)
+	}
+	return Ok("slurmd was restarted with the current Pyxis and plugstack")
+}
+
+func slurmMemlock(p config.Pyxis, root config.Root) Result {
+	conf := os.Getenv("SLURM_CONF")
+	if conf == "" {
+		conf = filepath.Join(p.SlurmPrefix, "etc", "slurm.conf")
+	}
+	settings, err := pyxis.ReadSlurmConf(root, conf)
+	if err != nil {
+		return Unknownf("set SLURM_CONF for the agent, or pyxis.slurm_prefix", "cannot read slurm.conf: %v", err)
+	}
+	if msg := pyxis.MemlockAdvice(settings); msg != "" {
+		return Failf("on the head node, add PropagateResourceLimitsExcept=MEMLOCK to "+conf+" and run `scontrol reconfigure` (compute nodes must not edit the shared slurm.conf)",
+			"%s: %s; RDMA, EFA and NCCL in containers then fail to pin memory", conf, msg)
+	}
+	return Ok(conf + " keeps MEMLOCK out of the propagated limits")
+}
+
+func regular(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
