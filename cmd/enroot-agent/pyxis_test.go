@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+)
+
+// pyxisNode is one node for the end-to-end Pyxis tests: the agent runs with
+// --root root, and the config names plugstack and libdir under host, a real
+// host directory whose etc and lib are symlinks into the root. So the files
+// the agent writes inside its root are exactly the ones srun reads through
+// host paths, include lines and all.
+type pyxisNode struct {
+	root, host, config, slurmConf, builds string
+	srv                                   *testenv.ArtifactServer
+	stub                                  *testenv.SystemdStub
+}
+
+const adminLines = "# site plugins, kept by every apply\noptional /usr/lib/slurm-site/spank_x11.so display=:0\n"
+
+func newPyxisNode(t *testing.T, args string) *pyxisNode {
+	t.Helper()
+	n := &pyxisNode{root: t.TempDir(), host: t.TempDir()}
+	section, srv := testenv.PyxisSandbox(t, n.root)
+	n.srv = srv
+	for _, d := range []string{"etc", "lib"} {
+		inRoot := filepath.Join(n.root, n.host, d)
+		if err := os.MkdirAll(inRoot, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(inRoot, filepath.Join(n.host, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.write(t, "etc/plugstack.conf", adminLines)
+	var err error
+	if n.slurmConf, err = testenv.SlurmConf(n.host, filepath.Join(n.host, "etc/plugstack.conf")); err != nil {
+		t.Fatal(err)
+	}
+	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	n.stub = stub
+	n.builds = filepath.Join(n.host, "builds")
+	n.config = filepath.Join(n.host, "config.yaml")
+	n.setArgs(t, args, section)
+	t.Setenv("SLURM_CONF", n.slurmConf)
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
+	t.Setenv(testenv.BuildLogEnv, n.builds)
+	return n
+}
+
+func (n *pyxisNode) setArgs(t *testing.T, args, section string) {
+	t.Helper()
+	cfg := section + fmt.Sprintf("  plugstack: %s/etc/plugstack.conf\n  libdir: %s/lib/slurm\n  args: {%s}\n", n.host, n.host, args)
+	if err := os.WriteFile(n.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *pyxisNode) write(t *testing.T, rel, data string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(n.host, rel), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *pyxisNode) read(t *testing.T, rel string) string {
+	t.Helper()
+	data, _ := os.ReadFile(filepath.Join(n.host, rel))
+	return string(data)
+}
+
+func (n *pyxisNode) buildCount() int { return strings.Count(n.readFile(n.builds), "built\n") }
+
+func (n *pyxisNode) readFile(p string) string { data, _ := os.ReadFile(p); return string(data) }
+
+// apply runs the real binary and returns the outcome of each Pyxis step.
+func (n *pyxisNode) apply(t *testing.T) map[string]string {
+	t.Helper()
+	out, errOut, _ := runAgent(t, "--root", n.root, "--config", n.config, "apply")
+	got := stepOutcomes(out)
+	for _, step := range []string{"pyxis-fetch", "pyxis-build", "pyxis-plugstack", "slurmd-restart"} {
+		if o := got[step]; o != "changed" && o != "done" {
+			t.Fatalf("step %s: %q\nstdout:\n%s\nstderr:\n%s", step, o, out, errOut)
+		}
+	}
+	return got
+}
+
+func stepOutcomes(out string) map[string]string {
+	got := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 {
+			got[f[1]] = strings.TrimSuffix(f[2], ":")
+		}
+	}
+	return got
+}
+
+// slurmHelp runs a real Slurm client's --help against the test slurm.conf.
+func slurmHelp(t *testing.T, client string) string {
+	t.Helper()
+	out, err := exec.Command(client, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --help: %v\n%s", client, err, out)
+	}
+	return string(out)
+}
+
+func TestPyxisApplyBuildsWiresRestartsOnce(t *testing.T) {
+	n := newPyxisNode(t, "container_scope: job")
+	got := n.apply(t)
+	for _, step := range []string{"pyxis-fetch", "pyxis-build", "pyxis-plugstack", "slurmd-restart"} {
+		if got[step] != "changed" {
+			t.Errorf("first apply: %s %s", step, got[step])
+		}
+	}
+	if n.buildCount() != 1 || len(n.stub.Restarts()) != 1 || n.srv.Requests("v0.24.0.tar.gz") != 1 {
+		t.Fatalf("first apply: %d builds, restarts %v, %d downloads", n.buildCount(), n.stub.Restarts(), n.srv.Requests("v0.24.0.tar.gz"))
+	}
+	for _, client := range []string{"srun", "sbatch", "salloc"} {
+		if help := slurmHelp(t, client); !strings.Contains(help, testenv.FixtureOption+"=IMAGE "+testenv.FixtureUsage) {
+			t.Errorf("%s --help does not list the plugin's option:\n%s", client, help)
+		}
+	}
+	wantMain := adminLines + "# Added by enroot-agent: the Pyxis entry lives in plugstack.conf.d/pyxis.conf\ninclude " + n.host + "/etc/plugstack.conf.d/*.conf\n"
+	if main := n.read(t, "etc/plugstack.conf"); main != wantMain {
+		t.Fatalf("main plugstack:\n%s", main)
+	}
+	before := snapshot(t, n.root)
+	for step, o := range n.apply(t) {
+		if strings.HasPrefix(step, "pyxis-") && o != "done" || step == "slurmd-restart" && o != "done" {
+			t.Errorf("second apply: %s %s", step, o)
+		}
+	}
+	if n.buildCount() != 1 || len(n.stub.Restarts()) != 1 || n.srv.Requests("v0.24.0.tar.gz") != 1 {
+		t.Fatalf("second apply built, restarted or downloaded: %d builds, restarts %v, %d downloads", n.buildCount(), n.stub.Restarts(), n.srv.Requests("v0.24.0.tar.gz"))
+	}
+	after := snapshot(t, n.root)
+	for p, id := range before {
+		if after[p] != id {
+			t.Errorf("second apply touched %s", p)
+		}
+	}
+	// An argument change rewrites pyxis.conf only, and restarts slurmd.
+	n.setArgs(t, "container_scope: job, runtime_path: /run/pyxis", strings.Split(n.readFile(n.config), "  plugstack:")[0])
+	if got := n.apply(t); got["pyxis-plugstack"] != "changed" || got["pyxis-build"] != "done" || len(n.stub.Restarts()) != 2 {
+		t.Fatalf("args change: %v, restarts %v", got, n.stub.Restarts())
+	}
+	if help := slurmHelp(t, "srun"); !strings.Contains(help, testenv.FixtureUsage) {
+		t.Fatal("srun lost the option after an argument change")
+	}
+}
+
+func TestPyxisRebuildsForNewSlurmOrAlteredPlugin(t *testing.T) {
+	n := newPyxisNode(t, "")
+	n.apply(t)
+	// The record says another Slurm: a new AMI under the same state dir.
+	rec := filepath.Join(n.root, "var/lib/enroot-agent/pyxis-build.json")
+	var r map[string]string
+	json.Unmarshal([]byte(n.readFile(rec)), &r)
+	r["slurm_version"] = "21.08.5"
+	data, _ := json.Marshal(r)
+	os.WriteFile(rec, data, 0o600)
+	if got := n.apply(t); got["pyxis-build"] != "changed" || n.buildCount() != 2 {
+		t.Fatalf("new Slurm: %v, %d builds", got, n.buildCount())
+	}
+	if n.srv.Requests("v0.24.0.tar.gz") != 1 {
+		t.Fatal("the verified tarball in the cache must be reused")
+	}
+	so := filepath.Join(n.host, "lib/slurm/spank_pyxis.so")
+	f, _ := os.OpenFile(so, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("tampered"))
+	f.Close()
+	if got := n.apply(t); got["pyxis-build"] != "changed" || n.buildCount() != 3 {
+		t.Fatalf("altered plugin: %v, %d builds", got, n.buildCount())
+	}
+	os.Remove(so)
+	if got := n.apply(t); got["pyxis-build"] != "changed" || n.buildCount() != 4 {
+		t.Fatalf("missing plugin: %v, %d builds", got, n.buildCount())
+	}
+	if help := slurmHelp(t, "srun"); !strings.Contains(help, testenv.FixtureUsage) {
+		t.Fatal("srun lost the option")
+	}
+}
