@@ -8,7 +8,7 @@ packages=(
   slurm-wlm libslurm-dev munge          # real slurmctld, slurmd, srun, spank.h
   docker-registry apache2-utils         # OCI registry with htpasswd basic auth
   rpm dpkg                              # rpmbuild, rpm --root, dpkg-deb
-  shellcheck curl systemd               # script lint, HTTP probes, systemd-analyze
+  shellcheck curl systemd git           # script lint, HTTP probes, systemd-analyze, git describe
   build-essential                       # cc and make for the Pyxis build
   dbus                                  # dbus-daemon for the stub systemd bus
 )
