@@ -18,10 +18,6 @@ import (
 // exactly what enroot and curl match on a node (the host, no port).
 const e2eHost = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
-// What enroot.conf must say for every user's enroot to find the shared file
-// (CONTRACTS C); the install step renders it from credentials.enroot_config_path.
-const e2eEnrootConf = "ENROOT_CONFIG_PATH /run/enroot-agent/enroot-config\n"
-
 func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	needRoot(t, "useradd", "runuser", "curl")
 	aws := awsFor(t)
@@ -33,11 +29,12 @@ func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := worldTraversableDir(t)
-	os.MkdirAll(filepath.Join(root, "etc/enroot"), 0o755)
-	os.WriteFile(filepath.Join(root, "etc/enroot/enroot.conf"), []byte(e2eEnrootConf), 0o644)
-	cfg := filepath.Join(root, "config.yaml")
-	os.WriteFile(cfg, []byte("ecr:\n  registries: ["+e2eHost+"]\ncredentials:\n  files: [{path: /root/.config/enroot/.credentials}]\n"), 0o644)
+	// A node root where every step converges, so apply really renders
+	// /etc/enroot/enroot.conf before it refreshes.
+	root := sandbox(t)
+	openToOthers(t, root)
+	cfg := filepath.Join(root, "etc/enroot-agent/config.yaml")
+	appendFile(t, cfg, "ecr:\n  registries: ["+e2eHost+"]\ncredentials:\n  files: [{path: /root/.config/enroot/.credentials}]\n")
 	user := testUser(t)
 	ca, _ := os.ReadFile(reg.CAFile)
 	caFile := filepath.Join(root, "ca.pem") // where the user can read it
@@ -45,15 +42,23 @@ func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	var printed strings.Builder
 	agent := func(want int, args ...string) {
 		t.Helper()
-		out, errOut, code := runAgent(t, append([]string{"--config", cfg, "--root", root}, args...)...)
+		if args[0] == "--debug" {
+			args = append([]string{"--debug", "--root", root}, args[1:]...)
+		} else {
+			args = append([]string{"--root", root}, args...)
+		}
+		out, errOut, code := runAgent(t, args...)
 		printed.WriteString(out + errOut)
 		if code != want {
 			t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, want, out, errOut)
 		}
 	}
 
-	agent(0, "refresh")
+	agent(0, "apply")
 	netrc := filepath.Join(root, enrootCredentials(t, user, filepath.Join(root, "etc/enroot/enroot.conf")))
+	if netrc != filepath.Join(root, "run/enroot-agent/enroot-config/.credentials") {
+		t.Fatalf("under the installed enroot.conf, %s's enroot reads %s, not the agent's shared file", user, netrc)
+	}
 	pull := func() string { return curlManifest(t, user, netrc, caFile, reg.Port, "/v2/ml/train/manifests/v1") }
 	if got := pull(); got != "200 "+digest {
 		t.Fatalf("user %s pulling with the agent's token: %s", user, got)
@@ -71,7 +76,7 @@ func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	if got := pull(); !strings.HasPrefix(got, "401") {
 		t.Fatalf("the old token still works after rotation: %s", got)
 	}
-	agent(0, "refresh")
+	agent(0, "--debug", "refresh")
 	if got := pull(); got != "200 "+digest {
 		t.Fatalf("after refresh: %s", got)
 	}
@@ -152,6 +157,29 @@ func testUser(t *testing.T) string {
 	return name
 }
 
+// openToOthers lets other users traverse from / down to dir: t.TempDir and
+// its parent are 0700.
+func openToOthers(t *testing.T, dir string) {
+	t.Helper()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // worldTraversableDir is a temp dir other users can reach (t.TempDir is 0700).
 func worldTraversableDir(t *testing.T) string {
 	t.Helper()
@@ -203,5 +231,23 @@ func TestE2EThrottledClusterAllFresh(t *testing.T) {
 	}
 	if calls := aws.ecr.Calls(""); calls <= nodes {
 		t.Fatalf("%d calls for %d nodes: the rate limit never throttled, the test proves nothing", calls, nodes)
+	}
+}
+
+func TestDryRunSaysItWouldRefresh(t *testing.T) {
+	aws := awsFor(t)
+	root := t.TempDir()
+	cfg := filepath.Join(root, "c.yaml")
+	os.WriteFile(cfg, []byte("ecr:\n  registries: ["+e2eHost+"]\n"), 0o644)
+	out, errOut, code := runAgent(t, "--config", cfg, "--root", root, "apply", "--dry-run")
+	want := "+ credentials      planned: would refresh the token for " + e2eHost + " (unless still fresh) into " + root + "/run/enroot-agent/enroot-config/.credentials"
+	if !strings.Contains(out, want) {
+		t.Fatalf("dry run (exit %d) does not say %q:\n%s%s", code, want, out, errOut)
+	}
+	if aws.ecr.Calls("") != 0 {
+		t.Fatal("a dry run called ECR")
+	}
+	if _, err := os.Stat(filepath.Join(root, "run")); !os.IsNotExist(err) {
+		t.Fatalf("a dry run wrote under %s/run", root)
 	}
 }
