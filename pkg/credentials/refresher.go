@@ -76,6 +76,7 @@ func (r *Refresher) refresh(ctx context.Context) error {
 	regs, err := r.registries(ctx)
 	var errs []error
 	if err != nil {
+		r.log.Error("cannot tell which registry to refresh", zap.Error(err))
 		errs = append(errs, err)
 	}
 	for _, group := range byRegion(regs) {

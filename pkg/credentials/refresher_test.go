@@ -285,3 +285,32 @@ func TestResumeAcrossProcesses(t *testing.T) {
 		t.Fatalf("a forged line was adopted: refreshed=%v\n%s", refreshed, read(t, file))
 	}
 }
+
+// A panicking run is recovered and the schedule keeps going: Recover sits
+// inside SkipIfStillRunning, which would otherwise never free its slot.
+func TestPanicDoesNotDisableSchedule(t *testing.T) {
+	r, src, _, logs, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
+	r.Now = time.Now
+	var n int
+	src.answer = func(string) (Token, error) {
+		src.mu.Lock()
+		n++
+		first := n == 1
+		src.mu.Unlock()
+		if first {
+			panic("source exploded")
+		}
+		return Token{Password: secret.New("x"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
+	}
+	r.sched = &Schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	time.Sleep(150 * time.Millisecond)
+	<-r.Stop().Done()
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if n < 3 || !strings.Contains(logs.String(), "source exploded") {
+		t.Fatalf("%d runs after a panic; logs:\n%s", n, logs.String())
+	}
+}

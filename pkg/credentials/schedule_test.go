@@ -1,9 +1,13 @@
 package credentials
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -106,4 +110,18 @@ func slicesMinMax(ds []time.Duration) (time.Duration, time.Duration) {
 		lo, hi = min(lo, d), max(hi, d)
 	}
 	return lo, hi
+}
+
+func TestCronLoggerAdapter(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	l := cronLogger{zap.New(core)}
+	l.Info("wake", "now", t0)
+	l.Error(errors.New("boom"), "panic", "stack", "...")
+	all := logs.AllUntimed()
+	if len(all) != 2 || all[0].Level != zap.DebugLevel || all[0].Message != "cron: wake" || all[0].ContextMap()["now"] != t0 {
+		t.Fatalf("info: %+v", all)
+	}
+	if all[1].Level != zap.ErrorLevel || all[1].ContextMap()["error"] != "boom" || all[1].ContextMap()["stack"] != "..." {
+		t.Fatalf("error: %+v", all[1])
+	}
 }
