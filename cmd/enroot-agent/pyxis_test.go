@@ -194,3 +194,23 @@ func TestPyxisRebuildsForNewSlurmOrAlteredPlugin(t *testing.T) {
 		t.Fatal("srun lost the option")
 	}
 }
+
+// Without a compiler, apply says which package to install, before
+// downloading anything, and wires nothing.
+func TestPyxisWithoutCompilerNamesThePackage(t *testing.T) {
+	n := newPyxisNode(t, "")
+	os.MkdirAll(filepath.Join(n.root, "usr/lib"), 0o755)
+	os.WriteFile(filepath.Join(n.root, "usr/lib/os-release"), []byte("ID=debian\nVERSION_ID=\"12\"\n"), 0o644)
+	bin := t.TempDir()
+	os.Symlink("/usr/bin/make", filepath.Join(bin, "make"))
+	testenv.Binary(t) // built with the real PATH
+	t.Setenv("PATH", bin)
+	out, errOut, code := runAgent(t, "--root", n.root, "--config", n.config, "apply")
+	want := "✗ pyxis-fetch      failed: Pyxis has not been built on this node, but cannot build Pyxis: missing a C compiler (cc) (apt install build-essential)"
+	if code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want a line %q in:\n%s\n%s", code, want, out, errOut)
+	}
+	if got := stepOutcomes(out); got["pyxis-build"] != "blocked" || got["pyxis-plugstack"] != "blocked" || n.srv.Requests("v0.24.0.tar.gz") != 0 {
+		t.Fatalf("%v, %d downloads", got, n.srv.Requests("v0.24.0.tar.gz"))
+	}
+}

@@ -62,7 +62,14 @@ func (b *Builder) stale(ctx context.Context) (string, Slurm, error) {
 	if err != nil {
 		return "", slurm, err
 	}
-	return rec.Stale(want, sum), slurm, nil
+	why := rec.Stale(want, sum)
+	if why != "" {
+		// Say it before downloading anything: a build cannot succeed.
+		if err := checkToolchain(b.Root, slurm, b.Cfg.SlurmPrefix); err != nil {
+			return "", slurm, fmt.Errorf("%s, but %w", why, err)
+		}
+	}
+	return why, slurm, nil
 }
 
 // fetch gets the verified tarball into the cache.

@@ -39,7 +39,11 @@ func Family(osRelease string) string {
 // checkToolchain reports everything missing for a build at once, each with
 // the package that provides it on this distribution.
 func checkToolchain(root config.Root, slurm Slurm, prefix string) error {
-	data, _ := os.ReadFile(root.Path("/etc/os-release"))
+	// os-release(5): /etc first, then /usr/lib.
+	data, err := os.ReadFile(root.Path("/etc/os-release"))
+	if err != nil {
+		data, _ = os.ReadFile(root.Path("/usr/lib/os-release"))
+	}
 	fam := Family(string(data))
 	var missing []string
 	need := func(what, desc string) {
