@@ -14,6 +14,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/pmezard/go-difflib/difflib"
 )
 
 // Plugstack is the step that wires Pyxis into Slurm's plugstack: the entry in
@@ -113,13 +114,13 @@ func (p *Plugstack) inspect(needPlugin bool) (*wiring, []converge.Change, error)
 	if same, err := atomicfile.Matches(p.Root.Path(own), w.conf, atomicfile.Default); err != nil {
 		return nil, nil, err
 	} else if !same {
-		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(own), Diff: "+" + entry.String() + "\n"})
+		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(own), Diff: diff(p.Root.Path(own), w.conf)})
 	}
 	if !s.Reaches(own) {
 		if w.main, w.mainOpts, err = p.withInclude(); err != nil {
 			return nil, nil, err
 		}
-		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(p.Cfg.Plugstack), Diff: "+include " + IncludePattern(p.Cfg.Plugstack) + "\n"})
+		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(p.Cfg.Plugstack), Diff: diff(p.Root.Path(p.Cfg.Plugstack), w.main)})
 	}
 	return w, changes, nil
 }
@@ -142,4 +143,14 @@ func (p *Plugstack) withInclude() ([]byte, atomicfile.Options, error) {
 		}
 	}
 	return AddInclude(data, IncludePattern(p.Cfg.Plugstack)), opts, nil
+}
+
+// diff is the unified diff a dry run shows for path.
+func diff(path string, want []byte) string {
+	old, _ := os.ReadFile(path)
+	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(want)),
+		FromFile: path, ToFile: path, Context: 3,
+	})
+	return d
 }

@@ -92,10 +92,7 @@ func slurmdLoaded(cfg config.Config, root config.Root) Result {
 }
 
 func slurmMemlock(p config.Pyxis, root config.Root) Result {
-	conf := os.Getenv("SLURM_CONF")
-	if conf == "" {
-		conf = filepath.Join(p.SlurmPrefix, "etc", "slurm.conf")
-	}
+	conf := slurmConfPath(p, root)
 	settings, err := pyxis.ReadSlurmConf(root, conf)
 	if err != nil {
 		return Unknownf("set SLURM_CONF for the agent, or pyxis.slurm_prefix", "cannot read slurm.conf: %v", err)
@@ -105,6 +102,19 @@ func slurmMemlock(p config.Pyxis, root config.Root) Result {
 			"%s: %s; RDMA, EFA and NCCL in containers then fail to pin memory", conf, msg)
 	}
 	return Ok(conf + " keeps MEMLOCK out of the propagated limits")
+}
+
+// slurmConfPath finds slurm.conf as Slurm's clients do: SLURM_CONF, else the
+// build's sysconfdir, <prefix>/etc (ParallelCluster) or /etc/slurm (distros).
+func slurmConfPath(p config.Pyxis, root config.Root) string {
+	if conf := os.Getenv("SLURM_CONF"); conf != "" {
+		return conf
+	}
+	conf := filepath.Join(p.SlurmPrefix, "etc", "slurm.conf")
+	if !regular(root.Path(conf)) && regular(root.Path("/etc/slurm/slurm.conf")) {
+		return "/etc/slurm/slurm.conf"
+	}
+	return conf
 }
 
 func regular(path string) bool {
