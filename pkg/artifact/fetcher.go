@@ -18,7 +18,9 @@ import (
 )
 
 // Fetcher downloads files into one cache directory. The zero value is not
-// usable: build it with New and adjust the fields before the first Fetch.
+// usable: build it with New and adjust the fields before the first Fetch. A
+// Fetcher is meant for one run of the agent (it remembers SHA256SUMS files)
+// and is not safe for concurrent use.
 type Fetcher struct {
 	// Dir is the cache directory (already re-rooted). It is created root-only.
 	Dir string
@@ -34,6 +36,9 @@ type Fetcher struct {
 
 	http *http.Client
 	s3   S3API
+	// sums caches each SHA256SUMS read, so the files of one release cost
+	// one request for their digests.
+	sums map[string]map[string]string
 }
 
 // Timeouts keep an unreachable or stalled source from hanging the agent.
@@ -129,6 +134,9 @@ func (f *Fetcher) fromCache(dest, want, by string) (Result, bool) {
 
 // fetchSums reads SHA256SUMS at the source; a missing file is an empty list.
 func (f *Fetcher) fetchSums(ctx context.Context, url string) (map[string]string, error) {
+	if sums, ok := f.sums[url]; ok {
+		return sums, nil
+	}
 	var buf strings.Builder
 	err := f.retry(ctx, url, func(ctx context.Context) error {
 		buf.Reset()
@@ -141,7 +149,7 @@ func (f *Fetcher) fetchSums(ctx context.Context, url string) (map[string]string,
 		return retryable(err)
 	})
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil
+		err, buf = nil, strings.Builder{}
 	}
 	if err != nil {
 		return nil, err
@@ -150,6 +158,10 @@ func (f *Fetcher) fetchSums(ctx context.Context, url string) (map[string]string,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Redact(url), err)
 	}
+	if f.sums == nil {
+		f.sums = map[string]map[string]string{}
+	}
+	f.sums[url] = sums
 	return sums, nil
 }
 

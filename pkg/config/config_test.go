@@ -112,3 +112,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestEnrootConfKeys(t *testing.T) {
+	in := "enroot:\n  conf:\n    ENROOT_CACHE_PATH: /var/enroot/cache\n    FOO: bar\n    https_proxy: http://p:3128\n    HTTPS_PROXY: http://p:3128\n    NVIDIA_DRIVER_CAPABILITIES: all\n    ENROOT_TEMP_PATH: \"\"\n    SSL_CERT_FILE: \"a\\nb\"\n"
+	_, err := Parse("c.yaml", []byte(in))
+	want := []string{
+		`c.yaml:4: enroot.conf.FOO: enroot does not read this key`,
+		`c.yaml:6: enroot.conf.HTTPS_PROXY: enroot does not read this key`,
+		`c.yaml:9: enroot.conf.SSL_CERT_FILE: the value must be a single line`,
+	}
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("got:\n%v", err)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d: %q, want prefix %q", i, got[i], want[i])
+		}
+	}
+}
