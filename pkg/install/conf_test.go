@@ -32,10 +32,10 @@ func TestRenderGolden(t *testing.T) {
 	cases := map[string]map[string]string{
 		"enroot.conf.default.golden": MergeConf(nil, "/run/enroot-agent/enroot-config"),
 		"enroot.conf.custom.golden": MergeConf(map[string]string{
-			"ENROOT_CACHE_PATH":     "/scratch/enroot/cache/user-$(id -u)",
-			"ENROOT_TEMP_PATH":      "",
-			"ENROOT_SQUASH_OPTIONS": "-comp zstd -Xcompression-level 3",
-			"https_proxy":           "http://proxy.internal:3128",
+			"ENROOT_CACHE_PATH":          "/scratch/enroot/cache/user-$(id -u)",
+			"ENROOT_TEMP_PATH":           "",
+			"ENROOT_SQUASH_OPTIONS":      "-comp zstd -Xcompression-level 3",
+			"https_proxy":                "http://proxy.internal:3128",
 			"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
 		}, ""),
 	}

@@ -8,11 +8,13 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 )
 
-// Steps lists Enroot's steps in order: prerequisites, then the packages
-// (which need them), then the kernel settings, the directories and
-// enroot.conf. enroot.conf comes after the packages so that a package
-// shipping its own default finds ours already... replaced on the same run,
-// and it does not depend on them: it is written even when the install fails.
+// Steps lists Enroot's steps in order: prerequisites, the packages (which
+// require them), the kernel settings, the directories enroot.conf names, and
+// enroot.conf. enroot.conf comes after the packages, so that a package
+// shipping its own default enroot.conf is corrected in the same run; it does
+// not require them, so it is written even when the install fails or is off.
+// Without enroot.install there are no prerequisites to install, and the
+// package step only checks.
 func Steps(cfg config.Config, node *Node) []converge.Step {
 	conf := MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath)
 	fetcher := artifact.New(node.Root.Path(filepath.Join(cfg.CacheDir, "enroot")), node.Log)
