@@ -34,7 +34,6 @@ func TestPlugstackRace(t *testing.T) {
 	}
 	// srun on the "head node" reads the plugin at lib; so does each node.
 	os.WriteFile(filepath.Join(lib, pyxis.PluginName), so, 0o644)
-	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+filepath.Join(shared, "no-bus"))
 	cfg := fmt.Sprintf("pyxis:\n  install: false\n  plugstack: %s/plugstack.conf\n  libdir: %s\n  args: {container_scope: job}\n", shared, lib)
 	roots := make([]string, nodes)
 	for i := range roots {
@@ -48,7 +47,8 @@ func TestPlugstackRace(t *testing.T) {
 		os.WriteFile(filepath.Join(roots[i], "etc/enroot-agent/config.yaml"), []byte(cfg), 0o644)
 	}
 	slurmConf, _ := testenv.SlurmConf(shared, filepath.Join(shared, "plugstack.conf"))
-	t.Setenv("SLURM_CONF", slurmConf)
+	t.Setenv("SLURM_CONF", slurmConf) // for srun --help below
+	env := append(awsFor(t).env, "SLURM_CONF="+slurmConf, "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+filepath.Join(shared, "no-bus"))
 	wantConf := string(pyxis.RenderConf(pyxis.Entry(lib, map[string]string{"container_scope": "job"})))
 	bin := testenv.Binary(t)
 	for round := range rounds {
@@ -63,6 +63,7 @@ func TestPlugstackRace(t *testing.T) {
 				defer wg.Done()
 				var out bytes.Buffer
 				cmd := exec.Command(bin, "--root", roots[i], "apply")
+				cmd.Env = env
 				cmd.Stdout, cmd.Stderr = &out, &out
 				_ = cmd.Run()
 				outs[i] = out.String()
