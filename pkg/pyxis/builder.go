@@ -113,7 +113,7 @@ func (b *Builder) build(ctx context.Context, slurm Slurm) error {
 		return err
 	}
 	plugin := filepath.Join(b.Cfg.Libdir, PluginName)
-	if _, err := atomicfile.EnsureDir(b.Root.Path(b.Cfg.Libdir), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+	if _, err := mkdirIfMissing(b.Root.Path(b.Cfg.Libdir)); err != nil {
 		return err
 	}
 	if _, err := atomicfile.Write(b.Root.Path(plugin), data, atomicfile.Default); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,4 +47,15 @@ func lockDir(ctx context.Context, dir string, timeout time.Duration) (func(), er
 		case <-time.After(wait/2 + rand.N(wait)):
 		}
 	}
+}
+
+// mkdirIfMissing creates a world-readable directory (Slurm's clients run as
+// every user) only when it is missing. An existing one is the
+// administrator's, on a shared /opt/slurm perhaps: its mode and owner are
+// left as they are.
+func mkdirIfMissing(dir string) (bool, error) {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return false, nil
+	}
+	return atomicfile.EnsureDir(dir, atomicfile.Options{Mode: 0o755, UID: -1, GID: -1})
 }

@@ -58,7 +58,7 @@ func (p *Plugstack) Plan(context.Context) (*converge.Plan, error) {
 // written before the include that makes Slurm read it.
 func (p *Plugstack) Apply(ctx context.Context, _ *converge.Plan) error {
 	dir := p.Root.Path(filepath.Dir(p.Cfg.Plugstack))
-	if _, err := atomicfile.EnsureDir(dir, atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+	if _, err := mkdirIfMissing(dir); err != nil {
 		return err
 	}
 	timeout := p.LockTimeout
@@ -74,7 +74,7 @@ func (p *Plugstack) Apply(ctx context.Context, _ *converge.Plan) error {
 	if err != nil {
 		return err
 	}
-	if _, err := atomicfile.EnsureDir(p.Root.Path(ConfDir(p.Cfg.Plugstack)), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+	if _, err := mkdirIfMissing(p.Root.Path(ConfDir(p.Cfg.Plugstack))); err != nil {
 		return err
 	}
 	if _, err := atomicfile.Write(p.Root.Path(ConfPath(p.Cfg.Plugstack)), w.conf, atomicfile.Default); err != nil {

@@ -126,3 +126,24 @@ func TestPlugstackConcurrentConvergers(t *testing.T) {
 		t.Fatalf("%d include lines:\n%s", n, main)
 	}
 }
+
+// The plugstack's directory belongs to the head node's administrator: the
+// agent adds its files but never changes the directory's mode.
+func TestPlugstackLeavesAdminDirectoriesAlone(t *testing.T) {
+	root := t.TempDir()
+	step := plugstackStep(t, root)
+	write(t, root+"/opt/slurm/etc/plugstack.conf", admin)
+	os.MkdirAll(root+"/opt/slurm/etc/plugstack.conf.d", 0o775)
+	os.Chmod(root+"/opt/slurm/etc", 0o750)
+	os.Chmod(root+"/opt/slurm/etc/plugstack.conf.d", 0o775)
+	os.Chmod(root+"/opt/slurm/etc/plugstack.conf", 0o640)
+	plan, _ := step.Plan(context.Background())
+	if err := step.Apply(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	for path, mode := range map[string]os.FileMode{"/opt/slurm/etc": 0o750, "/opt/slurm/etc/plugstack.conf.d": 0o775, "/opt/slurm/etc/plugstack.conf": 0o640} {
+		if st, _ := os.Stat(root + path); st.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", path, st.Mode().Perm(), mode)
+		}
+	}
+}
