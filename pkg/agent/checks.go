@@ -18,6 +18,7 @@ func Checks(env Env) []verify.Check {
 		checks = append(checks, StepCheck(s))
 	}
 	checks = append(checks, verify.Credentials{Config: env.Config, Root: env.Root}.Checks()...)
+	checks = append(checks, verify.EnrootChecks(env.Config, env.Root)...)
 	checks = append(checks, verify.PyxisChecks(env.Config, env.Root)...)
 	return checks
 }

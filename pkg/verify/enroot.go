@@ -1,0 +1,110 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/install"
+	"go.uber.org/zap"
+)
+
+// EnrootBinary is where both the rpm and the deb packages put enroot.
+const EnrootBinary = "/usr/bin/enroot"
+
+// EnrootChecks look at what a job needs from Enroot on this node: the
+// configured version, runnable; enroot.conf as the agent renders it; the
+// namespace limits; and whether the installed packages were verified.
+func EnrootChecks(cfg config.Config, root config.Root) []Check {
+	return []Check{
+		Func{"enroot-version", func(ctx context.Context) Result { return enrootVersion(ctx, cfg.Enroot, root) }},
+		Func{"enroot-conf", func(ctx context.Context) Result { return enrootConf(ctx, cfg, root) }},
+		Func{"enroot-namespaces", func(context.Context) Result { return enrootNamespaces(root) }},
+		Func{"enroot-pinned", func(context.Context) Result { return enrootPinned(cfg, root) }},
+	}
+}
+
+// enrootVersion runs `enroot version`: a package database entry does not
+// prove the script runs (a missing bash, a broken library path).
+func enrootVersion(ctx context.Context, e config.Enroot, root config.Root) Result {
+	fix := applyFix
+	if !e.Install {
+		fix = "install enroot " + e.Version + " (enroot.install is false: the agent does not)"
+	}
+	bin := root.Path(EnrootBinary)
+	if _, err := os.Stat(bin); err != nil {
+		return Failf(fix, "%s is missing: srun --container-image cannot work", EnrootBinary)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
+	got := strings.TrimSpace(string(out))
+	switch {
+	case err != nil:
+		return Failf(fix, "`enroot version` failed: %v: %s", err, firstLine(got))
+	case got != e.Version:
+		return Failf(fix, "enroot %s runs here, enroot.version is %s", firstLine(got), e.Version)
+	}
+	return Ok("enroot " + got + " runs")
+}
+
+// enrootConf compares enroot.conf with what the agent renders, through the
+// agent's own step, and names the keys that differ.
+func enrootConf(ctx context.Context, cfg config.Config, root config.Root) Result {
+	step := &install.ConfStep{Node: &install.Node{Root: root, Log: zap.NewNop()},
+		Conf: install.MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath)}
+	plan, err := step.Plan(ctx)
+	if err != nil {
+		return Unknownf("check enroot.conf in the agent's config", "cannot render enroot.conf: %v", err)
+	}
+	if plan.Done() {
+		return Ok(install.ConfPath + " is as configured")
+	}
+	return Failf(applyFix+"; change keys in the agent's config, not in the file", "%s %s", install.ConfPath, plan.Reason)
+}
+
+func enrootNamespaces(root config.Root) Result {
+	var msgs []string
+	for _, s := range install.Namespaces {
+		v, ok, err := install.ReadSysctl(root, s)
+		switch {
+		case err != nil:
+			return Unknownf("check that the agent can read "+s.ProcPath(), "%s: %v", s.Key, err)
+		case !ok:
+			return Failf("boot a kernel with user namespaces (CONFIG_USER_NS)", "%s does not exist: the kernel has no user namespaces, and enroot needs them", s.ProcPath())
+		case v == 0:
+			return Failf(applyFix+" (it sets "+install.SysctlFile+")", "%s is 0: enroot cannot create containers", s.Key)
+		}
+		msgs = append(msgs, fmt.Sprintf("%s=%d", s.Key, v))
+	}
+	return Ok(strings.Join(msgs, ", "))
+}
+
+// enrootPinned reports an install no digest vouched for. It stays ok: an
+// unpinned download is the default (NVIDIA publishes no checksums), and a
+// node must not be drained for it; the message says so plainly.
+func enrootPinned(cfg config.Config, root config.Root) Result {
+	rec, ok, err := install.ReadRecord(root.Path(filepath.Join(cfg.StateDir, install.RecordFile)))
+	switch {
+	case err != nil:
+		return Unknownf(applyFix, "%v", err)
+	case !ok:
+		return Ok("no enroot package was installed by the agent")
+	}
+	if names := rec.Unpinned(); len(names) > 0 {
+		r := Ok(fmt.Sprintf("unpinned: enroot %s was installed from %s with no sha256 to check it against", rec.Version, strings.Join(names, ", ")))
+		r.Fix = "pin the digests in enroot.checksums (or publish a SHA256SUMS beside the packages), and set enroot.require_checksums: true"
+		return r
+	}
+	return Ok(fmt.Sprintf("enroot %s packages were verified (sha256)", rec.Version))
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
