@@ -24,9 +24,22 @@ type node struct {
 	url                           string
 }
 
+// stubSystemctl logs its calls and keeps a unit state: start and restart
+// make it active with a new InvocationID, as systemd does.
 const stubSystemctl = `#!/bin/sh
 echo "systemctl $*" >>"$STUB_LOG"
-[ "$1" = status ] && echo "enroot-agent.service - stub status"
+unit=$STUB_ROOT/stub-unit
+case $1 in
+status) echo "enroot-agent.service - stub status" ;;
+show)
+  [ -f "$unit.$3" ] && cat "$unit.$3"
+  [ "$3" = ActiveState ] && [ ! -f "$unit.$3" ] && echo inactive ;;
+restart) echo active >"$unit.ActiveState"; echo "run-$(date +%s%N)" >"$unit.InvocationID" ;;
+start)
+  if [ ! -f "$unit.InvocationID" ]; then
+    echo active >"$unit.ActiveState"; echo "run-$(date +%s%N)" >"$unit.InvocationID"
+  fi ;;
+esac
 exit 0
 `
 
@@ -123,7 +136,7 @@ func TestBootstrapTimesOutWithVerifyOutput(t *testing.T) {
 		t.Fatalf("verify passed on this machine; the test needs a node that is not ready:\n%s", verify)
 	}
 	first := strings.SplitN(strings.TrimSpace(string(verify)), "\n", 2)[0]
-	if !strings.Contains(out, "did not report ready within 3s; its verify output:\n"+first) {
+	if !strings.Contains(out, "did not report ready within 3s (unit active); its verify output:\n"+first) {
 		t.Errorf("output lacks the verify output %q:\n%s", first, out)
 	}
 	if !strings.Contains(out, "stub status") {
@@ -134,10 +147,19 @@ func TestBootstrapTimesOutWithVerifyOutput(t *testing.T) {
 		t.Errorf("config:\n%s\nwant:\n%s", got, want)
 	}
 	calls := n.calls(t)
-	for _, c := range []string{"dnf -y -q install ", "systemctl enable enroot-agent.service", "systemctl restart --no-block enroot-agent.service"} {
-		if !strings.Contains(calls, c) {
-			t.Errorf("no %q in calls:\n%s", c, calls)
+	// The run before the restart is recorded, so the old daemon's verify
+	// cannot pass for the new config.
+	order := []string{"dnf -y -q install ", "systemctl enable enroot-agent.service",
+		"systemctl show -p InvocationID --value enroot-agent.service",
+		"systemctl restart --no-block enroot-agent.service", "systemctl show -p ActiveState"}
+	at := 0
+	for _, c := range order {
+		i := strings.Index(calls[at:], c)
+		if i < 0 {
+			t.Errorf("no %q (in this order) in calls:\n%s", c, calls)
+			break
 		}
+		at += i
 	}
 
 	// Run again: same package, same config: no rewrite, no restart.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -47,7 +48,14 @@ func clusterActions(t *testing.T, file string) []action {
 		a.iam, _ = node["Iam"].(map[string]any)
 		out = append(out, a)
 	}
-	add("HeadNode", doc["HeadNode"].(map[string]any))
+	head := doc["HeadNode"].(map[string]any)
+	add("HeadNode", head)
+	// The head node lives through cluster updates: OnNodeUpdated re-runs the
+	// same bootstrap so a new package or config reaches it.
+	ca, _ := head["CustomActions"].(map[string]any)
+	if !reflect.DeepEqual(ca["OnNodeUpdated"], ca["OnNodeConfigured"]) {
+		t.Errorf("%s: HeadNode OnNodeUpdated %v differs from OnNodeConfigured", file, ca["OnNodeUpdated"])
+	}
 	for _, q := range list(doc["Scheduling"].(map[string]any)["SlurmQueues"]) {
 		add("queue "+str(q.(map[string]any)["Name"]), q.(map[string]any))
 	}

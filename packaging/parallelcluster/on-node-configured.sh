@@ -109,19 +109,30 @@ install_config() {
   mv -f "$tmp" "$config_path"
 }
 
-# wait_ready polls enroot-agent verify until it passes or the timeout ends.
+# unit_prop NAME prints one property of the agent's unit.
+unit_prop() {
+  systemctl show -p "$1" --value enroot-agent.service 2>/dev/null || true
+}
+
+# wait_ready polls until the unit is active (READY=1: the first converge is
+# done) in a run started after old_run, and enroot-agent verify passes, or
+# the timeout ends.
 wait_ready() {
-  local timeout=$1 deadline out=""
+  local timeout=$1 old_run=$2 deadline out="" state run
   deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
-    if out=$(enroot-agent --config "$config_path" verify 2>&1); then
+    state=$(unit_prop ActiveState) run=$(unit_prop InvocationID)
+    # A restart is queued, not done: until the run changes, verify would ask
+    # the old daemon, which knows nothing of the new config.
+    if [[ $state == active && $run != "$old_run" ]] &&
+      out=$(enroot-agent --config "$config_path" verify 2>&1); then
       log "enroot-agent reports the node ready"
       return 0
     fi
     sleep "$poll"
   done
-  out=$(enroot-agent --config "$config_path" verify 2>&1) && return 0
-  log "enroot-agent did not report ready within ${timeout}s; its verify output:"
+  out=$(enroot-agent --config "$config_path" verify 2>&1) && [[ $(unit_prop ActiveState) == active ]] && return 0
+  log "enroot-agent did not report ready within ${timeout}s (unit ${state:-unknown}); its verify output:"
   echo "$out" >&2
   log "service state:"
   systemctl status --no-pager enroot-agent >&2 || true
@@ -182,14 +193,17 @@ main() {
   fi
 
   systemctl enable enroot-agent.service
-  # --no-block: the first converge can take minutes; readiness is polled.
+  # --no-block: the first converge can take minutes, and a blocking call
+  # from a boot-time action can deadlock on unit ordering; readiness is polled.
+  local old_run=""
   if [[ $changed == yes ]]; then
+    old_run=$(unit_prop InvocationID)
     systemctl restart --no-block enroot-agent.service
   else
     systemctl start --no-block enroot-agent.service
   fi
   log "waiting up to ${timeout}s for enroot-agent verify to pass"
-  wait_ready "$timeout"
+  wait_ready "$timeout" "$old_run"
 }
 
 main "$@"

@@ -17,6 +17,7 @@ command -v rpmbuild >/dev/null || { echo "rpmbuild is missing: apt-get install r
 top=$(mktemp -d)
 trap 'rm -rf "$top"' EXIT
 # Each define keeps rpmbuild's work inside $top and the result flat in $out.
+# No dist tag: the binary is static, so one rpm serves EL8, EL9 and AL2023.
 rpmbuild -bb --quiet --target "$arch" \
   --define "_topdir $top" \
   --define "_sourcedir $stage" \
@@ -25,5 +26,6 @@ rpmbuild -bb --quiet --target "$arch" \
   --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
   --define "pkg_version $version" \
   --define "pkg_release $release" \
+  --define "dist %{nil}" \
   "$here/enroot-agent.spec" >&2
 echo "$out/enroot-agent-$version-$release.$arch.rpm"
