@@ -96,7 +96,9 @@ func (n *node) bootstrap(t *testing.T, args ...string) (string, int) {
 	cmd.Env = append(os.Environ(),
 		"PATH="+n.stubs+":"+filepath.Join(n.root, "usr/bin")+":"+os.Getenv("PATH"),
 		"STUB_LOG="+n.log, "STUB_ROOT="+n.root, "STUB_S3="+filepath.Join(n.dir, "s3"),
-		"ENROOT_AGENT_CONFIG="+n.config, "ENROOT_AGENT_POLL=1")
+		"ENROOT_AGENT_CONFIG="+n.config, "ENROOT_AGENT_POLL=1",
+		// This machine is no EC2 instance: the SDK must not wait on IMDS.
+		"AWS_EC2_METADATA_DISABLED=true")
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

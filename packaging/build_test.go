@@ -19,6 +19,7 @@ import (
 type pkgs struct {
 	rpm, deb         string
 	version, release string
+	bin              string // the packaged binary, unpacked
 }
 
 var (
@@ -60,6 +61,13 @@ func packages(t *testing.T) pkgs {
 		}
 		built.rpm = filepath.Join(dist, "enroot-agent-"+built.version+"-"+built.release+"."+rpmArch+".rpm")
 		built.deb = filepath.Join(dist, "enroot-agent_"+built.version+"-"+built.release+"_"+debArch+".deb")
+		// The binary as shipped, so tests need no second build of their own.
+		unpacked := filepath.Join(dist, "unpacked")
+		if out, err := exec.Command("dpkg-deb", "-x", built.deb, unpacked).CombinedOutput(); err != nil {
+			buildErr = "dpkg-deb -x: " + err.Error() + "\n" + string(out)
+			return
+		}
+		built.bin = filepath.Join(unpacked, "usr/bin/enroot-agent")
 	})
 	if buildErr != "" {
 		t.Fatal(buildErr)

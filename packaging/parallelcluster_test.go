@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.yaml.in/yaml/v3"
 )
@@ -127,7 +126,7 @@ func checkArgs(t *testing.T, where string, a action) config.Config {
 // returns it parsed.
 func loadExample(t *testing.T, name string) config.Config {
 	path := filepath.Join("parallelcluster", name)
-	if out := run(t, testenv.Binary(t), "--config", path, "validate"); strings.TrimSpace(out) != "config OK" {
+	if out := run(t, packages(t).bin, "--config", path, "validate"); strings.TrimSpace(out) != "config OK" {
 		t.Errorf("%s: %s", name, out)
 	}
 	data, err := os.ReadFile(path)
