@@ -73,6 +73,11 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	if _, err := atomicfile.EnsureDir(f.Dir, atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}); err != nil {
 		return Result{}, fmt.Errorf("cache dir: %w", err)
 	}
+	unlock, err := lockDir(ctx, f.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
 	want, by, err := f.expected(ctx, req, name)
 	if err != nil {
 		return Result{}, err

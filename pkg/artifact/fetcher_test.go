@@ -208,3 +208,25 @@ func TestPasswordsInURLsAreRedacted(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentFetchersShareTheCache(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	srv.Put("p.rpm", payload)
+	srv.Fail("p.rpm", testenv.Fault{Delay: 200 * time.Millisecond})
+	a, _ := fast(t)
+	b, _ := fast(t)
+	b.Dir = a.Dir
+	req := Request{URL: srv.URL + "p.rpm", SHA256: digest(payload)}
+	errs := make(chan error, 2)
+	for _, f := range []*Fetcher{a, b} {
+		go func() { _, err := f.Fetch(context.Background(), req); errs <- err }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.Requests("p.rpm"); n != 1 {
+		t.Fatalf("%d downloads, want 1: the second fetcher must wait and use the cache", n)
+	}
+}

@@ -179,3 +179,24 @@ func TestUnpinnedAndRequired(t *testing.T) {
 		t.Fatalf("record: %s", rec)
 	}
 }
+
+func TestGPUNodeGetsContainerToolsWhenARepoHasThem(t *testing.T) {
+	root := testenv.DebRoot(t)
+	os.MkdirAll(filepath.Join(root, "proc/driver/nvidia"), 0o755)
+	os.WriteFile(filepath.Join(root, "proc/driver/nvidia/version"), []byte("NVRM version: 550\n"), 0o644)
+	n := newNode(t, root)
+	n.writeConfig(t, "enroot:\n  install: true\n")
+
+	// No repository offers the tools: a warning, and nothing to install.
+	out, errOut := n.apply(t, "--dry-run")
+	if !strings.Contains(step(out, "enroot-prereqs"), "done") || !strings.Contains(errOut, "no repository offers libnvidia-container-tools") {
+		t.Fatalf("without a repo:\n%s\n%s", out, errOut)
+	}
+	// The repository has them: they are installed with the prerequisites.
+	n.wrap(t, "apt-cache", "echo 'Package: libnvidia-container-tools'; exit 0")
+	out, _ = n.apply(t, "--dry-run")
+	if line := step(out, "enroot-prereqs"); !strings.Contains(line, "missing: libnvidia-container-tools") ||
+		!strings.Contains(out, "install libnvidia-container-tools") {
+		t.Fatalf("with a repo:\n%s", out)
+	}
+}
