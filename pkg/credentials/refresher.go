@@ -66,7 +66,7 @@ func NewRefresher(cfg config.Config, root config.Root, log *zap.Logger) (*Refres
 // registry got a fresh token and every target file holds it.
 func (r *Refresher) RefreshNow(ctx context.Context) error {
 	r.run.Lock()
-	defer func() { r.run.Unlock(); r.reschedule() }()
+	defer func() { r.run.Unlock(); r.reschedule(); r.persist() }()
 	r.resume()
 	return r.refresh(ctx)
 }

@@ -220,6 +220,9 @@ func TestNoOverlappingRuns(t *testing.T) {
 	if src.calls["us-east-1"] < 5 {
 		t.Fatalf("only %d runs in 400ms: the schedule is not firing", src.calls["us-east-1"])
 	}
+	if st, err := ReadStatus(r.statePath); err != nil || st.NextRefresh.IsZero() || st.NextRefresh.Before(st.LastAttempt) {
+		t.Fatalf("recorded status has no next refresh after the last attempt: %+v %v", st, err)
+	}
 	// cron itself skipped the ticks that came while a run was in flight,
 	// rather than queueing them behind the lock.
 	if !strings.Contains(logs.String(), `"cron: skip"`) {

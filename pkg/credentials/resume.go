@@ -16,7 +16,13 @@ import (
 // and a rerun of the node's bootstrap does not call ECR again.
 func (r *Refresher) Ensure(ctx context.Context) (refreshed bool, err error) {
 	r.run.Lock()
-	defer func() { r.run.Unlock(); r.reschedule() }()
+	defer func() {
+		r.run.Unlock()
+		r.reschedule()
+		if refreshed {
+			r.persist()
+		}
+	}()
 	r.resume()
 	regs, err := r.registries(ctx)
 	if err == nil && !r.due(regs) {

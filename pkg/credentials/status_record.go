@@ -44,7 +44,7 @@ func (r *Refresher) Status() Status {
 	return s
 }
 
-// record updates the status after a refresh and persists it.
+// record updates the status after a refresh.
 func (r *Refresher) record(start time.Time, err error) {
 	r.mu.Lock()
 	s := &r.status
@@ -69,7 +69,14 @@ func (r *Refresher) record(start time.Time, err error) {
 		}
 		s.Registries = append(s.Registries, rs)
 	}
-	data, _ := json.MarshalIndent(s, "", "  ")
+	r.mu.Unlock()
+}
+
+// persist records the status for verify and the next process, once the next
+// refresh time is known.
+func (r *Refresher) persist() {
+	r.mu.Lock()
+	data, _ := json.MarshalIndent(r.status, "", "  ")
 	r.mu.Unlock()
 	// The state dir is root's alone (0700), as the state-dir step keeps it.
 	_, werr := atomicfile.EnsureDir(filepath.Dir(r.statePath), atomicfile.Options{Mode: 0o700, UID: -1, GID: -1})
