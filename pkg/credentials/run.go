@@ -51,6 +51,7 @@ func (r *Refresher) reschedule() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cron == nil {
+		r.status.NextRefresh = time.Time{} // nothing scheduled (apply, refresh, or stopped)
 		return
 	}
 	r.sched.SetDeadline(r.deadline(r.Now()))
