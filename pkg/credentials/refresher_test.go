@@ -52,15 +52,15 @@ func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 
 // fixture builds a refresher on a temp root with a fake clock and source,
 // logging into a buffer the test scans for secrets.
-func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *bytes.Buffer, string) {
+func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *syncBuffer, string) {
 	t.Helper()
 	cfg, err := config.Parse("c.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	var logs bytes.Buffer
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logs), zap.DebugLevel))
+	logs := &syncBuffer{}
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel))
 	r, err := NewRefresher(cfg, config.Root(root), log)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *bytes.B
 	src := &scripted{calls: map[string]int{}}
 	clk := &clock{now: t0}
 	r.Source, r.Now, r.Rand = src, clk.Now, seeded()
-	return r, src, clk, &logs, filepath.Join(root, config.DefaultEnrootConfigPath, ".credentials")
+	return r, src, clk, logs, filepath.Join(root, config.DefaultEnrootConfigPath, ".credentials")
 }
 
 const twoRegions = `ecr:
@@ -320,3 +320,18 @@ func TestPanicDoesNotDisableSchedule(t *testing.T) {
 		t.Fatalf("%d runs after a panic; logs:\n%s", n, logs.String())
 	}
 }
+
+// syncBuffer is a log sink safe for cron's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) Sync() error    { return nil }
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Len() int       { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Len() }

@@ -1,7 +1,6 @@
 package credentials
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
@@ -34,20 +33,20 @@ func awsEmulators(t *testing.T) (*testenv.IMDS, *testenv.ECR) {
 	return imds, ecr
 }
 
-func realRefresher(t *testing.T, yaml string) (*Refresher, *bytes.Buffer, string) {
+func realRefresher(t *testing.T, yaml string) (*Refresher, *syncBuffer, string) {
 	t.Helper()
 	cfg, err := config.Parse("c.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	var logs bytes.Buffer
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logs), zap.DebugLevel))
+	logs := &syncBuffer{}
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel))
 	r, err := NewRefresher(cfg, config.Root(root), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, &logs, root + config.DefaultEnrootConfigPath + "/.credentials"
+	return r, logs, root + config.DefaultEnrootConfigPath + "/.credentials"
 }
 
 func TestSDKOneCallPerRegionWithInstanceRole(t *testing.T) {
