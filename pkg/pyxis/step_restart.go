@@ -133,17 +133,6 @@ func Fingerprint(root config.Root, cfg config.Pyxis) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// RestartPending reports whether slurmd was not restarted since the plugin
-// or its plugstack line last changed; verify uses it.
-func RestartPending(root config.Root, cfg config.Pyxis, stateDir string) (bool, error) {
-	fp, err := Fingerprint(root, cfg)
-	if err != nil {
-		return false, err
-	}
-	last, _ := os.ReadFile(root.Path(filepath.Join(stateDir, RestartedFile)))
-	return strings.TrimSpace(string(last)) != fp, nil
-}
-
 // DefaultConnect connects to systemd with a 2-minute job timeout.
 func DefaultConnect(ctx context.Context) (UnitManager, error) {
 	return ConnectSystemd(ctx, 2*time.Minute)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
@@ -79,16 +80,27 @@ func pyxisPlugstack(p config.Pyxis, root config.Root) Result {
 	return Ok(msg)
 }
 
+// slurmdLoaded compares the running slurmd's start time with the last change
+// of the plugin or its plugstack file; it needs no systemd, so a slurmd an
+// admin restarted by hand counts too. btime has a one-second resolution.
 func slurmdLoaded(cfg config.Config, root config.Root) Result {
-	pending, err := pyxis.RestartPending(root, cfg.Pyxis, cfg.StateDir)
-	switch {
-	case err != nil:
-		return Unknownf("", "%v", err)
-	case pending:
-		return Failf("systemctl restart slurmd (the agent does it itself when it can reach systemd over D-Bus)",
-			"slurmd was not restarted since %s or its plugstack line changed, so it may run without them", pyxis.PluginName)
+	started, running, err := pyxis.SlurmdStarted(root)
+	if err != nil {
+		return Unknownf("", "cannot tell when slurmd started: %v", err)
 	}
-	return Ok("slurmd was restarted with the current Pyxis and plugstack")
+	if !running {
+		return Ok("slurmd is not running here; it loads the current Pyxis when it starts")
+	}
+	changed, err := pyxis.LastChange(root, cfg.Pyxis)
+	if err != nil {
+		return Unknownf("", "%v", err)
+	}
+	if started.Add(time.Second).Before(changed) {
+		return Failf("systemctl restart slurmd (the agent does it itself when it can reach systemd over D-Bus)",
+			"slurmd started at %s, before %s or its plugstack line changed at %s: it runs without them",
+			started.UTC().Format(time.RFC3339), pyxis.PluginName, changed.UTC().Format(time.RFC3339))
+	}
+	return Ok("slurmd started after the last change of Pyxis or its plugstack line")
 }
 
 func slurmMemlock(p config.Pyxis, root config.Root) Result {
@@ -98,8 +110,11 @@ func slurmMemlock(p config.Pyxis, root config.Root) Result {
 		return Unknownf("set SLURM_CONF for the agent, or pyxis.slurm_prefix", "cannot read slurm.conf: %v", err)
 	}
 	if msg := pyxis.MemlockAdvice(settings); msg != "" {
-		return Failf("on the head node, add PropagateResourceLimitsExcept=MEMLOCK to "+conf+" and run `scontrol reconfigure` (compute nodes must not edit the shared slurm.conf)",
-			"%s: %s; RDMA, EFA and NCCL in containers then fail to pin memory", conf, msg)
+		// Unknown, not Fail: whether it hurts depends on the submitting
+		// shell's memlock limit, which this node cannot see, and a fail
+		// would drain every node of the cluster over one head-node setting.
+		return Unknownf("on the head node, add PropagateResourceLimitsExcept=MEMLOCK to "+conf+" and run `scontrol reconfigure` (compute nodes must not edit the shared slurm.conf)",
+			"%s: %s; where that limit is low (64 KiB by default), RDMA, EFA and NCCL in containers fail to pin memory", conf, msg)
 	}
 	return Ok(conf + " keeps MEMLOCK out of the propagated limits")
 }

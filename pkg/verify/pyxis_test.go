@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
@@ -69,11 +70,36 @@ func TestMemlockCheck(t *testing.T) {
 		t.Fatalf("no slurm.conf: %+v", r)
 	}
 	put(t, root+"/opt/slurm/etc/slurm.conf", "ClusterName=c\n")
-	if r := run(t, cfg, root, "slurm-memlock"); r.Status != Fail || !strings.Contains(r.Fix, "PropagateResourceLimitsExcept=MEMLOCK") {
+	if r := run(t, cfg, root, "slurm-memlock"); r.Status != Unknown || !strings.Contains(r.Message, "does not list MEMLOCK") || !strings.Contains(r.Fix, "PropagateResourceLimitsExcept=MEMLOCK") {
 		t.Fatalf("missing: %+v", r)
 	}
 	put(t, root+"/opt/slurm/etc/slurm.conf", "ClusterName=c\nPropagateResourceLimitsExcept=MEMLOCK\n")
 	if r := run(t, cfg, root, "slurm-memlock"); r.Status != OK {
 		t.Fatalf("set: %+v", r)
+	}
+}
+
+func TestSlurmdStartedBeforeTheChange(t *testing.T) {
+	root := t.TempDir()
+	cfg := config.Default()
+	put(t, root+"/usr/local/lib/slurm/spank_pyxis.so", "ELF")
+	put(t, root+"/opt/slurm/etc/plugstack.conf", "required /usr/local/lib/slurm/spank_pyxis.so\n")
+	if r := run(t, cfg, root, "slurmd-pyxis-loaded"); r.Status != OK || !strings.Contains(r.Message, "not running") {
+		t.Fatalf("no slurmd: %+v", r)
+	}
+	// Booted at 1_700_000_000; slurmd started 100 s later (10000 ticks).
+	put(t, root+"/proc/stat", "cpu 1 2\nbtime 1700000000\n")
+	put(t, root+"/proc/812/stat", "812 (slurmd) S 1 812 812 0 -1 4194624 0 0 0 0 0 0 0 0 20 0 1 0 10000 0 0\n")
+	put(t, root+"/proc/813/stat", "813 (bash) S 1 813 813 0 -1 4194624 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n")
+	started := time.Unix(1700000100, 0)
+	os.Chtimes(root+"/opt/slurm/etc/plugstack.conf", started.Add(-time.Hour), started.Add(-time.Hour))
+	os.Chtimes(root+"/usr/local/lib/slurm/spank_pyxis.so", started.Add(time.Minute), started.Add(time.Minute))
+	r := run(t, cfg, root, "slurmd-pyxis-loaded")
+	if r.Status != Fail || !strings.Contains(r.Message, "slurmd started at 2023-11-14T22:15:00Z, before spank_pyxis.so") {
+		t.Fatalf("stale slurmd: %+v", r)
+	}
+	os.Chtimes(root+"/usr/local/lib/slurm/spank_pyxis.so", started.Add(-time.Minute), started.Add(-time.Minute))
+	if r := run(t, cfg, root, "slurmd-pyxis-loaded"); r.Status != OK {
+		t.Fatalf("fresh slurmd: %+v", r)
 	}
 }

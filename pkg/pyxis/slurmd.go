@@ -1,0 +1,95 @@
+package pyxis
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+)
+
+// userHZ is the unit of /proc/<pid>/stat's start time: USER_HZ, fixed at
+// 100 in the kernel ABI of every architecture Slurm nodes run on.
+const userHZ = 100
+
+// ParseProcStat reads the command name and the start time (in clock ticks
+// after boot) from a /proc/<pid>/stat line. The name is in parentheses and
+// may itself hold spaces and parentheses, so fields are counted from the last ')'.
+func ParseProcStat(line string) (comm string, start uint64, ok bool) {
+	open, end := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
+	if open < 0 || end < open {
+		return "", 0, false
+	}
+	fields := strings.Fields(line[end+1:])
+	// Field 3 (state) is fields[0]; field 22 (starttime) is fields[19].
+	if len(fields) < 20 {
+		return "", 0, false
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	return line[open+1 : end], start, err == nil
+}
+
+// ParseBootTime reads btime (seconds since the epoch) from /proc/stat.
+func ParseBootTime(stat string) (time.Time, bool) {
+	for _, line := range strings.Split(stat, "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return time.Unix(n, 0), err == nil
+		}
+	}
+	return time.Time{}, false
+}
+
+// SlurmdStarted returns when the oldest running slurmd started (the main
+// daemon; its forks are younger), and false when none runs. proc is /proc,
+// re-rooted like every host path.
+func SlurmdStarted(root config.Root) (time.Time, bool, error) {
+	procDir := root.Path("/proc")
+	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
+	if err != nil {
+		return time.Time{}, false, nil // no /proc: no slurmd we could see
+	}
+	boot, ok := ParseBootTime(string(stat))
+	if !ok {
+		return time.Time{}, false, fmt.Errorf("%s/stat has no btime", procDir)
+	}
+	stats, _ := filepath.Glob(filepath.Join(procDir, "[0-9]*", "stat"))
+	var oldest uint64
+	found := false
+	for _, p := range stats {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		if comm, start, ok := ParseProcStat(string(data)); ok && comm == "slurmd" && (!found || start < oldest) {
+			oldest, found = start, true
+		}
+	}
+	if !found {
+		return time.Time{}, false, nil
+	}
+	return boot.Add(time.Duration(oldest) * time.Second / userHZ), true, nil
+}
+
+// LastChange is when the plugin, or a plugstack file loading it, last
+// changed: slurmd must have started after that to run them.
+func LastChange(root config.Root, cfg config.Pyxis) (time.Time, error) {
+	files := []string{filepath.Join(cfg.Libdir, PluginName)}
+	s, err := Walk(root, cfg.Plugstack)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, l := range s.Plugins(PluginName) {
+		files = append(files, l.File)
+	}
+	var last time.Time
+	for _, f := range files {
+		if st, err := os.Stat(root.Path(f)); err == nil && st.ModTime().After(last) {
+			last = st.ModTime()
+		}
+	}
+	return last, nil
+}
