@@ -72,11 +72,32 @@ func itemDocs(b *strings.Builder, indent string, t reflect.Type, path string, do
 	})
 }
 
+// width is where explanations wrap, so the file reads well in an 80-column
+// terminal.
+const width = 78
+
+// comment writes an explanation wrapped at width; a first line starting
+// with spaces (an item key) keeps them, and its continuation lines line up.
 func comment(b *strings.Builder, indent, meaning string) {
-	if meaning == "" {
+	words := strings.Fields(strings.ReplaceAll(meaning, "`", ""))
+	if len(words) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "%s# %s\n", indent, strings.ReplaceAll(meaning, "`", ""))
+	lead := indent + "# " + meaning[:len(meaning)-len(strings.TrimLeft(meaning, " "))]
+	line := lead + words[0]
+	cont := strings.Repeat(" ", len(lead)-len(indent)-2)
+	if cont != "" {
+		cont += "  " // under an item key, not beside it
+	}
+	for _, w := range words[1:] {
+		if len(line)+1+len(w) > width {
+			b.WriteString(line + "\n")
+			line = indent + "# " + cont + w
+			continue
+		}
+		line += " " + w
+	}
+	b.WriteString(line + "\n")
 }
 
 // render returns the value as it follows "key:", a leading space included.

@@ -55,3 +55,17 @@ func FuzzParseTable(f *testing.F) {
 		}
 	})
 }
+
+func TestCommentWraps(t *testing.T) {
+	var b strings.Builder
+	comment(&b, "  ", "  key: "+strings.Repeat("word ", 30))
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "  #   key: word") || !strings.HasPrefix(lines[1], "  #     word") {
+		t.Fatalf("wrapped:\n%s", b.String())
+	}
+	for _, l := range lines {
+		if len(l) > width {
+			t.Errorf("%d columns: %q", len(l), l)
+		}
+	}
+}
