@@ -1,6 +1,9 @@
 package packaging
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -67,6 +70,41 @@ func TestRPMScriptlets(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("rpm scriptlets lack %q:\n%s", want, out)
+		}
+	}
+}
+
+// Each scriptlet is valid sh, and does what the macros promise for each
+// value of $1 (1 install, 2 upgrade, 0 erase), with a systemctl stand-in.
+func TestRPMScriptletsRun(t *testing.T) {
+	rpm := packages(t).rpm
+	for _, c := range []struct {
+		tag  string
+		arg  string
+		want string
+	}{
+		{"POSTIN", "1", "--no-reload preset enroot-agent.service"},
+		{"POSTIN", "2", ""},
+		{"PREUN", "0", "--no-reload disable --now enroot-agent.service"},
+		{"PREUN", "1", ""},
+		{"POSTUN", "1", "daemon-reload\ntry-restart enroot-agent.service"},
+		{"POSTUN", "0", "daemon-reload"},
+	} {
+		body := run(t, "rpm", "-qp", "--qf", "%{"+c.tag+"}", rpm)
+		dir := t.TempDir()
+		log := filepath.Join(dir, "log")
+		// The scriptlets call /usr/bin/systemctl by path; run them with that
+		// path pointed at a logger, which is the only rewrite made.
+		stub := filepath.Join(dir, "systemctl")
+		writeFile(t, stub, "#!/bin/sh\necho \"$*\" >>"+log+"\n", 0o755)
+		script := strings.ReplaceAll(body, "/usr/bin/systemctl", stub)
+		if out, err := exec.Command("sh", "-n", "-c", body).CombinedOutput(); err != nil {
+			t.Fatalf("%s: sh -n: %v\n%s\n%s", c.tag, err, out, body)
+		}
+		run(t, "sh", "-c", script, "scriptlet", c.arg)
+		got, _ := os.ReadFile(log)
+		if strings.TrimSpace(string(got)) != c.want {
+			t.Errorf("%s with $1=%s ran %q, want %q", c.tag, c.arg, got, c.want)
 		}
 	}
 }
