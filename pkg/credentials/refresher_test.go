@@ -276,6 +276,10 @@ func TestResumeAcrossProcesses(t *testing.T) {
 	if after, _ := os.Stat(file); !after.ModTime().Equal(before.ModTime()) {
 		t.Fatal("ensure rewrote an up-to-date file")
 	}
+	// The daemon's STATUS= and metrics read the status: it shows the resumed token.
+	if s := b.Status(); len(s.Registries) != 1 || !s.Registries[0].ExpiresAt.Equal(t0.Add(12*time.Hour)) {
+		t.Fatalf("status after a resume without refresh: %+v", s)
+	}
 	src.answer = func(string) (Token, error) { return Token{}, errors.New("ServerException") }
 	if err := b.RefreshNow(context.Background()); err == nil || !strings.Contains(read(t, file), "password FIRST") {
 		t.Fatalf("a failed refresh after a restart dropped a good token: %v\n%s", err, read(t, file))

@@ -27,6 +27,11 @@ func (r *Refresher) Ensure(ctx context.Context) (refreshed bool, err error) {
 	regs, err := r.registries(ctx)
 	if err == nil && !r.due(regs) {
 		r.expire(r.Now(), regs)
+		// The status must show the resumed tokens: the daemon's STATUS= line,
+		// verify and metrics read it.
+		r.mu.Lock()
+		r.noteHeld()
+		r.mu.Unlock()
 		return false, errors.Join(r.writeTargets()...)
 	}
 	return true, r.refresh(ctx)

@@ -19,8 +19,10 @@ func (r *Refresher) Start(ctx context.Context) {
 	r.mu.Lock()
 	r.cron, r.job = c, job
 	r.mu.Unlock()
-	r.reschedule()
+	// Started first: only a running cron computes an entry's Next, which
+	// Status().NextRefresh (and the daemon's STATUS= line) reports.
 	c.Start()
+	r.reschedule()
 }
 
 // Stop ends the schedule; the context is done when an in-flight run ends.

@@ -61,14 +61,7 @@ func (r *Refresher) record(start time.Time, err error) {
 		s.LastError = err.Error()
 		s.Failures++
 	}
-	s.Registries = s.Registries[:0]
-	for _, g := range r.regs {
-		rs := RegistryStatus{Host: g.Host}
-		if tok, ok := r.held[g.Host]; ok {
-			rs.ExpiresAt, rs.Fingerprint = tok.ExpiresAt, tok.Password.Fingerprint()
-		}
-		s.Registries = append(s.Registries, rs)
-	}
+	r.noteHeld()
 	r.mu.Unlock()
 }
 
@@ -85,5 +78,18 @@ func (r *Refresher) persist() {
 	}
 	if werr != nil {
 		r.log.Warn("cannot record the refresh status; verify will not see it", zap.Error(werr))
+	}
+}
+
+// noteHeld lists the tokens held now in the status. Callers hold r.mu.
+func (r *Refresher) noteHeld() {
+	s := &r.status
+	s.Registries = s.Registries[:0]
+	for _, g := range r.regs {
+		rs := RegistryStatus{Host: g.Host}
+		if tok, ok := r.held[g.Host]; ok {
+			rs.ExpiresAt, rs.Fingerprint = tok.ExpiresAt, tok.Password.Fingerprint()
+		}
+		s.Registries = append(s.Registries, rs)
 	}
 }
