@@ -26,6 +26,7 @@ func EnrootChecks(cfg config.Config, root config.Root) []Check {
 		Func{"enroot-conf", func(ctx context.Context) Result { return enrootConf(ctx, cfg, root) }},
 		Func{"enroot-namespaces", func(context.Context) Result { return enrootNamespaces(root) }},
 		Func{"enroot-pinned", func(context.Context) Result { return enrootPinned(cfg, root) }},
+		Func{"enroot-user-dirs", func(context.Context) Result { return enrootUserDirs(cfg, root) }},
 	}
 }
 
@@ -102,6 +103,20 @@ func enrootPinned(cfg config.Config, root config.Root) Result {
 		return r
 	}
 	return Ok(fmt.Sprintf("enroot %s packages were verified (sha256)", rec.Version))
+}
+
+// enrootUserDirs catches a user who created another user's per-user enroot
+// directory in a shared 1777 parent before that user did.
+func enrootUserDirs(cfg config.Config, root config.Root) Result {
+	bad, err := install.SquattedDirs(root, install.MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath))
+	switch {
+	case err != nil:
+		return Unknownf("check that the agent can read the enroot directories", "%v", err)
+	case len(bad) > 0:
+		return Failf("remove these directories (their owner may be tampering with another user's containers) and find out who made them",
+			"per-user enroot directories owned by someone else: %s", strings.Join(bad, ", "))
+	}
+	return Ok("every per-user enroot directory belongs to its user")
 }
 
 func firstLine(s string) string {

@@ -107,3 +107,16 @@ func TestEnrootPinnedCheck(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestEnrootUserDirsCheck(t *testing.T) {
+	root := t.TempDir()
+	cfg := config.Default()
+	if r := enrootCheck(t, cfg, root, "enroot-user-dirs"); r.Status != OK {
+		t.Fatalf("%+v", r)
+	}
+	p := filepath.Join(root, "run/enroot/user-4242")
+	os.MkdirAll(p, 0o700)
+	if r := enrootCheck(t, cfg, root, "enroot-user-dirs"); r.Status != Fail || !strings.Contains(r.Message, "/run/enroot/user-4242 (owner uid") {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -1,0 +1,33 @@
+package install
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+)
+
+func TestSquattedDirs(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("run as root: the test chowns directories to other uids")
+	}
+	root := t.TempDir()
+	conf := MergeConf(nil, "")
+	for dir, uid := range map[string]int{"run/enroot/user-1001": 1001, "run/enroot/user-1002": 1003, "run/enroot/data/user-0": 0} {
+		p := filepath.Join(root, dir)
+		os.MkdirAll(p, 0o700)
+		os.Chown(p, uid, uid)
+	}
+	os.MkdirAll(filepath.Join(root, "var/enroot/cache"), 0o1777)
+	os.Symlink("/etc", filepath.Join(root, "var/enroot/cache/user-0"))
+	bad, err := SquattedDirs(config.Root(root), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(bad, "; ")
+	if len(bad) != 2 || !strings.Contains(got, "/run/enroot/user-1002 (owner uid 1003)") || !strings.Contains(got, "/var/enroot/cache/user-0") {
+		t.Fatalf("got %q", bad)
+	}
+}
