@@ -106,14 +106,19 @@ func (s *SystemdStub) serve() error {
 		return err
 	}
 	s.conn = conn
+	// Export first, claim the name last: no call can arrive while godbus
+	// still mutates its table of objects.
+	if err := conn.ExportMethodTable(map[string]any{"RestartUnit": s.restartUnit}, managerPath, managerIf); err != nil {
+		return err
+	}
+	if err := conn.ExportSubtreeMethodTable(map[string]any{"Get": s.get}, unitPrefix, "org.freedesktop.DBus.Properties"); err != nil {
+		return err
+	}
 	reply, err := conn.RequestName(systemdName, dbus.NameFlagDoNotQueue)
 	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
 		return fmt.Errorf("claim %s: reply %v, %v", systemdName, reply, err)
 	}
-	if err := conn.ExportMethodTable(map[string]any{"RestartUnit": s.restartUnit}, managerPath, managerIf); err != nil {
-		return err
-	}
-	return conn.ExportSubtreeMethodTable(map[string]any{"Get": s.get}, unitPrefix, "org.freedesktop.DBus.Properties")
+	return nil
 }
 
 // SetState sets a unit's ActiveState (active, inactive, failed, ...).
