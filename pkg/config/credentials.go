@@ -35,8 +35,11 @@ func defaultCredentials() Credentials {
 var principal = regexp.MustCompile(`^([a-z_][a-z0-9_.-]*\$?|[0-9]+)$`)
 
 func (p *problems) validateCredentials(c *Credentials) {
-	if c.EnrootConfigPath != "" {
+	switch {
+	case c.EnrootConfigPath != "":
 		p.absolute("credentials.enroot_config_path", c.EnrootConfigPath)
+	case len(c.Files) == 0:
+		p.addf("credentials.enroot_config_path", "is empty and credentials.files lists nothing: no user's enroot would get ECR credentials")
 	}
 	if c.Group != "" && !principal.MatchString(c.Group) {
 		p.addf("credentials.group", "%q is not a group name or id", c.Group)

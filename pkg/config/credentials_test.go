@@ -45,3 +45,11 @@ credentials:
 		t.Fatalf("got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
 }
+
+func TestCredentialsGoSomewhere(t *testing.T) {
+	_, err := Parse("c.yaml", []byte("credentials:\n  enroot_config_path: \"\"\n"))
+	want := `c.yaml:2: credentials.enroot_config_path: is empty and credentials.files lists nothing: no user's enroot would get ECR credentials`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v", err)
+	}
+}
