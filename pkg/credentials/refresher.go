@@ -123,12 +123,13 @@ func (r *Refresher) refreshRegion(ctx context.Context, group []config.Registry) 
 }
 
 // expire drops tokens that have expired, and those of registries no longer
-// configured, so no target keeps them.
+// configured, so no target keeps them. With regs unknown (discovery failed)
+// only time decides.
 func (r *Refresher) expire(now time.Time, regs []config.Registry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for h, tok := range r.held {
-		configured := slices.ContainsFunc(regs, func(g config.Registry) bool { return g.Host == h })
+		configured := regs == nil || slices.ContainsFunc(regs, func(g config.Registry) bool { return g.Host == h })
 		if configured && tok.ExpiresAt.After(now) {
 			continue
 		}
@@ -145,10 +146,28 @@ func (r *Refresher) entries() []Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Entry
-	for _, g := range r.regs {
-		if tok, ok := r.held[g.Host]; ok {
-			out = append(out, Entry{Host: g.Host, Login: "AWS", Password: tok.Password})
+	for _, h := range r.hosts() {
+		if tok, ok := r.held[h]; ok {
+			out = append(out, Entry{Host: h, Login: "AWS", Password: tok.Password})
 		}
+	}
+	return out
+}
+
+// hosts are the registries in config order or, while this node's own
+// registry is not yet discovered in this process, those with a resumed
+// token: a restart while IMDS is unreachable must not drop a good token.
+// Callers hold r.mu.
+func (r *Refresher) hosts() []string {
+	var out []string
+	for _, g := range r.regs {
+		out = append(out, g.Host)
+	}
+	if len(out) == 0 {
+		for h := range r.held {
+			out = append(out, h)
+		}
+		slices.Sort(out)
 	}
 	return out
 }

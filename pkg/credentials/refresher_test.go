@@ -26,6 +26,7 @@ type scripted struct {
 	running int
 	maxRun  int
 	hold    time.Duration
+	nodeErr error
 }
 
 func (s *scripted) Token(ctx context.Context, reg config.Registry) (Token, error) {
@@ -42,6 +43,9 @@ func (s *scripted) Token(ctx context.Context, reg config.Registry) (Token, error
 }
 
 func (s *scripted) NodeRegistry(context.Context) (config.Registry, error) {
+	if s.nodeErr != nil {
+		return config.Registry{}, s.nodeErr
+	}
 	return config.NodeRegistry("999988887777", "ap-south-1")
 }
 
@@ -339,3 +343,29 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) Sync() error    { return nil }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 func (s *syncBuffer) Len() int       { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Len() }
+
+// A restart while IMDS is unreachable keeps the node registry's resumed
+// token until it expires, then removes it.
+func TestDiscoveryFailureKeepsResumedToken(t *testing.T) {
+	a, src, clk, _, file := fixture(t, "")
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("NODETOKEN"), ExpiresAt: clk.now.Add(12 * time.Hour)}, nil
+	}
+	if err := a.RefreshNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
+	src.nodeErr = errors.New("IMDS unreachable")
+	b.Source, b.Now, b.Rand = src, clk.Now, seeded()
+	clk.Advance(11 * time.Hour)
+	if err := b.RefreshNow(context.Background()); err == nil || !strings.Contains(read(t, file), "password NODETOKEN") {
+		t.Fatalf("err %v; file %q", err, read(t, file))
+	}
+	if s := b.Status(); len(s.Registries) != 1 || s.Registries[0].Host != "999988887777.dkr.ecr.ap-south-1.amazonaws.com" {
+		t.Fatalf("status %+v", s)
+	}
+	clk.Advance(time.Hour)
+	if err := b.RefreshNow(context.Background()); err == nil || read(t, file) != "" {
+		t.Fatalf("after expiry: err %v; file %q", err, read(t, file))
+	}
+}

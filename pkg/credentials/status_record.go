@@ -85,9 +85,9 @@ func (r *Refresher) persist() {
 func (r *Refresher) noteHeld() {
 	s := &r.status
 	s.Registries = s.Registries[:0]
-	for _, g := range r.regs {
-		rs := RegistryStatus{Host: g.Host}
-		if tok, ok := r.held[g.Host]; ok {
+	for _, h := range r.hosts() {
+		rs := RegistryStatus{Host: h}
+		if tok, ok := r.held[h]; ok {
 			rs.ExpiresAt, rs.Fingerprint = tok.ExpiresAt, tok.Password.Fingerprint()
 		}
 		s.Registries = append(s.Registries, rs)
