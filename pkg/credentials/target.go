@@ -116,3 +116,21 @@ func lookupGroup(name string) (int, error) {
 	}
 	return strconv.Atoi(g.Gid)
 }
+
+// FilePerm is what one credentials file must look like besides its content.
+type FilePerm struct {
+	Path     string // re-rooted
+	Mode     os.FileMode
+	UID, GID int // -1: whoever runs the agent
+}
+
+// Perms lists every credentials file with the mode and owner the agent keeps,
+// for verify: a shared file that users cannot read fails their pulls.
+func Perms(c config.Credentials, root config.Root) ([]FilePerm, error) {
+	ts, err := targets(c, root)
+	out := make([]FilePerm, len(ts))
+	for i, t := range ts {
+		out[i] = FilePerm{Path: t.path, Mode: t.opts.Mode, UID: t.opts.UID, GID: t.opts.GID}
+	}
+	return out, err
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"syscall"
 	"strings"
 	"time"
 
@@ -111,7 +113,7 @@ func (c Credentials) tokens(context.Context) Result {
 	for _, r := range s.Registries {
 		known[r.Host] = r
 	}
-	var problems []string
+	problems := c.permProblems()
 	for _, f := range c.files() {
 		data, err := atomicfile.ReadFile(f[1])
 		if err != nil {
@@ -130,6 +132,38 @@ func (c Credentials) tokens(context.Context) Result {
 	}
 	return Ok(fmt.Sprintf("%d registr%s with a token valid for more than %s in %d file(s)",
 		len(hosts), plural(len(hosts), "y", "ies"), c.Config.Verify.TokenMargin, len(c.files())))
+}
+
+// permProblems compares each file's mode and owner with what the agent
+// keeps: a shared file users cannot read fails every user's pull.
+func (c Credentials) permProblems() []string {
+	perms, err := credentials.Perms(c.Config.Credentials, c.Root)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for i, p := range perms {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p.Path, &st); err != nil {
+			continue // reported when the file is read
+		}
+		mode := os.FileMode(st.Mode & 0o7777)
+		if mode != p.Mode.Perm() || p.UID != -1 && int(st.Uid) != p.UID || p.GID != -1 && int(st.Gid) != p.GID {
+			out = append(out, fmt.Sprintf("%s: mode %04o uid %d gid %d, want mode %04o%s", c.files()[i][0], mode, st.Uid, st.Gid, p.Mode.Perm(), owner(p)))
+		}
+	}
+	return out
+}
+
+func owner(p credentials.FilePerm) string {
+	s := ""
+	if p.UID != -1 {
+		s += fmt.Sprintf(" uid %d", p.UID)
+	}
+	if p.GID != -1 {
+		s += fmt.Sprintf(" gid %d", p.GID)
+	}
+	return s
 }
 
 // tokenProblem says what is wrong with host's entry, or "".

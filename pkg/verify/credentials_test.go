@@ -67,9 +67,16 @@ func TestCredentialsChecks(t *testing.T) {
 		{"a token the agent did not issue", "machine " + vHost + " login AWS password HANDMADE\n", healthy(now.Add(11 * time.Hour)), OK, Fail, "is not the one the agent last issued"},
 		{"refresh failing", vLine, failing, Fail, OK, "refreshes failing since 2026-03-04T04:06:07Z (3 failures): ecr GetAuthorizationToken"},
 		{"never refreshed", vLine, nil, Fail, Unknown, "no refresh has run on this node yet"},
+		{"unreadable by users", "", healthy(now.Add(11 * time.Hour)), OK, Fail, "/run/enroot-agent/enroot-config/.credentials: mode 0600 uid 0 gid 0, want mode 0644"},
 	}
 	for _, c := range cases {
-		checks := node(t, vYAML, c.netrc, c.st).Checks()
+		n := node(t, vYAML, c.netrc, c.st)
+		if c.netrc == "" { // the unreadable case: right content, wrong mode
+			file := n.Root.Path(credentials.CredentialsFile(n.Config.Credentials))
+			os.WriteFile(file, []byte(vLine), 0o600)
+			os.Chmod(file, 0o600)
+		}
+		checks := n.Checks()
 		res := RunAll(context.Background(), checks)
 		if len(res) != 2 || res[0].Status != c.refresh || res[1].Status != c.toks {
 			t.Errorf("%s: %+v", c.name, res)
