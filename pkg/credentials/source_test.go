@@ -74,8 +74,12 @@ func TestSDKOneCallPerRegionWithInstanceRole(t *testing.T) {
 func TestSDKNodeRegistryFromIdentityDocument(t *testing.T) {
 	_, ecr := awsEmulators(t)
 	r, _, file := realRefresher(t, "")
+	ecr.SetLife(90 * time.Minute) // shorter than refresh_before_expiry
 	if err := r.RefreshNow(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if d := time.Until(r.deadline(time.Now())); d < 44*time.Minute || d > 45*time.Minute {
+		t.Fatalf("a 90m token is refreshed in %s, want about 45m (half its life)", d)
 	}
 	if !strings.HasPrefix(read(t, file), "machine 210987654321.dkr.ecr.eu-central-1.amazonaws.com login AWS password ecrtok") || ecr.Calls("eu-central-1") != 1 {
 		t.Fatalf("file %q, calls %d", read(t, file), ecr.Calls(""))
