@@ -214,3 +214,24 @@ func TestPyxisWithoutCompilerNamesThePackage(t *testing.T) {
 		t.Fatalf("%v, %d downloads", got, n.srv.Requests("v0.24.0.tar.gz"))
 	}
 }
+
+// An argument Pyxis would refuse is a config error with its line, found
+// before anything on the node is touched.
+func TestPyxisBadArgumentIsAConfigError(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte("pyxis:\n  version: \"0.20.0\"\n  args:\n    container_scope: node\n    use_squashfuse: 1\n    mount_home: 1\n"), 0o644)
+	_, errOut, code := runAgent(t, "--root", dir, "--config", cfg, "apply")
+	for _, want := range []string{
+		cfg + `:4: pyxis.args.container_scope: "node" is not one of global, job`,
+		cfg + ":5: pyxis.args.use_squashfuse: needs Pyxis 0.22.0 or newer; pyxis.version is 0.20.0",
+		cfg + `:6: pyxis.args.mount_home: Pyxis has no argument "mount_home"`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in:\n%s", want, errOut)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); code != 1 || len(entries) != 1 {
+		t.Fatalf("exit %d; the root holds %v", code, entries)
+	}
+}
