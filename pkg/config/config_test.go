@@ -134,3 +134,21 @@ func TestEnrootConfKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyKeys(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("verify:\n  cache_ttl: 2s\n  drain_on_failure: true\n  node_name: queue1-st-p5-1\n"))
+	if err != nil || c.Verify.CacheTTL.D() != 2*time.Second || !c.Verify.DrainOnFailure || c.Verify.NodeName != "queue1-st-p5-1" || c.Verify.Interval.D() != time.Minute {
+		t.Fatalf("%+v %v", c.Verify, err)
+	}
+	_, err = Parse("c.yaml", []byte("verify:\n  listen: \"127.0.0.1:\"\n  cache_ttl: 1h\n  interval: 1s\n  timeout: 2m\n  node_name: a b\n"))
+	want := []string{
+		`c.yaml:2: verify.listen: "127.0.0.1:" is not host:port`,
+		`c.yaml:3: verify.cache_ttl: 1h0m0s is outside 0s..5m`,
+		`c.yaml:4: verify.interval: 1s is outside 10s..1h`,
+		`c.yaml:5: verify.timeout: 2m0s is outside 1s..50s (Slurm kills a HealthCheckProgram after 60s)`,
+		`c.yaml:6: verify.node_name: "a b" is not a Slurm node name`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}

@@ -2,10 +2,12 @@ package config
 
 import (
 	"net"
+	"strings"
 	"time"
 )
 
-// Verify configures the health checks and their HTTP endpoint.
+// Verify configures the health checks, their HTTP endpoint and what the
+// daemon does when they fail.
 type Verify struct {
 	Listen string `yaml:"listen"`
 	// ProbeRegistries makes the credentials check log in to each registry
@@ -15,15 +17,40 @@ type Verify struct {
 	// TokenMargin is how long a token must still be valid to pass: an image
 	// import that starts now must not meet an expired token.
 	TokenMargin Duration `yaml:"token_margin"`
+	// CacheTTL is how long one evaluation of the checks is served, so a
+	// storm of probes costs one evaluation.
+	CacheTTL Duration `yaml:"cache_ttl"`
+	// Interval is how often the daemon evaluates the checks on its own (for
+	// logging changes, metrics and draining).
+	Interval Duration `yaml:"interval"`
+	// Timeout bounds one evaluation of all checks.
+	Timeout Duration `yaml:"timeout"`
+	// DrainOnFailure drains the node in Slurm while a check fails, and
+	// resumes it once healthy, never touching a drain an admin set.
+	DrainOnFailure bool `yaml:"drain_on_failure"`
+	// NodeName is this node's Slurm NodeName; empty means `hostname -s`.
+	NodeName string `yaml:"node_name"`
 }
 
 func defaultVerify() Verify {
-	return Verify{Listen: "127.0.0.1:9464", TokenMargin: Duration(time.Hour)}
+	return Verify{
+		Listen:      "127.0.0.1:9464",
+		TokenMargin: Duration(time.Hour),
+		CacheTTL:    Duration(10 * time.Second),
+		Interval:    Duration(time.Minute),
+		Timeout:     Duration(20 * time.Second),
+	}
 }
 
 func (p *problems) validateVerify(v *Verify) {
-	if _, _, err := net.SplitHostPort(v.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(v.Listen); err != nil || port == "" {
 		p.addf("verify.listen", "%q is not host:port", v.Listen)
 	}
 	p.between("verify.token_margin", v.TokenMargin, 0, 11*time.Hour, " (an ECR token lives 12h)")
+	p.between("verify.cache_ttl", v.CacheTTL, 0, 5*time.Minute, "")
+	p.between("verify.interval", v.Interval, 10*time.Second, time.Hour, "")
+	p.between("verify.timeout", v.Timeout, time.Second, 50*time.Second, " (Slurm kills a HealthCheckProgram after 60s)")
+	if strings.ContainsAny(v.NodeName, " \t\n=,") {
+		p.addf("verify.node_name", "%q is not a Slurm node name", v.NodeName)
+	}
 }

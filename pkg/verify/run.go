@@ -3,23 +3,37 @@ package verify
 import (
 	"context"
 	"fmt"
-	"sync"
 )
 
 // RunAll runs every check concurrently and returns the results in the
-// checks' order. A check that panics is reported as unknown rather than
-// taking the daemon down with it.
+// checks' order. A check still running when ctx ends is reported unknown
+// (a stat on a hung NFS /opt/slurm never returns, and must not wedge every
+// later probe); a check that panics is reported unknown too.
 func RunAll(ctx context.Context, checks []Check) []Result {
-	out := make([]Result, len(checks))
-	var wg sync.WaitGroup
-	for i, c := range checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = runOne(ctx, c)
-		}()
+	type done struct {
+		i int
+		r Result
 	}
-	wg.Wait()
+	ch := make(chan done, len(checks))
+	for i, c := range checks {
+		go func() { ch <- done{i, runOne(ctx, c)} }()
+	}
+	out := make([]Result, len(checks))
+	finished := make([]bool, len(checks))
+	for n := 0; n < len(checks); n++ {
+		select {
+		case d := <-ch:
+			out[d.i], finished[d.i] = d.r, true
+		case <-ctx.Done():
+			for i, c := range checks {
+				if !finished[i] {
+					out[i] = Unknownf("look for a hung mount or command on the node", "check did not finish: %v", ctx.Err())
+					out[i].Name = c.Name()
+				}
+			}
+			return out
+		}
+	}
 	return out
 }
 
@@ -48,8 +62,6 @@ func Overall(results []Result) Status {
 		switch {
 		case r.Status == Fail:
 			return Fail
-		case r.Status == Unknown:
-			worst = Unknown
 		case r.Status != OK:
 			worst = Unknown
 		}

@@ -1,0 +1,65 @@
+package verify
+
+import (
+	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	descExpiry = prometheus.NewDesc(ns+"_registry_token_expiry_timestamp_seconds",
+		"When the token held for the registry expires (0: no valid token).", []string{"registry"}, nil)
+	descRefresh = prometheus.NewDesc(ns+"_credentials_refresh_total",
+		"Credentials refresh attempts since the agent started, by result.", []string{"result"}, nil)
+	descLastSuccess = prometheus.NewDesc(ns+"_credentials_last_success_timestamp_seconds",
+		"When a credentials refresh last succeeded (0: never).", nil, nil)
+	descCheck = prometheus.NewDesc(ns+"_check_status",
+		"1 for the check's current status (ok, fail or unknown), 0 for the others.", []string{"check", "status"}, nil)
+	descChecked = prometheus.NewDesc(ns+"_checks_last_run_timestamp_seconds",
+		"When the checks were last evaluated.", nil, nil)
+)
+
+// snapshots turns the latest credentials status and check report into
+// metrics at scrape time.
+type snapshots struct {
+	cache *Cache
+	creds func() (credentials.Status, bool)
+}
+
+func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descExpiry, descRefresh, descLastSuccess, descCheck, descChecked} {
+		ch <- d
+	}
+}
+
+func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
+	if st, ok := s.creds(); ok {
+		for _, r := range st.Registries {
+			exp := 0.0
+			if !r.ExpiresAt.IsZero() {
+				exp = float64(r.ExpiresAt.Unix())
+			}
+			ch <- prometheus.MustNewConstMetric(descExpiry, prometheus.GaugeValue, exp, r.Host)
+		}
+		ch <- prometheus.MustNewConstMetric(descRefresh, prometheus.CounterValue, float64(st.Successes), "success")
+		ch <- prometheus.MustNewConstMetric(descRefresh, prometheus.CounterValue, float64(st.Failures), "failure")
+		last := 0.0
+		if !st.LastSuccess.IsZero() {
+			last = float64(st.LastSuccess.Unix())
+		}
+		ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, last)
+	}
+	rep, ok := s.cache.Last()
+	if !ok {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descChecked, prometheus.GaugeValue, float64(rep.Checked.Unix()))
+	for _, r := range rep.Results {
+		for _, st := range []Status{OK, Fail, Unknown} {
+			v := 0.0
+			if r.Status == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, v, r.Name, st.String())
+		}
+	}
+}
