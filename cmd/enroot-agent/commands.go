@@ -14,21 +14,12 @@ type command struct {
 var commandOrder = []string{"run", "apply", "verify", "refresh", "validate", "version"}
 
 var commands = map[string]command{
-	"run":      {"run as the node's daemon (systemd Type=notify)", notBuilt("run", "issue: the daemon")},
+	"run":      {"run as the node's daemon (systemd Type=notify)", cmdRun},
 	"apply":    {"converge the node once and exit (--dry-run prints the plan)", cmdApply},
-	"verify":   {"check the node (table, or --json)", notBuilt("verify", "issue: the daemon and verify checks")},
+	"verify":   {"check the node (table, or --json; --drain)", cmdVerify},
 	"refresh":  {"refresh registry credentials now", cmdRefresh},
 	"validate": {"check the config and exit", cmdValidate},
 	"version":  {"print the version", cmdVersion},
-}
-
-// notBuilt is an honest placeholder: it does nothing and exits 2, so no
-// script can mistake it for success.
-func notBuilt(name, where string) func(*globals, []string) int {
-	return func(g *globals, _ []string) int {
-		fmt.Fprintf(g.stderr, "enroot-agent %s: not built yet in this version (%s)\n", name, where)
-		return exitUnknown
-	}
 }
 
 func cmdValidate(g *globals, args []string) int {

@@ -21,7 +21,7 @@ import (
 var version = "dev"
 
 // Exit codes: a failed check or step is 1; "cannot tell" (usage, a command
-// not built yet, an unknown check) is 2, as node-problem-detector does.
+// an unknown command, an unknown check) is 2, as node-problem-detector does.
 const (
 	exitOK      = 0
 	exitFailed  = 1
@@ -80,15 +80,20 @@ func (g *globals) logger() (*zap.Logger, error) {
 	})
 }
 
-// load reads and validates the config, printing every problem.
-func (g *globals) load() (config.Config, bool) {
-	// The default path is a host path and follows --root; a file named with
-	// --config is the operator's and is read as given.
+// readConfig reads and validates the config. The default path is a host
+// path and follows --root; a file named with --config is the operator's and
+// is read as given.
+func (g *globals) readConfig() (config.Config, error) {
 	path := g.configPath
 	if !g.explicit {
 		path = g.root.Path(path)
 	}
-	c, err := config.Load(path, g.explicit)
+	return config.Load(path, g.explicit)
+}
+
+// load reads and validates the config, printing every problem.
+func (g *globals) load() (config.Config, bool) {
+	c, err := g.readConfig()
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {

@@ -102,3 +102,12 @@ func (c *Cache) evaluate(done chan struct{}, gen int, checks []Check, timeout ti
 	c.mu.Unlock()
 	close(done)
 }
+
+// Invalidate drops the cached report: the node just changed (a converge or
+// a refresh), and the next probe must see it.
+func (c *Cache) Invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = nil
+	c.gen++
+}

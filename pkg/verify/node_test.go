@@ -13,10 +13,10 @@ const showNode = `NodeName=n1 Arch=x86_64 CoresPerSocket=1
 func TestParseNode(t *testing.T) {
 	cases := map[string]Node{
 		showNode: {State: "IDLE+DRAIN", Drain: true, Reason: "enroot-agent: credentials file"},
-		"NodeName=n1\n   State=IDLE ThreadsPerCore=1\n": {State: "IDLE"},
-		"   State=MIXED+DRAIN ThreadsPerCore=1\n   Reason=GPU XID 79 [admin@2026-01-01T00:00:00]\n": {State: "MIXED+DRAIN", Drain: true, Reason: "GPU XID 79"},
+		"NodeName=n1\n   State=IDLE ThreadsPerCore=1\n":                                                   {State: "IDLE"},
+		"   State=MIXED+DRAIN ThreadsPerCore=1\n   Reason=GPU XID 79 [admin@2026-01-01T00:00:00]\n":       {State: "MIXED+DRAIN", Drain: true, Reason: "GPU XID 79"},
 		"   State=DOWN+DRAIN+NOT_RESPONDING X=1\n   Reason=enroot-agent: x [slurm@2026-01-01T00:00:00]\n": {State: "DOWN+DRAIN+NOT_RESPONDING", Drain: true, Down: true, Reason: "enroot-agent: x"},
-		"   State=DRAINED X=1\n   Reason=a [b] c [u@t]\n":                                            {State: "DRAINED", Drain: true, Reason: "a [b] c"},
+		"   State=DRAINED X=1\n   Reason=a [b] c [u@t]\n":                                                 {State: "DRAINED", Drain: true, Reason: "a [b] c"},
 	}
 	for in, want := range cases {
 		got, err := ParseNode(in)

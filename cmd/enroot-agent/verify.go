@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
+	"go.uber.org/zap"
+)
+
+// cmdVerify runs the checks through the daemon when it answers (so a
+// health-check storm shares its cache), locally otherwise. Exit 0 ok, 1 a
+// check fails, 2 a check cannot tell: usable as Slurm's HealthCheckProgram.
+func cmdVerify(g *globals, args []string) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(g.stderr)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	drain := fs.Bool("drain", false, "drain the node in Slurm while a check fails; resume it when healthy (only our own drain)")
+	local := fs.Bool("local", false, "run the checks here even when the daemon is running")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUnknown
+	}
+	cfg, ok := g.load()
+	if !ok {
+		return exitUnknown
+	}
+	log, err := g.logger()
+	if err != nil {
+		fmt.Fprintf(g.stderr, "enroot-agent: %v\n", err)
+		return exitUnknown
+	}
+	defer log.Sync()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Verify.Timeout.D()+5*time.Second)
+	defer cancel()
+	rep, where := evaluate(ctx, g, cfg, log, *local)
+	if *drain {
+		if err := drainSync(ctx, cfg, log, rep); err != nil {
+			fmt.Fprintf(g.stderr, "enroot-agent verify: %v\n", err)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		printTable(g.stdout, rep, where)
+	}
+	return int(rep.Status)
+}
+
+func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logger, local bool) (verify.Report, string) {
+	if !local {
+		rep, err := verify.Fetch(ctx, cfg.Verify.Listen)
+		if err == nil {
+			return rep, "by the daemon on " + cfg.Verify.Listen
+		}
+		log.Debug("daemon not reachable; checking locally", zap.Error(err))
+	}
+	node, _ := verify.NodeName(cfg.Verify.NodeName)
+	cache := verify.NewCache(agent.Checks(agent.Env{Config: cfg, Root: g.root, Log: log}), 0, cfg.Verify.Timeout.D(), node)
+	rep, err := cache.Get(ctx)
+	if err != nil {
+		rep = verify.Report{Status: verify.Unknown, Node: node}
+	}
+	return rep, "locally"
+}
+
+func drainSync(ctx context.Context, cfg config.Config, log *zap.Logger, rep verify.Report) error {
+	node, err := verify.NodeName(cfg.Verify.NodeName)
+	if err != nil {
+		return err
+	}
+	_, err = (&verify.Drainer{Node: node, Log: log}).Sync(ctx, rep)
+	return err
+}
+
+var statusMarks = map[verify.Status]string{verify.OK: "✓", verify.Fail: "✗", verify.Unknown: "?"}
+
+// printTable shows one line per check, with the fix under each problem.
+func printTable(w io.Writer, rep verify.Report, where string) {
+	width := 0
+	for _, r := range rep.Results {
+		width = max(width, len(r.Name))
+	}
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "%s %-*s  %s\n", statusMarks[r.Status], width, r.Name, r.Message)
+		if r.Status != verify.OK && r.Fix != "" {
+			fmt.Fprintf(w, "  %-*s  fix: %s\n", width, "", r.Fix)
+		}
+	}
+	counts := map[verify.Status]int{}
+	for _, r := range rep.Results {
+		counts[r.Status]++
+	}
+	var parts []string
+	for _, s := range []verify.Status{verify.OK, verify.Fail, verify.Unknown} {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	fmt.Fprintf(w, "%s: %s (%s), checked %s\n", nodeOr(rep.Node), rep.Status, strings.Join(parts, ", "), where)
+}
+
+func nodeOr(n string) string {
+	if n == "" {
+		return "node"
+	}
+	return "node " + n
+}
