@@ -64,7 +64,12 @@ func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logge
 		log.Debug("daemon not reachable; checking locally", zap.Error(err))
 	}
 	node, _ := verify.NodeName(cfg.Verify.NodeName)
-	cache := verify.NewCache(agent.Checks(agent.Env{Config: cfg, Root: g.root, Log: log}), 0, cfg.Verify.Timeout.D(), node)
+	// The steps' own log lines would bury the table; --debug shows them.
+	stepLog := zap.NewNop()
+	if g.debug {
+		stepLog = log
+	}
+	cache := verify.NewCache(agent.Checks(agent.Env{Config: cfg, Root: g.root, Log: stepLog}), 0, cfg.Verify.Timeout.D(), node)
 	rep, err := cache.Get(ctx)
 	if err != nil {
 		rep = verify.Report{Status: verify.Unknown, Node: node}

@@ -70,4 +70,3 @@ func sortFailed(f []failedStep) {
 // monotonicUsec is CLOCK_MONOTONIC in µs, which systemd wants beside
 // RELOADING=1.
 func monotonicUsec() int64 { return int64(monotonic() / time.Microsecond) }
-

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+)
+
+// The real binary under a stand-in systemd: READY only once the node is
+// converged, the credentials written and the listener bound; STATUS lines;
+// watchdog pings at half of WATCHDOG_USEC; STOPPING and a prompt exit on
+// SIGTERM.
+func TestRunTellsSystemd(t *testing.T) {
+	root, listen := daemonRoot(t, "")
+	a := startAgent(t, root, listen, time.Second)
+	_, si := a.waitNotify(0, "STATUS=starting: converging the node", 30*time.Second)
+	_, ri := a.waitNotify(0, "READY=1", 90*time.Second)
+	// Right at READY: the listener answers and the credentials jobs read exist.
+	if code, body := get(t, "http://"+listen+"/healthz"); code != 200 {
+		t.Fatalf("/healthz right after READY: %d %s", code, body)
+	}
+	if _, err := os.Stat(filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")); err != nil {
+		t.Fatalf("READY before the first refresh wrote the credentials: %v", err)
+	}
+	if _, fi, ok := a.notify.Wait(0, "STATUS=starting: refreshing ECR credentials", 0); !ok || fi > ri || si > ri {
+		t.Fatalf("READY=1 (#%d) did not follow converge and refresh: %q", ri, states(a.notify.Messages()))
+	}
+	st, _ := a.waitNotify(ri, "STATUS=", 10*time.Second)
+	want := "ECR 1 registry, token valid until "
+	if !strings.Contains(st.State, want) || !strings.Contains(st.State, "next refresh") {
+		t.Fatalf("STATUS after READY = %q, want it to say %q", st.State, want)
+	}
+
+	// Watchdog: WATCHDOG_USEC=1s, so a ping every 0.5s.
+	_, wi := a.waitNotify(ri, "WATCHDOG=1", 5*time.Second)
+	time.Sleep(3 * time.Second)
+	var pings []time.Time
+	for _, m := range a.notify.Messages()[wi:] {
+		if testenv.HasLine(m.State, "WATCHDOG=1") {
+			pings = append(pings, m.At)
+		}
+	}
+	if len(pings) < 5 || len(pings) > 9 {
+		t.Fatalf("%d watchdog pings in ~3s, want about 6 (every 500ms)", len(pings))
+	}
+	for i := 1; i < len(pings); i++ {
+		if gap := pings[i].Sub(pings[i-1]); gap > 800*time.Millisecond || gap < 300*time.Millisecond {
+			t.Fatalf("watchdog gap %s, want about 500ms", gap)
+		}
+	}
+
+	n := len(a.notify.Messages())
+	a.signal(syscall.SIGTERM)
+	a.waitNotify(n, "STOPPING=1", 5*time.Second)
+	took := a.waitExit(5 * time.Second)
+	if a.err != nil {
+		t.Fatalf("exit after SIGTERM: %v", a.err)
+	}
+	t.Logf("READY after %d notifications; exited %s after SIGTERM", ri, took)
+}
+
+// Without WATCHDOG_USEC, or with a WATCHDOG_PID naming another process
+// (systemd's variables inherited by a child), the agent never pings.
+func TestNoWatchdogForAnotherPID(t *testing.T) {
+	root, listen := daemonRoot(t, "")
+	a := startAgent(t, root, listen, 0, "WATCHDOG_USEC=200000", "WATCHDOG_PID=1")
+	_, ri := a.waitNotify(0, "READY=1", 90*time.Second)
+	time.Sleep(time.Second)
+	if _, _, ok := a.notify.Wait(0, "WATCHDOG=1", 0); ok {
+		t.Fatalf("pinged a watchdog meant for pid 1: %q", states(a.notify.Messages()[ri:]))
+	}
+}
+

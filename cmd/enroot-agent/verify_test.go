@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// healthyNode is a sandbox where every check can pass: slurmd is restarted
+// through a stand-in systemd on a private D-Bus, and slurm.conf exists.
+func healthyNode(t *testing.T, verifyKeys string) (root, listen, busEnv string) {
+	t.Helper()
+	root, listen = daemonRoot(t, verifyKeys)
+	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	conf := filepath.Join(root, "usr/etc")
+	if err := os.MkdirAll(conf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testenv.SlurmConf(conf, "/opt/slurm/etc/plugstack.conf"); err != nil {
+		t.Fatal(err)
+	}
+	return root, listen, "DBUS_SYSTEM_BUS_ADDRESS=" + stub.Addr
+}
+
+func getReport(t *testing.T, url string) (int, verify.Report, string) {
+	t.Helper()
+	code, body := get(t, url)
+	var rep verify.Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatalf("%s: %v\n%s", url, err, body)
+	}
+	return code, rep, body
+}
+
+// /verify: 200 on a healthy node, 503 naming the check once the
+// credentials file is gone, 200 again after `enroot-agent refresh`; /metrics
+// parses; no token anywhere in what the daemon serves, says or logs.
+func TestVerifyEndpointAndMetrics(t *testing.T) {
+	root, listen, bus := healthyNode(t, "  cache_ttl: 1s\n")
+	a := startAgent(t, root, listen, 0, bus)
+	a.waitNotify(0, "READY=1", 90*time.Second)
+	url := "http://" + listen
+	code, rep, body := getReport(t, url+"/verify")
+	if code != 200 || rep.Status != verify.OK {
+		t.Fatalf("healthy node: %d\n%s", code, body)
+	}
+	if out, errOut, code := runAgent(t, "--root", root, "verify"); code != 0 || !strings.Contains(out, "checked by the daemon on "+listen) {
+		t.Fatalf("verify CLI: exit %d\n%s%s", code, out, errOut)
+	}
+
+	if err := os.Remove(filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the cache TTL
+	code, rep, body = getReport(t, url+"/verify")
+	failing := verify.FirstFailing(rep.Results)
+	if code != 503 || rep.Status != verify.Fail || !strings.HasPrefix(failing, "credentials") {
+		t.Fatalf("credentials file removed: %d, first failing %q\n%s", code, failing, body)
+	}
+	out, errOut, code := runAgent(t, "--root", root, "verify", "--json")
+	if code != 1 || !strings.Contains(out, `"status": "fail"`) {
+		t.Fatalf("verify --json with a failing check: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runAgent(t, "--root", root, "refresh"); code != 0 {
+		t.Fatalf("refresh: exit %d\n%s%s", code, out, errOut)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if code, _, body := getReport(t, url+"/verify"); code != 200 {
+		t.Fatalf("after refresh: %d\n%s", code, body)
+	}
+
+	_, metrics := get(t, url+"/metrics")
+	families := parseMetrics(t, metrics)
+	exp := families["enroot_agent_registry_token_expiry_timestamp_seconds"]
+	if exp == nil || exp.Metric[0].GetGauge().GetValue() < float64(time.Now().Unix()) {
+		t.Fatalf("token expiry metric: %v", exp)
+	}
+	for _, name := range []string{"enroot_agent_build_info", "enroot_agent_credentials_refresh_total",
+		"enroot_agent_converge_step_success", "enroot_agent_converge_step_duration_seconds", "enroot_agent_check_status", "enroot_agent_ready"} {
+		if families[name] == nil {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
+	_, healthz := get(t, url+"/healthz")
+	everything := body + metrics + healthz + a.log.String() + strings.Join(states(a.notify.Messages()), "\n")
+	tokens := awsFor(t).ecr.Issued()
+	if len(tokens) < 2 {
+		t.Fatalf("ECR issued %d tokens, want at least 2 (start and refresh)", len(tokens))
+	}
+	for _, tok := range tokens {
+		if strings.Contains(everything, tok) {
+			t.Fatal("a token leaked into /verify, /metrics, the log or STATUS")
+		}
+	}
+}
+
+func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, text)
+	}
+	return fams
+}
