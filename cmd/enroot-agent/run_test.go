@@ -75,4 +75,3 @@ func TestNoWatchdogForAnotherPID(t *testing.T) {
 		t.Fatalf("pinged a watchdog meant for pid 1: %q", states(a.notify.Messages()[ri:]))
 	}
 }
-
