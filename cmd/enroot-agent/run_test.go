@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,4 +75,69 @@ func TestNoWatchdogForAnotherPID(t *testing.T) {
 	if _, _, ok := a.notify.Wait(0, "WATCHDOG=1", 0); ok {
 		t.Fatalf("pinged a watchdog meant for pid 1: %q", states(a.notify.Messages()[ri:]))
 	}
+}
+
+// SIGHUP with an invalid config keeps the running one (and says so); with a
+// valid one the agent reconverges and moves its listener.
+func TestReload(t *testing.T) {
+	root, listen, bus := healthyNode(t, "")
+	a := startAgent(t, root, listen, 0, bus)
+	_, ri := a.waitNotify(0, "READY=1", 90*time.Second)
+	good, err := os.ReadFile(configPath(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendConfig(t, root, "enroot:\n  colour: blue\n")
+	a.signal(syscall.SIGHUP)
+	_, bi := a.waitNotify(ri, "STATUS=", 10*time.Second)
+	st, _ := a.waitNotify(bi, "STATUS=degraded: config reload rejected", 10*time.Second)
+	if !strings.Contains(a.log.String(), "enroot.colour: unknown key") {
+		t.Fatalf("the rejected config's problem is not in the log")
+	}
+	if code, _ := get(t, "http://"+listen+"/healthz"); code != 200 {
+		t.Fatalf("/healthz after a rejected reload: %d", code)
+	}
+	t.Logf("after the invalid reload: %s", st.State)
+
+	moved := freeAddr(t)
+	newCfg := strings.Replace(string(good), "listen: "+listen, "listen: "+moved, 1)
+	if err := os.WriteFile(configPath(root), []byte(newCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := len(a.notify.Messages())
+	a.signal(syscall.SIGHUP)
+	_, li := a.waitNotify(n, "RELOADING=1", 10*time.Second)
+	_, ri = a.waitNotify(li, "READY=1", 60*time.Second)
+	if code, _ := get(t, "http://"+moved+"/healthz"); code != 200 {
+		t.Fatalf("new listener: %d", code)
+	}
+	if _, err := (&net.Dialer{Timeout: time.Second}).Dial("tcp", listen); err == nil {
+		t.Fatal("the old listener still accepts connections after the reload")
+	}
+	st, _ = a.waitNotify(ri, "STATUS=", 10*time.Second)
+	if strings.Contains(st.State, "rejected") || !strings.Contains(st.State, "ready: ") {
+		t.Fatalf("STATUS after a good reload: %q", st.State)
+	}
+	a.signal(syscall.SIGTERM)
+	a.waitExit(5 * time.Second)
+}
+
+// SIGTERM while the first ECR call hangs: the call is cancelled and the
+// agent exits within 5s.
+func TestSIGTERMDuringHangingECR(t *testing.T) {
+	root, listen := daemonRoot(t, "")
+	awsFor(t).ecr.Hang(true)
+	a := startAgent(t, root, listen, 0)
+	a.waitNotify(0, "STATUS=starting: refreshing ECR credentials", 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if _, _, ok := a.notify.Wait(0, "READY=1", 0); ok {
+		t.Fatal("READY before the hanging refresh ended")
+	}
+	a.signal(syscall.SIGTERM)
+	a.waitNotify(0, "STOPPING=1", 5*time.Second)
+	took := a.waitExit(5 * time.Second)
+	if a.err != nil {
+		t.Fatalf("exit: %v", a.err)
+	}
+	t.Logf("exited %s after SIGTERM during a hanging ECR call", took)
 }
