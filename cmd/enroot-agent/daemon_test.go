@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -153,4 +154,15 @@ func states(ms []testenv.Notification) []string {
 		out[i] = m.State
 	}
 	return out
+}
+
+// waitLog waits for the agent's log to contain s: log lines travel through
+// a pipe, so they can trail the notification sent after them.
+func (a *agentProc) waitLog(s string, timeout time.Duration) {
+	a.t.Helper()
+	for deadline := time.Now().Add(timeout); !strings.Contains(a.log.String(), s); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			a.t.Fatalf("no %q in the agent's log within %s", s, timeout)
+		}
+	}
 }

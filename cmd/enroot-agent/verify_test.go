@@ -16,7 +16,8 @@ import (
 )
 
 // healthyNode is a sandbox where every check can pass: slurmd is restarted
-// through a stand-in systemd on a private D-Bus, and slurm.conf exists.
+// through a stand-in systemd on a private D-Bus, slurm.conf exists, and the
+// re-rooted /proc/sys holds the namespace limits.
 func healthyNode(t *testing.T, verifyKeys string) (root, listen, busEnv string) {
 	t.Helper()
 	root, listen = daemonRoot(t, verifyKeys)
@@ -31,6 +32,17 @@ func healthyNode(t *testing.T, verifyKeys string) (root, listen, busEnv string) 
 	}
 	if _, err := testenv.SlurmConf(conf, "/opt/slurm/etc/plugstack.conf"); err != nil {
 		t.Fatal(err)
+	}
+	// The kernel's namespace limits, at 0 as on a node where the sysctl step
+	// has work to do.
+	for _, key := range []string{"max_user_namespaces", "max_mnt_namespaces"} {
+		p := filepath.Join(root, "proc/sys/user", key)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return root, listen, "DBUS_SYSTEM_BUS_ADDRESS=" + stub.Addr
 }
