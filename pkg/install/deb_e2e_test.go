@@ -200,3 +200,24 @@ func TestGPUNodeGetsContainerToolsWhenARepoHasThem(t *testing.T) {
 		t.Fatalf("with a repo:\n%s", out)
 	}
 }
+
+func TestFileSourceWithSumsFile(t *testing.T) {
+	mirror := filepath.Join(t.TempDir(), "v4.1.2")
+	os.MkdirAll(mirror, 0o755)
+	var sums strings.Builder
+	for name, data := range testenv.EnrootDebs(t, "4.1.2") {
+		os.WriteFile(filepath.Join(mirror, name), data, 0o644)
+		sums.WriteString(sum(data) + "  " + name + "\n")
+	}
+	os.WriteFile(filepath.Join(mirror, "SHA256SUMS"), []byte(sums.String()), 0o644)
+	n := newNode(t, testenv.DebRoot(t))
+	n.writeConfig(t, "enroot:\n  version: \"4.1.2\"\n  source: file://"+filepath.Dir(mirror)+"/v{version}/\n  require_checksums: true\n")
+	out, errOut := n.apply(t)
+	if installedVersion(t, n.root, "enroot+caps") != "4.1.2-1" {
+		t.Fatalf("file:// install:\n%s\n%s", out, errOut)
+	}
+	rec, _ := os.ReadFile(filepath.Join(n.root, "var/lib/enroot-agent/enroot-packages.json"))
+	if strings.Count(string(rec), `"pinned_by": "SHA256SUMS"`) != 2 {
+		t.Fatalf("record: %s", rec)
+	}
+}

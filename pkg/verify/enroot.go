@@ -83,7 +83,25 @@ func enrootNamespaces(root config.Root) Result {
 		}
 		msgs = append(msgs, fmt.Sprintf("%s=%d", s.Key, v))
 	}
+	if r, blocked := apparmorBlocks(root); blocked {
+		return r
+	}
 	return Ok(strings.Join(msgs, ", "))
+}
+
+// apparmorBlocks catches Ubuntu 23.10+, where AppArmor denies unprivileged
+// user namespaces to any program without a profile allowing them; enroot's
+// deb ships /etc/apparmor.d/enroot for that.
+func apparmorBlocks(root config.Root) (Result, bool) {
+	data, err := os.ReadFile(root.Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"))
+	if err != nil || strings.TrimSpace(string(data)) != "1" {
+		return Result{}, false
+	}
+	if _, err := os.Stat(root.Path("/etc/apparmor.d/enroot")); err == nil {
+		return Result{}, false
+	}
+	return Failf("install enroot 3.5 or later from its .deb (it ships /etc/apparmor.d/enroot) and reload AppArmor",
+		"AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1) and no /etc/apparmor.d/enroot profile exists: enroot cannot start containers"), true
 }
 
 // enrootPinned reports an install no digest vouched for. It stays ok: an

@@ -120,3 +120,23 @@ func TestEnrootUserDirsCheck(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestEnrootAppArmorRestriction(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"proc/sys/user/max_user_namespaces", "proc/sys/user/max_mnt_namespaces"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), []byte("65536\n"), 0o644)
+	}
+	restrict := filepath.Join(root, "proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+	os.MkdirAll(filepath.Dir(restrict), 0o755)
+	os.WriteFile(restrict, []byte("1\n"), 0o644)
+	cfg := config.Default()
+	if r := enrootCheck(t, cfg, root, "enroot-namespaces"); r.Status != Fail || !strings.Contains(r.Message, "apparmor_restrict_unprivileged_userns=1") {
+		t.Fatalf("%+v", r)
+	}
+	os.MkdirAll(filepath.Join(root, "etc/apparmor.d"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/apparmor.d/enroot"), []byte("profile enroot {}\n"), 0o644)
+	if r := enrootCheck(t, cfg, root, "enroot-namespaces"); r.Status != OK {
+		t.Fatalf("%+v", r)
+	}
+}
