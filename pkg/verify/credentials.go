@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"syscall"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
