@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // dpkg drives dpkg for queries and local files, and apt-get for repositories.
@@ -78,7 +79,7 @@ func (m *dpkg) InstallCmds(names []string) []Cmd {
 // aptArgs adds timeouts (an air-gapped node fails fast) and, under --root,
 // points apt's state and dpkg into the root.
 func (m *dpkg) aptArgs(tool string) []string {
-	args := []string{tool, "-o", "Acquire::http::Timeout=30", "-o", "Acquire::Retries=2"}
+	args := []string{tool, "-o", "Acquire::http::Timeout=30", "-o", "Acquire::Retries=2", "-o", "DPkg::Lock::Timeout=300"}
 	if m.root != "" {
 		args = append(args, "-o", "Dir="+m.root, "-o", "DPkg::Chroot-Directory="+m.root)
 	}
@@ -90,7 +91,31 @@ func (m *dpkg) haveLists() bool {
 	return len(lists) > 0
 }
 
+// Run waits out a dpkg lock held by someone else: at boot, Ubuntu's
+// unattended-upgrades often holds it for minutes, and failing then would
+// only postpone the install to the next run.
 func (m *dpkg) Run(ctx context.Context, c Cmd) error {
-	_, err := runCmd(ctx, m.run, c)
-	return err
+	deadline := time.Now().Add(lockWait)
+	for {
+		out, err := runCmd(ctx, m.run, c)
+		if err == nil || !dpkgLocked(out) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (while waiting for the dpkg lock)", ctx.Err())
+		case <-time.After(lockRetryEvery):
+		}
+	}
+}
+
+// How long and how often Run retries a locked dpkg.
+var (
+	lockWait       = 5 * time.Minute
+	lockRetryEvery = 10 * time.Second
+)
+
+func dpkgLocked(out []byte) bool {
+	s := string(out)
+	return strings.Contains(s, "locked by another process") || strings.Contains(s, "Could not get lock")
 }

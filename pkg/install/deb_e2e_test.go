@@ -103,7 +103,7 @@ func TestDryRunListsDownloadsAndCommands(t *testing.T) {
 	out, _ := n.apply(t, "--dry-run")
 	_, arch := testenv.Arch()
 	for _, want := range []string{
-		"would run DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30",
+		"would run DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30 -o Acquire::Retries=2 -o DPkg::Lock::Timeout=300",
 		"-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq",
 		"would download " + srv.URL + "v4.1.2/enroot_4.1.2-1_" + arch + ".deb -> " + n.root + "/var/cache/enroot-agent/enroot/enroot_4.1.2-1_" + arch + ".deb",
 		"would download " + srv.URL + "v4.1.2/enroot+caps_4.1.2-1_" + arch + ".deb",
