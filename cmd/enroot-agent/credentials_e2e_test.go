@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"os"
 	"os/exec"
@@ -63,6 +64,26 @@ func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	if got := pull(); got != "200 "+digest {
 		t.Fatalf("user %s pulling with the agent's token: %s", user, got)
 	}
+	verifyCreds := func() map[string]string {
+		out, errOut, _ := runAgent(t, "--root", root, "verify", "--local", "--json")
+		printed.WriteString(out + errOut)
+		var rep struct {
+			Results []struct{ Name, Status, Message string } `json:"checks"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("verify --json: %v\n%s%s", err, out, errOut)
+		}
+		got := map[string]string{}
+		for _, r := range rep.Results {
+			if strings.HasPrefix(r.Name, "credentials-") {
+				got[r.Name] = r.Status + ": " + r.Message
+			}
+		}
+		return got
+	}
+	if v := verifyCreds(); !strings.HasPrefix(v["credentials-refresh"], "ok") || !strings.HasPrefix(v["credentials-tokens"], "ok: 1 registry") {
+		t.Fatalf("verify after apply: %v", v)
+	}
 	// The seed's root-only file is kept too, with the seed's mode.
 	if st, err := os.Stat(filepath.Join(root, "root/.config/enroot/.credentials")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("root's credentials file: %v %v", st, err)
@@ -86,6 +107,10 @@ func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	agent(1, "refresh")
 	if got := pull(); got != "200 "+digest {
 		t.Fatalf("a failed refresh broke pulls with a valid token: %s", got)
+	}
+	if v := verifyCreds(); !strings.Contains(v["credentials-refresh"], "fail: refreshes failing since") ||
+		!strings.Contains(v["credentials-refresh"], "UnrecognizedClientException") || !strings.HasPrefix(v["credentials-tokens"], "ok") {
+		t.Fatalf("verify after a refused refresh: %v", v)
 	}
 
 	state, _ := os.ReadFile(filepath.Join(root, "var/lib/enroot-agent/credentials-status.json"))
