@@ -120,3 +120,31 @@ func (s *DirsStep) Apply(_ context.Context, p *converge.Plan) error {
 	}
 	return nil
 }
+
+// TmpfilesPath recreates the /run directories at boot, before slurmd can
+// start a job and before the agent's first run has made them again.
+const TmpfilesPath = "/etc/tmpfiles.d/enroot-agent.conf"
+
+// TmpfilesStep keeps the tmpfiles.d(5) drop-in for ConfDirs.
+func TmpfilesStep(node *Node, conf map[string]string) converge.Step {
+	path := node.Root.Path(TmpfilesPath)
+	return &parentFile{File: converge.File{StepName: "enroot-tmpfiles", Path: path, Opts: atomicfile.Default,
+		Render: func() ([]byte, error) {
+			var b strings.Builder
+			b.WriteString("# Managed by enroot-agent: the directories /etc/enroot/enroot.conf needs, made at boot.\n")
+			for _, d := range ConfDirs(conf) {
+				b.WriteString("d " + d + " 1777 root root -\n")
+			}
+			return []byte(b.String()), nil
+		}}}
+}
+
+// parentFile is a converge.File whose directory is created when missing.
+type parentFile struct{ converge.File }
+
+func (f *parentFile) Apply(ctx context.Context, p *converge.Plan) error {
+	if err := ensureParent(f.Path); err != nil {
+		return err
+	}
+	return f.File.Apply(ctx, p)
+}

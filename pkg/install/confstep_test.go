@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,6 +80,22 @@ func TestDirsStepModes(t *testing.T) {
 	os.Chmod(filepath.Join(root, "var/enroot/tmp"), 0o777) // sticky bit lost
 	if rep := run(t, step); rep.Results[0].Outcome != converge.Changed {
 		t.Fatal("mode drift not repaired")
+	}
+}
+
+func TestTmpfilesStep(t *testing.T) {
+	root := t.TempDir()
+	step := TmpfilesStep(&Node{Root: config.Root(root), Log: zap.NewNop()}, MergeConf(nil, ""))
+	run(t, step)
+	got, _ := os.ReadFile(filepath.Join(root, TmpfilesPath))
+	if !strings.Contains(string(got), "d /run/enroot 1777 root root -\nd /run/enroot/data 1777 root root -\n") {
+		t.Fatalf("%s", got)
+	}
+	if out, err := exec.Command("systemd-tmpfiles", "--root="+root, "--create", filepath.Join(root, TmpfilesPath)).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-tmpfiles rejects it: %v %s", err, out)
+	}
+	if st, err := os.Stat(filepath.Join(root, "var/enroot/tmp")); err != nil || st.Mode()&os.ModeSticky == 0 {
+		t.Fatalf("systemd-tmpfiles did not make the directory: %v", err)
 	}
 }
 

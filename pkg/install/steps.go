@@ -27,6 +27,7 @@ func Steps(cfg config.Config, node *Node) []converge.Step {
 			Record: node.Root.Path(filepath.Join(cfg.StateDir, RecordFile))},
 		&SysctlStep{Node: node},
 		&DirsStep{Node: node, Conf: conf},
+		TmpfilesStep(node, conf),
 		&ConfStep{Node: node, Conf: conf},
 	)
 }
