@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -138,4 +139,23 @@ func TestSIGTERMDuringHangingECR(t *testing.T) {
 		t.Fatalf("exit: %v", a.err)
 	}
 	t.Logf("exited %s after SIGTERM during a hanging ECR call", took)
+}
+
+// A bad config fails the start: every problem on stderr (the journal), a
+// STATUS= line saying so, and exit 78, which the unit does not restart.
+func TestRunRefusesBadConfig(t *testing.T) {
+	root, listen := daemonRoot(t, "")
+	appendConfig(t, root, "ecr:\n  refresh_interval: 6x\n")
+	a := startAgent(t, root, listen, 0)
+	st, _ := a.waitNotify(0, "STATUS=failed: invalid config, 1 problem(s), first: ", 30*time.Second)
+	a.waitExit(10 * time.Second)
+	if ee, ok := a.err.(*exec.ExitError); !ok || ee.ExitCode() != 78 {
+		t.Fatalf("exit %v, want 78", a.err)
+	}
+	if !strings.Contains(st.State, "ecr.refresh_interval") || !strings.Contains(a.log.String(), `ecr.refresh_interval: "6x" is not a duration`) {
+		t.Fatalf("STATUS %q / log:\n%s", st.State, a.log)
+	}
+	if _, _, ok := a.notify.Wait(0, "READY=1", 0); ok {
+		t.Fatal("READY=1 with a bad config")
+	}
 }

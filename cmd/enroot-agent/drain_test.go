@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
+)
+
+// runWith runs the real binary with extra environment.
+func runWith(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), args...)
+	cmd.Env = append(append([]string{}, awsFor(t).env...), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), 0
+}
+
+// slurmRoot makes the test cluster's slurm.conf visible inside root too:
+// the agent re-roots SLURM_CONF like every host path.
+func slurmRoot(t *testing.T, s *testenv.Slurm, root string) {
+	t.Helper()
+	data, err := os.ReadFile(s.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, s.Conf)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, append(data, "PropagateResourceLimitsExcept=MEMLOCK\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func nodeState(t *testing.T, s *testenv.Slurm) verify.Node {
+	t.Helper()
+	out, err := s.Scontrol("show", "node", s.Node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := verify.ParseNode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// `verify --drain` against a real slurmctld and slurmd: a failing check
+// drains the node with our reason, recovery resumes it, and an admin's
+// drain is never touched.
+func TestVerifyDrainsAndResumes(t *testing.T) {
+	slurm := testenv.StartSlurm(t)
+	root, _, bus := healthyNode(t, "  node_name: "+slurm.Node+"\n")
+	slurmRoot(t, slurm, root)
+	env := append([]string{bus}, slurm.Env...)
+	if out, code := runWith(t, env, "--root", root, "apply"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	verifyDrain := func(want int) string {
+		t.Helper()
+		out, code := runWith(t, env, "--root", root, "verify", "--local", "--drain")
+		if code != want {
+			t.Fatalf("verify --drain: exit %d, want %d\n%s", code, want, out)
+		}
+		return out
+	}
+	verifyDrain(0)
+	if n := nodeState(t, slurm); n.Drain {
+		t.Fatalf("a healthy node was drained: %+v", n)
+	}
+
+	creds := filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")
+	os.Remove(creds)
+	verifyDrain(1)
+	n := nodeState(t, slurm)
+	if !n.Drain || !strings.HasPrefix(n.Reason, "enroot-agent: credentials") {
+		t.Fatalf("failing check: node %+v, want drained with our reason", n)
+	}
+	t.Logf("drained: %s (%s)", n.Reason, n.State)
+
+	if out, code := runWith(t, env, "--root", root, "refresh"); code != 0 {
+		t.Fatalf("refresh: exit %d\n%s", code, out)
+	}
+	verifyDrain(0)
+	if n := nodeState(t, slurm); n.Drain {
+		t.Fatalf("recovered node still drained: %+v", n)
+	}
+
+	// An admin's drain: neither resumed when healthy nor re-reasoned when failing.
+	if _, err := slurm.Scontrol("update", "NodeName="+slurm.Node, "State=DRAIN", "Reason=GPU XID 79"); err != nil {
+		t.Fatal(err)
+	}
+	verifyDrain(0)
+	os.Remove(creds)
+	verifyDrain(1)
+	if n := nodeState(t, slurm); !n.Drain || n.Reason != "GPU XID 79" {
+		t.Fatalf("admin's drain touched: %+v", n)
+	}
+}
+
+// The daemon with verify.drain_on_failure does the same on its own.
+func TestDaemonDrainsOnFailure(t *testing.T) {
+	slurm := testenv.StartSlurm(t)
+	root, listen, bus := healthyNode(t, "  node_name: "+slurm.Node+"\n  drain_on_failure: true\n  interval: 10s\n  cache_ttl: 1s\n")
+	slurmRoot(t, slurm, root)
+	a := startAgent(t, root, listen, 0, append([]string{bus}, slurm.Env...)...)
+	a.waitNotify(0, "READY=1", 90*time.Second)
+	a.waitLog(`"msg":"status","status":"ready: `, 10*time.Second)
+	if n := nodeState(t, slurm); n.Drain {
+		t.Fatalf("healthy node drained by the daemon: %+v", n)
+	}
+	os.Remove(filepath.Join(root, "run/enroot-agent/enroot-config/.credentials"))
+	waitNode(t, slurm, 25*time.Second, func(n verify.Node) bool {
+		return n.Drain && strings.HasPrefix(n.Reason, "enroot-agent: credentials")
+	})
+	if out, code := runWith(t, slurm.Env, "--root", root, "refresh"); code != 0 {
+		t.Fatalf("refresh: exit %d\n%s", code, out)
+	}
+	waitNode(t, slurm, 25*time.Second, func(n verify.Node) bool { return !n.Drain })
+}
+
+func waitNode(t *testing.T, s *testenv.Slurm, timeout time.Duration, ok func(verify.Node) bool) {
+	t.Helper()
+	var n verify.Node
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if n = nodeState(t, s); ok(n) {
+			return
+		}
+	}
+	t.Fatalf("node state %+v did not change as expected within %s", n, timeout)
+}
