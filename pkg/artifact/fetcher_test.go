@@ -27,7 +27,8 @@ func fast(t *testing.T) (*Fetcher, *observer.ObservedLogs) {
 	core, logs := observer.New(zap.DebugLevel)
 	f := New(filepath.Join(t.TempDir(), "cache"), zap.New(core))
 	f.MinBackoff, f.MaxBackoff = 10*time.Millisecond, 40*time.Millisecond
-	f.Timeouts = Timeouts{Connect: time.Second, Header: 300 * time.Millisecond, Stall: 300 * time.Millisecond}
+	// Generous enough for a loaded CI machine; the timeout tests shorten them.
+	f.Timeouts = Timeouts{Connect: 2 * time.Second, Header: 2 * time.Second, Stall: 2 * time.Second}
 	return f, logs
 }
 
@@ -121,6 +122,7 @@ func TestSilentServerTimesOut(t *testing.T) {
 	srv.Put("p.rpm", payload)
 	srv.Fail("p.rpm", testenv.Fault{Hang: true}, testenv.Fault{Hang: true}, testenv.Fault{Hang: true}, testenv.Fault{Hang: true})
 	f, _ := fast(t)
+	f.Timeouts.Header = 300 * time.Millisecond
 	start := time.Now()
 	_, err := f.Fetch(context.Background(), Request{URL: srv.URL + "p.rpm", SHA256: digest(payload)})
 	if err == nil || !strings.Contains(err.Error(), "no answer in time") || !strings.Contains(err.Error(), "gave up after 4 attempts") {
@@ -136,6 +138,7 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	srv.Put("big.rpm", payload)
 	srv.Fail("big.rpm", testenv.Fault{CutAfter: len(payload) / 3}, testenv.Fault{CutAfter: len(payload) / 2, Hang: true})
 	f, _ := fast(t)
+	f.Timeouts.Stall = 300 * time.Millisecond
 	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "big.rpm", SHA256: digest(payload)})
 	if err != nil || res.SHA256 != digest(payload) {
 		t.Fatalf("%+v %v", res, err)
