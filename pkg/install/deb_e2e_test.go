@@ -169,8 +169,13 @@ func TestUnpinnedAndRequired(t *testing.T) {
 	if line := step(out, "enroot-packages"); !strings.Contains(line, "no sha256 pinned") || installedVersion(t, n.root, "enroot") != "none" {
 		t.Fatalf("require_checksums: %s", line)
 	}
-	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", nil, ""))
+	// A checksum under a misspelt name pins nothing: installed, unpinned, and said so.
+	typo := map[string]string{"enroot-4.1.2.deb": strings.Repeat("a", 64)}
+	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", typo, ""))
 	out, errOut := n.apply(t)
+	if !strings.Contains(errOut, "enroot.checksums has no entry for this file") {
+		t.Fatalf("typo not reported:\n%s", errOut)
+	}
 	if installedVersion(t, n.root, "enroot") != "4.1.2-1" || !strings.Contains(errOut, "unpinned") {
 		t.Fatalf("unpinned install:\n%s\n%s", out, errOut)
 	}

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
@@ -116,6 +117,7 @@ func (s *PackagesStep) Apply(ctx context.Context, plan *converge.Plan) error {
 	}
 	var rec Record
 	rec.Version = s.Cfg.Version
+	s.warnUnmatchedPins(st.assets)
 	for _, a := range st.assets {
 		res, err := s.Fetcher.Fetch(ctx, s.request(a))
 		if err != nil {
@@ -135,6 +137,25 @@ func (s *PackagesStep) Apply(ctx context.Context, plan *converge.Plan) error {
 	}
 	s.Node.Log.Info("enroot installed", zap.String("version", s.Cfg.Version), zap.Strings("unpinned", rec.Unpinned()))
 	return WriteRecord(s.Record, rec)
+}
+
+// warnUnmatchedPins catches a typo in enroot.checksums: a key that names no
+// asset leaves that asset unpinned, which is easy to miss.
+func (s *PackagesStep) warnUnmatchedPins(assets []Asset) {
+	if len(s.Cfg.Checksums) == 0 {
+		return
+	}
+	for _, a := range assets {
+		if _, ok := s.Cfg.Checksums[a.File]; !ok {
+			keys := make([]string, 0, len(s.Cfg.Checksums))
+			for k := range s.Cfg.Checksums {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			s.Node.Log.Warn("enroot.checksums has no entry for this file; check the names (they must match the release assets exactly)",
+				zap.String("file", a.File), zap.Strings("checksums_for", keys))
+		}
+	}
 }
 
 // confirm re-reads the package database: a package manager that exits 0

@@ -43,7 +43,18 @@ func enrootVersion(ctx context.Context, e config.Enroot, root config.Root) Resul
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
+	// enroot creates its runtime, cache and data directories before it even
+	// parses the command; aim them at a scratch dir so verify leaves no trace
+	// (the environment beats enroot.conf, so this overrides the file).
+	scratch, err := os.MkdirTemp("", "enroot-agent-verify-")
+	if err != nil {
+		return Unknownf("check the temp dir", "%v", err)
+	}
+	defer os.RemoveAll(scratch)
+	cmd := exec.CommandContext(ctx, bin, "version")
+	cmd.Env = append(os.Environ(), "ENROOT_RUNTIME_PATH="+scratch+"/runtime",
+		"ENROOT_CACHE_PATH="+scratch+"/cache", "ENROOT_DATA_PATH="+scratch+"/data")
+	out, err := cmd.CombinedOutput()
 	got := strings.TrimSpace(string(out))
 	switch {
 	case err != nil:
