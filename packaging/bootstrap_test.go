@@ -22,6 +22,7 @@ import (
 type node struct {
 	dir, root, stubs, log, config string
 	url                           string
+	env                           []string // on top of the test's environment
 }
 
 // stubSystemctl logs its calls and keeps a unit state: start and restart
@@ -65,17 +66,27 @@ exec cp "$STUB_S3/${4#s3://}" "$5"
 
 func newNode(t *testing.T, p pkgs) *node {
 	t.Helper()
-	n := &node{dir: t.TempDir()}
-	n.root, n.stubs = filepath.Join(n.dir, "root"), filepath.Join(n.dir, "stubs")
+	dir := t.TempDir()
+	return newNodeAt(t, p, dir, filepath.Join(dir, "root"))
+}
+
+// newNodeAt prepares a node whose packages install into root.
+func newNodeAt(t *testing.T, p pkgs, dir, root string) *node {
+	t.Helper()
+	// This machine is no EC2 instance: the SDK must not wait on IMDS.
+	n := &node{dir: dir, env: []string{"AWS_EC2_METADATA_DISABLED=true"}}
+	n.root, n.stubs = root, filepath.Join(n.dir, "stubs")
 	n.log, n.config = filepath.Join(n.dir, "calls.log"), filepath.Join(n.root, "etc/enroot-agent/config.yaml")
 	writeFile(t, filepath.Join(n.stubs, "systemctl"), stubSystemctl, 0o755)
 	writeFile(t, filepath.Join(n.stubs, "dnf"), stubDnf, 0o755)
 	writeFile(t, filepath.Join(n.stubs, "apt-get"), stubAptGet, 0o755)
 	writeFile(t, filepath.Join(n.stubs, "aws"), stubAws, 0o755)
 	run(t, "rpm", "--root", n.root, "--initdb")
-	mkdir(t, filepath.Join(n.root, "var/lib/dpkg/info"))
-	mkdir(t, filepath.Join(n.root, "var/lib/dpkg/updates"))
-	writeFile(t, filepath.Join(n.root, "var/lib/dpkg/status"), "", 0o644)
+	if _, err := os.Stat(filepath.Join(n.root, "var/lib/dpkg/status")); os.IsNotExist(err) {
+		mkdir(t, filepath.Join(n.root, "var/lib/dpkg/info"))
+		mkdir(t, filepath.Join(n.root, "var/lib/dpkg/updates"))
+		writeFile(t, filepath.Join(n.root, "var/lib/dpkg/status"), "", 0o644)
+	}
 
 	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(p.rpm))))
 	t.Cleanup(srv.Close)
@@ -96,9 +107,8 @@ func (n *node) bootstrap(t *testing.T, args ...string) (string, int) {
 	cmd.Env = append(os.Environ(),
 		"PATH="+n.stubs+":"+filepath.Join(n.root, "usr/bin")+":"+os.Getenv("PATH"),
 		"STUB_LOG="+n.log, "STUB_ROOT="+n.root, "STUB_S3="+filepath.Join(n.dir, "s3"),
-		"ENROOT_AGENT_CONFIG="+n.config, "ENROOT_AGENT_POLL=1",
-		// This machine is no EC2 instance: the SDK must not wait on IMDS.
-		"AWS_EC2_METADATA_DISABLED=true")
+		"ENROOT_AGENT_CONFIG="+n.config, "ENROOT_AGENT_POLL=1")
+	cmd.Env = append(cmd.Env, n.env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
