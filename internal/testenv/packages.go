@@ -8,8 +8,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
 // Fixture os-release files for the distributions the installer supports.
@@ -37,27 +35,43 @@ func Arch() (rpmArch, debArch string) {
 func EnrootDebs(t testing.TB, version string) map[string][]byte {
 	t.Helper()
 	needTool(t, "dpkg-deb", "dpkg")
-	_, arch := Arch()
+	paths, err := BuildEnrootDebs(t.TempDir(), version)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string][]byte{}
+	for name, p := range paths {
+		out[name] = mustRead(t, p)
+	}
+	return out
+}
+
+// BuildEnrootDebs is EnrootDebs outside a test (the demo): it builds in dir
+// and returns name -> path.
+func BuildEnrootDebs(dir, version string) (map[string]string, error) {
+	_, arch := Arch()
+	out := map[string]string{}
 	for _, pkg := range []string{"enroot", "enroot+caps"} {
-		dir := t.TempDir()
+		tree := filepath.Join(dir, pkg+"-"+version)
+		files := enrootFiles(pkg, version)
 		depends := ""
 		if pkg == "enroot+caps" {
 			depends = fmt.Sprintf("Depends: enroot (= %s-1)\n", version)
+		} else {
+			files["DEBIAN/conffiles"] = "/etc/enroot/enroot.conf\n"
 		}
-		writeTree(t, dir, enrootFiles(pkg, version))
-		writeTree(t, dir, map[string]string{"DEBIAN/control": fmt.Sprintf(
-			"Package: %s\nVersion: %s-1\nArchitecture: %s\nMaintainer: test <test@example.com>\n%sDescription: enroot test fixture\n",
-			pkg, version, arch, depends)})
-		if pkg == "enroot" {
-			writeTree(t, dir, map[string]string{"DEBIAN/conffiles": "/etc/enroot/enroot.conf\n"})
+		files["DEBIAN/control"] = fmt.Sprintf("Package: %s\nVersion: %s-1\nArchitecture: %s\nMaintainer: test <test@example.com>\n%sDescription: enroot test fixture\n",
+			pkg, version, arch, depends)
+		if err := writeFiles(tree, files); err != nil {
+			return nil, err
 		}
 		name := fmt.Sprintf("%s_%s-1_%s.deb", pkg, version, arch)
-		deb := filepath.Join(t.TempDir(), name)
-		mustRun(t, "dpkg-deb", "--root-owner-group", "--build", dir, deb)
-		out[name] = mustRead(t, deb)
+		out[name] = filepath.Join(dir, name)
+		if err := runTool("dpkg-deb", "--root-owner-group", "--build", tree, out[name]); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	return out, nil
 }
 
 // EnrootRPMs builds real enroot and enroot+caps .rpm files with rpmbuild,
@@ -110,63 +124,6 @@ func enrootFiles(pkg, version string) map[string]string {
 	}
 }
 
-// RPMRoot returns a scratch root holding an initialised rpm database and the
-// os-release of Rocky 9, with one package providing every prerequisite.
-func RPMRoot(t testing.TB) string {
-	t.Helper()
-	needTool(t, "rpmbuild", "rpm")
-	root := t.TempDir()
-	writeTree(t, root, map[string]string{"etc/os-release": OSReleaseRocky9})
-	mustRun(t, "rpm", "--root", root, "--initdb")
-	arch, _ := Arch()
-	top := t.TempDir()
-	spec := "Name: node-base\nVersion: 1\nRelease: 1\nSummary: prerequisites\nLicense: MIT\nBuildArch: " + arch +
-		"\nAutoReqProv: no\nProvides: " + strings.Join(Prerequisites, " ") + "\n\n%description\nbase\n\n%files\n"
-	writeTree(t, top, map[string]string{"base.spec": spec})
-	mustRun(t, "rpmbuild", "-bb", "--define", "_topdir "+top, "--define", "_rpmfilename base.rpm", filepath.Join(top, "base.spec"))
-	mustRun(t, "rpm", "--root", root, "-i", filepath.Join(top, "RPMS", "base.rpm"))
-	return root
-}
-
-// DebRoot returns a scratch root with an empty dpkg database and the
-// os-release of Ubuntu 22.04; the prerequisites are recorded as installed.
-func DebRoot(t testing.TB) string {
-	t.Helper()
-	root := t.TempDir()
-	var status strings.Builder
-	_, arch := Arch()
-	for _, p := range Prerequisites {
-		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: %s\nMaintainer: test <test@example.com>\nDescription: fixture\n\n", p, arch)
-	}
-	writeTree(t, root, map[string]string{
-		"etc/os-release":         OSReleaseUbuntu2204,
-		"var/lib/dpkg/status":    status.String(),
-		"var/lib/dpkg/available": "",
-	})
-	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
-// NodeRoot is a scratch root that looks like an Ubuntu node with the
-// configured default Enroot already installed for real (dpkg --root), so
-// that apply can converge it without a network. Tests of other parts use it.
-func NodeRoot(t testing.TB) string {
-	t.Helper()
-	root := DebRoot(t)
-	dir := t.TempDir()
-	var files []string
-	for name, data := range EnrootDebs(t, config.Default().Enroot.Version) {
-		files = append(files, filepath.Join(dir, name))
-		writeTree(t, dir, map[string]string{name: string(data)})
-	}
-	mustRun(t, append([]string{"dpkg", "--root=" + root, "-i"}, files...)...)
-	return root
-}
-
 func needTool(t testing.TB, tool, pkg string) {
 	if _, err := exec.LookPath(tool); err != nil {
 		t.Fatalf("%s not found: install the Debian package %s (scripts/test-deps.sh)", tool, pkg)
@@ -183,19 +140,35 @@ func mustRun(t testing.TB, args ...string) {
 
 func writeTree(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
+	if err := writeFiles(dir, files); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFiles(dir string, files map[string]string) error {
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		mode := os.FileMode(0o644)
 		if strings.Contains(name, "bin/") {
 			mode = 0o755
 		}
 		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
+}
+
+// runTool runs a fixture-building command; its output is in the error.
+func runTool(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 func mustRead(t testing.TB, p string) []byte {
