@@ -39,7 +39,8 @@ func TestDebInstallUpgradeAndMismatch(t *testing.T) {
 
 	n.writeConfig(t, enrootYAML("4.1.3", source, sums, ""))
 	out, errOut = n.apply(t)
-	if installedVersion(t, n.root, "enroot") != "4.1.3-1" || installedVersion(t, n.root, "enroot+caps") != "4.1.3-1" {
+	if installedVersion(t, n.root, "enroot") != "4.1.3-1" || installedVersion(t, n.root, "enroot+caps") != "4.1.3-1" ||
+		!strings.Contains(step(out, "enroot-packages"), "changed: upgrade enroot 4.1.2 to 4.1.3") {
 		t.Fatalf("upgrade to 4.1.3 failed:\n%s\n%s", out, errOut)
 	}
 
@@ -47,7 +48,7 @@ func TestDebInstallUpgradeAndMismatch(t *testing.T) {
 	before := srv.Requests("")
 	n.writeConfig(t, enrootYAML("4.1.2", source, sums, ""))
 	out, errOut = n.apply(t)
-	if installedVersion(t, n.root, "enroot") != "4.1.2-1" || srv.Requests("") != before {
+	if installedVersion(t, n.root, "enroot") != "4.1.2-1" || srv.Requests("") != before || !strings.Contains(out, "downgrade enroot 4.1.3 to 4.1.2") {
 		t.Fatalf("downgrade: %s, %d new requests\n%s\n%s", installedVersion(t, n.root, "enroot"), srv.Requests("")-before, out, errOut)
 	}
 

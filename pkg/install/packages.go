@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
@@ -42,7 +43,7 @@ func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	if err != nil || len(assets) == 0 {
 		return &converge.Plan{}, err
 	}
-	reason := "enroot " + s.Cfg.Version + " wanted; installed: " + strings.Join(found, ", ")
+	reason := direction(found[0], s.Cfg.Version) + "; installed: " + strings.Join(found, ", ")
 	if !s.Cfg.Install {
 		return &converge.Plan{Reason: reason, Changes: []converge.Change{{Action: "refuse",
 			Target: "installing enroot (enroot.install is false)"}}}, nil
@@ -90,6 +91,39 @@ func (s *PackagesStep) stale(ctx context.Context, p Platform, pm PackageManager)
 	}
 	// Install every asset together: the pair must move in one transaction.
 	return Assets(p, s.Cfg.Version, caps), found, nil
+}
+
+// direction says what moving the enroot package (found is "enroot <v>")
+// to want amounts to, for the plan's reason.
+func direction(found, want string) string {
+	have := strings.TrimPrefix(found, "enroot ")
+	switch c := compareVersions(have, want); {
+	case have == "none":
+		return "install enroot " + want
+	case c < 0:
+		return "upgrade enroot " + have + " to " + want
+	case c > 0:
+		return "downgrade enroot " + have + " to " + want
+	}
+	return "reinstall enroot " + want + " (enroot+caps differs)"
+}
+
+// compareVersions orders dotted numeric versions; non-numbers compare as 0.
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(as), len(bs)); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x - y
+		}
+	}
+	return 0
 }
 
 func orNone(v string) string {
