@@ -40,7 +40,10 @@ usage() {
 fetch() {
   local src=$1 dest=$2
   case $src in
-    s3://*) aws s3 cp --only-show-errors "$src" "$dest" ;;
+    s3://*)
+      command -v aws >/dev/null || die "$src: s3:// locations need the AWS CLI (aws); use https:// or install it"
+      aws s3 cp --only-show-errors "$src" "$dest"
+      ;;
     https://* | http://*) curl -fsSL --retry 5 --retry-connrefused --retry-delay 2 --connect-timeout 10 -o "$dest" "$src" ;;
     file://*) cp -- "${src#file://}" "$dest" ;;
     /*) cp -- "$src" "$dest" ;;
@@ -153,6 +156,7 @@ main() {
     esac
   done
   [[ -n $package ]] || usage
+  ((EUID == 0)) || die "run as root: it installs a package and manages a service"
   [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout $timeout is not a number of seconds"
   [[ -z $config || -z $registries ]] || die "give --config or --registries, not both: put the registries in the config file"
 
