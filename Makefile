@@ -77,4 +77,4 @@ demo: build
 	./scripts/demo.sh $(BIN)
 
 clean:
-	rm -rf bin dist
+	rm -rf bin $(DIST)
