@@ -26,7 +26,16 @@ var (
 	buildOnce sync.Once
 	built     pkgs
 	buildErr  string
+	distDir   string // removed when the tests end
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if distDir != "" {
+		os.RemoveAll(distDir)
+	}
+	os.Exit(code)
+}
 
 // packages runs `make rpm deb` once, into a temp DIST, exactly as a release
 // build does: static binary, generated config, staged by the manifest.
@@ -44,6 +53,7 @@ func packages(t *testing.T) pkgs {
 			buildErr = err.Error()
 			return
 		}
+		distDir = dist
 		ver, err := exec.Command(filepath.Join(testenv.ModuleRoot(), "packaging/version.sh")).Output()
 		if f := strings.Fields(string(ver)); err != nil || len(f) != 2 {
 			buildErr = "packaging/version.sh: " + string(ver)

@@ -69,3 +69,22 @@ func TestCommentWraps(t *testing.T) {
 		}
 	}
 }
+
+// Uncomment only ever keeps a line's text after its leading "#".
+func FuzzUncomment(f *testing.F) {
+	f.Add("# text\n#a:\n#  b: 1\n  # x\n")
+	f.Add("#\n##\n# \n#  \n")
+	f.Fuzz(func(t *testing.T, in string) {
+		kept := map[string]bool{}
+		for _, l := range strings.Split(in, "\n") {
+			if strings.HasPrefix(l, "#") {
+				kept[l[1:]] = true
+			}
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(Uncomment(in), "\n"), "\n") {
+			if l != "" && !kept[l] {
+				t.Fatalf("%q is not an uncommented input line of %q", l, in)
+			}
+		}
+	})
+}
