@@ -104,8 +104,8 @@ func slurmdLoaded(cfg config.Config, root config.Root) Result {
 }
 
 func slurmMemlock(p config.Pyxis, root config.Root) Result {
-	conf, confRoot := slurmConfPath(p, root)
-	settings, err := pyxis.ReadSlurmConf(confRoot, conf)
+	conf := slurmConfPath(p, root)
+	settings, err := pyxis.ReadSlurmConf(root, conf)
 	if err != nil {
 		return Unknownf("set SLURM_CONF for the agent, or pyxis.slurm_prefix", "cannot read slurm.conf: %v", err)
 	}
@@ -121,17 +121,16 @@ func slurmMemlock(p config.Pyxis, root config.Root) Result {
 
 // slurmConfPath finds slurm.conf as Slurm's clients do: SLURM_CONF, else the
 // build's sysconfdir, <prefix>/etc (ParallelCluster) or /etc/slurm (distros).
-// SLURM_CONF is read as given, like --config: it names the file the Slurm
-// commands themselves read, so --root does not move it.
-func slurmConfPath(p config.Pyxis, root config.Root) (string, config.Root) {
+// Like every host path, it is read under --root.
+func slurmConfPath(p config.Pyxis, root config.Root) string {
 	if conf := os.Getenv("SLURM_CONF"); conf != "" {
-		return conf, ""
+		return conf
 	}
 	conf := filepath.Join(p.SlurmPrefix, "etc", "slurm.conf")
 	if !regular(root.Path(conf)) && regular(root.Path("/etc/slurm/slurm.conf")) {
-		return "/etc/slurm/slurm.conf", root
+		return "/etc/slurm/slurm.conf"
 	}
-	return conf, root
+	return conf
 }
 
 func regular(path string) bool {
