@@ -22,6 +22,10 @@ const FixtureOption = "--container-image"
 // know it is the fixture they built, not a Pyxis already on the machine.
 const FixtureUsage = "enroot-agent test fixture: image to run in"
 
+// FixtureEnv is set in a job's tasks to the --container-image value, by
+// the plugin as loaded by slurmstepd.
+const FixtureEnv = "PYXIS_FIXTURE_IMAGE"
+
 // BuildLogEnv names a file the fixture's Makefile appends one line to per
 // compile, so tests can count builds.
 const BuildLogEnv = "PYXIS_FIXTURE_BUILD_LOG"
@@ -29,7 +33,8 @@ const BuildLogEnv = "PYXIS_FIXTURE_BUILD_LOG"
 // fixtureC is a tiny SPANK plugin: it registers one option with
 // spank_option_register (the static spank_options table would reach only
 // srun), and refuses unknown plugstack arguments like Pyxis's config.c.
-const fixtureC = `#include <string.h>
+const fixtureC = `#include <stdio.h>
+#include <string.h>
 #include <slurm/spank.h>
 
 #ifndef FIXTURE_MAKEFILE_FLAGS
@@ -38,7 +43,14 @@ const fixtureC = `#include <string.h>
 
 SPANK_PLUGIN(pyxis, 1);
 
-static int image_cb(int val, const char *optarg, int remote) { return 0; }
+static char image[256];
+
+/* Runs in srun, and again in slurmstepd with the option the job carries. */
+static int image_cb(int val, const char *optarg, int remote)
+{
+	snprintf(image, sizeof(image), "%s", optarg ? optarg : "");
+	return 0;
+}
 
 static struct spank_option image_opt = {
 	"container-image", "IMAGE", "` + FixtureUsage + `", 1, 0, image_cb,
@@ -53,6 +65,14 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
 		}
 	}
 	return spank_option_register(sp, &image_opt);
+}
+
+/* Proof, inside the job, that slurmstepd loaded the plugin and got the option. */
+int slurm_spank_task_init(spank_t sp, int ac, char **av)
+{
+	if (image[0])
+		spank_setenv(sp, "` + FixtureEnv + `", image, 1);
+	return 0;
 }
 `
 
