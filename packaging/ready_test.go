@@ -70,7 +70,7 @@ func TestBootstrapUntilReady(t *testing.T) {
 	t.Cleanup(func() { stopAgent(t, root) })
 
 	listen := freeAddr(t)
-	confURL := n.serve(t, "ready.yaml", pyxisYAML+"verify:\n  listen: "+listen+"\n")
+	confURL := n.serve(t, "ready.yaml", pyxisYAML+"verify:\n  listen: "+listen+"\n  cache_ttl: 1s\n")
 	deb := n.url + "/" + filepath.Base(p.deb)
 	out, code := n.bootstrap(t, deb, "--config", confURL, "--timeout", "180")
 	if code != 0 || !strings.Contains(out, "enroot-agent reports the node ready") {
@@ -86,9 +86,15 @@ func TestBootstrapUntilReady(t *testing.T) {
 	}
 	pid, _ := os.ReadFile(filepath.Join(root, "stub-agent.pid"))
 
+	// slurm.conf now propagates MEMLOCK: a check that cannot tell whether it
+	// matters (verify exit 2) does not keep the node out, except --strict.
+	conf := filepath.Join(root, "usr/etc/slurm.conf")
+	data, _ := os.ReadFile(conf)
+	writeFile(t, conf, strings.Replace(string(data), "PropagateResourceLimitsExcept=MEMLOCK\n", "", 1), 0o644)
+	time.Sleep(1100 * time.Millisecond) // the daemon's verify cache
 	start := time.Now()
 	out, code = n.bootstrap(t, deb, "--config", confURL, "--timeout", "60")
-	if code != 0 {
+	if code != 0 || !strings.Contains(out, "ready; some checks cannot tell:") || !strings.Contains(out, "? slurm-memlock") {
 		t.Fatalf("second run: exit %d:\n%s", code, out)
 	}
 	if calls := n.calls(t); strings.Contains(calls, "restart") {
@@ -99,6 +105,10 @@ func TestBootstrapUntilReady(t *testing.T) {
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("second run took %v on a ready node", d)
+	}
+	out, code = n.bootstrap(t, deb, "--config", confURL, "--timeout", "2", "--strict")
+	if code != 1 || !strings.Contains(out, "did not report ready within 2s (unit active)") || !strings.Contains(out, "? slurm-memlock") {
+		t.Errorf("--strict with an unknown check: exit %d:\n%s", code, out)
 	}
 }
 

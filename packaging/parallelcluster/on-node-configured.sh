@@ -5,7 +5,7 @@
 # non-zero, so ParallelCluster replaces it instead of sending it jobs.
 #
 # usage: on-node-configured.sh PACKAGE [--config LOCATION]
-#            [--registries HOST[,HOST...]] [--sha256 HEX] [--timeout SECONDS]
+#            [--registries HOST[,HOST...]] [--sha256 HEX] [--timeout SECONDS] [--strict]
 #
 #   PACKAGE       s3://, https://, http:// or file:// location (or a path) of
 #                 the .rpm or .deb; {arch} becomes x86_64/aarch64 and
@@ -14,6 +14,8 @@
 #   --registries  without --config: write a config naming these ECR hosts
 #   --sha256      digest the downloaded package must have
 #   --timeout     seconds to wait for the agent to report ready (900)
+#   --strict      a check that cannot tell (verify exit 2) also keeps the
+#                 node from being ready; by default only a failing one does
 #
 # Safe to run again: the package manager skips an installed version, the
 # config is replaced (and the agent restarted) only when it changed.
@@ -32,7 +34,7 @@ die() {
 }
 
 usage() {
-  sed -n 's/^# \{0,1\}//; 7,17p' "$0" >&2
+  sed -n 's/^# \{0,1\}//; 7,19p' "$0" >&2
   exit 2
 }
 
@@ -119,22 +121,32 @@ unit_prop() {
 
 # wait_ready polls until the unit is active (READY=1: the first converge is
 # done) in a run started after old_run, and enroot-agent verify passes, or
-# the timeout ends.
+# the timeout ends. Verify exits 1 when a check fails and 2 when one cannot
+# tell (an advisory such as slurm.conf's MEMLOCK propagation): like the
+# agent's own drain, only a failure keeps the node out unless strict is yes.
 wait_ready() {
-  local timeout=$1 old_run=$2 deadline out="" state run
+  local timeout=$1 old_run=$2 strict=$3 deadline out="" state="" run rc
   deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
     state=$(unit_prop ActiveState) run=$(unit_prop InvocationID)
     # A restart is queued, not done: until the run changes, verify would ask
     # the old daemon, which knows nothing of the new config.
-    if [[ $state == active && $run != "$old_run" ]] &&
-      out=$(enroot-agent --config "$config_path" verify 2>&1); then
-      log "enroot-agent reports the node ready"
-      return 0
+    if [[ $state == active && $run != "$old_run" ]]; then
+      rc=0
+      out=$(enroot-agent --config "$config_path" verify 2>&1) || rc=$?
+      if ((rc == 0)); then
+        log "enroot-agent reports the node ready"
+        return 0
+      fi
+      if ((rc == 2)) && [[ $strict == no ]]; then
+        log "enroot-agent reports the node ready; some checks cannot tell:"
+        echo "$out" >&2
+        return 0
+      fi
     fi
     sleep "$poll"
   done
-  out=$(enroot-agent --config "$config_path" verify 2>&1) && [[ $(unit_prop ActiveState) == active ]] && return 0
+  out=$(enroot-agent --config "$config_path" verify 2>&1) || true
   log "enroot-agent did not report ready within ${timeout}s (unit ${state:-unknown}); its verify output:"
   echo "$out" >&2
   log "service state:"
@@ -143,13 +155,14 @@ wait_ready() {
 }
 
 main() {
-  local package="" config="" registries="" sha256="" timeout=900
+  local package="" config="" registries="" sha256="" timeout=900 strict=no
   while (($#)); do
     case $1 in
       --config) config=${2:?--config needs a location}; shift 2 ;;
       --registries) registries=${2:?--registries needs hosts}; shift 2 ;;
       --sha256) sha256=${2:?--sha256 needs a digest}; shift 2 ;;
       --timeout) timeout=${2:?--timeout needs seconds}; shift 2 ;;
+      --strict) strict=yes; shift ;;
       -h | --help) usage ;;
       -*) log "unknown option $1"; usage ;;
       *) [[ -z $package ]] || usage; package=$1; shift ;;
@@ -207,7 +220,7 @@ main() {
     systemctl start --no-block enroot-agent.service
   fi
   log "waiting up to ${timeout}s for enroot-agent verify to pass"
-  wait_ready "$timeout" "$old_run"
+  wait_ready "$timeout" "$old_run" "$strict"
 }
 
 main "$@"
