@@ -89,9 +89,13 @@ func TestPlugstackUnmanagedOnlyChecks(t *testing.T) {
 	if _, err := os.Stat(root + "/opt/slurm/etc/plugstack.conf.d"); !os.IsNotExist(err) {
 		t.Fatal("an unmanaged plugstack was touched")
 	}
-	write(t, root+"/opt/slurm/etc/plugstack.conf", admin+"\nrequired /usr/local/lib/slurm/spank_pyxis.so container_scope=job runtime_path=/run/pyxis\n")
+	write(t, root+"/opt/slurm/etc/plugstack.conf", admin+"\noptional /usr/local/lib/slurm/spank_pyxis.so runtime_path=/run/pyxis container_scope=job\n")
 	if plan, err := step.Plan(context.Background()); err != nil || !plan.Done() {
 		t.Fatalf("a correct unmanaged plugstack: %+v %v", plan, err)
+	}
+	write(t, root+"/opt/slurm/etc/plugstack.conf", admin+"\nrequired /usr/local/lib/slurm/spank_pyxis.so runtime_path=/run/pyxis\n")
+	if _, err := step.Plan(context.Background()); err == nil || !strings.Contains(err.Error(), `want "required /usr/local/lib/slurm/spank_pyxis.so container_scope=job runtime_path=/run/pyxis"`) {
+		t.Fatalf("missing argument: %v", err)
 	}
 }
 

@@ -95,8 +95,14 @@ func (s *Stack) Check(entry Line) string {
 			at = append(at, l.Where())
 		}
 		return fmt.Sprintf("%s is loaded %d times (%s); Slurm refuses the duplicate options", PluginName, len(loads), strings.Join(at, ", "))
-	case loads[0].String() != entry.String():
+	case !sameLoad(loads[0], entry):
 		return fmt.Sprintf("%s has %q, want %q", loads[0].Where(), loads[0].String(), entry.String())
 	}
 	return ""
+}
+
+// sameLoad compares the plugin and its arguments in any order. Whether the
+// line is required or optional is the administrator's choice to make.
+func sameLoad(a, b Line) bool {
+	return a.Path == b.Path && slices.Equal(slices.Sorted(slices.Values(a.Args)), slices.Sorted(slices.Values(b.Args)))
 }
