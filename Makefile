@@ -18,7 +18,7 @@ GOARCH_x86_64  := amd64
 GOARCH_aarch64 := arm64
 DEBARCH_x86_64 := amd64
 DEBARCH_aarch64 := arm64
-GOARCH      := $(or $(GOARCH_$(ARCH)),$(error ARCH=$(ARCH): use x86_64 or aarch64))
+GOARCH      = $(or $(GOARCH_$(ARCH)),$(error ARCH=$(ARCH): use x86_64 or aarch64))
 PKG_VERSION ?= $(word 1,$(shell packaging/version.sh))
 PKG_RELEASE ?= $(word 2,$(shell packaging/version.sh))
 DIST        ?= dist
