@@ -48,7 +48,7 @@ func pyxisSteps(env Env) []converge.Step {
 		steps = append(steps, &pyxis.FetchStep{B: b}, &pyxis.BuildStep{B: b})
 	}
 	return append(steps,
-		&pyxis.Plugstack{Cfg: c.Pyxis, Root: root},
+		&pyxis.Plugstack{Cfg: c.Pyxis, Root: root, Log: env.Log},
 		&pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: pyxis.DefaultConnect},
 	)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/pmezard/go-difflib/difflib"
+	"go.uber.org/zap"
 )
 
 // Plugstack is the step that wires Pyxis into Slurm's plugstack: the entry in
@@ -24,6 +25,7 @@ type Plugstack struct {
 	Cfg         config.Pyxis
 	Root        config.Root
 	LockTimeout time.Duration // how long to wait for other nodes; 0 means 2 minutes
+	Log         *zap.Logger
 }
 
 func (p *Plugstack) Name() string { return "pyxis-plugstack" }
@@ -70,9 +72,13 @@ func (p *Plugstack) Apply(ctx context.Context, _ *converge.Plan) error {
 		return err
 	}
 	defer unlock()
-	w, _, err := p.inspect(true)
+	w, changes, err := p.inspect(true)
 	if err != nil {
 		return err
+	}
+	if len(changes) == 0 {
+		p.Log.Info("another node wired Pyxis into the shared plugstack meanwhile; nothing to write", zap.String("plugstack", p.Cfg.Plugstack))
+		return nil
 	}
 	if _, err := mkdirIfMissing(p.Root.Path(ConfDir(p.Cfg.Plugstack))); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
 )
 
 const admin = "# site plugins\nrequired /usr/lib/slurm/x11.so\noptional /opt/lua.so a=1" // no final newline
@@ -17,7 +18,7 @@ func plugstackStep(t *testing.T, root string) *Plugstack {
 	cfg := config.Default().Pyxis
 	cfg.Args = map[string]string{"container_scope": "job", "runtime_path": "/run/pyxis"}
 	write(t, root+cfg.Libdir+"/spank_pyxis.so", "ELF")
-	return &Plugstack{Cfg: cfg, Root: config.Root(root)}
+	return &Plugstack{Cfg: cfg, Root: config.Root(root), Log: zap.NewNop()}
 }
 
 func TestPlugstackConvergesKeepingAdminLines(t *testing.T) {
@@ -110,7 +111,7 @@ func TestPlugstackConcurrentConvergers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			step := &Plugstack{Cfg: plugstackStep(t, root).Cfg, Root: config.Root(root)}
+			step := plugstackStep(t, root)
 			plan, err := step.Plan(context.Background())
 			if err == nil && !plan.Done() {
 				err = step.Apply(context.Background(), plan)
