@@ -235,3 +235,24 @@ func TestPyxisBadArgumentIsAConfigError(t *testing.T) {
 		t.Fatalf("exit %d; the root holds %v", code, entries)
 	}
 }
+
+// A tarball that does not match pyxis.sha256 is discarded: nothing is built
+// or wired, and the error says which digest was expected and which came.
+func TestPyxisTarballMismatchBuildsNothing(t *testing.T) {
+	n := newPyxisNode(t, "")
+	section := strings.Split(n.readFile(n.config), "  plugstack:")[0]
+	bad := strings.Repeat("0", 64)
+	section = section[:strings.Index(section, "  sha256: ")] + "  sha256: " + bad + "\n" + section[strings.Index(section, "  slurm_prefix:"):]
+	n.setArgs(t, "", section)
+	out, errOut, _ := runAgent(t, "--root", n.root, "--config", n.config, "apply")
+	got := stepOutcomes(out)
+	if got["pyxis-fetch"] != "failed" || got["pyxis-build"] != "blocked" || got["pyxis-plugstack"] != "blocked" || n.buildCount() != 0 {
+		t.Fatalf("%v, %d builds\n%s\n%s", got, n.buildCount(), out, errOut)
+	}
+	if !strings.Contains(out, "sha256 mismatch: expected "+bad) {
+		t.Fatalf("the error must name the digests:\n%s", out)
+	}
+	if strings.Contains(n.read(t, "etc/plugstack.conf"), "include") {
+		t.Fatal("the plugstack was wired without a plugin")
+	}
+}
