@@ -73,7 +73,10 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		return nil, err
 	}
 	m.Close()
-	if state == "active" || state == "reloading" || state == "activating" {
+	// An activating slurmd is not restarted: at boot it waits, ordered after
+	// the agent, and a restart job would wait for the agent in turn (a
+	// deadlock until the job times out); it reads the plugstack as it starts.
+	if state == "active" || state == "reloading" {
 		return &converge.Plan{Reason: "slurmd runs an older Pyxis or plugstack", State: restartPlan{fp, true},
 			Changes: []converge.Change{{Action: "restart", Target: SlurmdUnit}}}, nil
 	}

@@ -65,6 +65,12 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	if n, _ := converge1(t, s); n != 0 {
 		t.Fatal("pending after recording an inactive slurmd")
 	}
+	// Nor is a slurmd that is starting (at boot, after the agent).
+	stub.SetState("slurmd.service", "activating")
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3b")
+	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 3 {
+		t.Fatalf("activating: %d changes, %v, restarts %v", n, err, stub.Restarts())
+	}
 	// A failed job is an error, and stays pending.
 	stub.SetState("slurmd.service", "active")
 	stub.SetJobResult("failed")
