@@ -73,8 +73,10 @@ packages:
 
 FORCE:
 
-demo: build
-	./scripts/demo.sh $(BIN)
+# The agent's main job on this machine: a sandbox node converged against
+# local stand-ins for AWS, a real registry, real dpkg and real Slurm.
+demo: deps build
+	$(GO) run ./internal/demo $(BIN)
 
 clean:
 	rm -rf bin $(DIST)
