@@ -62,7 +62,7 @@ func packages(t *testing.T) pkgs {
 			built.version, built.release = f[0], f[1]
 		}
 		cmd := exec.Command("make", "--no-print-directory", "rpm", "deb", "ARCH="+rpmArch, "DIST="+dist,
-			"GO="+goTool())
+			"GO="+testenv.GoTool())
 		cmd.Dir = testenv.ModuleRoot()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -83,14 +83,6 @@ func packages(t *testing.T) pkgs {
 		t.Fatal(buildErr)
 	}
 	return built
-}
-
-// goTool is the go of the toolchain running these tests, so make uses it.
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
 }
 
 func fileExists(p string) bool {

@@ -18,7 +18,7 @@ func TestCrossArchPackages(t *testing.T) {
 		other, otherDeb = "x86_64", "amd64"
 	}
 	dist := t.TempDir()
-	cmd := exec.Command("make", "--no-print-directory", "rpm", "deb", "ARCH="+other, "DIST="+dist, "GO="+goTool())
+	cmd := exec.Command("make", "--no-print-directory", "rpm", "deb", "ARCH="+other, "DIST="+dist, "GO="+testenv.GoTool())
 	cmd.Dir = testenv.ModuleRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make rpm deb ARCH=%s: %v\n%s", other, err, out)

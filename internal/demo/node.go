@@ -26,8 +26,13 @@ type node struct {
 }
 
 func newNode(bin string) (*node, error) {
-	n := &node{bin: bin, root: "/tmp/enroot-agent-demo", work: "/tmp/enroot-agent-demo-work",
-		slurm: "/tmp/enroot-agent-demo-slurm", listen: "127.0.0.1:" + freePort()}
+	// DEMO_DIR moves the three directories, so the demo's own test does not
+	// clash with a demo someone is looking at.
+	base := os.Getenv("DEMO_DIR")
+	if base == "" {
+		base = "/tmp/enroot-agent-demo"
+	}
+	n := &node{bin: bin, root: base, work: base + "-work", slurm: base + "-slurm", listen: "127.0.0.1:" + freePort()}
 	for _, d := range []string{n.root, n.work, n.slurm} {
 		if err := os.RemoveAll(d); err != nil {
 			return nil, err

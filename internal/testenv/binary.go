@@ -29,7 +29,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "enroot-agent")
-		cmd := exec.Command(goTool(), "build", "-o", binPath, "./cmd/enroot-agent")
+		cmd := exec.Command(GoTool(), "build", "-o", binPath, "./cmd/enroot-agent")
 		cmd.Dir = ModuleRoot()
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
@@ -45,7 +45,9 @@ func ModuleRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-func goTool() string {
+// GoTool is the go command of the toolchain running the tests, which CI may
+// not have on PATH.
+func GoTool() string {
 	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
 		return p
 	}

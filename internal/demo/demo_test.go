@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+)
+
+// TestDemo runs `make demo`'s program end to end, so the README's first
+// command cannot rot: every stand-in starts, the node converges, a second
+// apply does nothing, and a user's pull, srun and the daemon all work.
+func TestDemo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the demo installs packages into a sandbox and runs as user nobody: run make test as root")
+	}
+	dir, err := os.MkdirTemp("", "demo-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	demo := filepath.Join(t.TempDir(), "demo")
+	if out, err := exec.Command(testenv.GoTool(), "build", "-o", demo, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build demo: %v\n%s", err, out)
+	}
+	cmd := exec.Command(demo, testenv.Binary(t))
+	cmd.Env = append(os.Environ(), "DEMO_DIR="+filepath.Join(dir, "node"))
+	outb, err := cmd.CombinedOutput()
+	out := string(outb)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`~ enroot-packages  changed: install enroot 4\.1\.2`),
+		regexp.MustCompile(`~ slurmd-restart   changed`),
+		regexp.MustCompile(`(?m)(^✓ [a-z-]+ +done\n){13}`),
+		regexp.MustCompile(`node \S+: ok \(\d+ ok\), checked locally`),
+		regexp.MustCompile(`HTTP 200 digest sha256:[0-9a-f]{64}`),
+		regexp.MustCompile(`--container-image=IMAGE`),
+		regexp.MustCompile(`status.*ready: enroot 4\.1\.2, pyxis 0\.24\.0`),
+		regexp.MustCompile(`/verify\S*\n HTTP 200|HTTP 200\n\{\n  "status": "ok"`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("demo output lacks %s", want)
+		}
+	}
+	if strings.Contains(out, "(exit:") {
+		t.Errorf("a demo command failed:\n%s", out)
+	}
+}
