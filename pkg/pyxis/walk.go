@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
@@ -35,7 +36,8 @@ func Walk(root config.Root, path string) (*Stack, error) {
 
 func (s *Stack) load(root config.Root, file string, depth int) error {
 	data, err := os.ReadFile(root.Path(file))
-	if errors.Is(err, fs.ErrNotExist) {
+	// Slurm reads a missing file, or a directory a glob matched, as empty.
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
 		return nil
 	}
 	if err != nil {
