@@ -103,7 +103,7 @@ func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	}
 
 	// ECR refuses the node: refresh says so, keeps the still-valid token.
-	aws.ecr.AccessKey = "AKIAREVOKEDKEY000000"
+	aws.ecr.SetAccessKey("AKIAREVOKEDKEY000000")
 	agent(1, "refresh")
 	if got := pull(); got != "200 "+digest {
 		t.Fatalf("a failed refresh broke pulls with a valid token: %s", got)

@@ -67,6 +67,9 @@ func StartECR(t testing.TB) *ECR {
 
 func (e *ECR) Close() { _ = e.srv.Close() }
 
+// SetAccessKey changes AccessKey while the emulator is serving.
+func (e *ECR) SetAccessKey(k string) { e.mu.Lock(); e.AccessKey = k; e.mu.Unlock() }
+
 // SetPassword fixes the password the next tokens carry ("" means random).
 func (e *ECR) SetPassword(p string) { e.mu.Lock(); e.password = p; e.mu.Unlock() }
 
