@@ -131,7 +131,9 @@ func (p *problems) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetFloat(f)
 	default:
-		panic(fmt.Sprintf("config: no decoder for %s at %s", v.Type(), path))
+		// A Config field of a type this decoder does not know is our bug;
+		// say so instead of silently keeping the default.
+		p.addf(path, "internal error: no decoder for %s", v.Type())
 	}
 }
 
