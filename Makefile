@@ -9,7 +9,7 @@ BIN     := bin/enroot-agent
 
 export CGO_ENABLED := 0
 
-.PHONY: all build test deps vet fmt-check unit demo clean config stage rpm deb packages
+.PHONY: all build test deps vet fmt-check unit demo clean config stage rpm deb packages bench
 
 # Packages: ARCH is the rpm name of the target (x86_64, aarch64); the Go and
 # Debian names follow from it. PKG_VERSION/PKG_RELEASE come from git describe.
@@ -44,6 +44,13 @@ unit:
 	$(GO) test -count=1 -timeout 30m ./...
 
 test: deps vet fmt-check unit
+
+# Every benchmark of BENCHMARKS.md, BENCH_COUNT runs each, then the table of
+# medians. Benchmarks only: -run '^$$' skips the tests of those packages.
+BENCH_COUNT ?= 5
+BENCH_PKGS  ?= ./pkg/credentials/ ./bench/
+bench:
+	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -count $(BENCH_COUNT) -timeout 60m $(BENCH_PKGS) 2>&1 | $(GO) run ./bench/table
 
 # The binary the packages ship: static (CGO off), for GOARCH.
 $(PKG_BIN): FORCE

@@ -31,6 +31,8 @@ type ECR struct {
 	rate     int   // calls allowed per wall-clock second; 0 is unlimited
 	second   int64 // the second rateUsed counts
 	rateUsed int
+	bucket   *bucket // Quota's token bucket; nil is unlimited
+	inv      invocations
 	password string // issued as base64("AWS:<password>")
 	life     time.Duration
 	issued   []string
@@ -120,6 +122,8 @@ func (e *ECR) serve(w http.ResponseWriter, r *http.Request) {
 		awsError(w, 403, "MissingAuthenticationTokenException", "missing SigV4 Authorization header")
 		return
 	}
+	id := r.Header.Get("Amz-Sdk-Invocation-Id")
+	e.inv.attempt(id)
 	e.mu.Lock()
 	e.calls[region]++
 	if e.AccessKey != "" && key != e.AccessKey {
@@ -132,7 +136,7 @@ func (e *ECR) serve(w http.ResponseWriter, r *http.Request) {
 		e.mu.Unlock()
 		<-r.Context().Done()
 		return
-	case e.throttle > 0 || e.overRate():
+	case e.throttle > 0 || e.overRate() || e.bucket != nil && !e.bucket.take(time.Now()):
 		e.throttle = max(e.throttle-1, 0)
 		e.mu.Unlock()
 		awsError(w, 400, "ThrottlingException", "Rate exceeded")
@@ -150,6 +154,7 @@ func (e *ECR) serve(w http.ResponseWriter, r *http.Request) {
 	e.issued = append(e.issued, pw)
 	exp := time.Now().Add(e.life)
 	e.mu.Unlock()
+	e.inv.ok(id, time.Now())
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	json.NewEncoder(w).Encode(map[string]any{"authorizationData": []map[string]any{{
 		"authorizationToken": base64.StdEncoding.EncodeToString([]byte("AWS:" + pw)),

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -37,29 +36,33 @@ type TokenSource interface {
 // instance profile through IMDSv2; env and profile credentials work too.
 // Endpoints follow the SDK's standard settings (AWS_ENDPOINT_URL_ECR,
 // AWS_EC2_METADATA_SERVICE_ENDPOINT), which is how tests reach emulators.
-type sdkSource struct{ cfg aws.Config }
+type sdkSource struct {
+	cfg        aws.Config
+	maxBackoff time.Duration // between the SDK's retries of one call
+}
 
-// NewSDKSource loads the default AWS config. Throttling and 5xx answers are
-// retried by the SDK's standard retryer (jittered exponential backoff); the
-// refresher backs off further between refreshes. Adaptive mode was not
-// chosen: its client-side rate limiter only paces one process, and each node
-// makes a single call per region per refresh.
+// NewSDKSource loads the default AWS config. Each call's throttling and 5xx
+// answers are retried by callRetryer (the SDK's standard jittered
+// exponential backoff); the refresher backs off further between refreshes.
+// Adaptive mode was not chosen: its client-side rate limiter only paces one
+// process, and each node makes a single call per region per refresh.
 func NewSDKSource(ctx context.Context) (TokenSource, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = 5
-			o.MaxBackoff = 20 * time.Second
-		})
-	}))
+	return newSDKSource(ctx, 20*time.Second)
+}
+
+func newSDKSource(ctx context.Context, maxBackoff time.Duration) (TokenSource, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	return &sdkSource{cfg: cfg}, nil
+	return &sdkSource{cfg: cfg, maxBackoff: maxBackoff}, nil
 }
 
 func (s *sdkSource) Token(ctx context.Context, reg config.Registry) (Token, error) {
+	retryer := newCallRetryer(s.maxBackoff)
 	client := ecr.NewFromConfig(s.cfg, func(o *ecr.Options) {
 		o.Region = reg.Region
+		o.Retryer = retryer
 		if reg.FIPS {
 			o.EndpointOptions.UseFIPSEndpoint = aws.FIPSEndpointStateEnabled
 		}
@@ -68,6 +71,9 @@ func (s *sdkSource) Token(ctx context.Context, reg config.Registry) (Token, erro
 		}
 	})
 	out, err := client.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	if last := retryer.lastRetried(); err != nil && ctx.Err() != nil && last != nil {
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w (last answer before ecr.timeout: %v)", reg.Region, err, last)
+	}
 	if err != nil {
 		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)
 	}

@@ -105,3 +105,37 @@ func TestSDKHangAndServerErrorsFail(t *testing.T) {
 	}
 	t.Log(logs.Len())
 }
+
+// A boot storm throttles a node for longer than the SDK's default five
+// attempts: the source keeps retrying while its context allows.
+func TestSDKRetriesThrottlingUntilContextEnds(t *testing.T) {
+	_, ecr := awsEmulators(t)
+	src, err := newSDKSource(context.Background(), 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := config.NodeRegistry("210987654321", "eu-central-1")
+	ecr.Throttle(12)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := src.Token(ctx, reg); err != nil || ecr.Calls("") != 13 {
+		t.Fatalf("after 12 throttles: %v, %d calls (want 13)", err, ecr.Calls(""))
+	}
+	ecr.Throttle(1 << 30)
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := src.Token(ctx, reg); err == nil || !strings.Contains(err.Error(), "last answer before ecr.timeout") || !strings.Contains(err.Error(), "ThrottlingException") {
+		t.Fatalf("endless throttling: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the context's deadline did not bound the retries: %s", d)
+	}
+	// Server errors are not a quota: five attempts, then the error.
+	ecr.Throttle(0)
+	ecr.Fail(100)
+	before := ecr.Calls("")
+	if _, err := src.Token(context.Background(), reg); err == nil || !strings.Contains(err.Error(), "ServerException") || ecr.Calls("")-before != 5 {
+		t.Fatalf("5xx: %v after %d attempts (want 5)", err, ecr.Calls("")-before)
+	}
+}
