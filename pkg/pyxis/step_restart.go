@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
@@ -35,6 +36,12 @@ type RestartStep struct {
 	Log      *zap.Logger
 	// Connect reaches systemd; ConnectSystemd in production.
 	Connect func(ctx context.Context) (UnitManager, error)
+
+	// warned is the fingerprint already reported as "restart it yourself":
+	// the daemon plans every verify interval, and one warning per change is
+	// what an admin needs in the journal, not one a minute.
+	mu     sync.Mutex
+	warned string
 }
 
 func (s *RestartStep) Name() string { return "slurmd-restart" }
@@ -66,7 +73,7 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	}
 	m, state, err := s.state(ctx)
 	if errors.Is(err, ErrNoSystemd) {
-		s.Log.Warn("cannot restart slurmd: "+err.Error(), zap.String("fix", "restart slurmd yourself so it loads the new Pyxis: systemctl restart slurmd"))
+		s.warnOnce(fp, err)
 		return &converge.Plan{}, nil
 	}
 	if err != nil {
@@ -82,6 +89,16 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	}
 	return &converge.Plan{Reason: "slurmd is " + state + "; it loads the new Pyxis when it starts", State: restartPlan{fp, false},
 		Changes: []converge.Change{{Action: "write", Target: s.recordPath()}}}, nil
+}
+
+func (s *RestartStep) warnOnce(fp string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.warned == fp {
+		return
+	}
+	s.warned = fp
+	s.Log.Warn("cannot restart slurmd: "+err.Error(), zap.String("fix", "restart slurmd yourself so it loads the new Pyxis: systemctl restart slurmd"))
 }
 
 func (s *RestartStep) Apply(ctx context.Context, p *converge.Plan) error {

@@ -99,4 +99,15 @@ func TestNoSystemBusIsReportedNotFatal(t *testing.T) {
 	if _, err := os.Stat(s.recordPath()); !os.IsNotExist(err) {
 		t.Fatal("no restart happened, so nothing may be recorded")
 	}
+	// The daemon plans again every verify interval: the same pending
+	// restart is not warned about again, a new plugin is.
+	converge1(t, s)
+	if n := logs.Len(); n != 1 {
+		t.Fatalf("%d warnings for one pending restart", n)
+	}
+	write(t, string(s.Root)+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v2")
+	converge1(t, s)
+	if n := logs.Len(); n != 2 {
+		t.Fatalf("%d warnings after the plugin changed, want 2", n)
+	}
 }
