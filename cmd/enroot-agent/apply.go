@@ -21,14 +21,9 @@ func cmdApply(g *globals, args []string) int {
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return exitUnknown
 	}
-	cfg, ok := g.load()
-	if !ok {
-		return exitFailed
-	}
-	log, err := g.logger()
-	if err != nil {
-		fmt.Fprintf(g.stderr, "enroot-agent: %v\n", err)
-		return exitUnknown
+	cfg, log, code := g.prepare(exitFailed)
+	if log == nil {
+		return code
 	}
 	defer log.Sync()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -91,6 +91,22 @@ func (g *globals) readConfig() (config.Config, error) {
 	return config.Load(path, g.explicit)
 }
 
+// prepare loads the config and builds the logger, as every command that acts
+// on the node starts. When either fails it has printed why, returns a nil
+// logger and the exit code: invalid for a bad config, 2 for a bad flag.
+func (g *globals) prepare(invalid int) (config.Config, *zap.Logger, int) {
+	cfg, ok := g.load()
+	if !ok {
+		return cfg, nil, invalid
+	}
+	log, err := g.logger()
+	if err != nil {
+		fmt.Fprintf(g.stderr, "enroot-agent: %v\n", err)
+		return cfg, nil, exitUnknown
+	}
+	return cfg, log, exitOK
+}
+
 // load reads and validates the config, printing every problem.
 func (g *globals) load() (config.Config, bool) {
 	c, err := g.readConfig()

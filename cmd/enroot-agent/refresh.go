@@ -22,14 +22,9 @@ func cmdRefresh(g *globals, args []string) int {
 	if code, ok := noArgs(g, "refresh", args); !ok {
 		return code
 	}
-	cfg, ok := g.load()
-	if !ok {
-		return exitFailed
-	}
-	log, err := g.logger()
-	if err != nil {
-		fmt.Fprintf(g.stderr, "enroot-agent: %v\n", err)
-		return exitUnknown
+	cfg, log, code := g.prepare(exitFailed)
+	if log == nil {
+		return code
 	}
 	defer log.Sync()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -27,14 +27,9 @@ func cmdVerify(g *globals, args []string) int {
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return exitUnknown
 	}
-	cfg, ok := g.load()
-	if !ok {
-		return exitUnknown
-	}
-	log, err := g.logger()
-	if err != nil {
-		fmt.Fprintf(g.stderr, "enroot-agent: %v\n", err)
-		return exitUnknown
+	cfg, log, code := g.prepare(exitUnknown)
+	if log == nil {
+		return code
 	}
 	defer log.Sync()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Verify.Timeout.D()+5*time.Second)
