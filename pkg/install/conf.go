@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -62,25 +63,25 @@ const confHeader = `# Managed by enroot-agent: local edits are overwritten (the 
 // order, and checks the result with `bash -n`, as enroot itself does before
 // reading the file.
 func RenderConf(ctx context.Context, conf map[string]string) ([]byte, error) {
-	keys := make([]string, 0, len(conf))
-	for k := range conf {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b bytes.Buffer
-	b.WriteString(confHeader)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s %s\n", k, conf[k])
-	}
-	if err := bashSyntax(ctx, b.Bytes()); err != nil {
-		for _, k := range keys {
+	data := renderConf(conf)
+	if err := bashSyntax(ctx, data); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(conf)) {
 			if bashSyntax(ctx, []byte(k+" "+conf[k]+"\n")) != nil {
 				return nil, fmt.Errorf("enroot.conf.%s: %q is not valid shell syntax, and enroot rejects the whole file then: %w", k, conf[k], err)
 			}
 		}
 		return nil, fmt.Errorf("rendered enroot.conf fails bash -n: %w", err)
 	}
-	return b.Bytes(), nil
+	return data, nil
+}
+
+func renderConf(conf map[string]string) []byte {
+	var b bytes.Buffer
+	b.WriteString(confHeader)
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
+		fmt.Fprintf(&b, "%s %s\n", k, conf[k])
+	}
+	return b.Bytes()
 }
 
 func bashSyntax(ctx context.Context, script []byte) error {

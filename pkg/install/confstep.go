@@ -1,6 +1,7 @@
 package install
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -28,7 +29,18 @@ func (s *ConfStep) Name() string { return "enroot-conf" }
 
 func (s *ConfStep) file() *converge.File {
 	return &converge.File{StepName: s.Name(), Path: s.Node.Root.Path(ConfPath), Opts: atomicfile.Default,
-		Render: func() ([]byte, error) { return RenderConf(context.Background(), s.Conf) }}
+		Render: s.renderForFile}
+}
+
+// renderForFile skips `bash -n` when the file already holds exactly this
+// content: nothing will be written, and a warm apply should start no
+// process (BENCHMARKS.md, warm converge).
+func (s *ConfStep) renderForFile() ([]byte, error) {
+	data := renderConf(s.Conf)
+	if old, err := os.ReadFile(s.Node.Root.Path(ConfPath)); err == nil && bytes.Equal(old, data) {
+		return data, nil
+	}
+	return RenderConf(context.Background(), s.Conf)
 }
 
 // Render is the content the agent wants on disk.

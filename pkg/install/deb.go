@@ -12,6 +12,7 @@ import (
 type dpkg struct {
 	root string // "" for the real root
 	run  Runner
+	db   dpkgDB
 }
 
 // aptEnv keeps apt and dpkg from ever asking a question: a prompt on a node
@@ -30,6 +31,9 @@ func (m *dpkg) rooted(tool string, args ...string) []string {
 }
 
 func (m *dpkg) Version(ctx context.Context, pkg string) (string, error) {
+	if v, ok := m.db.version(m.root, pkg); ok {
+		return v, nil
+	}
 	out, err := m.run(ctx, Cmd{Args: m.rooted("dpkg-query", "-W", "-f=${db:Status-Status} ${Version}\n", pkg)})
 	text := strings.TrimSpace(string(out))
 	switch {
