@@ -56,8 +56,14 @@ type Runner struct {
 func (r *Runner) Run(ctx context.Context, steps []Step) Report {
 	var rep Report
 	bad := map[string]bool{}
-	for _, s := range steps {
-		res := r.runOne(ctx, s, bad)
+	early := r.startEarly(ctx, steps)
+	for i, s := range steps {
+		var res Result
+		if ch, ok := early[i]; ok {
+			res = <-ch
+		} else {
+			res = r.runOne(ctx, s, bad)
+		}
 		if res.Outcome == Failed || res.Outcome == Blocked {
 			bad[s.Name()] = true
 		}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"go.uber.org/zap"
@@ -97,5 +98,49 @@ func TestFileStepConvergesOnce(t *testing.T) {
 	}
 	if second := r.Run(context.Background(), []Step{f}); second.Results[0].Outcome != Done {
 		t.Fatalf("second: %+v", second.Results[0])
+	}
+}
+
+// slow is a step that takes d to apply, and may run early.
+type slow struct {
+	fake
+	d     time.Duration
+	early bool
+}
+
+func (s *slow) RunsEarly() bool { return s.early }
+func (s *slow) Apply(ctx context.Context, p *Plan) error {
+	time.Sleep(s.d)
+	return s.fake.Apply(ctx, p)
+}
+
+func TestRunnerStartsEarlyStepsBesideTheOthers(t *testing.T) {
+	var applied [4]int // one counter per step: the early one runs in another goroutine
+	install := &slow{fake: fake{name: "install", changes: 1, applied: &applied[0]}, d: 300 * time.Millisecond}
+	fetch := &slow{fake: fake{name: "fetch", changes: 1, applied: &applied[1]}, d: 300 * time.Millisecond, early: true}
+	build := &fake{name: "build", changes: 1, requires: []string{"fetch"}, applied: &applied[2]}
+	start := time.Now()
+	rep := (&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, fetch, build})
+	if took := time.Since(start); took >= 550*time.Millisecond {
+		t.Fatalf("the early fetch did not overlap the install: %s", took)
+	}
+	var got []string
+	for _, r := range rep.Results {
+		got = append(got, r.Step+" "+string(r.Outcome))
+	}
+	if strings.Join(got, ", ") != "install changed, fetch changed, build changed" || applied != [4]int{1, 1, 1, 0} {
+		t.Fatalf("report %v, %d applied", got, applied)
+	}
+	// A failed early step blocks the steps requiring it, as at its turn.
+	fetch.applyErr = errors.New("404")
+	rep = (&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, fetch, build})
+	if rep.Results[1].Outcome != Failed || rep.Results[2].Outcome != Blocked {
+		t.Fatalf("after a failed early fetch: %+v", rep.Results)
+	}
+	// A dry run, or a step that requires another, does not start early.
+	start = time.Now()
+	(&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, &slow{fake: fake{name: "late", changes: 1, requires: []string{"install"}, applied: &applied[3]}, d: 300 * time.Millisecond, early: true}})
+	if took := time.Since(start); took < 600*time.Millisecond {
+		t.Fatalf("a step with requirements ran early: %s", took)
 	}
 }

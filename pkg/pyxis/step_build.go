@@ -14,6 +14,10 @@ type FetchStep struct{ B *Builder }
 
 func (s *FetchStep) Name() string { return "pyxis-fetch" }
 
+// RunsEarly: the download only fills the agent's cache, so the runner starts
+// it beside the Enroot install (converge.Early).
+func (s *FetchStep) RunsEarly() bool { return true }
+
 func (s *FetchStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	why, _, err := s.B.stale(ctx)
 	if err != nil || why == "" {
