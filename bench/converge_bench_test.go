@@ -86,3 +86,5 @@ func sum(m map[string]int) int {
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+func sortDurations(d []time.Duration) { slices.Sort(d) }
