@@ -47,7 +47,7 @@ test: deps vet fmt-check unit
 
 # Every benchmark of BENCHMARKS.md, BENCH_COUNT runs each, then the table of
 # medians. Benchmarks only: -run '^$$' skips the tests of those packages.
-BENCH_COUNT ?= 5
+BENCH_COUNT ?= 3
 BENCH_PKGS  ?= ./pkg/credentials/ ./bench/
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -count $(BENCH_COUNT) -timeout 60m $(BENCH_PKGS) 2>&1 | $(GO) run ./bench/table
