@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // warmRuns is how many warm applies each benchmark run times; the median
@@ -22,12 +24,12 @@ func BenchmarkWarmApply(b *testing.B) {
 		n := newNode(b)
 		n.apply(b) // converge once: now everything is in place
 		var warm []time.Duration
-		before, starts, downloads := snapshot(b, n.root), n.started(), n.downloads()
+		before, starts, downloads := testenv.Snapshot(b, n.root), n.started(), n.downloads()
 		for r := 0; r < warmRuns; r++ {
 			took, _ := n.apply(b)
 			warm = append(warm, took)
 		}
-		writes := changed(before, snapshot(b, n.root))
+		writes := len(testenv.Changed(before, testenv.Snapshot(b, n.root)))
 		procs := sum(n.started()) - sum(starts)
 		if procs > 0 {
 			b.Logf("tools started by the warm applies: %v (before them: %v)", n.started(), starts)

@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,48 +106,6 @@ func (n *node) apply(b *testing.B) (time.Duration, string) {
 		b.Fatalf("apply: %v\n%s\n%s", err, out.String(), errb.String())
 	}
 	return took, errb.String()
-}
-
-type fileID struct {
-	ino, size  int64
-	mtime      syscall.Timespec
-	mode, nlnk uint32
-}
-
-// snapshot identifies every entry under root, so two snapshots differ
-// wherever anything was written, replaced, chmod-ed, created or removed.
-func snapshot(b *testing.B, root string) map[string]fileID {
-	snap := map[string]fileID{}
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st syscall.Stat_t
-		if err := syscall.Lstat(p, &st); err != nil {
-			return err
-		}
-		snap[p] = fileID{int64(st.Ino), st.Size, st.Mtim, st.Mode, uint32(st.Nlink)}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return snap
-}
-
-func changed(before, after map[string]fileID) int {
-	n := 0
-	for p, id := range after {
-		if before[p] != id {
-			n++
-		}
-	}
-	for p := range before {
-		if _, ok := after[p]; !ok {
-			n++
-		}
-	}
-	return n
 }
 
 func writeFile(b *testing.B, path, data string) {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
@@ -28,32 +26,6 @@ func runAgent(t *testing.T, args ...string) (string, string, int) {
 		t.Fatal(err)
 	}
 	return out.String(), errb.String(), code
-}
-
-type fileID struct {
-	ino   uint64
-	mtime syscall.Timespec
-	mode  uint32
-}
-
-func snapshot(t *testing.T, root string) map[string]fileID {
-	t.Helper()
-	snap := map[string]fileID{}
-	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st syscall.Stat_t
-		if err := syscall.Lstat(p, &st); err != nil {
-			return err
-		}
-		snap[p] = fileID{st.Ino, st.Mtim, st.Mode}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
 }
 
 // sandbox is a --root in which every step can converge: the config at the
@@ -78,7 +50,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "changed") {
 		t.Fatalf("first apply: code %d\n%s\n%s", code, out, errOut)
 	}
-	before := snapshot(t, root)
+	before := testenv.Snapshot(t, root)
 	out, errOut, code = runAgent(t, "--root", root, "apply")
 	if code != 0 {
 		t.Fatalf("second apply: code %d\n%s\n%s", code, out, errOut)
@@ -88,26 +60,20 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 			t.Errorf("second apply did something: %q", line)
 		}
 	}
-	after := snapshot(t, root)
-	if len(before) != len(after) {
-		t.Fatalf("second apply changed the file set: %d -> %d entries", len(before), len(after))
-	}
-	for p, id := range before {
-		if after[p] != id {
-			t.Errorf("second apply touched %s", p)
-		}
+	if touched := testenv.Changed(before, testenv.Snapshot(t, root)); len(touched) > 0 {
+		t.Fatalf("second apply touched %v", touched)
 	}
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
 	root := sandbox(t)
-	before := snapshot(t, root)
+	before := testenv.Snapshot(t, root)
 	out, _, code := runAgent(t, "--root", root, "apply", "--dry-run")
 	if code != 0 || !strings.Contains(out, "would mkdir "+root+"/var/lib/enroot-agent") {
 		t.Fatalf("dry run: code %d\n%s", code, out)
 	}
-	if after := snapshot(t, root); len(after) != len(before) {
-		t.Fatalf("dry run changed the sandbox: %d -> %d entries", len(before), len(after))
+	if touched := testenv.Changed(before, testenv.Snapshot(t, root)); len(touched) > 0 {
+		t.Fatalf("dry run changed the sandbox: %v", touched)
 	}
 }
 
