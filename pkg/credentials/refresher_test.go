@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/secret"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // scripted is a TokenSource whose answers the test decides; the real SDK
@@ -58,21 +56,11 @@ func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 // logging into a buffer the test scans for secrets.
 func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *syncBuffer, string) {
 	t.Helper()
-	cfg, err := config.Parse("c.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	logs := &syncBuffer{}
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel))
-	r, err := NewRefresher(cfg, config.Root(root), log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, logs, file := realRefresher(t, yaml)
 	src := &scripted{calls: map[string]int{}}
 	clk := &clock{now: t0}
 	r.Source, r.Now, r.Rand = src, clk.Now, seeded()
-	return r, src, clk, logs, filepath.Join(root, config.DefaultEnrootConfigPath, ".credentials")
+	return r, src, clk, logs, file
 }
 
 const twoRegions = `ecr:

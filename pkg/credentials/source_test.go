@@ -33,6 +33,9 @@ func awsEmulators(t *testing.T) (*testenv.IMDS, *testenv.ECR) {
 	return imds, ecr
 }
 
+// realRefresher builds a refresher on a temp root with its production
+// source, clock and randomness, logging into a buffer the test scans for
+// secrets; it returns the shared credentials file's path.
 func realRefresher(t *testing.T, yaml string) (*Refresher, *syncBuffer, string) {
 	t.Helper()
 	cfg, err := config.Parse("c.yaml", []byte(yaml))
