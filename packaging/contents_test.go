@@ -17,6 +17,8 @@ var wantRPM = []string{
 	"-rwxr-xr-x root:root  /usr/bin/enroot-agent",
 	"-rw-r--r-- root:root  /usr/lib/systemd/system/enroot-agent.service",
 	"-rw-r--r-- root:root d /usr/share/doc/enroot-agent/README.md",
+	"drwxr-xr-x root:root  /usr/share/enroot-agent",
+	"-rw-r--r-- root:root  /usr/share/enroot-agent/enroot-agent.rules.yml",
 	"drwx------ root:root  /var/cache/enroot-agent",
 	"drwx------ root:root  /var/lib/enroot-agent",
 }
@@ -38,6 +40,8 @@ var wantDeb = []string{
 	"drwxr-xr-x root/root /usr/share/doc/",
 	"drwxr-xr-x root/root /usr/share/doc/enroot-agent/",
 	"-rw-r--r-- root/root /usr/share/doc/enroot-agent/README.md",
+	"drwxr-xr-x root/root /usr/share/enroot-agent/",
+	"-rw-r--r-- root/root /usr/share/enroot-agent/enroot-agent.rules.yml",
 	"drwxr-xr-x root/root /var/",
 	"drwxr-xr-x root/root /var/cache/",
 	"drwx------ root/root /var/cache/enroot-agent/",

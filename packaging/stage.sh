@@ -18,6 +18,7 @@ install -m 0755 "$binary" "$dir/enroot-agent"
 install -m 0644 "$here/systemd/enroot-agent.service" "$dir/enroot-agent.service"
 install -m 0644 "$config" "$dir/config.yaml"
 install -m 0644 "$top/README.md" "$dir/README.md"
+install -m 0644 "$here/prometheus/enroot-agent.rules.yml" "$dir/enroot-agent.rules.yml"
 
 # Every staged name the manifest needs must now exist: a manifest line added
 # without a source here fails the build, not the install.
