@@ -12,8 +12,10 @@ type Status struct {
 	LastError    string    // free of secrets; "" when the last attempt succeeded
 	FailingSince time.Time // zero when healthy
 	NextRefresh  time.Time
-	Successes    uint64
-	Failures     uint64
+	// Refreshes by this process: Prometheus counters start at 0 with the
+	// process, so they are neither recorded nor resumed.
+	Successes uint64 `json:"-"`
+	Failures  uint64 `json:"-"`
 }
 
 // RegistryStatus is what is known about one registry's token, without the token.
