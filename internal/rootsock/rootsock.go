@@ -1,0 +1,141 @@
+// Package rootsock is a unix socket between root processes: the server end
+// accepts only root peers, and the client end trusts only a root server,
+// both checked with SO_PEERCRED. A TCP port on loopback can be bound by any
+// local user while the daemon restarts; this socket cannot be impersonated.
+package rootsock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Listen serves path, replacing a stale socket (never another kind of
+// file), readable and writable by root only. Connections from non-root
+// peers are closed at Accept.
+func Listen(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("%s exists and is not a socket; remove it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+	}
+	addr, done, err := shortPath(path)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ln, err := net.Listen("unix", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	// A user who connects before the chmod is still refused at Accept.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return rootOnly{Listener: ln, path: path}, nil
+}
+
+type rootOnly struct {
+	net.Listener
+	path string
+}
+
+func (l rootOnly) Close() error {
+	err := l.Listener.Close()
+	_ = os.Remove(l.path)
+	return err
+}
+
+func (l rootOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if uid, err := PeerUID(c); err == nil && uid == 0 {
+			return c, nil
+		}
+		_ = c.Close()
+	}
+}
+
+// Dial connects to the server at path and returns the connection only when
+// the process serving it runs as root.
+func Dial(ctx context.Context, path string) (net.Conn, error) {
+	addr, done, err := shortPath(path)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", addr)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := PeerUID(c)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if uid != 0 {
+		_ = c.Close()
+		return nil, fmt.Errorf("%s is served by uid %d, not root: not trusted", path, uid)
+	}
+	return c, nil
+}
+
+// HTTPClient speaks HTTP to the root server at path, whatever the URL's host.
+func HTTPClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return Dial(ctx, path) },
+	}}
+}
+
+// PeerUID is the uid of the process at the other end of a unix connection,
+// as the kernel recorded it at connect or listen.
+func PeerUID(c net.Conn) (uint32, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return 0, errors.New("not a unix socket")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if cerr != nil {
+		return 0, fmt.Errorf("SO_PEERCRED: %w", cerr)
+	}
+	return cred.Uid, nil
+}
+
+// shortPath fits path into sun_path (108 bytes): a longer one (deep --root
+// sandboxes) is reached through /proc/self/fd of its directory.
+func shortPath(path string) (string, func(), error) {
+	if len(path) < 100 {
+		return path, func() {}, nil
+	}
+	fd, err := unix.Open(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("open %s: %w", filepath.Dir(path), err)
+	}
+	return fmt.Sprintf("/proc/self/fd/%d/%s", fd, filepath.Base(path)), func() { _ = unix.Close(fd) }, nil
+}

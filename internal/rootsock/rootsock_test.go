@@ -1,0 +1,146 @@
+package rootsock
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The child mode of the test binary: serve HTTP on a socket as whatever
+// user the parent started it as, the way a local user could.
+func TestMain(m *testing.M) {
+	if p := os.Getenv("ROOTSOCK_SERVE"); p != "" {
+		ln, err := net.Listen("unix", p) // plain: the spoofing user's side
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "spoofed") }))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestRootServerTrusted(t *testing.T) {
+	mustRoot(t)
+	path := filepath.Join(t.TempDir(), "verify.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "root") }))
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
+	}
+	if got := get(t, path); got != "root" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// A socket that an unprivileged user serves at the expected path is not
+// trusted, whatever it answers.
+func TestUserServerRefused(t *testing.T) {
+	mustRoot(t)
+	// The user must reach both the test binary and the socket's directory.
+	dir, err := os.MkdirTemp("", "rootsock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "serve")
+	if data, err := os.ReadFile(os.Args[0]); err != nil || os.WriteFile(bin, data, 0o755) != nil {
+		t.Fatalf("copy the test binary: %v", err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "verify.sock")
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "ROOTSOCK_SERVE="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	waitFor(t, path)
+	_, err = HTTPClient(path).Get("http://agent/verify")
+	if err == nil || !strings.Contains(err.Error(), "uid 65534, not root") {
+		t.Fatalf("a user's server was trusted: %v", err)
+	}
+}
+
+// A path past sun_path's 108 bytes (deep --root sandboxes) still works.
+func TestLongPath(t *testing.T) {
+	mustRoot(t)
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "verify.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "long") }))
+	if got := get(t, path); got != "long" {
+		t.Fatalf("got %q", got)
+	}
+	ln.Close()
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket left after Close: %v", err)
+	}
+}
+
+func TestListenRefusesNonSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "verify.sock")
+	if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("Listen over a regular file: %v", err)
+	}
+}
+
+func get(t *testing.T, path string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/verify", nil)
+	resp, err := HTTPClient(path).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func waitFor(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Lstat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
+}
+
+func mustRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Fatal("this test needs root (SO_PEERCRED of a root server)")
+	}
+}
