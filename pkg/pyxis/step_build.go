@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // FetchStep downloads and verifies the Pyxis tarball, only when a build is
@@ -35,20 +36,20 @@ func (s *BuildStep) Name() string       { return "pyxis-build" }
 func (s *BuildStep) Requires() []string { return []string{"pyxis-fetch"} }
 
 func (s *BuildStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	why, slurm, err := s.B.stale(ctx)
+	why, sl, err := s.B.stale(ctx)
 	if err != nil || why == "" {
 		return &converge.Plan{}, err
 	}
 	return &converge.Plan{
 		Reason: why,
 		Changes: []converge.Change{
-			{Action: "run", Target: fmt.Sprintf("make (pyxis %s against Slurm %s, headers in %s)", s.B.Cfg.Version, slurm.Version, slurm.Include)},
+			{Action: "run", Target: fmt.Sprintf("make (pyxis %s against Slurm %s, headers in %s)", s.B.Cfg.Version, sl.Version, sl.Include)},
 			{Action: "write", Target: s.B.Root.Path(filepath.Join(s.B.Cfg.Libdir, PluginName))},
 		},
-		State: slurm,
+		State: sl,
 	}, nil
 }
 
 func (s *BuildStep) Apply(ctx context.Context, p *converge.Plan) error {
-	return s.B.build(ctx, p.State.(Slurm))
+	return s.B.build(ctx, p.State.(slurm.Detected))
 }

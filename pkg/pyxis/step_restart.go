@@ -10,16 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"go.uber.org/zap"
 )
-
-// SlurmdUnit is the unit restarted when the plugin or its plugstack line changes.
-const SlurmdUnit = "slurmd.service"
 
 // RestartedFile records, per node, the plugin and plugstack lines slurmd was
 // last (re)started with.
@@ -34,8 +31,8 @@ type RestartStep struct {
 	Root     config.Root
 	StateDir string
 	Log      *zap.Logger
-	// Connect reaches systemd; ConnectSystemd in production.
-	Connect func(ctx context.Context) (UnitManager, error)
+	// Connect reaches systemd; slurm.DefaultConnect in production.
+	Connect func(ctx context.Context) (slurm.UnitManager, error)
 
 	// warned is the fingerprint already reported as "restart it yourself":
 	// the daemon plans every verify interval, and one warning per change is
@@ -72,7 +69,7 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		return &converge.Plan{}, nil
 	}
 	m, state, err := s.state(ctx)
-	if errors.Is(err, ErrNoSystemd) {
+	if errors.Is(err, slurm.ErrNoSystemd) {
 		s.warnOnce(fp, err)
 		return &converge.Plan{}, nil
 	}
@@ -85,7 +82,7 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	// deadlock until the job times out); it reads the plugstack as it starts.
 	if state == "active" || state == "reloading" {
 		return &converge.Plan{Reason: "slurmd runs an older Pyxis or plugstack", State: restartPlan{fp, true},
-			Changes: []converge.Change{{Action: "restart", Target: SlurmdUnit}}}, nil
+			Changes: []converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}}}, nil
 	}
 	return &converge.Plan{Reason: "slurmd is " + state + "; it loads the new Pyxis when it starts", State: restartPlan{fp, false},
 		Changes: []converge.Change{{Action: "write", Target: s.recordPath()}}}, nil
@@ -109,7 +106,7 @@ func (s *RestartStep) Apply(ctx context.Context, p *converge.Plan) error {
 			return err
 		}
 		defer m.Close()
-		if err := m.Restart(ctx, SlurmdUnit); err != nil {
+		if err := m.Restart(ctx, slurm.SlurmdUnit); err != nil {
 			return err
 		}
 	}
@@ -117,12 +114,12 @@ func (s *RestartStep) Apply(ctx context.Context, p *converge.Plan) error {
 	return err
 }
 
-func (s *RestartStep) state(ctx context.Context) (UnitManager, string, error) {
+func (s *RestartStep) state(ctx context.Context) (slurm.UnitManager, string, error) {
 	m, err := s.Connect(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	state, err := m.ActiveState(ctx, SlurmdUnit)
+	state, err := m.ActiveState(ctx, slurm.SlurmdUnit)
 	if err != nil {
 		m.Close()
 		return nil, "", err
@@ -151,9 +148,4 @@ func Fingerprint(root config.Root, cfg config.Pyxis) (string, error) {
 		fmt.Fprintln(h, l.String())
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// DefaultConnect connects to systemd with a 2-minute job timeout.
-func DefaultConnect(ctx context.Context) (UnitManager, error) {
-	return ConnectSystemd(ctx, 2*time.Minute)
 }
