@@ -41,18 +41,13 @@ type RestartStep struct {
 	warned string
 }
 
-func (s *RestartStep) Name() string { return "slurmd-restart" }
+func (s *RestartStep) Name() string { return StepRestart }
 
 func (s *RestartStep) Requires() []string {
 	if s.Cfg.Install {
-		return []string{"pyxis-build", "pyxis-plugstack"}
+		return []string{StepBuild, StepPlugstack}
 	}
-	return []string{"pyxis-plugstack"}
-}
-
-type restartPlan struct {
-	fingerprint string
-	restart     bool
+	return []string{StepPlugstack}
 }
 
 // Plan compares what slurmd should load with what it was last started with.
@@ -81,11 +76,13 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	// the agent, and a restart job would wait for the agent in turn (a
 	// deadlock until the job times out); it reads the plugstack as it starts.
 	if state == "active" || state == "reloading" {
-		return &converge.Plan{Reason: "slurmd runs an older Pyxis or plugstack", State: restartPlan{fp, true},
-			Changes: []converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}}}, nil
+		return converge.NewPlan("slurmd runs an older Pyxis or plugstack",
+			[]converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}},
+			func(ctx context.Context) error { return s.apply(ctx, fp, true) }), nil
 	}
-	return &converge.Plan{Reason: "slurmd is " + state + "; it loads the new Pyxis when it starts", State: restartPlan{fp, false},
-		Changes: []converge.Change{{Action: "write", Target: s.recordPath()}}}, nil
+	return converge.NewPlan("slurmd is "+state+"; it loads the new Pyxis when it starts",
+		[]converge.Change{{Action: "write", Target: s.recordPath()}},
+		func(ctx context.Context) error { return s.apply(ctx, fp, false) }), nil
 }
 
 func (s *RestartStep) warnOnce(fp string, err error) {
@@ -98,9 +95,10 @@ func (s *RestartStep) warnOnce(fp string, err error) {
 	s.Log.Warn("cannot restart slurmd: "+err.Error(), zap.String("fix", "restart slurmd yourself so it loads the new Pyxis: systemctl restart slurmd"))
 }
 
-func (s *RestartStep) Apply(ctx context.Context, p *converge.Plan) error {
-	rp := p.State.(restartPlan)
-	if rp.restart {
+// apply restarts slurmd when it runs (an inactive one loads the new Pyxis
+// when it starts), then records the fingerprint it now runs with.
+func (s *RestartStep) apply(ctx context.Context, fingerprint string, restart bool) error {
+	if restart {
 		m, err := s.Connect(ctx)
 		if err != nil {
 			return err
@@ -110,7 +108,7 @@ func (s *RestartStep) Apply(ctx context.Context, p *converge.Plan) error {
 			return err
 		}
 	}
-	_, err := atomicfile.Write(s.recordPath(), []byte(rp.fingerprint+"\n"), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})
+	_, err := atomicfile.Write(s.recordPath(), []byte(fingerprint+"\n"), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})
 	return err
 }
 

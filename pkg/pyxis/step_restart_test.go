@@ -29,7 +29,7 @@ func converge1(t *testing.T, s *RestartStep) (changes int, err error) {
 	if err != nil || plan.Done() {
 		return 0, err
 	}
-	return len(plan.Changes), s.Apply(context.Background(), plan)
+	return len(plan.Changes), plan.Apply(context.Background())
 }
 
 func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
