@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/verify"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // runWith runs the real binary with extra environment.
@@ -46,13 +46,13 @@ func slurmRoot(t *testing.T, s *testenv.Slurm, root string) {
 	}
 }
 
-func nodeState(t *testing.T, s *testenv.Slurm) verify.Node {
+func nodeState(t *testing.T, s *testenv.Slurm) slurm.Node {
 	t.Helper()
 	out, err := s.Scontrol("show", "node", s.Node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := verify.ParseNode(out)
+	n, err := slurm.ParseNode(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +63,10 @@ func nodeState(t *testing.T, s *testenv.Slurm) verify.Node {
 // drains the node with our reason, recovery resumes it, and an admin's
 // drain is never touched.
 func TestVerifyDrainsAndResumes(t *testing.T) {
-	slurm := testenv.StartSlurm(t)
-	root, _, bus := healthyNode(t, "  node_name: "+slurm.Node+"\n")
-	slurmRoot(t, slurm, root)
-	env := append([]string{bus}, slurm.Env...)
+	cluster := testenv.StartSlurm(t)
+	root, _, bus := healthyNode(t, "  node_name: "+cluster.Node+"\n")
+	slurmRoot(t, cluster, root)
+	env := append([]string{bus}, cluster.Env...)
 	if out, code := runWith(t, env, "--root", root, "apply"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, out)
 	}
@@ -79,14 +79,14 @@ func TestVerifyDrainsAndResumes(t *testing.T) {
 		return out
 	}
 	verifyDrain(0)
-	if n := nodeState(t, slurm); n.Drain {
+	if n := nodeState(t, cluster); n.Drain {
 		t.Fatalf("a healthy node was drained: %+v", n)
 	}
 
 	creds := filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")
 	os.Remove(creds)
 	verifyDrain(1)
-	n := nodeState(t, slurm)
+	n := nodeState(t, cluster)
 	if !n.Drain || !strings.HasPrefix(n.Reason, "enroot-agent: credentials") {
 		t.Fatalf("failing check: node %+v, want drained with our reason", n)
 	}
@@ -96,46 +96,46 @@ func TestVerifyDrainsAndResumes(t *testing.T) {
 		t.Fatalf("refresh: exit %d\n%s", code, out)
 	}
 	verifyDrain(0)
-	if n := nodeState(t, slurm); n.Drain {
+	if n := nodeState(t, cluster); n.Drain {
 		t.Fatalf("recovered node still drained: %+v", n)
 	}
 
 	// An admin's drain: neither resumed when healthy nor re-reasoned when failing.
-	if _, err := slurm.Scontrol("update", "NodeName="+slurm.Node, "State=DRAIN", "Reason=GPU XID 79"); err != nil {
+	if _, err := cluster.Scontrol("update", "NodeName="+cluster.Node, "State=DRAIN", "Reason=GPU XID 79"); err != nil {
 		t.Fatal(err)
 	}
 	verifyDrain(0)
 	os.Remove(creds)
 	verifyDrain(1)
-	if n := nodeState(t, slurm); !n.Drain || n.Reason != "GPU XID 79" {
+	if n := nodeState(t, cluster); !n.Drain || n.Reason != "GPU XID 79" {
 		t.Fatalf("admin's drain touched: %+v", n)
 	}
 }
 
 // The daemon with verify.drain_on_failure does the same on its own.
 func TestDaemonDrainsOnFailure(t *testing.T) {
-	slurm := testenv.StartSlurm(t)
-	root, listen, bus := healthyNode(t, "  node_name: "+slurm.Node+"\n  drain_on_failure: true\n  interval: 10s\n  cache_ttl: 1s\n")
-	slurmRoot(t, slurm, root)
-	a := startAgent(t, root, listen, 0, append([]string{bus}, slurm.Env...)...)
+	cluster := testenv.StartSlurm(t)
+	root, listen, bus := healthyNode(t, "  node_name: "+cluster.Node+"\n  drain_on_failure: true\n  interval: 10s\n  cache_ttl: 1s\n")
+	slurmRoot(t, cluster, root)
+	a := startAgent(t, root, listen, 0, append([]string{bus}, cluster.Env...)...)
 	a.waitNotify(0, "READY=1", 90*time.Second)
 	a.waitLog(`"msg":"status","status":"ready: `, 10*time.Second)
-	if n := nodeState(t, slurm); n.Drain {
+	if n := nodeState(t, cluster); n.Drain {
 		t.Fatalf("healthy node drained by the daemon: %+v", n)
 	}
 	os.Remove(filepath.Join(root, "run/enroot-agent/enroot-config/.credentials"))
-	waitNode(t, slurm, 25*time.Second, func(n verify.Node) bool {
+	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool {
 		return n.Drain && strings.HasPrefix(n.Reason, "enroot-agent: credentials")
 	})
-	if out, code := runWith(t, slurm.Env, "--root", root, "refresh"); code != 0 {
+	if out, code := runWith(t, cluster.Env, "--root", root, "refresh"); code != 0 {
 		t.Fatalf("refresh: exit %d\n%s", code, out)
 	}
-	waitNode(t, slurm, 25*time.Second, func(n verify.Node) bool { return !n.Drain })
+	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool { return !n.Drain })
 }
 
-func waitNode(t *testing.T, s *testenv.Slurm, timeout time.Duration, ok func(verify.Node) bool) {
+func waitNode(t *testing.T, s *testenv.Slurm, timeout time.Duration, ok func(slurm.Node) bool) {
 	t.Helper()
-	var n verify.Node
+	var n slurm.Node
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		if n = nodeState(t, s); ok(n) {
 			return

@@ -14,6 +14,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // TestPlugstackRace runs 16 agents at once, each in its own root (a node),
@@ -112,7 +113,7 @@ func watchGlob(t *testing.T, shared, want string) func() string {
 	go func() {
 		bad := ""
 		for ctx.Err() == nil && bad == "" {
-			matches, _ := pyxis.Glob(config.Root("/"), filepath.Join(shared, "plugstack.conf.d/*.conf"))
+			matches, _ := slurm.Glob(config.Root("/"), filepath.Join(shared, "plugstack.conf.d/*.conf"))
 			for _, m := range matches {
 				data, err := os.ReadFile(m)
 				if filepath.Base(m) != "pyxis.conf" || err == nil && string(data) != want {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/pkg/agent"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 )
@@ -52,13 +53,13 @@ func cmdVerify(g *globals, args []string) int {
 
 func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logger, local bool) (verify.Report, string) {
 	if !local {
-		rep, err := verify.Fetch(ctx, cfg.Verify.Listen)
+		rep, err := agent.FetchReport(ctx, cfg.Verify.Listen)
 		if err == nil {
 			return rep, "by the daemon on " + cfg.Verify.Listen
 		}
 		log.Debug("daemon not reachable; checking locally", zap.Error(err))
 	}
-	node, _ := verify.NodeName(cfg.Verify.NodeName)
+	node, _ := slurm.NodeName(cfg.Verify.NodeName)
 	// The steps' own log lines would bury the table; --debug shows them.
 	stepLog := zap.NewNop()
 	if g.debug {
@@ -73,11 +74,11 @@ func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logge
 }
 
 func drainSync(ctx context.Context, cfg config.Config, log *zap.Logger, rep verify.Report) error {
-	node, err := verify.NodeName(cfg.Verify.NodeName)
+	node, err := slurm.NodeName(cfg.Verify.NodeName)
 	if err != nil {
 		return err
 	}
-	_, err = (&verify.Drainer{Node: node, Log: log}).Sync(ctx, rep)
+	_, err = (&agent.Drainer{Node: node, Log: log}).Sync(ctx, rep)
 	return err
 }
 

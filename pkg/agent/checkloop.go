@@ -24,7 +24,7 @@ func (l *loop) startChecks() {
 		} else if drainer != nil {
 			if act, err := drainer.Sync(l.ctx, rep); err != nil {
 				l.log.Warn("cannot update the node's drain state", zap.Error(err))
-			} else if act != verify.NoAction {
+			} else if act != NoAction {
 				l.log.Info("drain state updated", zap.String("action", string(act)))
 			}
 		}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/install"
+	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
@@ -17,9 +20,9 @@ func Checks(env Env) []verify.Check {
 	for _, s := range Steps(env) {
 		checks = append(checks, StepCheck(s))
 	}
-	checks = append(checks, verify.Credentials{Config: env.Config, Root: env.Root}.Checks()...)
-	checks = append(checks, verify.EnrootChecks(env.Config, env.Root)...)
-	checks = append(checks, verify.PyxisChecks(env.Config, env.Root)...)
+	checks = append(checks, credentials.Checks(env.Config, env.Root)...)
+	checks = append(checks, install.Checks(env.Config, env.Root)...)
+	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
 	return checks
 }
 
@@ -37,7 +40,7 @@ func StepCheck(s converge.Step) verify.Check {
 		case plan.Done():
 			return verify.Ok(s.Name() + " converged")
 		}
-		return verify.Failf("run `enroot-agent apply` (the daemon retries on its own)",
+		return verify.Failf(verify.ApplyFix,
 			"%s not converged: %s (%s)", s.Name(), plan.Reason, summary(plan))
 	}}
 }

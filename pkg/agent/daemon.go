@@ -61,8 +61,8 @@ type loop struct {
 
 	srv          *server
 	cache        *verify.Cache
-	metrics      *verify.Metrics
-	drainer      *verify.Drainer
+	metrics      *Metrics
+	drainer      *Drainer
 	checksBusy   bool
 	checksDone   chan verify.Report
 	checkStatus  map[string]verify.Status

@@ -9,29 +9,30 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 )
 
 // setup builds the checks, metrics and drainer and binds the listener.
 func (l *loop) setup() error {
-	node, err := verify.NodeName(l.cfg.Verify.NodeName)
+	node, err := slurm.NodeName(l.cfg.Verify.NodeName)
 	if err != nil {
 		return err
 	}
 	v := l.cfg.Verify
 	l.cache = verify.NewCache(Checks(l.env()), v.CacheTTL.D(), v.Timeout.D(), node)
-	l.metrics = verify.NewMetrics(l.d.Version, l.cache, l.credsStatus)
+	l.metrics = NewMetrics(l.d.Version, l.cache, l.credsStatus)
 	l.drainer = l.newDrainer(node)
-	l.srv, err = listen(v.Listen, verify.Handler(l.cache, l.alive, l.metrics.Registry), l.log)
+	l.srv, err = listen(v.Listen, handler(l.cache, l.alive, l.metrics.Registry), l.log)
 	return err
 }
 
-func (l *loop) newDrainer(node string) *verify.Drainer {
+func (l *loop) newDrainer(node string) *Drainer {
 	if !l.cfg.Verify.DrainOnFailure {
 		return nil
 	}
-	return &verify.Drainer{Node: node, Log: l.log.Named("drain")}
+	return &Drainer{Node: node, Log: l.log.Named("drain")}
 }
 
 // alive is /healthz: the event loop turned within the last few seconds.
@@ -130,7 +131,7 @@ func (l *loop) applyReload() {
 		l.retryC = nil
 	}
 	l.cfg, l.reloading, l.retries, l.refErr = cfg, true, 0, nil
-	node, err := verify.NodeName(cfg.Verify.NodeName)
+	node, err := slurm.NodeName(cfg.Verify.NodeName)
 	if err != nil {
 		l.log.Warn("no node name; draining is off", zap.Error(err))
 	}

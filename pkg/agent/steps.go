@@ -11,6 +11,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/install"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"go.uber.org/zap"
 )
 
@@ -49,6 +50,6 @@ func pyxisSteps(env Env) []converge.Step {
 	}
 	return append(steps,
 		&pyxis.Plugstack{Cfg: c.Pyxis, Root: root, Log: env.Log},
-		&pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: pyxis.DefaultConnect},
+		&pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: slurm.DefaultConnect},
 	)
 }

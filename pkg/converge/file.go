@@ -30,6 +30,13 @@ func (f *File) Plan(context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	return f.PlanContent(data)
+}
+
+// PlanContent compares data, already rendered, with the file on disk; the
+// plan writes exactly data. Steps that need the content too (enroot.conf's
+// key diff) render it once and call this.
+func (f *File) PlanContent(data []byte) (*Plan, error) {
 	same, err := atomicfile.Matches(f.Path, data, f.Opts)
 	if err != nil || same {
 		return &Plan{}, err
@@ -39,17 +46,11 @@ func (f *File) Plan(context.Context) (*Plan, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		reason = "file is missing"
 	}
-	return &Plan{
-		Reason:  reason,
-		Changes: []Change{{Action: "write", Target: f.Path, Diff: f.diff(old, data)}},
-		State:   data,
-	}, nil
-}
-
-// Apply writes the content rendered by Plan.
-func (f *File) Apply(_ context.Context, p *Plan) error {
-	_, err := atomicfile.Write(f.Path, p.State.([]byte), f.Opts)
-	return err
+	changes := []Change{{Action: "write", Target: f.Path, Diff: f.diff(old, data)}}
+	return NewPlan(reason, changes, func(context.Context) error {
+		_, err := atomicfile.Write(f.Path, data, f.Opts)
+		return err
+	}), nil
 }
 
 func (f *File) diff(old, data []byte) string {
@@ -81,14 +82,10 @@ func (d *Dir) Plan(context.Context) (*Plan, error) {
 	if err != nil || same {
 		return &Plan{}, err
 	}
-	return &Plan{
-		Reason:  "directory missing or with another mode or owner",
-		Changes: []Change{{Action: "mkdir", Target: fmt.Sprintf("%s (mode %04o)", d.Path, d.Opts.Mode.Perm())}},
-	}, nil
-}
-
-// Apply creates or corrects the directory.
-func (d *Dir) Apply(context.Context, *Plan) error {
-	_, err := atomicfile.EnsureDir(d.Path, d.Opts)
-	return err
+	changes := []Change{{Action: "mkdir", Target: fmt.Sprintf("%s (mode %04o)", d.Path, d.Opts.Mode.Perm())}}
+	// The plan creates or corrects the directory.
+	return NewPlan("directory missing or with another mode or owner", changes, func(context.Context) error {
+		_, err := atomicfile.EnsureDir(d.Path, d.Opts)
+		return err
+	}), nil
 }

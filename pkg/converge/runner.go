@@ -3,6 +3,8 @@ package converge
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,6 +63,9 @@ func (r *Runner) Run(ctx context.Context, steps []Step) Report {
 		var res Result
 		if ch, ok := early[i]; ok {
 			res = <-ch
+		} else if err := unknownRequirement(steps[:i], s); err != nil {
+			r.Log.Error("step failed", zap.String("step", s.Name()), zap.Error(err))
+			res = Result{Step: s.Name(), Outcome: Failed, Err: err}
 		} else {
 			res = r.runOne(ctx, s, bad)
 		}
@@ -105,10 +110,26 @@ func (r *Runner) runOne(ctx context.Context, s Step, bad map[string]bool) Result
 		return finish(Planned, nil)
 	}
 	log.Info("step starting", zap.String("reason", plan.Reason), zap.String("changes", plan.Summary()))
-	if err := s.Apply(ctx, plan); err != nil {
+	if err := plan.Apply(ctx); err != nil {
 		log.Error("step failed", zap.Error(err), zap.Duration("took", time.Since(start)))
 		return finish(Failed, err)
 	}
 	log.Info("step done", zap.Duration("took", time.Since(start)))
 	return finish(Changed, nil)
+}
+
+// unknownRequirement refuses a step that requires a name none of the steps
+// before it has: a typo, or a step left out of this list, must not pass for
+// "did not fail".
+func unknownRequirement(before []Step, s Step) error {
+	d, ok := s.(Dependent)
+	if !ok {
+		return nil
+	}
+	for _, req := range d.Requires() {
+		if !slices.ContainsFunc(before, func(b Step) bool { return b.Name() == req }) {
+			return fmt.Errorf("requires step %q, which is not among the steps before it", req)
+		}
+	}
+	return nil
 }

@@ -27,13 +27,13 @@ type fake struct {
 func (f *fake) Name() string       { return f.name }
 func (f *fake) Requires() []string { return f.requires }
 func (f *fake) Plan(context.Context) (*Plan, error) {
-	p := &Plan{Reason: "test"}
+	var changes []Change
 	for i := 0; i < f.changes; i++ {
-		p.Changes = append(p.Changes, Change{Action: "run", Target: f.name})
+		changes = append(changes, Change{Action: "run", Target: f.name})
 	}
-	return p, f.planErr
+	return NewPlan("test", changes, f.apply), f.planErr
 }
-func (f *fake) Apply(context.Context, *Plan) error { *f.applied++; return f.applyErr }
+func (f *fake) apply(context.Context) error { *f.applied++; return f.applyErr }
 
 func TestRunnerOutcomes(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
@@ -109,9 +109,12 @@ type slow struct {
 }
 
 func (s *slow) RunsEarly() bool { return s.early }
-func (s *slow) Apply(ctx context.Context, p *Plan) error {
-	time.Sleep(s.d)
-	return s.fake.Apply(ctx, p)
+func (s *slow) Plan(ctx context.Context) (*Plan, error) {
+	p, err := s.fake.Plan(ctx)
+	return NewPlan(p.Reason, p.Changes, func(ctx context.Context) error {
+		time.Sleep(s.d)
+		return s.fake.apply(ctx)
+	}), err
 }
 
 func TestRunnerStartsEarlyStepsBesideTheOthers(t *testing.T) {
@@ -142,5 +145,33 @@ func TestRunnerStartsEarlyStepsBesideTheOthers(t *testing.T) {
 	(&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, &slow{fake: fake{name: "late", changes: 1, requires: []string{"install"}, applied: &applied[3]}, d: 300 * time.Millisecond, early: true}})
 	if took := time.Since(start); took < 600*time.Millisecond {
 		t.Fatalf("a step with requirements ran early: %s", took)
+	}
+}
+
+// A step requiring a name no earlier step has fails, and is not applied:
+// an unknown name must not count as "did not fail".
+func TestRunnerRefusesUnknownRequirement(t *testing.T) {
+	applied := 0
+	steps := []Step{
+		&fake{name: "fetch", changes: 1, applied: &applied},
+		&fake{name: "build", changes: 1, requires: []string{"fecth"}, applied: &applied},
+		&fake{name: "first", changes: 1, requires: []string{"last"}, applied: &applied},
+		&fake{name: "last", changes: 1, applied: &applied},
+	}
+	rep := (&Runner{Log: zap.NewNop()}).Run(context.Background(), steps)
+	want := []Outcome{Changed, Failed, Failed, Changed}
+	for i, res := range rep.Results {
+		if res.Outcome != want[i] {
+			t.Errorf("%s: %s, want %s", res.Step, res.Outcome, want[i])
+		}
+	}
+	if applied != 2 {
+		t.Fatalf("applied %d steps, want 2", applied)
+	}
+	err := rep.Err()
+	for _, s := range []string{`build: requires step "fecth", which is not among the steps before it`, `first: requires step "last"`} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("report error %v lacks %q", err, s)
+		}
 	}
 }

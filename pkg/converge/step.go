@@ -5,6 +5,7 @@ package converge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -13,29 +14,47 @@ import (
 type Step interface {
 	// Name is short and stable: it appears in logs, metrics and verify.
 	Name() string
-	// Plan inspects the node and lists what Apply would change. It must not
-	// change anything. An empty plan means the step is done.
+	// Plan inspects the node and lists what the plan's Apply would change.
+	// It must not change anything. An empty plan means the step is done.
 	Plan(ctx context.Context) (*Plan, error)
-	// Apply makes the changes that Plan listed.
-	Apply(ctx context.Context, p *Plan) error
 }
 
 // Dependent is implemented by steps that make no sense when an earlier step
-// failed, such as building Pyxis after its download failed.
+// failed, such as building Pyxis after its download failed. Requires names
+// steps that come earlier in the same list; the runner fails a step that
+// names any other.
 type Dependent interface {
 	Requires() []string
 }
 
-// Plan is what a step would change, and why.
+// Plan is what a step would change, and why, and how to do it.
 type Plan struct {
 	Reason  string
 	Changes []Change
-	// State is the step's own working data between Plan and Apply.
-	State any
+	// apply makes the changes. A step builds it as a closure over its own
+	// typed data (the rendered file, the assets to install), so what Plan
+	// found reaches Apply without a type assertion.
+	apply func(ctx context.Context) error
+}
+
+// NewPlan is a plan whose Apply calls apply.
+func NewPlan(reason string, changes []Change, apply func(ctx context.Context) error) *Plan {
+	return &Plan{Reason: reason, Changes: changes, apply: apply}
 }
 
 // Done reports whether there is nothing to do.
 func (p *Plan) Done() bool { return p == nil || len(p.Changes) == 0 }
+
+// Apply makes the changes the plan lists; a done plan does nothing.
+func (p *Plan) Apply(ctx context.Context) error {
+	switch {
+	case p.Done():
+		return nil
+	case p.apply == nil:
+		return errors.New("the plan lists changes but no way to make them (a bug in the step)")
+	}
+	return p.apply(ctx)
+}
 
 // Change is one effect on the node: a file written, a command run.
 type Change struct {

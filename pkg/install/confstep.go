@@ -25,53 +25,55 @@ type ConfStep struct {
 	Conf map[string]string
 }
 
-func (s *ConfStep) Name() string { return "enroot-conf" }
+func (s *ConfStep) Name() string { return StepConf }
 
 func (s *ConfStep) file() *converge.File {
-	return &converge.File{StepName: s.Name(), Path: s.Node.Root.Path(ConfPath), Opts: atomicfile.Default,
-		Render: s.renderForFile}
+	return &converge.File{StepName: s.Name(), Path: s.Node.Root.Path(ConfPath), Opts: atomicfile.Default}
 }
 
 // renderForFile skips `bash -n` when the file already holds exactly this
 // content: nothing will be written, and a warm apply should start no
 // process (BENCHMARKS.md, warm converge).
-func (s *ConfStep) renderForFile() ([]byte, error) {
+func (s *ConfStep) renderForFile(ctx context.Context) ([]byte, error) {
 	data := renderConf(s.Conf)
 	if old, err := os.ReadFile(s.Node.Root.Path(ConfPath)); err == nil && bytes.Equal(old, data) {
 		return data, nil
 	}
-	return RenderConf(context.Background(), s.Conf)
+	return RenderConf(ctx, s.Conf)
 }
 
-// Render is the content the agent wants on disk.
-func (s *ConfStep) Render(ctx context.Context) ([]byte, error) { return RenderConf(ctx, s.Conf) }
-
 func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	plan, err := s.file().Plan(ctx)
-	if err != nil || plan.Done() {
-		return plan, err
+	data, err := s.renderForFile(ctx)
+	if err != nil {
+		return nil, err
 	}
+	write, err := s.file().PlanContent(data)
+	if err != nil || write.Done() {
+		return write, err
+	}
+	apply := func(ctx context.Context) error { return s.apply(ctx, write, data) }
 	old, err := os.ReadFile(s.Node.Root.Path(ConfPath))
 	if errors.Is(err, fs.ErrNotExist) {
-		return plan, nil
+		return converge.NewPlan(write.Reason, write.Changes, apply), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if keys := DiffConf(string(old), string(plan.State.([]byte))); len(keys) > 0 {
-		plan.Reason = "differs from the rendered config in " + strings.Join(keys, ", ")
+	reason, changes := write.Reason, write.Changes
+	if keys := DiffConf(string(old), string(data)); len(keys) > 0 {
+		reason = "differs from the rendered config in " + strings.Join(keys, ", ")
 	}
 	backup := s.Node.Root.Path(ConfPath + BackupSuffix)
 	if _, err := os.Lstat(backup); errors.Is(err, fs.ErrNotExist) {
-		plan.Changes = append([]converge.Change{{Action: "backup", Target: s.Node.Root.Path(ConfPath) + " -> " + backup}}, plan.Changes...)
+		changes = append([]converge.Change{{Action: "backup", Target: s.Node.Root.Path(ConfPath) + " -> " + backup}}, changes...)
 	}
-	return plan, nil
+	return converge.NewPlan(reason, changes, apply), nil
 }
 
-// Apply keeps the replaced file once as enroot.conf.agent-backup (later
+// apply keeps the replaced file once as enroot.conf.agent-backup (later
 // replacements are logged only: the first copy is the one an admin wants
 // back), then writes the rendered file.
-func (s *ConfStep) Apply(ctx context.Context, p *converge.Plan) error {
+func (s *ConfStep) apply(ctx context.Context, write *converge.Plan, data []byte) error {
 	path := s.Node.Root.Path(ConfPath)
 	old, err := os.ReadFile(path)
 	switch {
@@ -89,10 +91,10 @@ func (s *ConfStep) Apply(ctx context.Context, p *converge.Plan) error {
 			}
 		}
 		s.Node.Log.Warn("replacing enroot.conf, which differed from the agent's config (edit the agent's config instead)",
-			zap.String("path", path), zap.Strings("keys", DiffConf(string(old), string(p.State.([]byte)))),
+			zap.String("path", path), zap.Strings("keys", DiffConf(string(old), string(data))),
 			zap.String("backup", backup))
 	}
-	return s.file().Apply(ctx, p)
+	return write.Apply(ctx)
 }
 
 // DirsStep creates the directories enroot.conf's paths need (ConfDirs).
@@ -101,13 +103,13 @@ type DirsStep struct {
 	Conf map[string]string
 }
 
-func (s *DirsStep) Name() string { return "enroot-dirs" }
+func (s *DirsStep) Name() string { return StepDirs }
 
 // dirOpts: world-writable with the sticky bit, like /tmp, owned by root.
 var dirOpts = atomicfile.Options{Mode: 0o777 | os.ModeSticky, UID: -1, GID: -1}
 
 func (s *DirsStep) Plan(context.Context) (*converge.Plan, error) {
-	plan := &converge.Plan{}
+	var changes []converge.Change
 	var todo []string
 	for _, d := range ConfDirs(s.Conf) {
 		path := s.Node.Root.Path(d)
@@ -117,15 +119,15 @@ func (s *DirsStep) Plan(context.Context) (*converge.Plan, error) {
 		}
 		if !ok {
 			todo = append(todo, path)
-			plan.Changes = append(plan.Changes, converge.Change{Action: "mkdir", Target: path + " (mode 1777)"})
+			changes = append(changes, converge.Change{Action: "mkdir", Target: path + " (mode 1777)"})
 		}
 	}
-	plan.Reason, plan.State = "directories enroot.conf names are missing or have another mode", todo
-	return plan, nil
+	return converge.NewPlan("directories enroot.conf names are missing or have another mode", changes,
+		func(context.Context) error { return mkdirs(todo) }), nil
 }
 
-func (s *DirsStep) Apply(_ context.Context, p *converge.Plan) error {
-	for _, path := range p.State.([]string) {
+func mkdirs(todo []string) error {
+	for _, path := range todo {
 		if _, err := atomicfile.EnsureDir(path, dirOpts); err != nil {
 			return err
 		}
@@ -140,7 +142,7 @@ const TmpfilesPath = "/etc/tmpfiles.d/enroot-agent.conf"
 // TmpfilesStep keeps the tmpfiles.d(5) drop-in for ConfDirs.
 func TmpfilesStep(node *Node, conf map[string]string) converge.Step {
 	path := node.Root.Path(TmpfilesPath)
-	return &parentFile{File: converge.File{StepName: "enroot-tmpfiles", Path: path, Opts: atomicfile.Default,
+	return &parentFile{File: converge.File{StepName: StepTmpfiles, Path: path, Opts: atomicfile.Default,
 		Render: func() ([]byte, error) {
 			var b strings.Builder
 			b.WriteString("# Managed by enroot-agent: the directories /etc/enroot/enroot.conf needs, made at boot.\n")
@@ -154,9 +156,15 @@ func TmpfilesStep(node *Node, conf map[string]string) converge.Step {
 // parentFile is a converge.File whose directory is created when missing.
 type parentFile struct{ converge.File }
 
-func (f *parentFile) Apply(ctx context.Context, p *converge.Plan) error {
-	if err := ensureParent(f.Path); err != nil {
-		return err
+func (f *parentFile) Plan(ctx context.Context) (*converge.Plan, error) {
+	write, err := f.File.Plan(ctx)
+	if err != nil || write.Done() {
+		return write, err
 	}
-	return f.File.Apply(ctx, p)
+	return converge.NewPlan(write.Reason, write.Changes, func(ctx context.Context) error {
+		if err := ensureParent(f.Path); err != nil {
+			return err
+		}
+		return write.Apply(ctx)
+	}), nil
 }

@@ -24,13 +24,14 @@ type PackagesStep struct {
 	Record string
 }
 
-func (s *PackagesStep) Name() string       { return "enroot-packages" }
-func (s *PackagesStep) Requires() []string { return []string{"enroot-prereqs"} }
+func (s *PackagesStep) Name() string { return StepPackages }
 
-// pkgPlan is what Apply needs from Plan.
-type pkgPlan struct {
-	assets []Asset
-	cmd    Cmd
+// Requires the prerequisites, which are a step only with enroot.install.
+func (s *PackagesStep) Requires() []string {
+	if s.Cfg.Install {
+		return []string{StepPrereqs}
+	}
+	return nil
 }
 
 func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
@@ -45,20 +46,21 @@ func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	}
 	reason := direction(found[0], s.Cfg.Version) + "; installed: " + strings.Join(found, ", ")
 	if !s.Cfg.Install {
-		return &converge.Plan{Reason: reason, Changes: []converge.Change{{Action: "refuse",
-			Target: "installing enroot (enroot.install is false)"}}}, nil
+		return converge.NewPlan(reason, []converge.Change{{Action: "refuse", Target: "installing enroot (enroot.install is false)"}},
+			func(context.Context) error {
+				return fmt.Errorf("enroot %s is not installed at that version and enroot.install is false: install it by other means (image, another tool) or set enroot.install: true", s.Cfg.Version)
+			}), nil
 	}
-	plan := &converge.Plan{Reason: reason}
+	var changes []converge.Change
 	files := make([]string, len(assets))
 	for i, a := range assets {
 		req := s.request(a)
 		files[i] = s.Fetcher.CachePath(req)
-		plan.Changes = append(plan.Changes, converge.Change{Action: "download", Target: artifact.Redact(req.URL) + " -> " + files[i]})
+		changes = append(changes, converge.Change{Action: "download", Target: artifact.Redact(req.URL) + " -> " + files[i]})
 	}
 	cmd := pm.InstallFilesCmd(files)
-	plan.Changes = append(plan.Changes, converge.Change{Action: "run", Target: cmd.String()})
-	plan.State = pkgPlan{assets: assets, cmd: cmd}
-	return plan, nil
+	changes = append(changes, converge.Change{Action: "run", Target: cmd.String()})
+	return converge.NewPlan(reason, changes, func(ctx context.Context) error { return s.install(ctx, assets, cmd) }), nil
 }
 
 // stale lists the assets whose package is not at the wanted version, and
@@ -141,18 +143,14 @@ func (s *PackagesStep) request(a Asset) artifact.Request {
 	}
 }
 
-// Apply downloads and verifies every file first, so a bad download installs
-// nothing and leaves the installed enroot as it was; then one command
-// installs them all.
-func (s *PackagesStep) Apply(ctx context.Context, plan *converge.Plan) error {
-	st, ok := plan.State.(pkgPlan)
-	if !ok {
-		return fmt.Errorf("enroot %s is not installed at that version and enroot.install is false: install it by other means (image, another tool) or set enroot.install: true", s.Cfg.Version)
-	}
+// install downloads and verifies every file first, so a bad download
+// installs nothing and leaves the installed enroot as it was; then one
+// command installs them all.
+func (s *PackagesStep) install(ctx context.Context, assets []Asset, cmd Cmd) error {
 	var rec Record
 	rec.Version = s.Cfg.Version
-	s.warnUnmatchedPins(st.assets)
-	for _, a := range st.assets {
+	s.warnUnmatchedPins(assets)
+	for _, a := range assets {
 		res, err := s.Fetcher.Fetch(ctx, s.request(a))
 		if err != nil {
 			return fmt.Errorf("nothing was installed: %w", err)
@@ -163,10 +161,10 @@ func (s *PackagesStep) Apply(ctx context.Context, plan *converge.Plan) error {
 	if err != nil {
 		return err
 	}
-	if err := pm.Run(ctx, st.cmd); err != nil {
+	if err := pm.Run(ctx, cmd); err != nil {
 		return err
 	}
-	if err := s.confirm(ctx, pm, st.assets); err != nil {
+	if err := s.confirm(ctx, pm, assets); err != nil {
 		return err
 	}
 	s.Node.Log.Info("enroot installed", zap.String("version", s.Cfg.Version), zap.Strings("unpinned", rec.Unpinned()))

@@ -21,7 +21,7 @@ const gpuTools = "libnvidia-container-tools"
 // repositories, and nothing when all are present.
 type PrereqStep struct{ Node *Node }
 
-func (s *PrereqStep) Name() string { return "enroot-prereqs" }
+func (s *PrereqStep) Name() string { return StepPrereqs }
 
 func (s *PrereqStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	pm, err := s.Node.PackageManager()
@@ -46,11 +46,12 @@ func (s *PrereqStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	if len(missing) == 0 {
 		return &converge.Plan{}, nil
 	}
-	plan := &converge.Plan{Reason: "missing: " + strings.Join(missing, ", "), State: missing}
+	var changes []converge.Change
 	for _, c := range pm.InstallCmds(missing) {
-		plan.Changes = append(plan.Changes, converge.Change{Action: "run", Target: c.String()})
+		changes = append(changes, converge.Change{Action: "run", Target: c.String()})
 	}
-	return plan, nil
+	return converge.NewPlan("missing: "+strings.Join(missing, ", "), changes,
+		func(ctx context.Context) error { return s.install(ctx, missing) }), nil
 }
 
 // gpuTools names libnvidia-container-tools when the node has a GPU, lacks
@@ -70,12 +71,11 @@ func (s *PrereqStep) gpuTools(ctx context.Context, pm PackageManager) (string, e
 	return gpuTools, nil
 }
 
-func (s *PrereqStep) Apply(ctx context.Context, p *converge.Plan) error {
+func (s *PrereqStep) install(ctx context.Context, missing []string) error {
 	pm, err := s.Node.PackageManager()
 	if err != nil {
 		return err
 	}
-	missing := p.State.([]string)
 	for _, c := range pm.InstallCmds(missing) {
 		if err := pm.Run(ctx, c); err != nil {
 			return fmt.Errorf("could not install %s (if this node has no package repository, bake them into the image or point it at a mirror): %w",

@@ -8,6 +8,16 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 )
 
+// Enroot's steps' names, as Requires and the reports spell them.
+const (
+	StepPrereqs  = "enroot-prereqs"
+	StepPackages = "enroot-packages"
+	StepSysctl   = "enroot-sysctl"
+	StepDirs     = "enroot-dirs"
+	StepTmpfiles = "enroot-tmpfiles"
+	StepConf     = "enroot-conf"
+)
+
 // Steps lists Enroot's steps in order: prerequisites, the packages (which
 // require them), the kernel settings, the directories enroot.conf names, and
 // enroot.conf. enroot.conf comes after the packages, so that a package

@@ -51,7 +51,7 @@ func ReadSysctl(root config.Root, s Sysctl) (int64, bool, error) {
 // never lowers a live value an admin set higher.
 type SysctlStep struct{ Node *Node }
 
-func (s *SysctlStep) Name() string { return "enroot-sysctl" }
+func (s *SysctlStep) Name() string { return StepSysctl }
 
 func sysctlContent() []byte {
 	var b strings.Builder
@@ -68,10 +68,11 @@ func (s *SysctlStep) file() *converge.File {
 }
 
 func (s *SysctlStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	plan, err := s.file().Plan(ctx)
+	file, err := s.file().Plan(ctx)
 	if err != nil {
 		return nil, err
 	}
+	reason, changes := file.Reason, file.Changes
 	var low []Sysctl
 	for _, sc := range Namespaces {
 		v, ok, err := ReadSysctl(s.Node.Root, sc)
@@ -80,35 +81,28 @@ func (s *SysctlStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		}
 		if ok && v < sc.Want {
 			low = append(low, sc)
-			plan.Changes = append(plan.Changes, converge.Change{Action: "set",
+			changes = append(changes, converge.Change{Action: "set",
 				Target: fmt.Sprintf("%s=%d (now %d)", sc.Key, sc.Want, v)})
 		}
 	}
-	if len(low) > 0 && plan.Reason == "" {
-		plan.Reason = "live namespace limits are below what enroot needs"
+	if len(low) > 0 && reason == "" {
+		reason = "live namespace limits are below what enroot needs"
 	}
-	plan.State = sysctlPlan{file: plan.State, low: low}
-	return plan, nil
+	return converge.NewPlan(reason, changes, func(ctx context.Context) error { return s.apply(ctx, file, low) }), nil
 }
 
-type sysctlPlan struct {
-	file any // the converge.File's state, when the drop-in must be written
-	low  []Sysctl
-}
-
-// Apply writes the drop-in, then the live values. /proc/sys files are not
+// apply writes the drop-in, then the live values. /proc/sys files are not
 // regular files and cannot be replaced by rename, so they are written in place.
-func (s *SysctlStep) Apply(ctx context.Context, p *converge.Plan) error {
-	st := p.State.(sysctlPlan)
-	if st.file != nil {
+func (s *SysctlStep) apply(ctx context.Context, file *converge.Plan, low []Sysctl) error {
+	if !file.Done() {
 		if err := ensureParent(s.file().Path); err != nil {
 			return err
 		}
-		if err := s.file().Apply(ctx, &converge.Plan{State: st.file}); err != nil {
+		if err := file.Apply(ctx); err != nil {
 			return err
 		}
 	}
-	for _, sc := range st.low {
+	for _, sc := range low {
 		path := s.Node.Root.Path(sc.ProcPath())
 		if err := os.WriteFile(path, []byte(strconv.FormatInt(sc.Want, 10)+"\n"), 0o644); err != nil {
 			return fmt.Errorf("set %s: %w", sc.Key, err)

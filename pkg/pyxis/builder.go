@@ -10,6 +10,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"go.uber.org/zap"
 )
 
@@ -35,12 +36,12 @@ type Builder struct {
 }
 
 // want is the record a build made now would write, for the node's Slurm.
-func (b *Builder) want(slurm Slurm) Record {
+func (b *Builder) want(sl slurm.Detected) Record {
 	return Record{
 		PyxisVersion:  b.Cfg.Version,
 		Source:        b.source(),
 		TarballSHA256: b.Cfg.SHA256,
-		SlurmVersion:  slurm.Version,
+		SlurmVersion:  sl.Version,
 		Plugin:        filepath.Join(b.Cfg.Libdir, PluginName),
 	}
 }
@@ -48,28 +49,28 @@ func (b *Builder) want(slurm Slurm) Record {
 func (b *Builder) source() string { return artifact.Expand(b.Cfg.Source, b.Cfg.Version) }
 
 // stale says why a build is needed ("" when the installed plugin matches).
-func (b *Builder) stale(ctx context.Context) (string, Slurm, error) {
-	slurm, err := DetectSlurm(ctx, b.Root, b.Cfg.SlurmPrefix)
+func (b *Builder) stale(ctx context.Context) (string, slurm.Detected, error) {
+	sl, err := slurm.Detect(ctx, b.Root, b.Cfg.SlurmPrefix)
 	if err != nil {
-		return "", slurm, err
+		return "", sl, err
 	}
 	rec, err := ReadRecord(b.Root, b.StateDir)
 	if err != nil {
-		return "", slurm, err
+		return "", sl, err
 	}
-	want := b.want(slurm)
+	want := b.want(sl)
 	sum, err := fileSHA256(b.Root.Path(want.Plugin))
 	if err != nil {
-		return "", slurm, err
+		return "", sl, err
 	}
 	why := rec.Stale(want, sum)
 	if why != "" {
 		// Say it before downloading anything: a build cannot succeed.
-		if err := checkToolchain(b.Root, slurm, b.Cfg.SlurmPrefix); err != nil {
-			return "", slurm, fmt.Errorf("%s, but %w", why, err)
+		if err := checkToolchain(b.Root, sl, b.Cfg.SlurmPrefix); err != nil {
+			return "", sl, fmt.Errorf("%s, but %w", why, err)
 		}
 	}
-	return why, slurm, nil
+	return why, sl, nil
 }
 
 // fetch gets the verified tarball into the cache.
@@ -88,11 +89,11 @@ func (b *Builder) fetch(ctx context.Context) error {
 
 // build compiles the fetched tarball in a private directory, installs the
 // plugin atomically (slurmd may dlopen it at any moment) and records it.
-func (b *Builder) build(ctx context.Context, slurm Slurm) error {
+func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 	if b.tarball == nil {
 		return fmt.Errorf("no verified Pyxis tarball: the fetch step did not run in this apply")
 	}
-	if err := checkToolchain(b.Root, slurm, b.Cfg.SlurmPrefix); err != nil {
+	if err := checkToolchain(b.Root, sl, b.Cfg.SlurmPrefix); err != nil {
 		return err
 	}
 	cache := b.Root.Path(b.CacheDir)
@@ -104,7 +105,7 @@ func (b *Builder) build(ctx context.Context, slurm Slurm) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	staged, err := b.compile(ctx, dir, slurm)
+	staged, err := b.compile(ctx, dir, sl)
 	if err != nil {
 		return err
 	}
@@ -119,20 +120,20 @@ func (b *Builder) build(ctx context.Context, slurm Slurm) error {
 	if _, err := atomicfile.Write(b.Root.Path(plugin), data, atomicfile.Default); err != nil {
 		return err
 	}
-	rec := b.want(slurm)
+	rec := b.want(sl)
 	rec.TarballSHA256 = b.tarball.SHA256
 	rec.PluginSHA256, err = fileSHA256(b.Root.Path(plugin))
 	if err != nil {
 		return err
 	}
-	b.Log.Info("pyxis installed", zap.String("plugin", b.Root.Path(plugin)), zap.String("slurm", slurm.Version), zap.String("sha256", rec.PluginSHA256))
+	b.Log.Info("pyxis installed", zap.String("plugin", b.Root.Path(plugin)), zap.String("slurm", sl.Version), zap.String("sha256", rec.PluginSHA256))
 	return writeRecord(b.Root, b.StateDir, rec)
 }
 
 // compile runs make and make install into a staging DESTDIR, and returns
 // the staged plugin. The Makefile puts it in $(libdir)/slurm, so libdir is
 // the parent of pyxis.libdir.
-func (b *Builder) compile(ctx context.Context, dir string, slurm Slurm) (string, error) {
+func (b *Builder) compile(ctx context.Context, dir string, sl slurm.Detected) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	src, stage := filepath.Join(dir, "src"), filepath.Join(dir, "stage")
@@ -141,7 +142,7 @@ func (b *Builder) compile(ctx context.Context, dir string, slurm Slurm) (string,
 	}
 	libdir := filepath.Dir(b.Cfg.Libdir)
 	vars := map[string]string{
-		"CPPFLAGS": "-I" + slurm.Include,
+		"CPPFLAGS": "-I" + sl.Include,
 		"prefix":   filepath.Dir(libdir),
 		"libdir":   libdir,
 		"DESTDIR":  stage,

@@ -53,14 +53,14 @@ func TestBuildFailureShowsCompilerOutput(t *testing.T) {
 	if err != nil || plan.Done() {
 		t.Fatalf("fetch plan: %+v %v", plan, err)
 	}
-	if err := fetch.Apply(ctx, plan); err != nil {
+	if err := plan.Apply(ctx); err != nil {
 		t.Fatal(err)
 	}
 	plan, err = build.Plan(ctx)
 	if err != nil || plan.Done() {
 		t.Fatalf("build plan: %+v %v", plan, err)
 	}
-	err = build.Apply(ctx, plan)
+	err = plan.Apply(ctx)
 	if err == nil || !strings.Contains(err.Error(), "make all in") || !strings.Contains(err.Error(), "broken.c:2") {
 		t.Fatalf("err = %v", err)
 	}

@@ -6,6 +6,8 @@ package pyxis
 import (
 	"fmt"
 	"strings"
+
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // Kind is what a plugstack line asks Slurm to do.
@@ -68,7 +70,7 @@ func Parse(file string, data []byte) ([]Line, []Invalid) {
 	// so a CRLF file names a plugin that does not exist, and we must see that.
 	for i, text := range strings.Split(string(data), "\n") {
 		n := i + 1
-		fields := strings.FieldsFunc(stripComment(text), isSep)
+		fields := strings.FieldsFunc(slurm.StripComment(text), isSep)
 		if len(fields) == 0 {
 			continue
 		}
@@ -87,13 +89,6 @@ func Parse(file string, data []byte) ([]Line, []Invalid) {
 		}
 	}
 	return lines, bad
-}
-
-func stripComment(s string) string {
-	if i := strings.IndexByte(s, '#'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 func isSep(r rune) bool { return r == ' ' || r == '\t' }

@@ -8,11 +8,19 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 )
 
+// The Pyxis steps' names, as Requires and the reports spell them.
+const (
+	StepFetch     = "pyxis-fetch"
+	StepBuild     = "pyxis-build"
+	StepPlugstack = "pyxis-plugstack"
+	StepRestart   = "slurmd-restart"
+)
+
 // FetchStep downloads and verifies the Pyxis tarball, only when a build is
 // needed: a node whose plugin matches its Slurm downloads nothing.
 type FetchStep struct{ B *Builder }
 
-func (s *FetchStep) Name() string { return "pyxis-fetch" }
+func (s *FetchStep) Name() string { return StepFetch }
 
 // RunsEarly: the download only fills the agent's cache, so the runner starts
 // it beside the Enroot install (converge.Early).
@@ -23,32 +31,23 @@ func (s *FetchStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	if err != nil || why == "" {
 		return &converge.Plan{}, err
 	}
-	return &converge.Plan{Reason: why, Changes: []converge.Change{{Action: "fetch", Target: s.B.source()}}}, nil
+	return converge.NewPlan(why, []converge.Change{{Action: "fetch", Target: s.B.source()}}, s.B.fetch), nil
 }
-
-func (s *FetchStep) Apply(ctx context.Context, _ *converge.Plan) error { return s.B.fetch(ctx) }
 
 // BuildStep compiles Pyxis against the node's Slurm and installs the plugin.
 type BuildStep struct{ B *Builder }
 
-func (s *BuildStep) Name() string       { return "pyxis-build" }
-func (s *BuildStep) Requires() []string { return []string{"pyxis-fetch"} }
+func (s *BuildStep) Name() string       { return StepBuild }
+func (s *BuildStep) Requires() []string { return []string{StepFetch} }
 
 func (s *BuildStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	why, slurm, err := s.B.stale(ctx)
+	why, sl, err := s.B.stale(ctx)
 	if err != nil || why == "" {
 		return &converge.Plan{}, err
 	}
-	return &converge.Plan{
-		Reason: why,
-		Changes: []converge.Change{
-			{Action: "run", Target: fmt.Sprintf("make (pyxis %s against Slurm %s, headers in %s)", s.B.Cfg.Version, slurm.Version, slurm.Include)},
-			{Action: "write", Target: s.B.Root.Path(filepath.Join(s.B.Cfg.Libdir, PluginName))},
-		},
-		State: slurm,
-	}, nil
-}
-
-func (s *BuildStep) Apply(ctx context.Context, p *converge.Plan) error {
-	return s.B.build(ctx, p.State.(Slurm))
+	changes := []converge.Change{
+		{Action: "run", Target: fmt.Sprintf("make (pyxis %s against Slurm %s, headers in %s)", s.B.Cfg.Version, sl.Version, sl.Include)},
+		{Action: "write", Target: s.B.Root.Path(filepath.Join(s.B.Cfg.Libdir, PluginName))},
+	}
+	return converge.NewPlan(why, changes, func(ctx context.Context) error { return s.B.build(ctx, sl) }), nil
 }

@@ -28,13 +28,13 @@ type Plugstack struct {
 	Log         *zap.Logger
 }
 
-func (p *Plugstack) Name() string { return "pyxis-plugstack" }
+func (p *Plugstack) Name() string { return StepPlugstack }
 
 // Requires the build: a required line naming a missing .so would make every
 // srun on the node fail.
 func (p *Plugstack) Requires() []string {
 	if p.Cfg.Install {
-		return []string{"pyxis-build"}
+		return []string{StepBuild}
 	}
 	return nil
 }
@@ -48,17 +48,17 @@ type wiring struct {
 
 // Plan reads the plugstack as Slurm would and lists what is missing.
 func (p *Plugstack) Plan(context.Context) (*converge.Plan, error) {
-	w, changes, err := p.inspect(!p.Cfg.Install)
+	_, changes, err := p.inspect(!p.Cfg.Install)
 	if err != nil || len(changes) == 0 {
 		return &converge.Plan{}, err
 	}
-	return &converge.Plan{Reason: "Pyxis is not wired into the plugstack", Changes: changes, State: w}, nil
+	return converge.NewPlan("Pyxis is not wired into the plugstack", changes, p.apply), nil
 }
 
-// Apply re-inspects under the plugstack lock, so of many nodes converging at
+// apply re-inspects under the plugstack lock, so of many nodes converging at
 // once only the first edits and the others find nothing to do. pyxis.conf is
 // written before the include that makes Slurm read it.
-func (p *Plugstack) Apply(ctx context.Context, _ *converge.Plan) error {
+func (p *Plugstack) apply(ctx context.Context) error {
 	dir := p.Root.Path(filepath.Dir(p.Cfg.Plugstack))
 	if _, err := mkdirIfMissing(dir); err != nil {
 		return err

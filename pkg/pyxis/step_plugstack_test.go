@@ -30,7 +30,7 @@ func TestPlugstackConvergesKeepingAdminLines(t *testing.T) {
 	if err != nil || len(plan.Changes) != 2 {
 		t.Fatalf("plan: %+v %v", plan, err)
 	}
-	if err := step.Apply(ctx, plan); err != nil {
+	if err := plan.Apply(ctx); err != nil {
 		t.Fatal(err)
 	}
 	main, _ := os.ReadFile(root + "/opt/slurm/etc/plugstack.conf")
@@ -69,7 +69,7 @@ func TestPlugstackRefusesWhatWouldBreakSrun(t *testing.T) {
 	if err != nil || plan.Done() {
 		t.Fatalf("plan before the build: %+v %v", plan, err)
 	}
-	if err := step.Apply(context.Background(), plan); err == nil || !strings.Contains(err.Error(), "is not installed") {
+	if err := plan.Apply(context.Background()); err == nil || !strings.Contains(err.Error(), "is not installed") {
 		t.Fatalf("a missing plugin must be refused: %v", err)
 	}
 	step.Cfg.Install = false
@@ -114,7 +114,7 @@ func TestPlugstackConcurrentConvergers(t *testing.T) {
 			step := plugstackStep(t, root)
 			plan, err := step.Plan(context.Background())
 			if err == nil && !plan.Done() {
-				err = step.Apply(context.Background(), plan)
+				err = plan.Apply(context.Background())
 			}
 			errs <- err
 		}()
@@ -143,7 +143,7 @@ func TestPlugstackLeavesAdminDirectoriesAlone(t *testing.T) {
 	os.Chmod(root+"/opt/slurm/etc/plugstack.conf.d", 0o775)
 	os.Chmod(root+"/opt/slurm/etc/plugstack.conf", 0o640)
 	plan, _ := step.Plan(context.Background())
-	if err := step.Apply(context.Background(), plan); err != nil {
+	if err := plan.Apply(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for path, mode := range map[string]os.FileMode{"/opt/slurm/etc": 0o750, "/opt/slurm/etc/plugstack.conf.d": 0o775, "/opt/slurm/etc/plugstack.conf": 0o640} {

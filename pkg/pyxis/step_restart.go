@@ -10,16 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"go.uber.org/zap"
 )
-
-// SlurmdUnit is the unit restarted when the plugin or its plugstack line changes.
-const SlurmdUnit = "slurmd.service"
 
 // RestartedFile records, per node, the plugin and plugstack lines slurmd was
 // last (re)started with.
@@ -34,8 +31,8 @@ type RestartStep struct {
 	Root     config.Root
 	StateDir string
 	Log      *zap.Logger
-	// Connect reaches systemd; ConnectSystemd in production.
-	Connect func(ctx context.Context) (UnitManager, error)
+	// Connect reaches systemd; slurm.DefaultConnect in production.
+	Connect func(ctx context.Context) (slurm.UnitManager, error)
 
 	// warned is the fingerprint already reported as "restart it yourself":
 	// the daemon plans every verify interval, and one warning per change is
@@ -44,18 +41,13 @@ type RestartStep struct {
 	warned string
 }
 
-func (s *RestartStep) Name() string { return "slurmd-restart" }
+func (s *RestartStep) Name() string { return StepRestart }
 
 func (s *RestartStep) Requires() []string {
 	if s.Cfg.Install {
-		return []string{"pyxis-build", "pyxis-plugstack"}
+		return []string{StepBuild, StepPlugstack}
 	}
-	return []string{"pyxis-plugstack"}
-}
-
-type restartPlan struct {
-	fingerprint string
-	restart     bool
+	return []string{StepPlugstack}
 }
 
 // Plan compares what slurmd should load with what it was last started with.
@@ -72,7 +64,7 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		return &converge.Plan{}, nil
 	}
 	m, state, err := s.state(ctx)
-	if errors.Is(err, ErrNoSystemd) {
+	if errors.Is(err, slurm.ErrNoSystemd) {
 		s.warnOnce(fp, err)
 		return &converge.Plan{}, nil
 	}
@@ -84,11 +76,13 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	// the agent, and a restart job would wait for the agent in turn (a
 	// deadlock until the job times out); it reads the plugstack as it starts.
 	if state == "active" || state == "reloading" {
-		return &converge.Plan{Reason: "slurmd runs an older Pyxis or plugstack", State: restartPlan{fp, true},
-			Changes: []converge.Change{{Action: "restart", Target: SlurmdUnit}}}, nil
+		return converge.NewPlan("slurmd runs an older Pyxis or plugstack",
+			[]converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}},
+			func(ctx context.Context) error { return s.apply(ctx, fp, true) }), nil
 	}
-	return &converge.Plan{Reason: "slurmd is " + state + "; it loads the new Pyxis when it starts", State: restartPlan{fp, false},
-		Changes: []converge.Change{{Action: "write", Target: s.recordPath()}}}, nil
+	return converge.NewPlan("slurmd is "+state+"; it loads the new Pyxis when it starts",
+		[]converge.Change{{Action: "write", Target: s.recordPath()}},
+		func(ctx context.Context) error { return s.apply(ctx, fp, false) }), nil
 }
 
 func (s *RestartStep) warnOnce(fp string, err error) {
@@ -101,28 +95,29 @@ func (s *RestartStep) warnOnce(fp string, err error) {
 	s.Log.Warn("cannot restart slurmd: "+err.Error(), zap.String("fix", "restart slurmd yourself so it loads the new Pyxis: systemctl restart slurmd"))
 }
 
-func (s *RestartStep) Apply(ctx context.Context, p *converge.Plan) error {
-	rp := p.State.(restartPlan)
-	if rp.restart {
+// apply restarts slurmd when it runs (an inactive one loads the new Pyxis
+// when it starts), then records the fingerprint it now runs with.
+func (s *RestartStep) apply(ctx context.Context, fingerprint string, restart bool) error {
+	if restart {
 		m, err := s.Connect(ctx)
 		if err != nil {
 			return err
 		}
 		defer m.Close()
-		if err := m.Restart(ctx, SlurmdUnit); err != nil {
+		if err := m.Restart(ctx, slurm.SlurmdUnit); err != nil {
 			return err
 		}
 	}
-	_, err := atomicfile.Write(s.recordPath(), []byte(rp.fingerprint+"\n"), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})
+	_, err := atomicfile.Write(s.recordPath(), []byte(fingerprint+"\n"), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})
 	return err
 }
 
-func (s *RestartStep) state(ctx context.Context) (UnitManager, string, error) {
+func (s *RestartStep) state(ctx context.Context) (slurm.UnitManager, string, error) {
 	m, err := s.Connect(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	state, err := m.ActiveState(ctx, SlurmdUnit)
+	state, err := m.ActiveState(ctx, slurm.SlurmdUnit)
 	if err != nil {
 		m.Close()
 		return nil, "", err
@@ -151,9 +146,4 @@ func Fingerprint(root config.Root, cfg config.Pyxis) (string, error) {
 		fmt.Fprintln(h, l.String())
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// DefaultConnect connects to systemd with a 2-minute job timeout.
-func DefaultConnect(ctx context.Context) (UnitManager, error) {
-	return ConnectSystemd(ctx, 2*time.Minute)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -19,7 +20,7 @@ func restartStep(t *testing.T) (*RestartStep, string) {
 	write(t, root+cfg.Libdir+"/spank_pyxis.so", "ELF v1")
 	write(t, root+cfg.Plugstack, "required "+cfg.Libdir+"/spank_pyxis.so\n")
 	write(t, root+"/var/lib/enroot-agent/.keep", "")
-	return &RestartStep{Cfg: cfg, Root: config.Root(root), StateDir: "/var/lib/enroot-agent", Log: zap.NewNop(), Connect: DefaultConnect}, root
+	return &RestartStep{Cfg: cfg, Root: config.Root(root), StateDir: "/var/lib/enroot-agent", Log: zap.NewNop(), Connect: slurm.DefaultConnect}, root
 }
 
 func converge1(t *testing.T, s *RestartStep) (changes int, err error) {
@@ -28,7 +29,7 @@ func converge1(t *testing.T, s *RestartStep) (changes int, err error) {
 	if err != nil || plan.Done() {
 		return 0, err
 	}
-	return len(plan.Changes), s.Apply(context.Background(), plan)
+	return len(plan.Changes), plan.Apply(context.Background())
 }
 
 func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {

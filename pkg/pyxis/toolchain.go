@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // distroPackages names, per package manager family, the packages that
@@ -38,7 +39,7 @@ func Family(osRelease string) string {
 
 // checkToolchain reports everything missing for a build at once, each with
 // the package that provides it on this distribution.
-func checkToolchain(root config.Root, slurm Slurm, prefix string) error {
+func checkToolchain(root config.Root, sl slurm.Detected, prefix string) error {
 	// os-release(5): /etc first, then /usr/lib.
 	data, err := os.ReadFile(root.Path("/etc/os-release"))
 	if err != nil {
@@ -60,8 +61,8 @@ func checkToolchain(root config.Root, slurm Slurm, prefix string) error {
 	if _, err := exec.LookPath("make"); err != nil {
 		need("make", "make")
 	}
-	if slurm.Include == "" {
-		need("spank.h", fmt.Sprintf("Slurm's headers (slurm/spank.h in %s/include or /usr/include) for Slurm %s", prefix, slurm.Version))
+	if sl.Include == "" {
+		need("spank.h", fmt.Sprintf("Slurm's headers (slurm/spank.h in %s/include or /usr/include) for Slurm %s", prefix, sl.Version))
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("cannot build Pyxis: missing %s", strings.Join(missing, ", "))

@@ -6,15 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
-
-// maxDepth bounds include nesting: Slurm itself has no bound and would
-// recurse until it crashes on an include loop.
-const maxDepth = 16
 
 // Stack is what Slurm would load from a plugstack, includes followed.
 type Stack struct {
@@ -52,15 +48,15 @@ func (s *Stack) load(root config.Root, file string, depth int) error {
 			continue
 		}
 		s.Includes = append(s.Includes, l)
-		if depth >= maxDepth {
-			s.Problems = append(s.Problems, fmt.Sprintf("%s: includes nest deeper than %d (an include loop?)", l.Where(), maxDepth))
+		if depth >= slurm.MaxIncludeDepth {
+			s.Problems = append(s.Problems, fmt.Sprintf("%s: includes nest deeper than %d (an include loop?)", l.Where(), slurm.MaxIncludeDepth))
 			continue
 		}
 		pattern := l.Path
 		if !filepath.IsAbs(pattern) {
 			pattern = filepath.Join(filepath.Dir(file), pattern)
 		}
-		matches, err := Glob(root, pattern)
+		matches, err := slurm.Glob(root, pattern)
 		if err != nil {
 			s.Problems = append(s.Problems, fmt.Sprintf("%s: include %q: %v", l.Where(), l.Path, err))
 			continue
@@ -90,46 +86,6 @@ func (s *Stack) Plugins(base string) []Line {
 func (s *Stack) Reads(file string) bool {
 	for _, f := range s.Files {
 		if f == filepath.Clean(file) {
-			return true
-		}
-	}
-	return false
-}
-
-// Glob matches pattern, a host path, like glob(3) with no flags, which is
-// what Slurm's include uses: a name starting with '.' is matched only by a
-// pattern component that itself starts with '.'. That is why the agent's
-// temp files (".name.tmp-…") can never be picked up by "*.conf" or "*".
-func Glob(root config.Root, pattern string) ([]string, error) {
-	pattern = filepath.Clean(pattern)
-	matches, err := filepath.Glob(root.Path(pattern))
-	if err != nil {
-		return nil, err
-	}
-	prefix := ""
-	if root != "" && root != "/" {
-		prefix = filepath.Clean(string(root))
-	}
-	var out []string
-	for _, m := range matches {
-		host := strings.TrimPrefix(m, prefix)
-		if !hidden(pattern, host) {
-			out = append(out, host)
-		}
-	}
-	return out, nil
-}
-
-// hidden reports whether match has a dot-name component where pattern's
-// component does not start with a dot.
-func hidden(pattern, match string) bool {
-	pc := strings.Split(pattern, "/")
-	mc := strings.Split(match, "/")
-	if len(pc) != len(mc) {
-		return false
-	}
-	for i := range mc {
-		if strings.HasPrefix(mc[i], ".") && !strings.HasPrefix(pc[i], ".") {
 			return true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // PluginName is the file Pyxis's Makefile builds and the agent installs.
@@ -62,7 +64,7 @@ func (s *Stack) Reaches(file string) bool {
 			pattern = filepath.Join(filepath.Dir(l.File), pattern)
 		}
 		pattern = filepath.Clean(pattern)
-		if ok, _ := filepath.Match(pattern, file); ok && !hidden(pattern, file) {
+		if slurm.Matches(pattern, file) {
 			return true
 		}
 	}

@@ -1,7 +1,9 @@
-// Package verify holds the node's health checks: each looks at the node
-// without changing it and answers ok, fail or unknown, with what is wrong and
-// how to fix it. The checks themselves live beside this file, one file per
-// domain; the agent assembles the list.
+// Package verify is the check framework: a check looks at the node without
+// changing it and answers ok, fail or unknown, with what is wrong and how to
+// fix it; RunAll evaluates checks concurrently under a deadline, and Cache
+// shares one evaluation among concurrent callers. The checks themselves live
+// in their domain packages beside the steps (install, pyxis, credentials);
+// pkg/agent assembles the list, serves it, exports it and drains on it.
 package verify
 
 import (
@@ -98,3 +100,6 @@ func Failf(fix, format string, args ...any) Result {
 func Unknownf(fix, format string, args ...any) Result {
 	return Result{Status: Unknown, Message: fmt.Sprintf(format, args...), Fix: fix}
 }
+
+// ApplyFix is the fix for whatever a converge repairs.
+const ApplyFix = "run `enroot-agent apply` (the daemon retries on its own)"

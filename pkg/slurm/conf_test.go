@@ -1,4 +1,4 @@
-package pyxis
+package slurm
 
 import (
 	"strings"
@@ -7,13 +7,13 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
-func TestParseSlurmConf(t *testing.T) {
+func TestParseConf(t *testing.T) {
 	in := "ClusterName=c # comment\n" +
 		"propagateResourceLimitsExcept=MEMLOCK,NOFILE\n" +
 		"NodeName=n[1-4] CPUs=96 State=CLOUD\n" +
 		"include slurm_parallelcluster.conf\n" +
 		"SlurmctldHost=head(10.0.0.1) PlugStackConfig=/opt/slurm/etc/plugstack.conf\n"
-	s, inc := ParseSlurmConf("/s.conf", []byte(in))
+	s, inc := ParseConf("/s.conf", []byte(in))
 	if s["propagateresourcelimitsexcept"].Value != "MEMLOCK,NOFILE" || s["propagateresourcelimitsexcept"].Where != "/s.conf:2" {
 		t.Fatalf("settings %+v", s)
 	}
@@ -36,28 +36,28 @@ func TestMemlockAdvice(t *testing.T) {
 		"PropagateResourceLimits=CORE,NOFILE":   true,
 		"PropagateResourceLimits=MEMLOCK":       false,
 	} {
-		s, _ := ParseSlurmConf("f", []byte(in))
+		s, _ := ParseConf("f", []byte(in))
 		if got := MemlockAdvice(s) == ""; got != ok {
 			t.Errorf("%q: ok=%v, want %v (%s)", in, got, ok, MemlockAdvice(s))
 		}
 	}
 }
 
-func TestReadSlurmConfFollowsIncludes(t *testing.T) {
+func TestReadConfFollowsIncludes(t *testing.T) {
 	root := t.TempDir()
 	write(t, root+"/opt/slurm/etc/slurm.conf", "ClusterName=c\ninclude pc/*.conf\n")
 	write(t, root+"/opt/slurm/etc/pc/limits.conf", "PropagateResourceLimitsExcept=MEMLOCK\n")
 	write(t, root+"/opt/slurm/etc/pc/.limits.conf.tmp-1", "PropagateResourceLimitsExcept=NOFILE\n")
-	s, err := ReadSlurmConf(config.Root(root), "/opt/slurm/etc/slurm.conf")
+	s, err := ReadConf(config.Root(root), "/opt/slurm/etc/slurm.conf")
 	if err != nil || MemlockAdvice(s) != "" || s["propagateresourcelimitsexcept"].Where != "/opt/slurm/etc/pc/limits.conf:1" {
 		t.Fatalf("%+v %v", s, err)
 	}
 }
 
-func FuzzParseSlurmConf(f *testing.F) {
+func FuzzParseConf(f *testing.F) {
 	f.Add("A=b c=d\ninclude x\n#\nNodeName=a B=c\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		s, _ := ParseSlurmConf("f", []byte(in))
+		s, _ := ParseConf("f", []byte(in))
 		for k, v := range s {
 			if k != strings.ToLower(k) || strings.ContainsAny(k, "= \t\n#") || !strings.HasPrefix(v.Where, "f:") {
 				t.Fatalf("key %q %+v from %q", k, v, in)

@@ -1,4 +1,8 @@
-package pyxis
+// Package slurm is everything the agent knows about the node's Slurm, in one
+// place for the Pyxis steps and the daemon: the running release and its
+// headers, slurm.conf and its includes, glob(3) as Slurm's include uses it,
+// the slurmd unit and its start time, and drain and resume through scontrol.
+package slurm
 
 import (
 	"context"
@@ -14,8 +18,8 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
-// Slurm is what the agent knows of the node's Slurm.
-type Slurm struct {
+// Detected is the node's Slurm, as far as a plugin build is concerned.
+type Detected struct {
 	Version string // like 22.05.8; what the plugin must be built against
 	From    string // where Version came from: "srun --version" or the header's path
 	Include string // the directory to pass as -I (re-rooted), "" when spank.h is missing
@@ -49,13 +53,13 @@ func ParseHeaderVersion(h string) (string, bool) {
 	return fmt.Sprintf("%d.%02d.%d", n>>16&0xff, n>>8&0xff, n&0xff), true
 }
 
-// DetectSlurm finds spank.h (in <prefix>/include, else /usr/include, where
+// Detect finds spank.h (in <prefix>/include, else /usr/include, where
 // Debian and slurm-devel put it) and the running Slurm's version: srun's
 // own answer when it gives one, else the headers'. When both answer and
 // disagree, the headers do not belong to the running Slurm and a plugin built
 // with them would be refused: that is an error.
-func DetectSlurm(ctx context.Context, root config.Root, prefix string) (Slurm, error) {
-	var s Slurm
+func Detect(ctx context.Context, root config.Root, prefix string) (Detected, error) {
+	var s Detected
 	var hdrVersion, hdrPath string
 	for _, inc := range []string{filepath.Join(prefix, "include"), "/usr/include"} {
 		if fileExists(root.Path(filepath.Join(inc, "slurm", "spank.h"))) {
@@ -100,4 +104,10 @@ func srunReports(ctx context.Context, srun string) string {
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
+}
+
+// Regular reports whether path is a regular file (symlinks followed).
+func Regular(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }

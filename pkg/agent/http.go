@@ -1,20 +1,21 @@
-package verify
+package agent
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler serves the agent's endpoints:
+// handler serves the agent's endpoints:
 //
 //	GET /verify   every check as JSON; 200 when all are ok, 503 otherwise
 //	GET /healthz  the daemon's own liveness (alive returns nil), not the node's
 //	GET /metrics  Prometheus exposition
-func Handler(cache *Cache, alive func() error, metrics prometheus.Gatherer) http.Handler {
+func handler(cache *verify.Cache, alive func() error, metrics prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := cache.Get(r.Context())
@@ -23,7 +24,7 @@ func Handler(cache *Cache, alive func() error, metrics prometheus.Gatherer) http
 			return
 		}
 		code := http.StatusOK
-		if rep.Status != OK {
+		if rep.Status != verify.OK {
 			code = http.StatusServiceUnavailable
 		}
 		w.Header().Set("Content-Type", "application/json")

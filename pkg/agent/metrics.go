@@ -1,6 +1,7 @@
-package verify
+package agent
 
 import (
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"runtime"
 	"time"
 
@@ -26,7 +27,7 @@ type Metrics struct {
 
 // NewMetrics registers every metric. creds may return ok=false when no
 // refresher runs.
-func NewMetrics(version string, cache *Cache, creds func() (credentials.Status, bool)) *Metrics {
+func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.Status, bool)) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		stepDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "converge_step_duration_seconds",

@@ -1,7 +1,8 @@
-package verify
+package agent
 
 import (
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,7 +22,7 @@ var (
 // snapshots turns the latest credentials status and check report into
 // metrics at scrape time.
 type snapshots struct {
-	cache *Cache
+	cache *verify.Cache
 	creds func() (credentials.Status, bool)
 }
 
@@ -54,7 +55,7 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descChecked, prometheus.GaugeValue, float64(rep.Checked.Unix()))
 	for _, r := range rep.Results {
-		for _, st := range []Status{OK, Fail, Unknown} {
+		for _, st := range []verify.Status{verify.OK, verify.Fail, verify.Unknown} {
 			v := 0.0
 			if r.Status == st {
 				v = 1

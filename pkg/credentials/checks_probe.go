@@ -1,4 +1,4 @@
-package verify
+package credentials
 
 import (
 	"context"
@@ -9,22 +9,22 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
 // probe logs in to each registry with the token from the first credentials
 // file, as a pull would: GET https://<host>/v2/ with basic auth must be 200.
-func (c Credentials) probe(ctx context.Context) Result {
+func (c checker) probe(ctx context.Context) verify.Result {
 	files := c.files()
 	if len(files) == 0 {
-		return Unknownf("set credentials.enroot_config_path or credentials.files", "no credentials file to probe with")
+		return verify.Unknownf("set enroot_config_path or files", "no credentials file to probe with")
 	}
 	data, err := atomicfile.ReadFile(files[0][1])
 	if err != nil {
-		return Failf(refreshFix, "%s: %v", files[0][0], unwrapPath(err))
+		return verify.Failf(refreshFix, "%s: %v", files[0][0], unwrapPath(err))
 	}
 	s, _ := c.status()
-	netrc := credentials.ParseNetrc(string(data))
+	netrc := ParseNetrc(string(data))
 	var bad []string
 	hosts := c.registries(s)
 	for _, h := range hosts {
@@ -38,12 +38,12 @@ func (c Credentials) probe(ctx context.Context) Result {
 		}
 	}
 	if len(bad) > 0 {
-		return Failf(refreshFix+"; a 401 means ECR no longer accepts the token", "registry login failed: %s", strings.Join(bad, "; "))
+		return verify.Failf(refreshFix+"; a 401 means ECR no longer accepts the token", "registry login failed: %s", strings.Join(bad, "; "))
 	}
-	return Ok(fmt.Sprintf("%d registr%s accepted the token (GET /v2/)", len(hosts), plural(len(hosts), "y", "ies")))
+	return verify.Ok(fmt.Sprintf("%d registr%s accepted the token (GET /v2/)", len(hosts), plural(len(hosts), "y", "ies")))
 }
 
-func (c Credentials) login(ctx context.Context, host string, e credentials.Entry) error {
+func (c checker) login(ctx context.Context, host string, e Entry) error {
 	client := c.Client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}

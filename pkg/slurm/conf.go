@@ -1,4 +1,4 @@
-package pyxis
+package slurm
 
 import (
 	"errors"
@@ -11,21 +11,21 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
-// SlurmSetting is one Key=Value from slurm.conf, with where it was set.
-type SlurmSetting struct {
+// Setting is one Key=Value from slurm.conf, with where it was set.
+type Setting struct {
 	Value string
 	Where string // file:line
 }
 
-// ParseSlurmConf reads the Key=Value pairs of one slurm.conf file. Keys are
+// ParseConf reads the Key=Value pairs of one slurm.conf file. Keys are
 // case-insensitive in Slurm and come back lower-cased; '#' starts a comment;
 // NodeName=… and PartitionName=… lines, whose pairs describe nodes and
 // partitions rather than the cluster, are skipped. includes lists the
 // targets of Include lines, as written.
-func ParseSlurmConf(file string, data []byte) (settings map[string]SlurmSetting, includes []string) {
-	settings = map[string]SlurmSetting{}
+func ParseConf(file string, data []byte) (settings map[string]Setting, includes []string) {
+	settings = map[string]Setting{}
 	for i, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(stripComment(line))
+		fields := strings.Fields(StripComment(line))
 		if len(fields) == 0 {
 			continue
 		}
@@ -41,29 +41,43 @@ func ParseSlurmConf(file string, data []byte) (settings map[string]SlurmSetting,
 		for _, f := range fields {
 			k, v, ok := strings.Cut(f, "=")
 			if ok {
-				settings[strings.ToLower(k)] = SlurmSetting{Value: v, Where: fmt.Sprintf("%s:%d", file, i+1)}
+				settings[strings.ToLower(k)] = Setting{Value: v, Where: fmt.Sprintf("%s:%d", file, i+1)}
 			}
 		}
 	}
 	return settings, includes
 }
 
-// ReadSlurmConf reads slurm.conf (a host path) and the files it includes;
-// a later setting overrides an earlier one, as in Slurm.
-func ReadSlurmConf(root config.Root, path string) (map[string]SlurmSetting, error) {
-	all := map[string]SlurmSetting{}
-	return all, readSlurmConf(root, path, all, 0)
+// ConfPath finds slurm.conf as Slurm's clients do: SLURM_CONF, else the
+// build's sysconfdir, <prefix>/etc (ParallelCluster) or /etc/slurm (distros).
+// Like every host path, it is read under --root.
+func ConfPath(prefix string, root config.Root) string {
+	if conf := os.Getenv("SLURM_CONF"); conf != "" {
+		return conf
+	}
+	conf := filepath.Join(prefix, "etc", "slurm.conf")
+	if !Regular(root.Path(conf)) && Regular(root.Path("/etc/slurm/slurm.conf")) {
+		return "/etc/slurm/slurm.conf"
+	}
+	return conf
 }
 
-func readSlurmConf(root config.Root, path string, all map[string]SlurmSetting, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("%s: includes nest deeper than %d", path, maxDepth)
+// ReadConf reads slurm.conf (a host path) and the files it includes;
+// a later setting overrides an earlier one, as in Slurm.
+func ReadConf(root config.Root, path string) (map[string]Setting, error) {
+	all := map[string]Setting{}
+	return all, readConf(root, path, all, 0)
+}
+
+func readConf(root config.Root, path string, all map[string]Setting, depth int) error {
+	if depth > MaxIncludeDepth {
+		return fmt.Errorf("%s: includes nest deeper than %d", path, MaxIncludeDepth)
 	}
 	data, err := os.ReadFile(root.Path(path))
 	if err != nil {
 		return err
 	}
-	settings, includes := ParseSlurmConf(path, data)
+	settings, includes := ParseConf(path, data)
 	for k, v := range settings {
 		all[k] = v
 	}
@@ -76,7 +90,7 @@ func readSlurmConf(root config.Root, path string, all map[string]SlurmSetting, d
 			return fmt.Errorf("%s: include %s: %w", path, inc, err)
 		}
 		for _, m := range matches {
-			if err := readSlurmConf(root, m, all, depth+1); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := readConf(root, m, all, depth+1); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}
@@ -88,7 +102,7 @@ func readSlurmConf(root config.Root, path string, all map[string]SlurmSetting, d
 // memlock limit, or "" when jobs keep slurmd's (unlimited) one. By default
 // Slurm copies the submitting shell's limits into the job, and a login
 // node's 64 KiB memlock then breaks RDMA, EFA and NCCL inside containers.
-func MemlockAdvice(s map[string]SlurmSetting) string {
+func MemlockAdvice(s map[string]Setting) string {
 	if except, ok := s["propagateresourcelimitsexcept"]; ok && (hasLimit(except.Value, "MEMLOCK") || strings.EqualFold(except.Value, "ALL")) {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package pyxis
+package slurm
 
 import (
 	"context"
@@ -10,6 +10,10 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 )
+
+// SlurmdUnit is slurmd's systemd unit: restarted when the plugins it loads
+// change.
+const SlurmdUnit = "slurmd.service"
 
 // UnitManager is the little of systemd the agent needs.
 type UnitManager interface {
@@ -32,6 +36,11 @@ func ConnectSystemd(ctx context.Context, jobTimeout time.Duration) (UnitManager,
 		return nil, fmt.Errorf("%w: %v", ErrNoSystemd, err)
 	}
 	return &systemdManager{conn: conn, timeout: jobTimeout}, nil
+}
+
+// DefaultConnect connects to systemd with a 2-minute job timeout.
+func DefaultConnect(ctx context.Context) (UnitManager, error) {
+	return ConnectSystemd(ctx, 2*time.Minute)
 }
 
 type systemdManager struct {

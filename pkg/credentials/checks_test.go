@@ -1,4 +1,4 @@
-package verify
+package credentials
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/secret"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
 const (
@@ -24,27 +24,27 @@ const (
 var now = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // node writes a credentials file and a recorded status as a refresh would.
-func node(t *testing.T, yaml, netrc string, st *credentials.Status) Credentials {
+func node(t *testing.T, yaml, netrc string, st *Status) checker {
 	t.Helper()
 	cfg, err := config.Parse("c.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	root := config.Root(t.TempDir())
-	file := root.Path(credentials.CredentialsFile(cfg.Credentials))
+	file := root.Path(CredentialsFile(cfg.Credentials))
 	os.MkdirAll(filepath.Dir(file), 0o755)
 	os.WriteFile(file, []byte(netrc), 0o644)
 	if st != nil {
 		b, _ := json.Marshal(st)
 		os.MkdirAll(root.Path(cfg.StateDir), 0o700)
-		os.WriteFile(credentials.StatusPath(cfg, root), b, 0o600)
+		os.WriteFile(StatusPath(cfg, root), b, 0o600)
 	}
-	return Credentials{Config: cfg, Root: root, Now: func() time.Time { return now }}
+	return checker{Config: cfg, Root: root, Now: func() time.Time { return now }}
 }
 
-func healthy(exp time.Time) *credentials.Status {
-	return &credentials.Status{LastAttempt: now.Add(-time.Hour), LastSuccess: now.Add(-time.Hour), Successes: 1,
-		Registries: []credentials.RegistryStatus{{Host: vHost, ExpiresAt: exp, Fingerprint: secret.New(vTok).Fingerprint()}}}
+func healthy(exp time.Time) *Status {
+	return &Status{LastAttempt: now.Add(-time.Hour), LastSuccess: now.Add(-time.Hour), Successes: 1,
+		Registries: []RegistryStatus{{Host: vHost, ExpiresAt: exp, Fingerprint: secret.New(vTok).Fingerprint()}}}
 }
 
 const vYAML = "ecr:\n  registries: [" + vHost + "]\n"
@@ -56,28 +56,28 @@ func TestCredentialsChecks(t *testing.T) {
 	cases := []struct {
 		name          string
 		netrc         string
-		st            *credentials.Status
-		refresh, toks Status
+		st            *Status
+		refresh, toks verify.Status
 		msg           string
 	}{
-		{"healthy", "machine nvcr.io login u password p\n" + vLine, healthy(now.Add(11 * time.Hour)), OK, OK, "1 registry with a token valid for more than 1h0m0s"},
-		{"within the margin", vLine, healthy(now.Add(30 * time.Minute)), OK, Fail, "expires in 30m0s, less than verify.token_margin 1h0m0s"},
-		{"expired", vLine, healthy(now.Add(-time.Minute)), OK, Fail, "expired at 2026-03-04T05:05:07Z"},
-		{"no entry", "machine nvcr.io login u password p\n", healthy(now.Add(11 * time.Hour)), OK, Fail, "no entry for " + vHost},
-		{"a token the agent did not issue", "machine " + vHost + " login AWS password HANDMADE\n", healthy(now.Add(11 * time.Hour)), OK, Fail, "is not the one the agent last issued"},
-		{"refresh failing", vLine, failing, Fail, OK, "refreshes failing since 2026-03-04T04:06:07Z (3 failures): ecr GetAuthorizationToken"},
-		{"never refreshed", vLine, nil, Fail, Unknown, "no refresh has run on this node yet"},
-		{"unreadable by users", "", healthy(now.Add(11 * time.Hour)), OK, Fail, "/run/enroot-agent/enroot-config/.credentials: mode 0600 uid 0 gid 0, want mode 0644"},
+		{"healthy", "machine nvcr.io login u password p\n" + vLine, healthy(now.Add(11 * time.Hour)), verify.OK, verify.OK, "1 registry with a token valid for more than 1h0m0s"},
+		{"within the margin", vLine, healthy(now.Add(30 * time.Minute)), verify.OK, verify.Fail, "expires in 30m0s, less than verify.token_margin 1h0m0s"},
+		{"expired", vLine, healthy(now.Add(-time.Minute)), verify.OK, verify.Fail, "expired at 2026-03-04T05:05:07Z"},
+		{"no entry", "machine nvcr.io login u password p\n", healthy(now.Add(11 * time.Hour)), verify.OK, verify.Fail, "no entry for " + vHost},
+		{"a token the agent did not issue", "machine " + vHost + " login AWS password HANDMADE\n", healthy(now.Add(11 * time.Hour)), verify.OK, verify.Fail, "is not the one the agent last issued"},
+		{"refresh failing", vLine, failing, verify.Fail, verify.OK, "refreshes failing since 2026-03-04T04:06:07Z (3 failures): ecr GetAuthorizationToken"},
+		{"never refreshed", vLine, nil, verify.Fail, verify.Unknown, "no refresh has run on this node yet"},
+		{"unreadable by users", "", healthy(now.Add(11 * time.Hour)), verify.OK, verify.Fail, "/run/enroot-agent/enroot-config/.credentials: mode 0600 uid 0 gid 0, want mode 0644"},
 	}
 	for _, c := range cases {
 		n := node(t, vYAML, c.netrc, c.st)
 		if c.netrc == "" { // the unreadable case: right content, wrong mode
-			file := n.Root.Path(credentials.CredentialsFile(n.Config.Credentials))
+			file := n.Root.Path(CredentialsFile(n.Config.Credentials))
 			os.WriteFile(file, []byte(vLine), 0o600)
 			os.Chmod(file, 0o600)
 		}
-		checks := n.Checks()
-		res := RunAll(context.Background(), checks)
+		checks := n.checks()
+		res := verify.RunAll(context.Background(), checks)
 		if len(res) != 2 || res[0].Status != c.refresh || res[1].Status != c.toks {
 			t.Errorf("%s: %+v", c.name, res)
 			continue
@@ -97,15 +97,15 @@ func TestCredentialsProbe(t *testing.T) {
 	reg := testenv.StartRegistry(t, []string{vHost}, vTok)
 	c := node(t, vYAML+"verify:\n  probe_registries: true\n", vLine, healthy(now.Add(11*time.Hour)))
 	c.Client = &http.Client{Transport: reg.Transport(), Timeout: 10 * time.Second}
-	res := RunAll(context.Background(), c.Checks())
-	if len(res) != 3 || res[2].Name != "credentials-probe" || res[2].Status != OK {
+	res := verify.RunAll(context.Background(), c.checks())
+	if len(res) != 3 || res[2].Name != "credentials-probe" || res[2].Status != verify.OK {
 		t.Fatalf("probe with the right token: %+v", res)
 	}
 	if err := reg.SetPassword("ecrtokROTATEDAWAY"); err != nil {
 		t.Fatal(err)
 	}
-	res = RunAll(context.Background(), c.Checks())
-	if res[2].Status != Fail || !strings.Contains(res[2].Message, "401 Unauthorized") || strings.Contains(res[2].Message, vTok) {
+	res = verify.RunAll(context.Background(), c.checks())
+	if res[2].Status != verify.Fail || !strings.Contains(res[2].Message, "401 Unauthorized") || strings.Contains(res[2].Message, vTok) {
 		t.Fatalf("probe with a refused token: %+v", res[2])
 	}
 }

@@ -1,4 +1,4 @@
-package verify
+package credentials
 
 import (
 	"context"
@@ -11,19 +11,21 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
-// Credentials checks that every user's jobs can authenticate to every
+// Checks look at whether every user's jobs can authenticate to every
 // registry: each credentials file holds, for each registry, the token the
 // agent issued, with at least verify.token_margin of life left; the last
 // refresh succeeded; and, with verify.probe_registries, the registry
-// accepts the token.
-type Credentials struct {
+// accepts the token. They read the status the refresher recorded.
+func Checks(cfg config.Config, root config.Root) []verify.Check {
+	return checker{Config: cfg, Root: root}.checks()
+}
+
+type checker struct {
 	Config config.Config
 	Root   config.Root
-	// Live is the daemon's in-memory status; nil reads the recorded one.
-	Live func() credentials.Status
 	// Now and Client are seams; nil means time.Now and a 10s HTTP client.
 	Now    func() time.Time
 	Client *http.Client
@@ -31,53 +33,49 @@ type Credentials struct {
 
 const refreshFix = "run `enroot-agent refresh` and read its error; check the instance role allows ecr:GetAuthorizationToken and the node reaches the ECR endpoint (journalctl -u enroot-agent)"
 
-// Checks lists the credentials checks.
-func (c Credentials) Checks() []Check {
-	checks := []Check{
-		Func{CheckName: "credentials-refresh", Fn: c.refresh},
-		Func{CheckName: "credentials-tokens", Fn: c.tokens},
+func (c checker) checks() []verify.Check {
+	checks := []verify.Check{
+		verify.Func{CheckName: "credentials-refresh", Fn: c.refresh},
+		verify.Func{CheckName: "credentials-tokens", Fn: c.tokens},
 	}
 	if c.Config.Verify.ProbeRegistries {
-		checks = append(checks, Func{CheckName: "credentials-probe", Fn: c.probe})
+		checks = append(checks, verify.Func{CheckName: "credentials-probe", Fn: c.probe})
 	}
 	return checks
 }
 
-func (c Credentials) status() (credentials.Status, error) {
-	if c.Live != nil {
-		return c.Live(), nil
-	}
-	return credentials.ReadStatus(credentials.StatusPath(c.Config, c.Root))
+func (c checker) status() (Status, error) {
+	return ReadStatus(StatusPath(c.Config, c.Root))
 }
 
-func (c Credentials) now() time.Time {
+func (c checker) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
 	return time.Now()
 }
 
-func (c Credentials) refresh(context.Context) Result {
+func (c checker) refresh(context.Context) verify.Result {
 	s, err := c.status()
 	switch {
 	case err != nil:
-		return Failf("run `enroot-agent refresh` (the daemon refreshes at start)", "%v", err)
+		return verify.Failf("run `enroot-agent refresh` (the daemon refreshes at start)", "%v", err)
 	case s.LastAttempt.IsZero():
-		return Failf("run `enroot-agent refresh`", "no refresh has run yet")
+		return verify.Failf("run `enroot-agent refresh`", "no refresh has run yet")
 	case s.LastError != "":
-		return Failf(refreshFix, "refreshes failing since %s (%d failures): %s", stamp(s.FailingSince), s.Failures, s.LastError)
+		return verify.Failf(refreshFix, "refreshes failing since %s (%d failures): %s", stamp(s.FailingSince), s.Failures, s.LastError)
 	}
 	msg := "last refresh " + stamp(s.LastSuccess) + " succeeded"
 	if !s.NextRefresh.IsZero() {
 		msg += "; next " + stamp(s.NextRefresh)
 	}
-	return Ok(msg)
+	return verify.Ok(msg)
 }
 
 // files are the credentials files to look at, host path and re-rooted path.
-func (c Credentials) files() [][2]string {
+func (c checker) files() [][2]string {
 	var out [][2]string
-	if p := credentials.CredentialsFile(c.Config.Credentials); p != "" {
+	if p := CredentialsFile(c.Config.Credentials); p != "" {
 		out = append(out, [2]string{p, c.Root.Path(p)})
 	}
 	for _, f := range c.Config.Credentials.Files {
@@ -87,7 +85,7 @@ func (c Credentials) files() [][2]string {
 }
 
 // registries are the configured hosts, or those the last refresh found.
-func (c Credentials) registries(s credentials.Status) []string {
+func (c checker) registries(s Status) []string {
 	var hosts []string
 	for _, r := range c.Config.ECR.Registries {
 		hosts = append(hosts, r.Host)
@@ -100,16 +98,16 @@ func (c Credentials) registries(s credentials.Status) []string {
 	return hosts
 }
 
-func (c Credentials) tokens(context.Context) Result {
+func (c checker) tokens(context.Context) verify.Result {
 	s, err := c.status()
 	if err != nil {
-		return Unknownf("run `enroot-agent refresh`", "cannot tell the tokens' expiry: %v", err)
+		return verify.Unknownf("run `enroot-agent refresh`", "cannot tell the tokens' expiry: %v", err)
 	}
 	hosts := c.registries(s)
 	if len(hosts) == 0 {
-		return Failf(refreshFix, "no registry known: ecr.registries is empty and no refresh found this node's registry")
+		return verify.Failf(refreshFix, "no registry known: ecr.registries is empty and no refresh found this node's registry")
 	}
-	known := map[string]credentials.RegistryStatus{}
+	known := map[string]RegistryStatus{}
 	for _, r := range s.Registries {
 		known[r.Host] = r
 	}
@@ -120,7 +118,7 @@ func (c Credentials) tokens(context.Context) Result {
 			problems = append(problems, fmt.Sprintf("%s: %v", f[0], unwrapPath(err)))
 			continue
 		}
-		netrc := credentials.ParseNetrc(string(data))
+		netrc := ParseNetrc(string(data))
 		for _, h := range hosts {
 			if p := c.tokenProblem(netrc, known[h], h); p != "" {
 				problems = append(problems, f[0]+": "+p)
@@ -128,16 +126,16 @@ func (c Credentials) tokens(context.Context) Result {
 		}
 	}
 	if len(problems) > 0 {
-		return Failf(refreshFix, "%s", strings.Join(problems, "; "))
+		return verify.Failf(refreshFix, "%s", strings.Join(problems, "; "))
 	}
-	return Ok(fmt.Sprintf("%d registr%s with a token valid for more than %s in %d file(s)",
+	return verify.Ok(fmt.Sprintf("%d registr%s with a token valid for more than %s in %d file(s)",
 		len(hosts), plural(len(hosts), "y", "ies"), c.Config.Verify.TokenMargin, len(c.files())))
 }
 
 // permProblems compares each file's mode and owner with what the agent
 // keeps: a shared file users cannot read fails every user's pull.
-func (c Credentials) permProblems() []string {
-	perms, err := credentials.Perms(c.Config.Credentials, c.Root)
+func (c checker) permProblems() []string {
+	perms, err := Perms(c.Config.Credentials, c.Root)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -155,7 +153,7 @@ func (c Credentials) permProblems() []string {
 	return out
 }
 
-func owner(p credentials.FilePerm) string {
+func owner(p FilePerm) string {
 	s := ""
 	if p.UID != -1 {
 		s += fmt.Sprintf(" uid %d", p.UID)
@@ -167,7 +165,7 @@ func owner(p credentials.FilePerm) string {
 }
 
 // tokenProblem says what is wrong with host's entry, or "".
-func (c Credentials) tokenProblem(n *credentials.Netrc, rs credentials.RegistryStatus, host string) string {
+func (c checker) tokenProblem(n *Netrc, rs RegistryStatus, host string) string {
 	e, ok := n.Lookup(host)
 	switch {
 	case !ok:

@@ -1,4 +1,4 @@
-package pyxis
+package slurm
 
 import (
 	"fmt"
@@ -72,24 +72,4 @@ func SlurmdStarted(root config.Root) (time.Time, bool, error) {
 		return time.Time{}, false, nil
 	}
 	return boot.Add(time.Duration(oldest) * time.Second / userHZ), true, nil
-}
-
-// LastChange is when the plugin, or a plugstack file loading it, last
-// changed: slurmd must have started after that to run them.
-func LastChange(root config.Root, cfg config.Pyxis) (time.Time, error) {
-	files := []string{filepath.Join(cfg.Libdir, PluginName)}
-	s, err := Walk(root, cfg.Plugstack)
-	if err != nil {
-		return time.Time{}, err
-	}
-	for _, l := range s.Plugins(PluginName) {
-		files = append(files, l.File)
-	}
-	var last time.Time
-	for _, f := range files {
-		if st, err := os.Stat(root.Path(f)); err == nil && st.ModTime().After(last) {
-			last = st.ModTime()
-		}
-	}
-	return last, nil
 }

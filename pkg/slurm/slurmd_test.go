@@ -1,4 +1,4 @@
-package pyxis
+package slurm
 
 import (
 	"strings"

@@ -1,0 +1,139 @@
+package pyxis
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
+)
+
+// Checks look at what srun needs from Pyxis on this node: the plugin,
+// built for the running Slurm; a plugstack that reaches it and loads nothing
+// missing; slurmd restarted since either changed; and the memlock limit.
+func Checks(cfg config.Config, root config.Root) []verify.Check {
+	p := cfg.Pyxis
+	return []verify.Check{
+		verify.Func{CheckName: "pyxis-plugin", Fn: func(ctx context.Context) verify.Result { return pyxisPlugin(ctx, cfg, root) }},
+		verify.Func{CheckName: "pyxis-plugstack", Fn: func(context.Context) verify.Result { return pyxisPlugstack(p, root) }},
+		verify.Func{CheckName: "slurmd-pyxis-loaded", Fn: func(context.Context) verify.Result { return slurmdLoaded(cfg, root) }},
+		verify.Func{CheckName: "slurm-memlock", Fn: func(context.Context) verify.Result { return slurmMemlock(p, root) }},
+	}
+}
+
+func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root) verify.Result {
+	plugin := filepath.Join(cfg.Pyxis.Libdir, PluginName)
+	if _, err := os.Stat(root.Path(plugin)); err != nil {
+		return verify.Failf(verify.ApplyFix, "%s is missing: every srun, sbatch and salloc that loads it fails", plugin)
+	}
+	if !cfg.Pyxis.Install {
+		return verify.Ok(plugin + " is present (installed by someone else: install is false)")
+	}
+	rec, err := ReadRecord(root, cfg.StateDir)
+	if err != nil || rec.PyxisVersion == "" {
+		return verify.Unknownf(verify.ApplyFix, "no build record for %s in %s: cannot tell which Slurm it was built for", plugin, cfg.StateDir)
+	}
+	sl, err := slurm.Detect(ctx, root, cfg.Pyxis.SlurmPrefix)
+	if err != nil {
+		return verify.Unknownf("check slurm_prefix", "%v", err)
+	}
+	if rec.SlurmVersion != sl.Version {
+		return verify.Failf(verify.ApplyFix+"; it rebuilds Pyxis for the running Slurm", "%s was built for Slurm %s but Slurm %s runs here (from %s): Slurm refuses a plugin built for another release", plugin, rec.SlurmVersion, sl.Version, sl.From)
+	}
+	return verify.Ok(fmt.Sprintf("%s is Pyxis %s built for Slurm %s", plugin, rec.PyxisVersion, sl.Version))
+}
+
+func pyxisPlugstack(p config.Pyxis, root config.Root) verify.Result {
+	s, err := Walk(root, p.Plugstack)
+	if err != nil {
+		return verify.Unknownf("check that the agent can read "+p.Plugstack, "%v", err)
+	}
+	var broken []string
+	for _, l := range s.Lines {
+		if l.Kind == Required && filepath.IsAbs(l.Path) && !slurm.Regular(root.Path(l.Path)) {
+			broken = append(broken, fmt.Sprintf("%s: required plugin %s does not exist", l.Where(), l.Path))
+		}
+	}
+	broken = append(broken, s.Problems...)
+	if len(broken) > 0 {
+		return verify.Failf("install the plugin on this node, or remove or comment out that line (every node reading this plugstack needs every required plugin)",
+			"%s: srun, sbatch and salloc fail on this node", strings.Join(broken, "; "))
+	}
+	entry := Entry(p.Libdir, p.Args)
+	if msg := s.Check(entry); msg != "" {
+		fix := verify.ApplyFix
+		if !p.PlugstackManaged {
+			fix = fmt.Sprintf("on the node that manages %s (plugstack_managed is false), add %q", p.Plugstack, entry.String())
+		}
+		return verify.Failf(fix, "plugstack %s: %s", p.Plugstack, msg)
+	}
+	msg := fmt.Sprintf("%s loads %s (%s)", p.Plugstack, entry.Path, s.Plugins(PluginName)[0].Where())
+	if len(s.Invalid) > 0 {
+		msg += fmt.Sprintf("; Slurm ignores %d invalid line(s), first %v", len(s.Invalid), s.Invalid[0])
+	}
+	return verify.Ok(msg)
+}
+
+// slurmdLoaded compares the running slurmd's start time with the last change
+// of the plugin or its plugstack file; it needs no systemd, so a slurmd an
+// admin restarted by hand counts too. btime has a one-second resolution.
+func slurmdLoaded(cfg config.Config, root config.Root) verify.Result {
+	started, running, err := slurm.SlurmdStarted(root)
+	if err != nil {
+		return verify.Unknownf("", "cannot tell when slurmd started: %v", err)
+	}
+	if !running {
+		return verify.Ok("slurmd is not running here; it loads the current Pyxis when it starts")
+	}
+	changed, err := LastChange(root, cfg.Pyxis)
+	if err != nil {
+		return verify.Unknownf("", "%v", err)
+	}
+	if started.Add(time.Second).Before(changed) {
+		return verify.Failf("systemctl restart slurmd (the agent does it itself when it can reach systemd over D-Bus)",
+			"slurmd started at %s, before %s or its plugstack line changed at %s: it runs without them",
+			started.UTC().Format(time.RFC3339), PluginName, changed.UTC().Format(time.RFC3339))
+	}
+	return verify.Ok("slurmd started after the last change of Pyxis or its plugstack line")
+}
+
+func slurmMemlock(p config.Pyxis, root config.Root) verify.Result {
+	conf := slurm.ConfPath(p.SlurmPrefix, root)
+	settings, err := slurm.ReadConf(root, conf)
+	if err != nil {
+		return verify.Unknownf("set SLURM_CONF for the agent, or slurm_prefix", "cannot read slurm.conf: %v", err)
+	}
+	if msg := slurm.MemlockAdvice(settings); msg != "" {
+		// Unknown, not Fail: whether it hurts depends on the submitting
+		// shell's memlock limit, which this node cannot see, and a fail
+		// would drain every node of the cluster over one head-node setting.
+		return verify.Unknownf("on the head node, add PropagateResourceLimitsExcept=MEMLOCK to "+conf+" and run `scontrol reconfigure` (compute nodes must not edit the shared slurm.conf)",
+			"%s: %s; where that limit is low (64 KiB by default), RDMA, EFA and NCCL in containers fail to pin memory", conf, msg)
+	}
+	return verify.Ok(conf + " keeps MEMLOCK out of the propagated limits")
+}
+
+// LastChange is when the plugin, or a plugstack file loading it, last
+// changed: slurmd must have started after that to run them.
+func LastChange(root config.Root, cfg config.Pyxis) (time.Time, error) {
+	files := []string{filepath.Join(cfg.Libdir, PluginName)}
+	s, err := Walk(root, cfg.Plugstack)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, l := range s.Plugins(PluginName) {
+		files = append(files, l.File)
+	}
+	var last time.Time
+	for _, f := range files {
+		if st, err := os.Stat(root.Path(f)); err == nil && st.ModTime().After(last) {
+			last = st.ModTime()
+		}
+	}
+	return last, nil
+}

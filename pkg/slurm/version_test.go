@@ -1,0 +1,56 @@
+package slurm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+)
+
+func TestParseVersions(t *testing.T) {
+	for in, want := range map[string]string{"slurm 23.11.4\n": "23.11.4", "slurm-wlm 22.05.8": "22.05.8", "srun: error: x": ""} {
+		if got, _ := ParseSrunVersion(in); got != want {
+			t.Errorf("srun %q: %q, want %q", in, got, want)
+		}
+	}
+	h := "#ifndef X\n#define SLURM_VERSION_NUMBER 0x160508\n#define SLURM_VERSION_NUM(a,b,c) ...\n"
+	if got, ok := ParseHeaderVersion(h); !ok || got != "22.05.8" {
+		t.Fatalf("header: %q %v", got, ok)
+	}
+	if _, ok := ParseHeaderVersion("#define SLURM_VERSION_STRING \"22.05.8\"\n"); ok {
+		t.Fatal("no number must not parse")
+	}
+}
+
+func TestDetectSlurmHeadersAndMismatch(t *testing.T) {
+	root := t.TempDir()
+	r := config.Root(root)
+	if _, err := Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "cannot tell the Slurm version") {
+		t.Fatalf("nothing installed: %v", err)
+	}
+	write(t, root+"/opt/slurm/include/slurm/spank.h", "")
+	write(t, root+"/opt/slurm/include/slurm/slurm_version.h", "#define SLURM_VERSION_NUMBER 0x170b04\n")
+	s, err := Detect(context.Background(), r, "/opt/slurm")
+	if err != nil || s.Version != "23.11.4" || s.Include != root+"/opt/slurm/include" {
+		t.Fatalf("headers: %+v %v", s, err)
+	}
+	// An srun that reports another release: the headers are not its own.
+	write(t, root+"/opt/slurm/bin/srun", "#!/bin/sh\necho slurm 23.11.6\n")
+	os.Chmod(root+"/opt/slurm/bin/srun", 0o755)
+	if _, err := Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "reports Slurm 23.11.6 but the headers") {
+		t.Fatalf("mismatch: %v", err)
+	}
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
