@@ -80,13 +80,17 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -o) case "$2" in Dir=*) root=${2#Dir=} ;; esac; shift 2; continue ;;
     -*) ;;
-    update) exit 0 ;;
+    update) cmd=update ;;
     install) cmd=install ;;
     *) [ "$cmd" = install ] && names="$names $1" ;;
   esac
   shift
 done
 [ -n "$root" ] || { echo 'test stub: refusing to install on the host (no -o Dir=)' >&2; exit 100; }
+if [ "$cmd" = update ]; then
+  mkdir -p "$root/var/lib/apt/lists" && : > "$root/var/lib/apt/lists/stub_dists_stable_main_binary_Packages"
+  exit 0
+fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 for name in $names; do
 ` + versionCase(NodeDebs, "1.0-1") + `  mkdir -p "$work/$name/DEBIAN"

@@ -107,6 +107,22 @@ func (n *node) apply(t *testing.T, extra ...string) (string, string) {
 	return out.String(), errb.String()
 }
 
+// verify runs the real binary's verify here (not through a daemon) and
+// returns its report and exit status.
+func (n *node) verify(t *testing.T) (string, int) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), "--config", n.config, "--root", n.root, "verify", "--local")
+	cmd.Env = n.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatal(err)
+		}
+	}
+	return string(out), cmd.ProcessState.ExitCode()
+}
+
+
 // step is the report line of one step.
 func step(out, name string) string {
 	for _, line := range strings.Split(out, "\n") {
