@@ -122,7 +122,6 @@ func (n *node) verify(t *testing.T) (string, int) {
 	return string(out), cmd.ProcessState.ExitCode()
 }
 
-
 // step is the report line of one step.
 func step(out, name string) string {
 	for _, line := range strings.Split(out, "\n") {
