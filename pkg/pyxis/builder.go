@@ -117,6 +117,9 @@ func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 	if _, err := mkdirIfMissing(b.Root.Path(b.Cfg.Libdir)); err != nil {
 		return err
 	}
+	if err := b.warnForeign(plugin); err != nil {
+		return err
+	}
 	if _, err := atomicfile.Write(b.Root.Path(plugin), data, atomicfile.Default); err != nil {
 		return err
 	}
@@ -128,6 +131,24 @@ func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 	}
 	b.Log.Info("pyxis installed", zap.String("plugin", b.Root.Path(plugin)), zap.String("slurm", sl.Version), zap.String("sha256", rec.PluginSHA256))
 	return writeRecord(b.Root, b.StateDir, rec)
+}
+
+// warnForeign says so when the build replaces a plugin the agent did not
+// install (a ParallelCluster AMI's own Pyxis, a hand-built one): the file
+// is overwritten on purpose, since two Pyxis plugins must never load, and
+// its digest is logged so the old one can be identified.
+func (b *Builder) warnForeign(plugin string) error {
+	old, err := fileSHA256(b.Root.Path(plugin))
+	if err != nil || old == "" {
+		return err
+	}
+	rec, err := ReadRecord(b.Root, b.StateDir)
+	if err != nil || (rec.PyxisVersion != "" && rec.PluginSHA256 == old) {
+		return err
+	}
+	b.Log.Warn("replacing a "+PluginName+" the agent did not build (no build record of ours, or another digest) with its own build",
+		zap.String("plugin", b.Root.Path(plugin)), zap.String("old_sha256", old))
+	return nil
 }
 
 // compile runs make and make install into a staging DESTDIR, and returns

@@ -61,6 +61,8 @@ func writeRecord(root config.Root, stateDir string, r Record) error {
 // when it does. pluginSum is the .so's current digest ("" when missing).
 func (r Record) Stale(want Record, pluginSum string) string {
 	switch {
+	case r.PyxisVersion == "" && pluginSum != "":
+		return fmt.Sprintf("%s (sha256 %s) was not built by the agent (an image's Pyxis?): it is replaced by a build against this node's Slurm", want.Plugin, pluginSum)
 	case r.PyxisVersion == "":
 		return "Pyxis has not been built on this node"
 	case pluginSum == "":

@@ -112,8 +112,16 @@ func (p *Plugstack) inspect(needPlugin bool) (*wiring, []converge.Change, error)
 		return nil, nil, nil
 	}
 	own := ConfPath(p.Cfg.Plugstack)
-	if c := s.Conflicts(own); len(c) > 0 {
-		return nil, nil, fmt.Errorf("Pyxis is already loaded by another plugstack line (%s); loading it twice makes srun fail: remove that line, or set pyxis.plugstack_managed: false to keep it", strings.Join(c, "; "))
+	c := foreignPyxis(s.Lines, own)
+	if !s.Reaches(own) {
+		dormant, err := dormantPyxis(p.Root, p.Cfg.Plugstack, own)
+		if err != nil {
+			return nil, nil, err
+		}
+		c = append(c, dormant...)
+	}
+	if len(c) > 0 {
+		return nil, nil, fmt.Errorf("Pyxis is already loaded (or would be, once the agent's include is added) by a plugstack line the agent did not write (%s); loading it twice makes srun fail: remove that line, or set pyxis.plugstack_managed: false to keep it", strings.Join(c, "; "))
 	}
 	w := &wiring{conf: RenderConf(entry)}
 	var changes []converge.Change

@@ -71,19 +71,6 @@ func (s *Stack) Reaches(file string) bool {
 	return false
 }
 
-// Conflicts lists the lines, outside the agent's own file, that load a Pyxis
-// too. Slurm would load it twice and refuse the duplicate options, so srun
-// fails: this must be fixed by a person, not guessed at.
-func (s *Stack) Conflicts(own string) []string {
-	var out []string
-	for _, l := range s.Plugins(PluginName) {
-		if l.File != own {
-			out = append(out, fmt.Sprintf("%s: %s", l.Where(), l))
-		}
-	}
-	return out
-}
-
 // Check says what keeps the stack from loading entry exactly once; "" when
 // it does. It is the whole check for a plugstack managed elsewhere.
 func (s *Stack) Check(entry Line) string {
