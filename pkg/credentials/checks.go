@@ -63,7 +63,7 @@ func (c checker) refresh(context.Context) verify.Result {
 	case s.LastAttempt.IsZero():
 		return verify.Failf("run `enroot-agent refresh`", "no refresh has run yet")
 	case s.LastError != "":
-		return verify.Failf(refreshFix, "refreshes failing since %s (%d failures): %s", stamp(s.FailingSince), s.Failures, s.LastError)
+		return verify.Failf(refreshFix, "refreshes failing since %s (%d failures): %s", stamp(s.FailingSince), s.ConsecutiveFailures, s.LastError)
 	}
 	msg := "last refresh " + stamp(s.LastSuccess) + " succeeded"
 	if !s.NextRefresh.IsZero() {

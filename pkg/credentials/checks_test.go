@@ -52,7 +52,7 @@ const vLine = "machine " + vHost + " login AWS password " + vTok + "\n"
 
 func TestCredentialsChecks(t *testing.T) {
 	failing := healthy(now.Add(11 * time.Hour))
-	failing.LastError, failing.FailingSince, failing.Failures = "ecr GetAuthorizationToken in us-east-1: ThrottlingException", now.Add(-time.Hour), 3
+	failing.LastError, failing.FailingSince, failing.ConsecutiveFailures = "ecr GetAuthorizationToken in us-east-1: ThrottlingException", now.Add(-time.Hour), 3
 	cases := []struct {
 		name          string
 		netrc         string

@@ -85,5 +85,5 @@ func (r *Refresher) resume() {
 		r.log.Debug("resumed token", zap.String("registry", rs.Host), zap.Time("expires_at", rs.ExpiresAt), zap.String("fingerprint", rs.Fingerprint))
 	}
 	st.Registries = nil
-	r.status = st
+	r.status, r.failures = st, st.ConsecutiveFailures
 }

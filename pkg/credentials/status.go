@@ -11,7 +11,9 @@ type Status struct {
 	LastSuccess  time.Time
 	LastError    string    // free of secrets; "" when the last attempt succeeded
 	FailingSince time.Time // zero when healthy
-	NextRefresh  time.Time
+	// ConsecutiveFailures counts the failed refreshes since FailingSince.
+	ConsecutiveFailures int `json:",omitempty"`
+	NextRefresh         time.Time
 	// Refreshes by this process: Prometheus counters start at 0 with the
 	// process, so they are neither recorded nor resumed.
 	Successes uint64 `json:"-"`

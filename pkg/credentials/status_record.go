@@ -50,7 +50,7 @@ func (r *Refresher) record(start time.Time, err error) {
 	s := &r.status
 	s.LastAttempt = start
 	if err == nil {
-		r.failures = 0
+		r.failures, s.ConsecutiveFailures = 0, 0
 		s.LastSuccess, s.LastError, s.FailingSince = start, "", time.Time{}
 		s.Successes++
 	} else {
@@ -58,6 +58,7 @@ func (r *Refresher) record(start time.Time, err error) {
 			s.FailingSince = start
 		}
 		r.failures++
+		s.ConsecutiveFailures = r.failures
 		s.LastError = err.Error()
 		s.Failures++
 	}
