@@ -77,12 +77,12 @@ func (d *Dir) Name() string { return d.StepName }
 
 // Plan compares the directory with what is wanted.
 func (d *Dir) Plan(context.Context) (*Plan, error) {
-	same, err := atomicfile.DirMatches(d.Path, d.Opts)
-	if err != nil || same {
+	problem, err := atomicfile.DirProblem(d.Path, d.Opts)
+	if err != nil || problem == "" {
 		return &Plan{}, err
 	}
 	return &Plan{
-		Reason:  "directory missing or with another mode or owner",
+		Reason:  "directory " + problem,
 		Changes: []Change{{Action: "mkdir", Target: fmt.Sprintf("%s (mode %04o)", d.Path, d.Opts.Mode.Perm())}},
 	}, nil
 }
