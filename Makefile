@@ -9,7 +9,7 @@ BIN     := bin/enroot-agent
 
 export CGO_ENABLED := 0
 
-.PHONY: all build test deps vet fmt-check unit demo clean config stage rpm deb packages bench
+.PHONY: all build test deps vet fmt-check unit fuzz demo clean config stage rpm deb packages bench
 
 # Packages: ARCH is the rpm name of the target (x86_64, aarch64); the Go and
 # Debian names follow from it. PKG_VERSION/PKG_RELEASE come from git describe.
@@ -43,7 +43,13 @@ fmt-check:
 unit:
 	$(GO) test -count=1 -timeout 30m ./...
 
-test: deps vet fmt-check unit
+# The config loader's fuzz target, for a bounded time: no input may panic
+# it or yield an error without file:line (seeds: pkg/config/testdata/fuzz).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/config/
+
+test: deps vet fmt-check unit fuzz
 
 # Every benchmark of BENCHMARKS.md, BENCH_COUNT runs each, then the table of
 # medians. Benchmarks only: -run '^$$' skips the tests of those packages.

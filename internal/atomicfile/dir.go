@@ -2,53 +2,67 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
-// EnsureDir makes path a directory with opts, creating missing parents with
-// mode 0755. An existing directory with another mode or owner is corrected.
-// It reports whether it changed anything.
+// EnsureDir makes path a directory with opts and reports whether it changed
+// anything. Missing parents are made for the same owner: mode 0755 for the
+// agent's own directories, opts' mode for a user's (a root-owned ~/.config
+// would lock its user out). An existing directory with another mode is
+// corrected; one with another owner only when taking it over is safe (see
+// fixDir), and otherwise is an error that says what to do.
 func EnsureDir(path string, opts Options) (bool, error) {
 	parent, name := filepath.Split(filepath.Clean(path))
 	if name == "" || name == "/" {
 		return false, nil
 	}
-	pfd, err := openDir(parent, true)
+	pfd, err := openDir(parent, parentOpts(opts))
 	if err != nil {
 		return false, err
 	}
 	defer unix.Close(pfd)
-	changed := false
+	created := false
 	err = unix.Mkdirat(pfd, name, uint32(opts.Mode.Perm()))
 	switch {
 	case err == nil:
-		changed = true
+		created = true
 	case !errors.Is(err, unix.EEXIST):
 		return false, &os.PathError{Op: "mkdir", Path: path, Err: err}
 	}
-	fd, err := openDir(path, false)
+	fd, err := openDir(path, nil)
 	if err != nil {
-		return changed, err
+		return created, err
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	fixed, err := fixDir(f, opts)
-	return changed || fixed, err
+	fixed, err := fixDir(f, opts, created)
+	return created || fixed, err
+}
+
+func parentOpts(opts Options) *Options {
+	if opts.UID == -1 {
+		return &Options{Mode: 0o755, UID: -1, GID: -1}
+	}
+	return &Options{Mode: opts.Mode.Perm(), UID: opts.UID, GID: opts.GID}
 }
 
 // fixDir corrects mode and owner through the open descriptor, so a directory
 // swapped in after the walk cannot receive them.
-func fixDir(f *os.File, opts Options) (bool, error) {
+func fixDir(f *os.File, opts Options, created bool) (bool, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return false, err
 	}
 	changed := false
 	if !owned(st, opts) {
-		if err := f.Chown(opts.UID, opts.GID); err != nil {
+		if !created && !adoptable(st, opts) {
+			return false, foreignDir(f.Name(), st, opts)
+		}
+		if err := f.Chown(wantUID(opts), opts.GID); err != nil {
 			return false, err
 		}
 		changed = true
@@ -61,4 +75,19 @@ func fixDir(f *os.File, opts Options) (bool, error) {
 		changed = true
 	}
 	return changed, nil
+}
+
+// adoptable says whether a directory owned by someone else may simply be
+// chowned. A directory root or the agent already owns, yes. A shared 1777
+// directory (/run/enroot/data), yes: each entry in it is owned by whoever
+// made it, so taking the directory back hides nothing, and the sticky bit
+// then stops the user from renaming others' entries. Any other directory a
+// user made first may hold files they planted for the agent to trust.
+func adoptable(st unix.Stat_t, opts Options) bool {
+	return trusted(st.Uid) || opts.Mode.Perm() == 0o777 && opts.Mode&os.ModeSticky != 0
+}
+
+func foreignDir(path string, st unix.Stat_t, opts Options) error {
+	return fmt.Errorf("%s is owned by uid %d, not uid %d: someone else made it first and may have left files in it for the agent to trust; check what is inside, remove it, and run apply again",
+		path, st.Uid, wantUID(opts))
 }

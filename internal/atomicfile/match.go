@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -11,7 +12,7 @@ import (
 // call it so that they agree with Write.
 func Matches(path string, data []byte, opts Options) (bool, error) {
 	dir, name := filepath.Split(filepath.Clean(path))
-	dirfd, err := openDir(dir, false)
+	dirfd, err := openDir(dir, nil)
 	if err != nil {
 		if isNotExist(err) {
 			return false, nil
@@ -25,17 +26,33 @@ func Matches(path string, data []byte, opts Options) (bool, error) {
 
 // DirMatches reports whether path is a directory with opts.
 func DirMatches(path string, opts Options) (bool, error) {
-	fd, err := openDir(path, false)
+	problem, err := DirProblem(path, opts)
+	return problem == "" && err == nil, err
+}
+
+// DirProblem says what keeps path from being a directory with opts ("" when
+// nothing does), in words fit for a plan or a verify message.
+func DirProblem(path string, opts Options) (string, error) {
+	fd, err := openDir(path, nil)
 	if err != nil {
 		if isNotExist(err) {
-			return false, nil
+			return "missing", nil
 		}
-		return false, err
+		return "", err
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return false, err
+		return "", err
 	}
-	return owned(st, opts) && st.Mode&0o7777 == uint32(opts.Mode.Perm()|special(opts.Mode)), nil
+	want := uint32(opts.Mode.Perm() | special(opts.Mode))
+	switch {
+	case !owned(st, opts) && !adoptable(st, opts):
+		return foreignDir(path, st, opts).Error(), nil
+	case !owned(st, opts):
+		return fmt.Sprintf("owned by uid %d gid %d, want uid %d", st.Uid, st.Gid, wantUID(opts)), nil
+	case st.Mode&0o7777 != want:
+		return fmt.Sprintf("mode %04o, want %04o", st.Mode&0o7777, want), nil
+	}
+	return "", nil
 }

@@ -20,22 +20,38 @@ const maxSymlinks = 40
 // component at a time, so that a symlink swapped in by another user between a
 // check and a use cannot redirect the write. A symlink is followed only when
 // both it and the directory holding it belong to root or to us: those are the
-// links an administrator made (for example /var/run -> /run). With create set,
-// missing components are made with mode 0755.
-func openDir(dir string, create bool) (int, error) {
+// links an administrator made (for example /var/run -> /run). With mk set,
+// missing components are made with mk's mode and owner. A relative dir is
+// refused: the walk starts at /, so it would land outside the working
+// directory the caller meant.
+func openDir(dir string, mk *Options) (int, error) {
+	if !filepath.IsAbs(dir) {
+		return -1, &os.PathError{Op: "resolve", Path: dir, Err: errNotAbs}
+	}
 	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	comps := split(dir)
+	made := ""
 	for hops := 0; len(comps) > 0; {
 		c := comps[0]
 		comps = comps[1:]
+		justMade := made == c
+		made = ""
 		next, err := unix.Openat(fd, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) && create {
-			if err = unix.Mkdirat(fd, c, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+		if errors.Is(err, unix.ENOENT) && mk != nil {
+			if err = unix.Mkdirat(fd, c, uint32(mk.Mode.Perm())); err == nil || errors.Is(err, unix.EEXIST) {
+				if err == nil {
+					made = c
+				}
 				comps = append([]string{c}, comps...)
 				continue
+			}
+		}
+		if err == nil && justMade {
+			if err = own(next, *mk); err != nil {
+				unix.Close(next)
 			}
 		}
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
@@ -89,6 +105,19 @@ func trustedLink(dirfd int, name string) (string, error) {
 	}
 	return string(buf[:n]), nil
 }
+
+// own gives a directory the walk just made its owner and exact mode (mkdir
+// applies the umask), through its descriptor.
+func own(fd int, mk Options) error {
+	if mk.UID != -1 || mk.GID != -1 {
+		if err := unix.Fchown(fd, mk.UID, mk.GID); err != nil {
+			return err
+		}
+	}
+	return unix.Fchmod(fd, uint32(mk.Mode.Perm()))
+}
+
+var errNotAbs = errors.New("path is not absolute")
 
 func trusted(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
 

@@ -13,8 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Options say what the file must look like besides its content. UID and GID
-// of -1 mean "whoever runs the agent", so tests can run without root.
+// Options say what the file must look like besides its content. A UID of -1
+// means "whoever runs the agent" (root on a node; tests may run as anyone),
+// and is required like any other owner. A GID of -1 takes whatever group a
+// new file gets, and accepts any.
 type Options struct {
 	Mode     os.FileMode
 	UID, GID int
@@ -34,19 +36,23 @@ var renameat = unix.Renameat
 // It never follows a symlink at path. It reports whether it changed anything.
 func Write(path string, data []byte, opts Options) (bool, error) {
 	dir, name := filepath.Split(filepath.Clean(path))
-	dirfd, err := openDir(dir, false)
+	dirfd, err := openDir(dir, nil)
 	if err != nil {
 		return false, err
 	}
 	defer unix.Close(dirfd)
+	sweep(dirfd, name)
 	same, err := matches(dirfd, name, data, opts)
 	if err != nil || same {
 		return false, wrap(path, err)
 	}
-	tmp, err := writeTemp(dirfd, name, data, opts)
+	tmp, tf, err := writeTemp(dirfd, name, data, opts)
 	if err != nil {
 		return false, wrap(path, err)
 	}
+	// The temp file stays open, and so locked, until it has its real name:
+	// the lock is what tells a sweep that its writer is alive.
+	defer tf.Close()
 	if err := renameat(dirfd, tmp, dirfd, name); err != nil {
 		_ = unix.Unlinkat(dirfd, tmp, 0)
 		return false, wrap(path, err)
@@ -82,21 +88,26 @@ func matches(dirfd int, name string, data []byte, opts Options) (bool, error) {
 	return err == nil && bytes.Equal(cur, data), err
 }
 
-func writeTemp(dirfd int, name string, data []byte, opts Options) (string, error) {
-	suffix := make([]byte, 6)
+// writeTemp writes data to a new hidden temp file and returns it open and
+// locked (see sweep).
+func writeTemp(dirfd int, name string, data []byte, opts Options) (string, *os.File, error) {
+	suffix := make([]byte, tempSuffixLen/2)
 	_, _ = rand.Read(suffix)
-	tmp := "." + name + ".tmp-" + hex.EncodeToString(suffix)
+	tmp := tempPrefix(name) + hex.EncodeToString(suffix)
 	fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	f := os.NewFile(uintptr(fd), tmp)
-	err = errors.Join(write(f, data, opts), f.Close())
+	err = unix.Flock(fd, unix.LOCK_EX)
+	if err == nil {
+		err = write(f, data, opts)
+	}
 	if err != nil {
 		_ = unix.Unlinkat(dirfd, tmp, 0)
-		return "", err
+		return "", nil, errors.Join(err, f.Close())
 	}
-	return tmp, nil
+	return tmp, f, nil
 }
 
 func write(f *os.File, data []byte, opts Options) error {
@@ -130,7 +141,15 @@ func special(m os.FileMode) os.FileMode {
 }
 
 func owned(st unix.Stat_t, opts Options) bool {
-	return (opts.UID == -1 || int(st.Uid) == opts.UID) && (opts.GID == -1 || int(st.Gid) == opts.GID)
+	return int(st.Uid) == wantUID(opts) && (opts.GID == -1 || int(st.Gid) == opts.GID)
+}
+
+// wantUID is the owner opts require: -1 is the agent itself.
+func wantUID(opts Options) int {
+	if opts.UID == -1 {
+		return os.Geteuid()
+	}
+	return opts.UID
 }
 
 func wrap(path string, err error) error {

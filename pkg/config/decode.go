@@ -26,9 +26,7 @@ func (p *problems) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	if path != "" {
-		p.lines[path] = n.Line
-	}
+	p.lines[path] = n.Line
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
@@ -60,9 +58,13 @@ func (p *problems) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			fields[tag] = i
 		}
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i].Value, n.Content[i+1]
 		sub := join(path, key)
+		if p.duplicate(seen, n.Content[i], sub) {
+			continue
+		}
 		idx, ok := fields[key]
 		if !ok {
 			p.lines[sub] = n.Content[i].Line
@@ -80,8 +82,12 @@ func (p *problems) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := n.Content[i].Value
+		if p.duplicate(seen, n.Content[i], join(path, key)) {
+			continue
+		}
 		elem := reflect.New(v.Type().Elem()).Elem()
 		if cur := v.MapIndex(reflect.ValueOf(key)); cur.IsValid() {
 			elem.Set(cur)
@@ -144,6 +150,18 @@ func (p *problems) expect(n *yaml.Node, k yaml.Kind, path string) bool {
 		p.addf(path, "expected %s, found %s", kindNames[k], kindNames[n.Kind])
 	}
 	return n.Kind == k
+}
+
+// duplicate reports a key seen before in the same mapping. YAML forbids it,
+// and a decoder that let the last one win would hide which value counts.
+func (p *problems) duplicate(seen map[string]int, key *yaml.Node, path string) bool {
+	first, dup := seen[key.Value]
+	if dup {
+		p.addAt(key.Line, path, "is set twice (first on line %d); keep one", first)
+	} else {
+		seen[key.Value] = key.Line
+	}
+	return dup
 }
 
 func join(path, key string) string {

@@ -63,6 +63,9 @@ func (p *problems) validateEnroot(e *Enroot) {
 			p.addf(path, "enroot does not read this key (it reads ENROOT_*, MELLANOX_*, NVIDIA_*, SSL_CERT_* and *_proxy such as https_proxy)")
 		case strings.ContainsAny(val, "\n\r\x00"):
 			p.addf(path, "the value must be a single line")
+		case strings.HasSuffix(key, "_PATH") && hasDotDot(val):
+			// The agent makes the fixed part of these paths (mode 1777).
+			p.addf(path, "%q has a .. element: write the path it means", val)
 		}
 	}
 }

@@ -46,22 +46,33 @@ type problems struct {
 }
 
 func (p *problems) addf(path, format string, args ...any) {
-	p.errs = append(p.errs, &FieldError{File: p.file, Line: p.line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	p.addAt(p.line(path), path, format, args...)
 }
 
-// line finds the line of path or of its nearest ancestor present in the file.
+// addAt records a problem at a known line. Values quoted into the message
+// are cut to a readable length: a 5 MB value must not become a 5 MB error.
+func (p *problems) addAt(line int, path, format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = clip(s, maxQuoted)
+		}
+	}
+	p.errs = append(p.errs, &FieldError{File: p.file, Line: line, Path: clip(path, maxPath), Msg: clip(fmt.Sprintf(format, args...), maxMsg)})
+}
+
+// line finds the line of path or of its nearest ancestor present in the
+// file; "" is the document itself.
 func (p *problems) line(path string) int {
-	for path != "" {
+	for {
 		if l, ok := p.lines[path]; ok {
 			return l
 		}
 		i := strings.LastIndexAny(path, ".[")
 		if i < 0 {
-			break
+			return 0
 		}
 		path = path[:i]
 	}
-	return 0
 }
 
 func (p *problems) err() error {

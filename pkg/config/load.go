@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Load reads and validates the config at path. A missing file at the default
@@ -26,17 +24,17 @@ func Load(path string, explicit bool) (Config, error) {
 }
 
 // Parse decodes data over the defaults and validates the result. name is
-// used in error messages. The returned error, when not a syntax error, is an
-// Errors listing every problem with its line.
+// used in error messages. The returned error is an Errors listing every
+// problem with its line, a syntax error included.
 func Parse(name string, data []byte) (Config, error) {
 	c := Default()
 	p := &problems{file: name, lines: map[string]int{}}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", name, err)
+	root, err := p.document(data)
+	if err != nil {
+		return Config{}, err
 	}
-	if len(root.Content) > 0 {
-		p.decode(&root, reflect.ValueOf(&c).Elem(), "")
+	if root != nil && len(root.Content) > 0 {
+		p.decode(root, reflect.ValueOf(&c).Elem(), "")
 	}
 	p.validate(&c)
 	if err := p.err(); err != nil {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -54,13 +53,6 @@ func pyxisBool(v string) string {
 		return ""
 	}
 	return "is not a Pyxis boolean (1, true, yes, y, 0, false, no or n)"
-}
-
-func absolutePath(v string) string {
-	if !filepath.IsAbs(v) {
-		return "is not an absolute path"
-	}
-	return ""
 }
 
 func oneOf(values ...string) func(string) string {

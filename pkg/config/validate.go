@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,10 +24,27 @@ func (p *problems) validate(c *Config) {
 }
 
 func (p *problems) absolute(path, value string) {
-	if !filepath.IsAbs(value) {
-		p.addf(path, "%q is not an absolute path", value)
+	if msg := absolutePath(value); msg != "" {
+		p.addf(path, "%q %s", value, msg)
 	}
 }
+
+// absolutePath says what is wrong with a configured host path. A ..
+// element is refused outright: --root joins paths lexically, so
+// /../../tmp would leave the root, and such a path is not where it says.
+func absolutePath(v string) string {
+	switch {
+	case !filepath.IsAbs(v):
+		return "is not an absolute path"
+	case hasDotDot(v):
+		return "has a .. element: write the path it means"
+	case filepath.Clean(v) != v:
+		return fmt.Sprintf("is not a clean path (write it as %q)", clip(filepath.Clean(v), maxQuoted))
+	}
+	return ""
+}
+
+func hasDotDot(v string) bool { return slices.Contains(strings.Split(v, "/"), "..") }
 
 func (p *problems) source(path, value string) {
 	u, err := url.Parse(value)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -42,9 +43,16 @@ func defaultVerify() Verify {
 	}
 }
 
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == s
+}
+
 func (p *problems) validateVerify(v *Verify) {
 	if _, port, err := net.SplitHostPort(v.Listen); err != nil || port == "" {
 		p.addf("verify.listen", "%q is not host:port", v.Listen)
+	} else if !validPort(port) {
+		p.addf("verify.listen", "%q is not host:port: the port must be a number 1..65535", v.Listen)
 	}
 	p.between("verify.token_margin", v.TokenMargin, 0, 11*time.Hour, " (an ECR token lives 12h)")
 	p.between("verify.cache_ttl", v.CacheTTL, 0, 5*time.Minute, "")

@@ -78,13 +78,13 @@ func (d *Dir) Name() string { return d.StepName }
 
 // Plan compares the directory with what is wanted.
 func (d *Dir) Plan(context.Context) (*Plan, error) {
-	same, err := atomicfile.DirMatches(d.Path, d.Opts)
-	if err != nil || same {
+	problem, err := atomicfile.DirProblem(d.Path, d.Opts)
+	if err != nil || problem == "" {
 		return &Plan{}, err
 	}
 	changes := []Change{{Action: "mkdir", Target: fmt.Sprintf("%s (mode %04o)", d.Path, d.Opts.Mode.Perm())}}
 	// The plan creates or corrects the directory.
-	return NewPlan("directory missing or with another mode or owner", changes, func(context.Context) error {
+	return NewPlan("directory "+problem, changes, func(context.Context) error {
 		_, err := atomicfile.EnsureDir(d.Path, d.Opts)
 		return err
 	}), nil

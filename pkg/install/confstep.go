@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
@@ -86,7 +87,7 @@ func (s *ConfStep) apply(ctx context.Context, write *converge.Plan, data []byte)
 	default:
 		backup := path + BackupSuffix
 		if _, err := os.Lstat(backup); errors.Is(err, fs.ErrNotExist) {
-			if _, err := atomicfile.Write(backup, old, atomicfile.Default); err != nil {
+			if _, err := atomicfile.Write(backup, old, sameAs(path)); err != nil {
 				return err
 			}
 		}
@@ -95,6 +96,16 @@ func (s *ConfStep) apply(ctx context.Context, write *converge.Plan, data []byte)
 			zap.String("backup", backup))
 	}
 	return write.Apply(ctx)
+}
+
+// sameAs is the mode and owner of path, for its backup: a site's 0600
+// enroot.conf may hold a proxy password. 0600 root when path cannot be read.
+func sameAs(path string) atomicfile.Options {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		return atomicfile.Options{Mode: 0o600, UID: -1, GID: -1}
+	}
+	return atomicfile.Options{Mode: os.FileMode(st.Mode & 0o777), UID: int(st.Uid), GID: int(st.Gid)}
 }
 
 // DirsStep creates the directories enroot.conf's paths need (ConfDirs).
@@ -113,16 +124,20 @@ func (s *DirsStep) Plan(context.Context) (*converge.Plan, error) {
 	var todo []string
 	for _, d := range ConfDirs(s.Conf) {
 		path := s.Node.Root.Path(d)
-		ok, err := atomicfile.DirMatches(path, dirOpts)
+		problem, err := atomicfile.DirProblem(path, dirOpts)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if problem != "" {
 			todo = append(todo, path)
-			changes = append(changes, converge.Change{Action: "mkdir", Target: path + " (mode 1777)"})
+			target := path + " (mode 1777)"
+			if problem != "missing" {
+				target = path + " (mode 1777, root; now " + problem + ")"
+			}
+			changes = append(changes, converge.Change{Action: "mkdir", Target: target})
 		}
 	}
-	return converge.NewPlan("directories enroot.conf names are missing or have another mode", changes,
+	return converge.NewPlan("directories enroot.conf names are missing or have another mode or owner", changes,
 		func(context.Context) error { return mkdirs(todo) }), nil
 }
 
