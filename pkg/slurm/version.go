@@ -71,7 +71,7 @@ func Detect(ctx context.Context, root config.Root, prefix string) (Detected, err
 		}
 	}
 	srun := filepath.Join(prefix, "bin", "srun")
-	runVersion := srunReports(ctx, root.Path(srun))
+	runVersion := cachedSrunVersion(ctx, root.Path(srun))
 	switch {
 	case runVersion != "" && hdrVersion != "" && runVersion != hdrVersion:
 		return s, fmt.Errorf("%s reports Slurm %s but the headers in %s are Slurm %s; a plugin built with them would be refused: install the headers of the running Slurm", srun, runVersion, hdrPath, hdrVersion)
