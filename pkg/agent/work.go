@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/backoff"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"go.uber.org/zap"
 )
@@ -101,7 +102,7 @@ func (l *loop) settle() {
 		l.log.Info("ready")
 	}
 	if len(l.failing) > 0 || l.refErr != nil {
-		delay := min(retryFirst<<min(l.retries, 10), retryMax)
+		delay := backoff.Exp(retryFirst, retryMax, l.retries+1)
 		l.retries++
 		l.nextTry = time.Now().Add(delay)
 		l.retry = time.NewTimer(delay)

@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -44,30 +43,4 @@ func (p *problems) digest(path, value string) {
 	if !sha256Hex.MatchString(strings.ToLower(value)) {
 		p.addf(path, "%q is not a sha256 digest (64 hex characters)", value)
 	}
-}
-
-// parseVersion reads "X.Y.Z" (an "X.Y" reads as X.Y.0).
-func parseVersion(s string) ([3]int, bool) {
-	var v [3]int
-	parts := strings.Split(s, ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return v, false
-	}
-	for i, part := range parts {
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 0 {
-			return v, false
-		}
-		v[i] = n
-	}
-	return v, true
-}
-
-func less(a, b [3]int) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
 }

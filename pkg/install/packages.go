@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/internal/version"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
@@ -99,7 +99,7 @@ func (s *PackagesStep) stale(ctx context.Context, p Platform, pm PackageManager)
 // to want amounts to, for the plan's reason.
 func direction(found, want string) string {
 	have := strings.TrimPrefix(found, "enroot ")
-	switch c := compareVersions(have, want); {
+	switch c := version.Compare(have, want); {
 	case have == "none":
 		return "install enroot " + want
 	case c < 0:
@@ -108,24 +108,6 @@ func direction(found, want string) string {
 		return "downgrade enroot " + have + " to " + want
 	}
 	return "reinstall enroot " + want + " (enroot+caps differs)"
-}
-
-// compareVersions orders dotted numeric versions; non-numbers compare as 0.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			return x - y
-		}
-	}
-	return 0
 }
 
 func orNone(v string) string {

@@ -59,7 +59,7 @@ func (b *Builder) stale(ctx context.Context) (string, slurm.Detected, error) {
 		return "", sl, err
 	}
 	want := b.want(sl)
-	sum, err := fileSHA256(b.Root.Path(want.Plugin))
+	sum, err := pluginSum(b.Root.Path(want.Plugin))
 	if err != nil {
 		return "", sl, err
 	}
@@ -114,7 +114,7 @@ func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 		return err
 	}
 	plugin := filepath.Join(b.Cfg.Libdir, PluginName)
-	if _, err := mkdirIfMissing(b.Root.Path(b.Cfg.Libdir)); err != nil {
+	if err := atomicfile.MkdirIfMissing(b.Root.Path(b.Cfg.Libdir)); err != nil {
 		return err
 	}
 	if _, err := atomicfile.Write(b.Root.Path(plugin), data, atomicfile.Default); err != nil {
@@ -122,7 +122,7 @@ func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 	}
 	rec := b.want(sl)
 	rec.TarballSHA256 = b.tarball.SHA256
-	rec.PluginSHA256, err = fileSHA256(b.Root.Path(plugin))
+	rec.PluginSHA256, err = pluginSum(b.Root.Path(plugin))
 	if err != nil {
 		return err
 	}
