@@ -1,24 +1,20 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/enroot-agent/enroot-agent/pkg/agent"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 )
 
+// cmdApply converges the node once, then refreshes the tokens that are missing
+// or due. Exit 0 when every step is done and every registry has a token.
 func cmdApply(g *globals, args []string) int {
-	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
-	fs.SetOutput(g.stderr)
+	fs := g.flags("apply")
 	dry := fs.Bool("dry-run", false, "print every change, with diffs, and change nothing")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if !parsed(fs, args) {
 		return exitUnknown
 	}
 	cfg, log, code := g.prepare(exitFailed)
@@ -26,7 +22,7 @@ func cmdApply(g *globals, args []string) int {
 		return code
 	}
 	defer log.Sync()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	steps := agent.Steps(agent.Env{Config: cfg, Root: g.root, Log: log})
 	rep := (&converge.Runner{Log: log, DryRun: *dry}).Run(ctx, steps)

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 )
 
 type command struct {
@@ -42,11 +46,27 @@ func cmdVersion(g *globals, args []string) int {
 }
 
 func noArgs(g *globals, name string, args []string) (int, bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(g.stderr)
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if !parsed(g.flags(name), args) {
 		fmt.Fprintf(g.stderr, "usage: enroot-agent %s\n", name)
 		return exitUnknown, false
 	}
 	return 0, true
+}
+
+// flags is a command's flag set; its usage and errors go to stderr.
+func (g *globals) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(g.stderr)
+	return fs
+}
+
+// parsed parses args, which must be flags only.
+func parsed(fs *flag.FlagSet, args []string) bool {
+	return fs.Parse(args) == nil && fs.NArg() == 0
+}
+
+// interruptible is a context that SIGTERM and SIGINT cancel: a command
+// stopped by systemd or ^C kills what it started and exits.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -27,7 +24,7 @@ func cmdRefresh(g *globals, args []string) int {
 		return code
 	}
 	defer log.Sync()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	if !refreshCredentials(ctx, g.stdout, cfg, g.root, log, refreshNow) {
 		return exitFailed

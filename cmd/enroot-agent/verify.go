@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -20,12 +19,11 @@ import (
 // health-check storm shares its cache), locally otherwise. Exit 0 ok, 1 a
 // check fails, 2 a check cannot tell: usable as Slurm's HealthCheckProgram.
 func cmdVerify(g *globals, args []string) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(g.stderr)
+	fs := g.flags("verify")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	drain := fs.Bool("drain", false, "drain the node in Slurm while a check fails; resume it when healthy (only our own drain)")
 	local := fs.Bool("local", false, "run the checks here even when the daemon is running")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if !parsed(fs, args) {
 		return exitUnknown
 	}
 	cfg, log, code := g.prepare(exitUnknown)

@@ -1,22 +1,29 @@
 package agent
 
 import (
-	"slices"
-	"strings"
-	"time"
-
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 )
 
+// checkState is the checks' state: the cache /verify serves from, the
+// drainer, and what the last evaluation found.
+type checkState struct {
+	cache   *verify.Cache
+	drainer *Drainer // nil unless verify.drain_on_failure
+	busy    bool
+	done    chan verify.Report
+	status  map[string]verify.Status
+	failing string // first failing check, "" when all ok
+}
+
 // startChecks evaluates the checks (through the cache /verify uses) in a
 // worker, then drains or resumes the node when drain_on_failure is set.
 func (l *loop) startChecks() {
-	if l.checksBusy || !l.ready {
+	if l.checks.busy || !l.ready {
 		return
 	}
-	l.checksBusy = true
-	cache, drainer := l.cache, l.drainer
+	l.checks.busy = true
+	cache, drainer := l.checks.cache, l.checks.drainer
 	go func() {
 		rep, err := cache.Get(l.ctx)
 		if err != nil {
@@ -28,25 +35,25 @@ func (l *loop) startChecks() {
 				l.log.Info("drain state updated", zap.String("action", string(act)))
 			}
 		}
-		l.checksDone <- rep
+		l.checks.done <- rep
 	}()
 }
 
 // observeChecks logs each check that changed, so the journal shows when a
 // node went bad and when it recovered.
 func (l *loop) observeChecks(rep verify.Report) {
-	l.checksBusy = false
+	l.checks.busy = false
 	if rep.Results == nil {
 		return
 	}
 	now := map[string]verify.Status{}
-	l.failingCheck = ""
+	l.checks.failing = ""
 	for _, r := range rep.Results {
 		now[r.Name] = r.Status
-		if r.Status == verify.Fail && l.failingCheck == "" {
-			l.failingCheck = r.Name
+		if r.Status == verify.Fail && l.checks.failing == "" {
+			l.checks.failing = r.Name
 		}
-		before, known := l.checkStatus[r.Name]
+		before, known := l.checks.status[r.Name]
 		switch {
 		case known && before == r.Status:
 		case r.Status == verify.OK && known:
@@ -55,18 +62,12 @@ func (l *loop) observeChecks(rep verify.Report) {
 			l.log.Warn("check "+r.Status.String(), zap.String("check", r.Name), zap.String("message", r.Message), zap.String("fix", r.Fix))
 		}
 	}
-	l.checkStatus = now
+	l.checks.status = now
 }
 
-func sortFailed(f []failedStep) {
-	slices.SortFunc(f, func(a, b failedStep) int {
-		if c := a.Since.Compare(b.Since); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+func (l *loop) newDrainer(node string) *Drainer {
+	if !l.cfg.Verify.DrainOnFailure {
+		return nil
+	}
+	return &Drainer{Node: node, Log: l.log.Named("drain")}
 }
-
-// monotonicUsec is CLOCK_MONOTONIC in µs, which systemd wants beside
-// RELOADING=1.
-func monotonicUsec() int64 { return int64(monotonic() / time.Microsecond) }

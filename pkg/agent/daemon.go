@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -30,46 +28,27 @@ type Daemon struct {
 // an admin running `systemctl restart` should not.
 const shutdownBudget = 4 * time.Second
 
-// loop is the daemon's state. Only the Run goroutine touches it, except
-// where a field says otherwise; workers report back over channels.
+// loop is the daemon's state, grouped by concern; each group's file owns
+// it: work.go the converge, creds.go the refresher, checkloop.go the checks,
+// server.go the listener and metrics, lifecycle.go start, reload and stop.
+// Only the Run goroutine touches it, except where a field says otherwise;
+// workers report back over channels.
 type loop struct {
 	d   *Daemon
 	log *zap.Logger
 	ctx context.Context
 	cfg config.Config
 
-	phase       phase
-	workCancel  context.CancelFunc
-	workDone    chan workResult
-	needRefresh bool // refresh credentials after this converge
-	ready       bool
-	reloading   bool
-	pending     *config.Config // a valid reload waiting for the work in flight to stop
-	reloadErr   time.Time
+	work   converger
+	creds  keeper
+	checks checkState
+	serve  serving
 
-	retries int
-	retry   *time.Timer
-	retryC  <-chan time.Time
-	failing map[string]time.Time // step -> failing since
-	nextTry time.Time
-
-	refMu      sync.Mutex // guards refresher: metrics read it from HTTP goroutines
-	refresher  Refresher
-	refCancel  context.CancelFunc
-	refErr     error
-	refStarted bool
-
-	srv          *server
-	cache        *verify.Cache
-	metrics      *Metrics
-	drainer      *Drainer
-	checksBusy   bool
-	checksDone   chan verify.Report
-	checkStatus  map[string]verify.Status
-	failingCheck string
-
-	beat     atomic.Int64 // unix nanos of the loop's last turn; read by /healthz
-	lastSent string
+	ready     bool
+	reloading bool
+	pending   *config.Config // a valid reload waiting for the work in flight to stop
+	reloadErr time.Time
+	lastSent  string // the last STATUS= line
 }
 
 // Run serves until ctx ends (SIGTERM, SIGINT). Every signal on reloads
@@ -78,15 +57,15 @@ type loop struct {
 func (d *Daemon) Run(ctx context.Context, cfg config.Config, reloads <-chan os.Signal) error {
 	l := &loop{
 		d: d, log: d.Log, ctx: ctx, cfg: cfg,
-		workDone: make(chan workResult, 1), checksDone: make(chan verify.Report, 1),
-		failing: map[string]time.Time{}, checkStatus: map[string]verify.Status{},
+		work:   converger{done: make(chan workResult, 1), failing: map[string]time.Time{}},
+		checks: checkState{done: make(chan verify.Report, 1), status: map[string]verify.Status{}},
 	}
-	l.beat.Store(time.Now().UnixNano())
+	l.serve.beat.Store(time.Now().UnixNano())
 	if err := l.setup(); err != nil {
 		d.notify("STATUS=failed: " + err.Error())
 		return err
 	}
-	l.needRefresh = true
+	l.work.needRefresh = true
 	l.startConverge()
 	l.publishStatus()
 	return l.run(reloads)
@@ -109,17 +88,17 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 		case <-l.ctx.Done():
 			return l.shutdown()
 		case <-beat.C:
-			l.beat.Store(time.Now().UnixNano())
+			l.serve.beat.Store(time.Now().UnixNano())
 			l.publishStatus()
 		case <-watchdog:
 			// Pinged from the loop itself: a wedged loop stops the pings.
 			l.d.notify("WATCHDOG=1")
-		case res := <-l.workDone:
+		case res := <-l.work.done:
 			l.finish(res)
 			l.publishStatus()
-		case <-l.retryC:
-			l.retryC = nil
-			l.needRefresh = l.refresher == nil
+		case <-l.work.retryC:
+			l.work.retryC = nil
+			l.work.needRefresh = l.creds.refresher == nil
 			l.startConverge()
 		case <-reloads:
 			l.reload()
@@ -127,7 +106,7 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 			l.publishStatus()
 		case <-checks.C:
 			l.startChecks()
-		case rep := <-l.checksDone:
+		case rep := <-l.checks.done:
 			l.observeChecks(rep)
 			l.publishStatus()
 		}

@@ -6,10 +6,20 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
 )
+
+// serving is what the daemon shows the outside: the listener and the
+// metrics, and the loop's heartbeat behind /healthz.
+type serving struct {
+	srv     *server
+	metrics *Metrics
+	beat    atomic.Int64 // unix nanos of the loop's last turn; read by /healthz
+}
 
 // server is the HTTP listener for /verify, /healthz and /metrics. It is
 // bound before READY=1, so a probe never meets a "ready" node that refuses
@@ -45,4 +55,27 @@ func (s *server) close(ctx context.Context) {
 	if err := s.srv.Shutdown(ctx); err != nil {
 		_ = s.srv.Close()
 	}
+}
+
+// alive is /healthz: the event loop turned within the last few seconds.
+func (l *loop) alive() error {
+	if age := time.Since(time.Unix(0, l.serve.beat.Load())); age > 10*time.Second {
+		return fmt.Errorf("event loop last ran %s ago", age.Round(time.Second))
+	}
+	return nil
+}
+
+// rebind moves the listener when verify.listen changed; failing to bind
+// the new address rejects the reload, so the node stays observable.
+func (l *loop) rebind(cfg config.Config) error {
+	old := l.serve.srv
+	srv, err := listen(cfg.Verify.Listen, old.srv.Handler, l.log)
+	if err != nil {
+		return err
+	}
+	l.serve.srv = srv
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	old.close(ctx)
+	return nil
 }

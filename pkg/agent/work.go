@@ -3,8 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/backoff"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"go.uber.org/zap"
 )
@@ -16,6 +19,21 @@ const (
 	converging
 	refreshing
 )
+
+// converger is the converge's state: the worker in flight (a converge or
+// the first refresh) and the retry of failed steps.
+type converger struct {
+	phase       phase
+	cancel      context.CancelFunc
+	done        chan workResult
+	needRefresh bool // refresh credentials after this converge
+
+	retries int
+	retry   *time.Timer
+	retryC  <-chan time.Time
+	failing map[string]time.Time // step -> failing since
+	nextTry time.Time
+}
 
 type workResult struct {
 	kind phase
@@ -36,28 +54,18 @@ func (l *loop) env() Env { return Env{Config: l.cfg, Root: l.d.Root, Log: l.log}
 // their Plan, so a retry reruns the whole list.
 func (l *loop) startConverge() {
 	ctx, cancel := context.WithCancel(l.ctx)
-	l.phase, l.workCancel = converging, cancel
+	l.work.phase, l.work.cancel = converging, cancel
 	steps := Steps(l.env())
 	go func() {
 		rep := (&converge.Runner{Log: l.log}).Run(ctx, steps)
-		l.workDone <- workResult{kind: converging, rep: rep}
-	}()
-}
-
-func (l *loop) startRefresh() {
-	ctx, cancel := context.WithCancel(l.ctx)
-	l.phase, l.workCancel = refreshing, cancel
-	r := l.refresher
-	go func() {
-		_, err := r.Ensure(ctx)
-		l.workDone <- workResult{kind: refreshing, err: err}
+		l.work.done <- workResult{kind: converging, rep: rep}
 	}()
 }
 
 // finish takes a worker's result and decides what comes next.
 func (l *loop) finish(res workResult) {
-	l.workCancel()
-	l.phase = idle
+	l.work.cancel()
+	l.work.phase = idle
 	if l.ctx.Err() != nil {
 		return
 	}
@@ -67,10 +75,10 @@ func (l *loop) finish(res workResult) {
 	}
 	switch res.kind {
 	case converging:
-		l.metrics.ObserveConverge(res.rep, time.Now())
+		l.serve.metrics.ObserveConverge(res.rep, time.Now())
 		l.recordFailures(res.rep)
-		if l.needRefresh {
-			l.needRefresh = false
+		if l.work.needRefresh {
+			l.work.needRefresh = false
 			if l.ensureRefresher() {
 				l.startRefresh()
 				return
@@ -81,11 +89,11 @@ func (l *loop) finish(res workResult) {
 			// The refresher logged the details and retries on its schedule.
 			l.log.Warn("credentials refresh failed; the schedule retries", zap.Error(res.err))
 		}
-		if !l.refStarted {
+		if !l.creds.started {
 			ctx, cancel := context.WithCancel(l.ctx)
-			l.refCancel = cancel
-			l.refresher.Start(ctx)
-			l.refStarted = true
+			l.creds.cancel = cancel
+			l.creds.refresher.Start(ctx)
+			l.creds.started = true
 		}
 	}
 	l.settle()
@@ -96,21 +104,21 @@ func (l *loop) finish(res workResult) {
 func (l *loop) settle() {
 	if !l.ready || l.reloading {
 		l.ready, l.reloading = true, false
-		l.metrics.SetReady(true)
+		l.serve.metrics.SetReady(true)
 		l.d.notify("READY=1")
 		l.log.Info("ready")
 	}
-	if len(l.failing) > 0 || l.refErr != nil {
-		delay := min(retryFirst<<min(l.retries, 10), retryMax)
-		l.retries++
-		l.nextTry = time.Now().Add(delay)
-		l.retry = time.NewTimer(delay)
-		l.retryC = l.retry.C
+	if len(l.work.failing) > 0 || l.creds.err != nil {
+		delay := backoff.Exp(retryFirst, retryMax, l.work.retries+1)
+		l.work.retries++
+		l.work.nextTry = time.Now().Add(delay)
+		l.work.retry = time.NewTimer(delay)
+		l.work.retryC = l.work.retry.C
 		l.log.Info("something failed; converging again later", zap.Duration("in", delay))
 	} else {
-		l.retries, l.nextTry = 0, time.Time{}
+		l.work.retries, l.work.nextTry = 0, time.Time{}
 	}
-	l.cache.Invalidate()
+	l.checks.cache.Invalidate()
 	l.startChecks()
 }
 
@@ -120,70 +128,38 @@ func (l *loop) recordFailures(rep converge.Report) {
 	for _, r := range rep.Results {
 		seen[r.Step] = true
 		if r.Err == nil {
-			delete(l.failing, r.Step)
-		} else if _, ok := l.failing[r.Step]; !ok {
-			l.failing[r.Step] = now
+			delete(l.work.failing, r.Step)
+		} else if _, ok := l.work.failing[r.Step]; !ok {
+			l.work.failing[r.Step] = now
 		}
 	}
-	for name := range l.failing {
+	for name := range l.work.failing {
 		if !seen[name] {
-			delete(l.failing, name)
+			delete(l.work.failing, name)
 		}
 	}
-}
-
-// ensureRefresher builds the refresher when there is none yet; it fails
-// when, say, credentials.group names a group the directory does not have
-// yet, and is retried with the failed steps.
-func (l *loop) ensureRefresher() bool {
-	if l.refresher != nil {
-		return true
-	}
-	r, err := l.d.NewRefresher(l.cfg, l.d.Root, l.log)
-	l.refErr = err
-	if err != nil {
-		l.log.Error("cannot keep ECR credentials", zap.Error(err))
-		return false
-	}
-	l.refMu.Lock()
-	l.refresher = r
-	l.refMu.Unlock()
-	return true
-}
-
-// stopRefresher ends the schedule and cancels a refresh in flight, waiting
-// for it until deadline at most.
-func (l *loop) stopRefresher(deadline time.Time) {
-	if l.refresher == nil {
-		return
-	}
-	if l.refCancel != nil {
-		l.refCancel()
-	}
-	stopped := l.refresher.Stop()
-	wait, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	select {
-	case <-stopped.Done():
-	case <-wait.Done():
-		l.log.Warn("credentials refresh still running; not waiting for it")
-	}
-	l.refMu.Lock()
-	l.refresher, l.refCancel, l.refStarted = nil, nil, false
-	l.refMu.Unlock()
 }
 
 // waitWork waits for the worker in flight until deadline.
 func (l *loop) waitWork(deadline time.Time) error {
-	if l.phase == idle {
+	if l.work.phase == idle {
 		return nil
 	}
-	l.workCancel()
+	l.work.cancel()
 	select {
-	case <-l.workDone:
-		l.phase = idle
+	case <-l.work.done:
+		l.work.phase = idle
 		return nil
 	case <-time.After(time.Until(deadline)):
 		return errors.New("work in flight did not stop in time")
 	}
+}
+
+func sortFailed(f []failedStep) {
+	slices.SortFunc(f, func(a, b failedStep) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +37,7 @@ func (f *Fetcher) download(ctx context.Context, url, dest, want string) (string,
 	if err := f.retry(ctx, url, fetch); err != nil {
 		return "", err
 	}
-	got, err := fileDigest(part)
+	got, err := atomicfile.SHA256(part)
 	if err != nil || want == "" || got == want || !resumed {
 		return got, err
 	}
@@ -45,7 +46,7 @@ func (f *Fetcher) download(ctx context.Context, url, dest, want string) (string,
 	if err := f.retry(ctx, url, fetch); err != nil {
 		return "", err
 	}
-	return fileDigest(part)
+	return atomicfile.SHA256(part)
 }
 
 // attempt appends to part from where it ends, or restarts it when the source

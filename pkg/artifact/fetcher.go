@@ -2,8 +2,6 @@ package artifact
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/flock"
 	"go.uber.org/zap"
 )
 
@@ -73,7 +72,12 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	if _, err := atomicfile.EnsureDir(f.Dir, atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}); err != nil {
 		return Result{}, fmt.Errorf("cache dir: %w", err)
 	}
-	unlock, err := lockDir(ctx, f.Dir)
+	// `enroot-agent apply` run by hand while the daemon converges must not
+	// write the same part file twice.
+	unlock, err := flock.Dir(ctx, f.Dir)
+	if err != nil && ctx.Err() != nil {
+		return Result{}, fmt.Errorf("waiting for another enroot-agent to finish downloading into %s: %w", f.Dir, err)
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -125,7 +129,7 @@ func (f *Fetcher) expected(ctx context.Context, req Request, name string) (strin
 // fromCache accepts a cached file when it has the wanted digest, or, for an
 // unpinned file, when it is complete (only complete files get their name).
 func (f *Fetcher) fromCache(dest, want, by string) (Result, bool) {
-	got, err := fileDigest(dest)
+	got, err := atomicfile.SHA256(dest)
 	if err != nil {
 		return Result{}, false
 	}
@@ -168,17 +172,4 @@ func (f *Fetcher) fetchSums(ctx context.Context, url string) (map[string]string,
 	}
 	f.sums[url] = sums
 	return sums, nil
-}
-
-func fileDigest(path string) (string, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer file.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, file); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/backoff"
 	"go.uber.org/zap"
 )
 
@@ -60,15 +61,8 @@ func (f *Fetcher) retry(ctx context.Context, url string, fn func(context.Context
 // backoff doubles from MinBackoff up to MaxBackoff and waits a random time in
 // [d/2, d], so nodes that failed together do not retry together.
 func (f *Fetcher) backoff(attempt int) time.Duration {
-	d := f.MinBackoff
-	for i := 1; i < attempt && d < f.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, f.MaxBackoff)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
+	d := backoff.Exp(f.MinBackoff, f.MaxBackoff, attempt)
+	return backoff.Jitter(d, d/2, rand.Int64N)
 }
 
 // errStalled is the cause set on a request whose body stopped arriving.

@@ -3,6 +3,8 @@ package config
 import (
 	"regexp"
 	"strings"
+
+	"github.com/enroot-agent/enroot-agent/internal/version"
 )
 
 // Enroot says which enroot to install and how to configure it.
@@ -38,12 +40,12 @@ var enrootConfKey = regexp.MustCompile(`^(ENROOT_[A-Z0-9_]+|MELLANOX_[A-Z0-9_]+|
 func ValidEnrootConfKey(key string) bool { return enrootConfKey.MatchString(key) }
 
 // minEnroot is the first enroot release that authenticates to ECR (enroot#143).
-var minEnroot = [3]int{3, 5, 0}
+var minEnroot = version.V{3, 5, 0}
 
 func (p *problems) validateEnroot(e *Enroot) {
-	if v, ok := parseVersion(e.Version); !ok {
+	if v, ok := version.Parse(e.Version); !ok {
 		p.addf("enroot.version", "%q is not a version like 4.1.2", e.Version)
-	} else if less(v, minEnroot) {
+	} else if v.Less(minEnroot) {
 		p.addf("enroot.version", "%q is older than 3.5.0, the first enroot that can authenticate to ECR", e.Version)
 	}
 	if e.VersionPolicy != "minimum" && e.VersionPolicy != "exact" {

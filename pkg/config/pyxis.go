@@ -1,5 +1,7 @@
 package config
 
+import "github.com/enroot-agent/enroot-agent/internal/version"
+
 // Pyxis says which Pyxis to build, against which Slurm, and how to wire it.
 type Pyxis struct {
 	Install          bool              `yaml:"install"`
@@ -26,11 +28,11 @@ func defaultPyxis() Pyxis {
 }
 
 func (p *problems) validatePyxis(x *Pyxis) {
-	version, ok := parseVersion(x.Version)
+	v, ok := version.Parse(x.Version)
 	if !ok {
 		p.addf("pyxis.version", "%q is not a version like 0.24.0", x.Version)
 	}
-	p.validatePyxisArgs(x.Args, version, ok)
+	p.validatePyxisArgs(x.Args, v, ok)
 	p.source("pyxis.source", x.Source)
 	if x.SHA256 != "" {
 		p.digest("pyxis.sha256", x.SHA256)

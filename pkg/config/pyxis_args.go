@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/enroot-agent/enroot-agent/internal/version"
 )
 
 // pyxisArg is one argument Pyxis accepts on its plugstack line (config.c's
@@ -11,7 +13,7 @@ import (
 // plugin init, and then every srun, sbatch and salloc on the node fails: so
 // both are config errors here, long before the line reaches a plugstack.
 type pyxisArg struct {
-	since [3]int                    // first Pyxis release that accepts it
+	since version.V                 // first Pyxis release that accepts it
 	check func(value string) string // "" when fine, else what is wrong
 }
 
@@ -21,21 +23,21 @@ var pyxisArgs = map[string]pyxisArg{
 	"container_scope":    {check: oneOf("global", "job")},
 	"sbatch_support":     {check: pyxisBool},
 	"use_enroot_load":    {check: pyxisBool},
-	"importer":           {since: [3]int{0, 21, 0}, check: absolutePath},
-	"use_squashfuse":     {since: [3]int{0, 22, 0}, check: pyxisBool},
+	"importer":           {since: version.V{0, 21, 0}, check: absolutePath},
+	"use_squashfuse":     {since: version.V{0, 22, 0}, check: pyxisBool},
 }
 
 // validatePyxisArgs checks each argument against what the configured Pyxis
 // version accepts. version is ok only when pyxis.version parsed.
-func (p *problems) validatePyxisArgs(args map[string]string, version [3]int, ok bool) {
+func (p *problems) validatePyxisArgs(args map[string]string, v version.V, ok bool) {
 	for _, key := range slices.Sorted(maps.Keys(args)) {
 		path, value := "pyxis.args."+key, args[key]
 		a, known := pyxisArgs[key]
 		switch {
 		case !known:
 			p.addf(path, "Pyxis has no argument %q, and an unknown argument makes every srun on the node fail (known: %s)", key, strings.Join(slices.Sorted(maps.Keys(pyxisArgs)), ", "))
-		case ok && less(version, a.since):
-			p.addf(path, "needs Pyxis %d.%d.%d or newer; pyxis.version is %d.%d.%d", a.since[0], a.since[1], a.since[2], version[0], version[1], version[2])
+		case ok && v.Less(a.since):
+			p.addf(path, "needs Pyxis %s or newer; pyxis.version is %s", a.since, v)
 		case strings.ContainsAny(value, " \t\n#"):
 			// Slurm splits plugstack lines on blanks and cuts them at '#'.
 			p.addf(path, "%q holds a blank or '#', which a plugstack line cannot carry", value)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -63,30 +62,4 @@ func (p *problems) digest(path, value string) {
 	if !sha256Hex.MatchString(strings.ToLower(value)) {
 		p.addf(path, "%q is not a sha256 digest (64 hex characters)", value)
 	}
-}
-
-// parseVersion reads "X.Y.Z" (an "X.Y" reads as X.Y.0).
-func parseVersion(s string) ([3]int, bool) {
-	var v [3]int
-	parts := strings.Split(s, ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return v, false
-	}
-	for i, part := range parts {
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 0 {
-			return v, false
-		}
-		v[i] = n
-	}
-	return v, true
-}
-
-func less(a, b [3]int) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
 }

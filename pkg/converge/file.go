@@ -57,13 +57,24 @@ func (f *File) diff(old, data []byte) string {
 	if f.Secret {
 		return "(content not shown: it holds credentials)\n"
 	}
-	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(data)),
-		FromFile: f.Path, ToFile: f.Path, Context: 3,
-	})
+	d := unifiedDiff(f.Path, old, data)
 	if d == "" {
 		return "(mode or owner only)\n"
 	}
+	return d
+}
+
+// DiffFile is the unified diff a dry run shows for writing want to path.
+func DiffFile(path string, want []byte) string {
+	old, _ := os.ReadFile(path)
+	return unifiedDiff(path, old, want)
+}
+
+func unifiedDiff(path string, old, want []byte) string {
+	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(want)),
+		FromFile: path, ToFile: path, Context: 3,
+	})
 	return d
 }
 

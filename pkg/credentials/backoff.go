@@ -1,23 +1,17 @@
 package credentials
 
-import "time"
+import (
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/backoff"
+)
 
 // retryDelay is capped exponential backoff with full jitter after the n-th
 // consecutive failure (n >= 1): uniform in [1s, min(max, initial*2^(n-1))].
 // Full jitter spreads a cluster whose nodes all failed at once (an ECR or
 // IMDS outage) over the whole window, so they do not retry in lockstep.
 func retryDelay(n int, initial, max time.Duration, rand func(int64) int64) time.Duration {
-	ceil := initial
-	for i := 1; i < n && ceil < max; i++ {
-		ceil *= 2
-	}
-	if ceil > max {
-		ceil = max
-	}
-	if ceil <= time.Second {
-		return ceil
-	}
-	return time.Second + time.Duration(rand(int64(ceil-time.Second)+1))
+	return backoff.Jitter(backoff.Exp(initial, max, n), time.Second, rand)
 }
 
 // earlyRefresh is when a token expiring at exp should be replaced: before

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -79,7 +80,7 @@ func (s *ConfStep) apply(ctx context.Context, write *converge.Plan, data []byte)
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := ensureParent(path); err != nil {
+		if err := atomicfile.MkdirIfMissing(filepath.Dir(path)); err != nil {
 			return err
 		}
 	case err != nil:
@@ -177,7 +178,7 @@ func (f *parentFile) Plan(ctx context.Context) (*converge.Plan, error) {
 		return write, err
 	}
 	return converge.NewPlan(write.Reason, write.Changes, func(ctx context.Context) error {
-		if err := ensureParent(f.Path); err != nil {
+		if err := atomicfile.MkdirIfMissing(filepath.Dir(f.Path)); err != nil {
 			return err
 		}
 		return write.Apply(ctx)

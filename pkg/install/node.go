@@ -2,11 +2,9 @@ package install
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
-	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -72,15 +70,4 @@ func (n *Node) machine() string {
 		return ""
 	}
 	return strings.TrimRight(string(u.Machine[:]), "\x00")
-}
-
-// ensureParent creates path's directory (0755) when it is missing, as on a
-// node where enroot is not installed yet. An existing one is left as it is.
-func ensureParent(path string) error {
-	dir := filepath.Dir(path)
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	_, err := atomicfile.EnsureDir(dir, atomicfile.Options{Mode: 0o755, UID: -1, GID: -1})
-	return err
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/internal/version"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
@@ -78,7 +78,7 @@ func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	cmd := pm.InstallFilesCmd(files)
 	changes = append(changes, converge.Change{Action: "run", Target: cmd.String()})
 	st := pkgPlan{assets: assets, files: files, cmd: cmd}
-	if have := strings.TrimPrefix(found[0], "enroot "); have != "none" && compareVersions(have, s.Cfg.Version) > 0 {
+	if have := strings.TrimPrefix(found[0], "enroot "); have != "none" && version.Compare(have, s.Cfg.Version) > 0 {
 		st.downgrade = have
 	}
 	return converge.NewPlan(reason, changes, func(ctx context.Context) error { return s.install(ctx, st) }), nil
@@ -142,7 +142,7 @@ func joinBroken(broken []BrokenPackage) string {
 // to want amounts to, for the plan's reason.
 func direction(found, want string) string {
 	have := strings.TrimPrefix(found, "enroot ")
-	switch c := compareVersions(have, want); {
+	switch c := version.Compare(have, want); {
 	case have == "none":
 		return "install enroot " + want
 	case c < 0:
@@ -151,24 +151,6 @@ func direction(found, want string) string {
 		return "downgrade enroot " + have + " to " + want
 	}
 	return "reinstall enroot " + want + " (enroot+caps differs)"
-}
-
-// compareVersions orders dotted numeric versions; non-numbers compare as 0.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			return x - y
-		}
-	}
-	return 0
 }
 
 func orNone(v string) string {

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"github.com/enroot-agent/enroot-agent/internal/version"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -21,7 +22,7 @@ func VersionAccepted(e config.Enroot, installed string) bool {
 	if e.VersionPolicy == "exact" {
 		return installed == e.Version
 	}
-	return compareVersions(installed, e.Version) >= 0
+	return version.Compare(installed, e.Version) >= 0
 }
 
 // pairAccepted reports whether the installed packages (package -> upstream

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -95,7 +96,7 @@ func (s *SysctlStep) Plan(ctx context.Context) (*converge.Plan, error) {
 // regular files and cannot be replaced by rename, so they are written in place.
 func (s *SysctlStep) apply(ctx context.Context, file *converge.Plan, low []Sysctl) error {
 	if !file.Done() {
-		if err := ensureParent(s.file().Path); err != nil {
+		if err := atomicfile.MkdirIfMissing(filepath.Dir(s.file().Path)); err != nil {
 			return err
 		}
 		if err := file.Apply(ctx); err != nil {

@@ -2,7 +2,9 @@ package pyxis
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -59,7 +61,7 @@ func (b *Builder) stale(ctx context.Context) (string, slurm.Detected, error) {
 		return "", sl, err
 	}
 	want := b.want(sl)
-	sum, err := fileSHA256(b.Root.Path(want.Plugin))
+	sum, err := pluginSum(b.Root.Path(want.Plugin))
 	if err != nil {
 		return "", sl, err
 	}
@@ -114,7 +116,7 @@ func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 		return err
 	}
 	plugin := filepath.Join(b.Cfg.Libdir, PluginName)
-	if _, err := mkdirIfMissing(b.Root.Path(b.Cfg.Libdir)); err != nil {
+	if err := atomicfile.MkdirIfMissing(b.Root.Path(b.Cfg.Libdir)); err != nil {
 		return err
 	}
 	if err := b.warnForeign(plugin); err != nil {
@@ -125,7 +127,7 @@ func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 	}
 	rec := b.want(sl)
 	rec.TarballSHA256 = b.tarball.SHA256
-	rec.PluginSHA256, err = fileSHA256(b.Root.Path(plugin))
+	rec.PluginSHA256, err = pluginSum(b.Root.Path(plugin))
 	if err != nil {
 		return err
 	}
@@ -138,8 +140,11 @@ func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
 // is overwritten on purpose, since two Pyxis plugins must never load, and
 // its digest is logged so the old one can be identified.
 func (b *Builder) warnForeign(plugin string) error {
-	old, err := fileSHA256(b.Root.Path(plugin))
-	if err != nil || old == "" {
+	old, err := atomicfile.SHA256(b.Root.Path(plugin))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	rec, err := ReadRecord(b.Root, b.StateDir)

@@ -1,12 +1,9 @@
 package pyxis
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,18 +81,10 @@ func (r Record) Stale(want Record, pluginSum string) string {
 }
 
 // fileSHA256 is the file's digest, "" when it does not exist.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+func pluginSum(path string) (string, error) {
+	sum, err := atomicfile.SHA256(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, err
 }

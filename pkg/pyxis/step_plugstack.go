@@ -14,7 +14,6 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
-	"github.com/pmezard/go-difflib/difflib"
 	"go.uber.org/zap"
 )
 
@@ -60,14 +59,14 @@ func (p *Plugstack) Plan(context.Context) (*converge.Plan, error) {
 // written before the include that makes Slurm read it.
 func (p *Plugstack) apply(ctx context.Context) error {
 	dir := p.Root.Path(filepath.Dir(p.Cfg.Plugstack))
-	if _, err := mkdirIfMissing(dir); err != nil {
+	if err := atomicfile.MkdirIfMissing(dir); err != nil {
 		return err
 	}
 	timeout := p.LockTimeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	unlock, err := lockDir(ctx, dir, timeout)
+	unlock, err := lockPlugstack(ctx, dir, timeout)
 	if err != nil {
 		return err
 	}
@@ -80,7 +79,7 @@ func (p *Plugstack) apply(ctx context.Context) error {
 		p.Log.Info("another node wired Pyxis into the shared plugstack meanwhile; nothing to write", zap.String("plugstack", p.Cfg.Plugstack))
 		return nil
 	}
-	if _, err := mkdirIfMissing(p.Root.Path(ConfDir(p.Cfg.Plugstack))); err != nil {
+	if err := atomicfile.MkdirIfMissing(p.Root.Path(ConfDir(p.Cfg.Plugstack))); err != nil {
 		return err
 	}
 	if _, err := atomicfile.Write(p.Root.Path(ConfPath(p.Cfg.Plugstack)), w.conf, atomicfile.Default); err != nil {
@@ -128,13 +127,13 @@ func (p *Plugstack) inspect(needPlugin bool) (*wiring, []converge.Change, error)
 	if same, err := atomicfile.Matches(p.Root.Path(own), w.conf, atomicfile.Default); err != nil {
 		return nil, nil, err
 	} else if !same {
-		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(own), Diff: diff(p.Root.Path(own), w.conf)})
+		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(own), Diff: converge.DiffFile(p.Root.Path(own), w.conf)})
 	}
 	if !s.Reaches(own) {
 		if w.main, w.mainOpts, err = p.withInclude(); err != nil {
 			return nil, nil, err
 		}
-		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(p.Cfg.Plugstack), Diff: diff(p.Root.Path(p.Cfg.Plugstack), w.main)})
+		changes = append(changes, converge.Change{Action: "write", Target: p.Root.Path(p.Cfg.Plugstack), Diff: converge.DiffFile(p.Root.Path(p.Cfg.Plugstack), w.main)})
 	}
 	return w, changes, nil
 }
@@ -157,14 +156,4 @@ func (p *Plugstack) withInclude() ([]byte, atomicfile.Options, error) {
 		}
 	}
 	return AddInclude(data, IncludePattern(p.Cfg.Plugstack)), opts, nil
-}
-
-// diff is the unified diff a dry run shows for path.
-func diff(path string, want []byte) string {
-	old, _ := os.ReadFile(path)
-	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(want)),
-		FromFile: path, ToFile: path, Context: 3,
-	})
-	return d
 }

@@ -132,7 +132,7 @@ func (s *RestartStep) recordPath() string {
 // Fingerprint is what slurmd would load for Pyxis now: the plugin's digest
 // and every plugstack line that loads it.
 func Fingerprint(root config.Root, cfg config.Pyxis) (string, error) {
-	sum, err := fileSHA256(root.Path(filepath.Join(cfg.Libdir, PluginName)))
+	sum, err := pluginSum(root.Path(filepath.Join(cfg.Libdir, PluginName)))
 	if err != nil {
 		return "", err
 	}
