@@ -30,6 +30,13 @@ func TestRepoCommands(t *testing.T) {
 			t.Errorf("%s under %s:\n got %q\nwant %q", c.p.Frontend, c.root, got, c.want)
 		}
 	}
+	// The real host (no --root): the dependencies come from the node's own
+	// apt-get, non-interactively and without Recommends (an apt-get update
+	// may come first, when the host has no package lists).
+	host := NewPackageManager(Platform{Family: Deb, Frontend: "apt-get"}, "/", nil).InstallCmds([]string{"jq", "pigz"})
+	if got := host[len(host)-1].String(); got != "DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30 -o Acquire::Retries=2 -o DPkg::Lock::Timeout=300 -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq pigz" {
+		t.Errorf("host apt-get: %s", got)
+	}
 	files := NewPackageManager(Platform{Family: RPM, Frontend: "dnf"}, "", nil).InstallFilesCmd([]string{"/c/a.rpm", "/c/b.rpm"})
 	if files.String() != "rpm -U --oldpackage --replacepkgs /c/a.rpm /c/b.rpm" {
 		t.Fatal(files)

@@ -1,7 +1,9 @@
 package install_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -98,5 +100,34 @@ func TestRPMDepsFromRepository(t *testing.T) {
 	out, _ = n.apply(t)
 	if got := n.changingCalls(); len(got) != 0 || !strings.Contains(step(out, "enroot-packages"), "done") {
 		t.Fatalf("second apply: %q\n%s", got, out)
+	}
+}
+
+// An rpm upgrade that never finished leaves two versions of enroot
+// installed: verify reports it with the fix, and apply repairs it.
+func TestRPMEnrootInstalledTwiceRepaired(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	sums := release(t, srv, testenv.EnrootRPMs, "4.1.2")
+	root := testenv.RPMRoot(t)
+	dir := t.TempDir()
+	for _, v := range []string{"4.1.2", "4.1.3"} {
+		for name, data := range testenv.EnrootRPMs(t, v) {
+			if strings.HasPrefix(name, "enroot-") {
+				os.WriteFile(filepath.Join(dir, name), data, 0o644)
+				if out, err := exec.Command("rpm", "--root", root, "-i", "--replacefiles", filepath.Join(dir, name)).CombinedOutput(); err != nil {
+					t.Fatalf("fixture %s: %v\n%s", name, err, out)
+				}
+			}
+		}
+	}
+	n := newNode(t, root)
+	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, "  version_policy: exact\n"))
+	report, code := n.verify(t)
+	if code != 1 || !strings.Contains(report, "enroot 4.1.2-1.el8 and 4.1.3-1.el8 is installed twice") || !strings.Contains(report, "enroot-agent apply") {
+		t.Fatalf("verify (exit %d):\n%s", code, report)
+	}
+	out, errOut := n.apply(t)
+	if got := rpmVersion(t, root, "enroot"); got != "4.1.2-1.el8" || !strings.Contains(step(out, "enroot-packages"), "changed: repair") {
+		t.Fatalf("enroot %q after apply:\n%s\n%s", got, out, errOut)
 	}
 }
