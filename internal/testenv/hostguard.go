@@ -20,6 +20,7 @@ type HostGuard struct {
 	Absent   []string          // hostPaths that did not exist before
 	Sysctls  map[string]string // /proc/sys path -> value before
 	Users    []string          // users created by the chain
+	Dirs     []string          // work dirs of the chain, removed last
 
 	lock *os.File
 }
@@ -119,9 +120,16 @@ func (g *HostGuard) record() error {
 	return g.save()
 }
 
-// AddUser records a user the chain created, for userdel.
+// AddUser records a user the chain is about to create, for userdel.
 func (g *HostGuard) AddUser(name string) error {
 	g.Users = append(g.Users, name)
+	return g.save()
+}
+
+// AddDir records a work dir of the chain, removed after the users (whose
+// homes may be in it).
+func (g *HostGuard) AddDir(dir string) error {
+	g.Dirs = append(g.Dirs, dir)
 	return g.save()
 }
 

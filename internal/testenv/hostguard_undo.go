@@ -9,8 +9,8 @@ import (
 )
 
 // undo purges Enroot and every package that appeared since the record,
-// removes the paths that were absent, deletes the users and puts the
-// sysctls back.
+// removes the paths that were absent, deletes the users and the work dirs,
+// and puts the sysctls back.
 func (g *HostGuard) undo() error {
 	var errs []error
 	for _, u := range g.Users {
@@ -23,6 +23,11 @@ func (g *HostGuard) undo() error {
 	errs = append(errs, g.purgeNew())
 	for _, p := range g.Absent {
 		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, d := range g.Dirs {
+		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -88,6 +88,9 @@ func (c *RealChain) StartSlurm() error {
 	}
 	c.Slurm = s
 	c.closers = append(c.closers, s.Close)
+	if err := c.guard.AddDir(s.Dir); err != nil {
+		return err
+	}
 	if err := s.WaitNode(60 * time.Second); err != nil {
 		return fmt.Errorf("%v\n%s", err, s.Logs())
 	}
@@ -116,7 +119,7 @@ func (c *RealChain) Srun(ctx context.Context) (stdout, stderr string, err error)
 	}
 	home := filepath.Join(c.Dir, "home-"+c.User)
 	cmd := exec.CommandContext(ctx, "runuser", "-u", c.User, "--", "env", "-i",
-		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME="+home, "USER="+c.User, "LOGNAME="+c.User,
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME="+home, "PWD="+home, "USER="+c.User, "LOGNAME="+c.User,
 		"SLURM_CONF="+c.Slurm.Conf, "srun", "-N1", "--container-image="+c.Image, "cat", c.File)
 	cmd.Dir = home
 	var out, errOut strings.Builder
@@ -129,6 +132,9 @@ func (c *RealChain) Srun(ctx context.Context) (stdout, stderr string, err error)
 func (c *RealChain) SrunLine() string {
 	return "srun --container-image=" + c.Image + " cat " + c.File
 }
+
+// UpstreamDir is where the real Enroot and Pyxis artifacts come from.
+func (c *RealChain) UpstreamDir() string { return c.upstream.Dir }
 
 // Token is the password the ECR emulator hands out and the registry wants.
 func (c *RealChain) Token() string { return c.token }
@@ -147,20 +153,17 @@ func (c *RealChain) Redact(s string) string {
 	return s
 }
 
-// Close stops everything the chain started, restores the host and removes
-// the work dir; the error says what could not be restored.
+// Close stops everything the chain started and restores the host, work dir
+// included; the error says what could not be restored.
 func (c *RealChain) Close() error {
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		c.closers[i]()
 	}
 	c.closers = nil
-	var err error
-	if c.guard != nil {
-		err = c.guard.Restore() // before the work dir goes: userdel -r removes the homes in it
-		c.guard = nil
+	if c.guard == nil {
+		return nil
 	}
-	if c.Dir != "" {
-		err = errors.Join(err, os.RemoveAll(c.Dir))
-	}
+	err := c.guard.Restore() // the users, then the work dir holding their homes
+	c.guard = nil
 	return err
 }

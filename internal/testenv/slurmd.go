@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -154,6 +155,8 @@ PartitionName=debug Nodes=%s Default=YES MaxTime=INFINITE State=UP
 func (s *Slurm) run(name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(append(os.Environ(), s.Env...), s.opts.Env...)
+	// A test process killed on timeout must not leave daemons behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := os.Create(filepath.Join(s.Dir, name+".out"))
 	if err != nil {
 		return err
