@@ -16,7 +16,7 @@ import (
 // apply does nothing, and a user's pull, srun and the daemon all work.
 func TestDemo(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Fatal("the demo installs packages into a sandbox and runs as user nobody: run make test as root")
+		t.Fatal("the demo installs packages into a sandbox and on this machine, and creates a user: run make test as root")
 	}
 	dir, err := os.MkdirTemp("", "demo-test-")
 	if err != nil {
