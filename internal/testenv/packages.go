@@ -20,6 +20,22 @@ const (
 // code it tests against).
 var Prerequisites = []string{"squashfs-tools", "jq", "parallel", "pigz", "zstd", "curl"}
 
+// The relations NVIDIA's 4.1.2 packages declare (read from the real control
+// file and spec; FACTS.md, "Package dependencies"). The fixtures carry them,
+// so a test fails when the agent's dependency handling regresses.
+const (
+	EnrootDebDepends    = "bash (>= 4.2), curl, gawk | mawk, jq (>= 1.5), parallel, passwd, squashfs-tools, zstd, bsdmainutils"
+	EnrootDebRecommends = "pigz"
+	EnrootDebSuggests   = "libnvidia-container-tools, squashfuse, fuse-overlayfs"
+	// EnrootCapsDebDepends takes the version.
+	EnrootCapsDebDepends = "enroot (= %s-1), libcap2-bin"
+)
+
+// EnrootRPMRequires is the spec's Requires of enroot; enroot+caps requires
+// "enroot = <v>-<r>" and libcap.
+var EnrootRPMRequires = []string{"bash >= 4.2", "curl", "gawk", "jq >= 1.5", "parallel", "shadow-utils", "squashfs-tools",
+	"coreutils", "grep", "findutils", "gzip", "glibc-common", "sed", "tar", "util-linux", "zstd"}
+
 // Arch is this machine's architecture in rpm and deb spelling.
 func Arch() (rpmArch, debArch string) {
 	if runtime.GOARCH == "arm64" {
@@ -54,10 +70,9 @@ func BuildEnrootDebs(dir, version string) (map[string]string, error) {
 	for _, pkg := range []string{"enroot", "enroot+caps"} {
 		tree := filepath.Join(dir, pkg+"-"+version)
 		files := enrootFiles(pkg, version)
-		depends := ""
-		if pkg == "enroot+caps" {
-			depends = fmt.Sprintf("Depends: enroot (= %s-1)\n", version)
-		} else {
+		depends := fmt.Sprintf("Depends: "+EnrootCapsDebDepends+"\n", version)
+		if pkg == "enroot" {
+			depends = "Depends: " + EnrootDebDepends + "\nRecommends: " + EnrootDebRecommends + "\nSuggests: " + EnrootDebSuggests + "\n"
 			files["DEBIAN/conffiles"] = "/etc/enroot/enroot.conf\n"
 		}
 		files["DEBIAN/control"] = fmt.Sprintf("Package: %s\nVersion: %s-1\nArchitecture: %s\nMaintainer: test <test@example.com>\n%sDescription: enroot test fixture\n",
@@ -97,7 +112,11 @@ func rpmSpec(pkg, version, arch string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Name: %s\nVersion: %s\nRelease: 1.el8\nSummary: enroot test fixture\nLicense: Apache-2.0\nBuildArch: %s\nAutoReqProv: no\n", pkg, version, arch)
 	if pkg == "enroot+caps" {
-		fmt.Fprintf(&b, "Requires: enroot = %s-1.el8\n", version)
+		fmt.Fprintf(&b, "Requires: enroot = %s-1.el8\nRequires: libcap\n", version)
+	} else {
+		for _, r := range EnrootRPMRequires {
+			fmt.Fprintf(&b, "Requires: %s\n", r)
+		}
 	}
 	b.WriteString("\n%description\nenroot test fixture\n\n%install\n")
 	var files []string

@@ -7,8 +7,12 @@ import (
 
 // Enroot says which enroot to install and how to configure it.
 type Enroot struct {
-	Install          bool              `yaml:"install"`
-	Version          string            `yaml:"version"`
+	Install bool   `yaml:"install"`
+	Version string `yaml:"version"`
+	// VersionPolicy is minimum (an installed enroot at or above Version is
+	// kept: an image may ship a newer one) or exact (Version is installed,
+	// downgrading if need be).
+	VersionPolicy    string            `yaml:"version_policy"`
 	Flavor           string            `yaml:"flavor"`
 	Source           string            `yaml:"source"`
 	Checksums        map[string]string `yaml:"checksums"`
@@ -18,10 +22,11 @@ type Enroot struct {
 
 func defaultEnroot() Enroot {
 	return Enroot{
-		Install: true,
-		Version: "4.1.2",
-		Flavor:  "caps",
-		Source:  "https://github.com/NVIDIA/enroot/releases/download/v{version}/",
+		Install:       true,
+		Version:       "4.1.2",
+		VersionPolicy: "minimum",
+		Flavor:        "caps",
+		Source:        "https://github.com/NVIDIA/enroot/releases/download/v{version}/",
 	}
 }
 
@@ -40,6 +45,9 @@ func (p *problems) validateEnroot(e *Enroot) {
 		p.addf("enroot.version", "%q is not a version like 4.1.2", e.Version)
 	} else if less(v, minEnroot) {
 		p.addf("enroot.version", "%q is older than 3.5.0, the first enroot that can authenticate to ECR", e.Version)
+	}
+	if e.VersionPolicy != "minimum" && e.VersionPolicy != "exact" {
+		p.addf("enroot.version_policy", "%q is not minimum or exact", e.VersionPolicy)
 	}
 	if e.Flavor != "caps" && e.Flavor != "plain" {
 		p.addf("enroot.flavor", "%q is not caps or plain", e.Flavor)

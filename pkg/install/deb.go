@@ -76,7 +76,7 @@ func (m *dpkg) InstallCmds(names []string) []Cmd {
 	if !m.haveLists() {
 		cmds = append(cmds, Cmd{Args: append(append([]string{}, apt...), "-q", "update"), Env: aptEnv})
 	}
-	args := append(apt, "-y", "-q", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "install")
+	args := append(apt, "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "install")
 	return append(cmds, Cmd{Args: append(args, names...), Env: aptEnv})
 }
 

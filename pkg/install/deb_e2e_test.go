@@ -44,11 +44,20 @@ func TestDebInstallUpgradeAndMismatch(t *testing.T) {
 		t.Fatalf("upgrade to 4.1.3 failed:\n%s\n%s", out, errOut)
 	}
 
-	// Back to 4.1.2: a downgrade, served from the cache.
+	// Back to 4.1.2 under the default version_policy (minimum): the newer
+	// enroot stays, and the log says so.
 	before := srv.Requests("")
 	n.writeConfig(t, enrootYAML("4.1.2", source, sums, ""))
 	out, errOut = n.apply(t)
-	if installedVersion(t, n.root, "enroot") != "4.1.2-1" || srv.Requests("") != before || !strings.Contains(out, "downgrade enroot 4.1.3 to 4.1.2") {
+	if installedVersion(t, n.root, "enroot") != "4.1.3-1" || !strings.Contains(step(out, "enroot-packages"), "done") ||
+		!strings.Contains(errOut, `keeping the installed enroot, newer than enroot.version`) || !strings.Contains(errOut, `"installed":"4.1.3"`) {
+		t.Fatalf("minimum policy must keep 4.1.3:\n%s\n%s", out, errOut)
+	}
+	// With exact: a downgrade, served from the cache, and a loud warning.
+	n.writeConfig(t, enrootYAML("4.1.2", source, sums, "  version_policy: exact\n"))
+	out, errOut = n.apply(t)
+	if installedVersion(t, n.root, "enroot") != "4.1.2-1" || srv.Requests("") != before || !strings.Contains(out, "downgrade enroot 4.1.3 to 4.1.2") ||
+		!strings.Contains(errOut, `"level":"warn"`) || !strings.Contains(errOut, "DOWNGRADING enroot") {
 		t.Fatalf("downgrade: %s, %d new requests\n%s\n%s", installedVersion(t, n.root, "enroot"), srv.Requests("")-before, out, errOut)
 	}
 
@@ -105,7 +114,7 @@ func TestDryRunListsDownloadsAndCommands(t *testing.T) {
 	_, arch := testenv.Arch()
 	for _, want := range []string{
 		"would run DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30 -o Acquire::Retries=2 -o DPkg::Lock::Timeout=300",
-		"-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq",
+		"-y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq",
 		"would download " + srv.URL + "v4.1.2/enroot_4.1.2-1_" + arch + ".deb -> " + n.root + "/var/cache/enroot-agent/enroot/enroot_4.1.2-1_" + arch + ".deb",
 		"would download " + srv.URL + "v4.1.2/enroot+caps_4.1.2-1_" + arch + ".deb",
 		"would run DEBIAN_FRONTEND=noninteractive dpkg --root=" + n.root + " --force-confdef --force-confold -i",

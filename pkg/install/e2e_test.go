@@ -16,15 +16,16 @@ import (
 
 // node is a scratch root, the agent's config for it, and a PATH in which
 // every package tool logs its calls: rpm, dpkg and dpkg-query log and run the
-// real tool; dnf, yum, apt-get and apt-cache only log and fail, as on a node
-// with no reachable repository.
+// real tool; dnf, yum and apt-get are testenv's repository stubs (they fail
+// as on a node with no reachable repository until online is called, then
+// install generated packages into the root); apt-cache logs and fails.
 type node struct {
 	root, config, tools, calls string
 	env                        []string
 }
 
 var realTools = []string{"rpm", "dpkg", "dpkg-query"}
-var repoTools = []string{"dnf", "yum", "apt-get", "apt-cache"}
+var repoTools = []string{"apt-cache"}
 
 func newNode(t *testing.T, root string) *node {
 	t.Helper()
@@ -39,6 +40,9 @@ func newNode(t *testing.T, root string) *node {
 	}
 	for _, tool := range repoTools {
 		n.wrap(t, tool, "echo 'E: Failed to fetch: no repository reachable (test stub)' >&2; exit 100")
+	}
+	if err := testenv.WriteRepoStubs(n.tools, n.calls); err != nil {
+		t.Fatal(err)
 	}
 	imds := testenv.StartIMDS(t, "123456789012", "us-east-1")
 	ecr := testenv.StartECR(t)
@@ -62,7 +66,7 @@ func (n *node) changingCalls() []string {
 	data, _ := os.ReadFile(n.calls)
 	var out []string
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		query := strings.HasPrefix(line, "dpkg-query ") || strings.HasPrefix(line, "rpm ") && strings.Contains(line, " -q ")
+		query := strings.HasPrefix(line, "dpkg-query ") || strings.HasPrefix(line, "rpm ") && (strings.Contains(line, " -q ") || strings.Contains(line, " --test "))
 		if line != "" && !query {
 			out = append(out, line)
 		}
@@ -71,6 +75,14 @@ func (n *node) changingCalls() []string {
 }
 
 func (n *node) resetCalls() { os.Remove(n.calls) }
+
+// online makes the repository stubs reach a repository (or not).
+func (n *node) online(t *testing.T, on bool) {
+	t.Helper()
+	if err := testenv.SetRepoOnline(n.tools, on); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func (n *node) writeConfig(t *testing.T, yaml string) {
 	t.Helper()
@@ -93,6 +105,21 @@ func (n *node) apply(t *testing.T, extra ...string) (string, string) {
 		}
 	}
 	return out.String(), errb.String()
+}
+
+// verify runs the real binary's verify here (not through a daemon) and
+// returns its report and exit status.
+func (n *node) verify(t *testing.T) (string, int) {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t), "--config", n.config, "--root", n.root, "verify", "--local")
+	cmd.Env = n.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatal(err)
+		}
+	}
+	return string(out), cmd.ProcessState.ExitCode()
 }
 
 // step is the report line of one step.

@@ -22,6 +22,8 @@ type PackagesStep struct {
 	Fetcher *artifact.Fetcher
 	// Record is where the fetched files' digests are kept for verify.
 	Record string
+
+	keptLogged bool
 }
 
 func (s *PackagesStep) Name() string       { return "enroot-packages" }
@@ -30,7 +32,11 @@ func (s *PackagesStep) Requires() []string { return []string{"enroot-prereqs"} }
 // pkgPlan is what Apply needs from Plan.
 type pkgPlan struct {
 	assets []Asset
+	files  []string
 	cmd    Cmd
+	// downgrade is the installed version enroot.version_policy: exact
+	// moves down from ("" when none).
+	downgrade string
 }
 
 func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
@@ -39,11 +45,14 @@ func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		return nil, err
 	}
 	pm := NewPackageManager(p, s.Node.Root, s.Node.Run)
-	assets, found, err := s.stale(ctx, p, pm)
+	assets, found, broken, err := s.stale(ctx, p, pm)
 	if err != nil || len(assets) == 0 {
 		return &converge.Plan{}, err
 	}
 	reason := direction(found[0], s.Cfg.Version) + "; installed: " + strings.Join(found, ", ")
+	if len(broken) > 0 {
+		reason = "repair " + joinBroken(broken) + "; " + reason
+	}
 	if !s.Cfg.Install {
 		return &converge.Plan{Reason: reason, Changes: []converge.Change{{Action: "refuse",
 			Target: "installing enroot (enroot.install is false)"}}}, nil
@@ -55,42 +64,70 @@ func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		files[i] = s.Fetcher.CachePath(req)
 		plan.Changes = append(plan.Changes, converge.Change{Action: "download", Target: artifact.Redact(req.URL) + " -> " + files[i]})
 	}
+	plan.Changes = append(plan.Changes, converge.Change{Action: "install",
+		Target: "what the downloaded packages declare (Depends, Requires) and the node lacks, with " + p.Frontend + ", before touching enroot"})
 	cmd := pm.InstallFilesCmd(files)
 	plan.Changes = append(plan.Changes, converge.Change{Action: "run", Target: cmd.String()})
-	plan.State = pkgPlan{assets: assets, cmd: cmd}
+	st := pkgPlan{assets: assets, files: files, cmd: cmd}
+	if have := strings.TrimPrefix(found[0], "enroot "); have != "none" && compareVersions(have, s.Cfg.Version) > 0 {
+		st.downgrade = have
+	}
+	plan.State = st
 	return plan, nil
 }
 
-// stale lists the assets whose package is not at the wanted version, and
-// what is installed, for the plan's reason.
-func (s *PackagesStep) stale(ctx context.Context, p Platform, pm PackageManager) ([]Asset, []string, error) {
+// stale lists the assets to install (all of them, or none: the pair moves
+// in one transaction), what is installed, for the plan's reason, and the
+// Enroot packages a failed install left half-done, which are reinstalled.
+func (s *PackagesStep) stale(ctx context.Context, p Platform, pm PackageManager) ([]Asset, []string, []BrokenPackage, error) {
 	caps := s.Cfg.Flavor == "caps"
 	if !caps {
 		// A plain node that has enroot+caps must move it along, or the
 		// pair's exact-version dependency breaks the upgrade.
 		if v, err := pm.Version(ctx, "enroot+caps"); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		} else if v != "" {
 			caps = true
 		}
 	}
-	var stale []Asset
+	assets := Assets(p, s.Cfg.Version, caps)
 	var found []string
-	for _, a := range Assets(p, s.Cfg.Version, caps) {
+	installed := map[string]string{}
+	for _, a := range assets {
 		v, err := pm.Version(ctx, a.Package)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
+		installed[a.Package] = v
 		found = append(found, a.Package+" "+orNone(v))
-		if v != s.Cfg.Version {
-			stale = append(stale, a)
-		}
 	}
-	if len(stale) == 0 {
-		return nil, found, nil
+	broken, err := brokenPackages(ctx, pm)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	// Install every asset together: the pair must move in one transaction.
-	return Assets(p, s.Cfg.Version, caps), found, nil
+	if len(broken) == 0 && pairAccepted(s.Cfg, assets, installed) {
+		s.noteKept(installed["enroot"])
+		return nil, found, nil, nil
+	}
+	return assets, found, broken, nil
+}
+
+// noteKept logs, once per step, that a newer enroot than configured stays.
+func (s *PackagesStep) noteKept(have string) {
+	if have == s.Cfg.Version || s.keptLogged {
+		return
+	}
+	s.keptLogged = true
+	s.Node.Log.Info("keeping the installed enroot, newer than enroot.version (enroot.version_policy: minimum; set exact to install exactly enroot.version)",
+		zap.String("installed", have), zap.String("enroot.version", s.Cfg.Version))
+}
+
+func joinBroken(broken []BrokenPackage) string {
+	parts := make([]string, len(broken))
+	for i, b := range broken {
+		parts[i] = b.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 // direction says what moving the enroot package (found is "enroot <v>")
@@ -162,6 +199,14 @@ func (s *PackagesStep) Apply(ctx context.Context, plan *converge.Plan) error {
 	pm, err := s.Node.PackageManager()
 	if err != nil {
 		return err
+	}
+	p, _ := s.Node.Platform()
+	if err := installDeps(ctx, pm, p.Frontend, st.files, s.Node.Log); err != nil {
+		return err
+	}
+	if st.downgrade != "" {
+		s.Node.Log.Warn("DOWNGRADING enroot: enroot.version_policy is exact and the node has a newer enroot than enroot.version (set minimum to keep it)",
+			zap.String("installed", st.downgrade), zap.String("enroot.version", s.Cfg.Version))
 	}
 	if err := pm.Run(ctx, st.cmd); err != nil {
 		return err

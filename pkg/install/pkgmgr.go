@@ -62,6 +62,9 @@ type PackageManager interface {
 	InstallFilesCmd(files []string) Cmd
 	// InstallCmds installs named packages from the repositories.
 	InstallCmds(names []string) []Cmd
+	// MissingDeps lists what the package files declare that neither the
+	// node nor the files themselves satisfy (deps.go).
+	MissingDeps(ctx context.Context, files []string) ([]MissingDep, error)
 	Run(ctx context.Context, c Cmd) error
 }
 

@@ -18,7 +18,7 @@ func TestRepoCommands(t *testing.T) {
 		{Platform{Family: RPM, Frontend: "yum"}, "/img", []string{"yum --installroot /img -y --setopt=timeout=30 --setopt=retries=2 install jq pigz"}},
 		{Platform{Family: Deb, Frontend: "apt-get"}, "/img", []string{
 			"DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30 -o Acquire::Retries=2 -o DPkg::Lock::Timeout=300 -o Dir=/img -o DPkg::Chroot-Directory=/img -q update",
-			"DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30 -o Acquire::Retries=2 -o DPkg::Lock::Timeout=300 -o Dir=/img -o DPkg::Chroot-Directory=/img -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq pigz",
+			"DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30 -o Acquire::Retries=2 -o DPkg::Lock::Timeout=300 -o Dir=/img -o DPkg::Chroot-Directory=/img -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq pigz",
 		}},
 	}
 	for _, c := range cases {

@@ -58,3 +58,45 @@ func TestRPMInstallAndUpgradeFromS3(t *testing.T) {
 		t.Fatalf("upgrade:\n%s\n%s", out, errOut)
 	}
 }
+
+// (d) The rpm path with the real rpm --root and the dnf stub: without a
+// repository the apply names every missing Requires and the package that
+// needs it, and installs nothing; with one, dnf installs them and then rpm
+// installs Enroot; a second apply does nothing.
+func TestRPMDepsFromRepository(t *testing.T) {
+	srv := testenv.NewArtifactServer(t)
+	sums := release(t, srv, testenv.EnrootRPMs, "4.1.2")
+	n := newNode(t, testenv.RPMRootLacking(t, "libcap", "shadow-utils", "gawk"))
+	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, ""))
+	arch, _ := testenv.Arch()
+
+	out, errOut := n.apply(t)
+	line := step(out, "enroot-packages")
+	for _, want := range []string{"failed: nothing was installed", "gawk (needed by enroot-4.1.2-1.el8." + arch + ")",
+		"shadow-utils (needed by enroot-4.1.2-1.el8." + arch + ")", "libcap (needed by enroot+caps-4.1.2-1.el8." + arch + ")", "dnf could not install"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("error lacks %q:\n%s", want, line)
+		}
+	}
+	if rpmVersion(t, n.root, "enroot") != "none" || !strings.Contains(out, "no repository reachable (test stub)") {
+		t.Fatalf("air-gapped apply installed enroot or hid dnf's error:\n%s\n%s", out, errOut)
+	}
+
+	n.online(t, true)
+	n.resetCalls()
+	out, errOut = n.apply(t)
+	if rpmVersion(t, n.root, "enroot") != "4.1.2-1.el8" || rpmVersion(t, n.root, "enroot+caps") != "4.1.2-1.el8" || rpmVersion(t, n.root, "libcap") != "2.48-1" {
+		t.Fatalf("online apply:\n%s\n%s", out, errOut)
+	}
+	calls := strings.Join(n.changingCalls(), "\n")
+	dnf := strings.Index(calls, "dnf --installroot "+n.root+" -y --setopt=timeout=30 --setopt=retries=2 install gawk shadow-utils libcap")
+	rpm := strings.Index(calls, "rpm --root "+n.root+" -U --oldpackage --replacepkgs ")
+	if dnf < 0 || rpm < dnf {
+		t.Fatalf("want dnf for the Requires, then rpm -U:\n%s", calls)
+	}
+	n.resetCalls()
+	out, _ = n.apply(t)
+	if got := n.changingCalls(); len(got) != 0 || !strings.Contains(step(out, "enroot-packages"), "done") {
+		t.Fatalf("second apply: %q\n%s", got, out)
+	}
+}

@@ -37,6 +37,11 @@ func enrootVersion(ctx context.Context, e config.Enroot, root config.Root) Resul
 	if !e.Install {
 		fix = "install enroot " + e.Version + " (enroot.install is false: the agent does not)"
 	}
+	if problem, pfix, err := install.PackageProblem(ctx, root); err != nil {
+		return Unknownf("check the package database", "%v", err)
+	} else if problem != "" {
+		return Failf(pfix, "%s", problem)
+	}
 	bin := root.Path(EnrootBinary)
 	if _, err := os.Stat(bin); err != nil {
 		return Failf(fix, "%s is missing: srun --container-image cannot work", EnrootBinary)
@@ -59,8 +64,8 @@ func enrootVersion(ctx context.Context, e config.Enroot, root config.Root) Resul
 	switch {
 	case err != nil:
 		return Failf(fix, "`enroot version` failed: %v: %s", err, firstLine(got))
-	case got != e.Version:
-		return Failf(fix, "enroot %s runs here, enroot.version is %s", firstLine(got), e.Version)
+	case !install.VersionAccepted(e, got):
+		return Failf(fix, "enroot %s runs here, enroot.version is %s (version_policy: %s)", firstLine(got), e.Version, e.VersionPolicy)
 	}
 	return Ok("enroot " + got + " runs")
 }
