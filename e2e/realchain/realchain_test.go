@@ -5,6 +5,8 @@ package realchain
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"regexp"
@@ -72,7 +74,9 @@ func TestRealChain(t *testing.T) {
 
 	// The registry now wants another password: the same srun must fail, on
 	// authentication, so the success above was the agent's token at work.
-	next := "ecr" + strings.Repeat("0", 8) + c.Token()[11:]
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	next := "ecr" + hex.EncodeToString(b)
 	if err := c.Registry.SetPassword(next); err != nil {
 		t.Fatal(err)
 	}
