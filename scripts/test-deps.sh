@@ -2,6 +2,9 @@
 # Installs the Debian 12 packages that the tests start for real (Slurm, munge,
 # the OCI registry, rpm, shellcheck, systemd-analyze), only when missing, so a
 # second run costs nothing. Tests fail, never skip, when one of these is absent.
+# Enroot's own dependencies (squashfs-tools, parallel, bsdmainutils, ...) are
+# deliberately not here: the real-chain test (e2e/realchain) proves that the
+# agent installs them.
 set -euo pipefail
 
 packages=(

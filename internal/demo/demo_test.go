@@ -16,7 +16,7 @@ import (
 // apply does nothing, and a user's pull, srun and the daemon all work.
 func TestDemo(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Fatal("the demo installs packages into a sandbox and runs as user nobody: run make test as root")
+		t.Fatal("the demo installs packages into a sandbox and on this machine, and creates a user: run make test as root")
 	}
 	dir, err := os.MkdirTemp("", "demo-test-")
 	if err != nil {
@@ -49,7 +49,21 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %s", want)
 		}
 	}
+	// The demo ends with the real chain: a non-root user's srun printing the
+	// file from the image, pulled with the agent's token.
+	last := regexp.MustCompile(`\$ runuser -u earc[0-9a-f]+ -- srun --container-image=123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com#ml/hello:v1 cat /etc/greeting\S*\n` +
+		`hello from 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com [0-9a-f]{8}\n$`)
+	if !last.MatchString(out) {
+		t.Errorf("the demo does not end with the user's srun printing from the image:\n%s", tail(out, 3000))
+	}
 	if strings.Contains(out, "(exit:") {
 		t.Errorf("a demo command failed:\n%s", out)
 	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

@@ -40,6 +40,15 @@ func run(bin string) error {
 	if err != nil {
 		return err
 	}
+	if err := sandbox(bin); err != nil {
+		return err
+	}
+	return realChain(bin)
+}
+
+// sandbox is the agent's main job in a --root sandbox, with fixture
+// packages, so every step and every file it writes can be shown.
+func sandbox(bin string) error {
 	n, err := newNode(bin)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -113,6 +114,7 @@ func (r *Registry) start() error {
 	}
 	cmd := exec.Command(RegistryBinary, "serve", filepath.Join(r.dir, "config.yml"))
 	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with a killed test
 	if err := cmd.Start(); err != nil {
 		logs.Close()
 		return err

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -21,7 +22,18 @@ type Slurm struct {
 	Node string // the node's NodeName
 	Env  []string
 
+	opts  SlurmOptions
 	procs []*exec.Cmd
+}
+
+// SlurmOptions are what the real chain needs beyond the default cluster.
+type SlurmOptions struct {
+	// PlugStack becomes slurm.conf's PlugStackConfig (empty: Slurm's
+	// default, plugstack.conf beside slurm.conf).
+	PlugStack string
+	// Env is added to the daemons' environment, e.g. a PATH that reaches
+	// /usr/bin/enroot for the Pyxis that slurmstepd loads.
+	Env []string
 }
 
 // StartSlurm starts the three daemons and waits until the node is up; they
@@ -42,7 +54,11 @@ func StartSlurm(t testing.TB) *Slurm {
 
 // NewSlurm writes the config and starts munged, slurmctld and slurmd for a
 // one-node cluster whose node is called node.
-func NewSlurm(node string) (*Slurm, error) {
+func NewSlurm(node string) (*Slurm, error) { return NewSlurmWith(node, SlurmOptions{}) }
+
+// NewSlurmWith is NewSlurm with options. The directory is traversable by
+// every user, so a non-root user's srun reaches slurm.conf and munge's socket.
+func NewSlurmWith(node string, opts SlurmOptions) (*Slurm, error) {
 	for tool, pkg := range map[string]string{"munged": "munge", "slurmctld": "slurmctld (slurm-wlm)", "slurmd": "slurmd (slurm-wlm)", "scontrol": "slurm-client (slurm-wlm)"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s not found: install the Debian package %s (scripts/test-deps.sh)", tool, pkg)
@@ -53,7 +69,10 @@ func NewSlurm(node string) (*Slurm, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Slurm{Dir: dir, Conf: filepath.Join(dir, "slurm.conf"), Node: node}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &Slurm{Dir: dir, Conf: filepath.Join(dir, "slurm.conf"), Node: node, opts: opts}
 	s.Env = []string{"SLURM_CONF=" + s.Conf}
 	if err := s.start(); err != nil {
 		s.Close()
@@ -89,7 +108,11 @@ func (s *Slurm) start() error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(s.Conf, []byte(s.conf(sock, ports)), 0o644); err != nil {
+	conf := s.conf(sock, ports)
+	if s.opts.PlugStack != "" {
+		conf += "PlugStackConfig=" + s.opts.PlugStack + "\n"
+	}
+	if err := os.WriteFile(s.Conf, []byte(conf), 0o644); err != nil {
 		return err
 	}
 	if err := s.run("slurmctld", "-D", "-c", "-i", "-f", s.Conf); err != nil {
@@ -131,7 +154,9 @@ PartitionName=debug Nodes=%s Default=YES MaxTime=INFINITE State=UP
 
 func (s *Slurm) run(name string, args ...string) error {
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Env = append(append(os.Environ(), s.Env...), s.opts.Env...)
+	// A test process killed on timeout must not leave daemons behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := os.Create(filepath.Join(s.Dir, name+".out"))
 	if err != nil {
 		return err

@@ -1,0 +1,169 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// writeConfig writes the agent's config and an empty site plugstack. The
+// agent's state and cache live in the work dir; everything else is where a
+// node has it, on the real root.
+func (c *RealChain) writeConfig(mirror string) error {
+	ca, err := os.ReadFile(c.Registry.CAFile)
+	if err != nil {
+		return err
+	}
+	caFile := filepath.Join(c.Dir, "registry-ca.pem") // readable by the job's user
+	if err := os.WriteFile(caFile, ca, 0o644); err != nil {
+		return err
+	}
+	slurmDir := filepath.Join(c.Dir, "slurm")
+	if err := os.Mkdir(slurmDir, 0o755); err != nil {
+		return err
+	}
+	c.Plugstack = filepath.Join(slurmDir, "plugstack.conf")
+	if err := os.WriteFile(c.Plugstack, []byte("# site SPANK plugins\n"), 0o644); err != nil {
+		return err
+	}
+	c.Config = filepath.Join(c.Dir, "config.yaml")
+	yaml := fmt.Sprintf(`# The real Enroot and Pyxis, from a local mirror of their releases.
+enroot:
+  version: %[2]s
+  source: %[1]s
+  conf:
+    # enroot's curl reaches the ECR host name through a local proxy and
+    # trusts the test registry's CA.
+    https_proxy: %[6]s
+    SSL_CERT_FILE: %[7]s
+pyxis:
+  version: %[3]s
+  source: %[1]spyxis-{version}.tar.gz
+  sha256: %[4]s
+  slurm_prefix: /usr   # Debian's Slurm
+  plugstack: %[8]s
+ecr:
+  registries: [%[5]s]
+state_dir: %[9]s/state
+cache_dir: %[9]s/cache
+`, mirror, RealEnrootVersion, RealPyxisVersion, c.upstream.Sums["pyxis-"+RealPyxisVersion+".tar.gz"],
+		c.Host, c.Proxy.URL, caFile, c.Plugstack, c.Dir)
+	return os.WriteFile(c.Config, []byte(yaml), 0o644)
+}
+
+// Agent runs the agent on the real root (no --root) with the chain's config.
+func (c *RealChain) Agent(args ...string) (stdout, stderr string, code int) {
+	all := append([]string{"--config", c.Config, "--log-format", "console"}, args...)
+	cmd := exec.Command(c.Bin, all...)
+	cmd.Env = c.Env
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code = cmd.ProcessState.ExitCode()
+	if err != nil && code == 0 {
+		code = -1
+	}
+	return c.Redact(out.String()), c.Redact(errOut.String()), code
+}
+
+// AgentFiles are the files and directories the agent owns on the node, for
+// Snapshot: a converged node's apply must not touch any of them.
+func (c *RealChain) AgentFiles() []string {
+	return []string{"/etc/enroot", "/etc/sysctl.d/90-enroot-agent.conf", "/etc/tmpfiles.d/enroot-agent.conf",
+		"/usr/local/lib/slurm", "/run/enroot-agent", filepath.Dir(c.Plugstack), c.StateDir, filepath.Join(c.Dir, "cache")}
+}
+
+// StartSlurm starts munged, slurmctld and slurmd reading the plugstack the
+// agent wired, with a PATH that reaches /usr/bin/enroot.
+func (c *RealChain) StartSlurm() error {
+	s, err := NewSlurmWith("ea-real1", SlurmOptions{PlugStack: c.Plugstack,
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}})
+	if err != nil {
+		return err
+	}
+	c.Slurm = s
+	c.closers = append(c.closers, s.Close)
+	if err := c.guard.AddDir(s.Dir); err != nil {
+		return err
+	}
+	if err := s.WaitNode(60 * time.Second); err != nil {
+		return fmt.Errorf("%v\n%s", err, s.Logs())
+	}
+	return nil
+}
+
+// AddUser creates the non-root user who runs the job (deleted by Close).
+func (c *RealChain) AddUser() error {
+	name := "earc" + randomHex(4)
+	if err := c.guard.AddUser(name); err != nil {
+		return err
+	}
+	home := filepath.Join(c.Dir, "home-"+name)
+	if out, err := exec.Command("useradd", "-m", "-d", home, "-s", "/bin/bash", "-U", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("useradd: %v: %s", err, out)
+	}
+	c.User = name
+	return nil
+}
+
+// Srun runs, as the user and with a login-like environment of their own,
+// srun --container-image=<image> cat <file>.
+func (c *RealChain) Srun(ctx context.Context) (stdout, stderr string, err error) {
+	if c.User == "" || c.Slurm == nil {
+		return "", "", errors.New("Srun needs AddUser and StartSlurm first")
+	}
+	home := filepath.Join(c.Dir, "home-"+c.User)
+	cmd := exec.CommandContext(ctx, "runuser", "-u", c.User, "--", "env", "-i",
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME="+home, "PWD="+home, "USER="+c.User, "LOGNAME="+c.User,
+		"SLURM_CONF="+c.Slurm.Conf, "srun", "-N1", "--container-image="+c.Image, "cat", c.File)
+	cmd.Dir = home
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), c.Redact(errOut.String()), err
+}
+
+// SrunLine is the command Srun runs, for people to read.
+func (c *RealChain) SrunLine() string {
+	return "srun --container-image=" + c.Image + " cat " + c.File
+}
+
+// UpstreamDir is where the real Enroot and Pyxis artifacts come from.
+func (c *RealChain) UpstreamDir() string { return c.upstream.Dir }
+
+// Token is the password the ECR emulator hands out and the registry wants.
+func (c *RealChain) Token() string { return c.token }
+
+// Redact hides every token the ECR emulator issued, and the registry's.
+func (c *RealChain) Redact(s string) string {
+	tokens := []string{c.token}
+	if c.ECR != nil {
+		tokens = append(tokens, c.ECR.Issued()...)
+	}
+	for _, t := range tokens {
+		if t != "" {
+			s = strings.ReplaceAll(s, t, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// Close stops everything the chain started and restores the host, work dir
+// included; the error says what could not be restored.
+func (c *RealChain) Close() error {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
+	c.closers = nil
+	if c.guard == nil {
+		return nil
+	}
+	err := c.guard.Restore() // the users, then the work dir holding their homes
+	c.guard = nil
+	return err
+}
