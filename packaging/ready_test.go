@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/agent"
 )
 
 // stubSystemctlDaemon starts and stops the packaged agent itself, re-rooted
@@ -39,6 +40,14 @@ esac
 exit 0
 `
 
+// stubRerooted runs the packaged agent in the node's sandbox for the
+// bootstrap script too: its `enroot-agent verify` then finds the daemon's
+// root-only socket under $STUB_ROOT/run, as on a node it finds /run's.
+const stubRerooted = `#!/bin/sh
+[ "$1" = --root ] && exec "$STUB_ROOT/usr/bin/enroot-agent" "$@"
+exec "$STUB_ROOT/usr/bin/enroot-agent" --root "$STUB_ROOT" "$@"
+`
+
 // The whole way to ready: the script installs the deb into a node sandbox
 // (Enroot installed, Slurm's headers, a stand-in systemd on a private D-Bus,
 // IMDS and ECR emulators), writes the config, starts the real daemon, and
@@ -66,6 +75,7 @@ func TestBootstrapUntilReady(t *testing.T) {
 
 	n := newNodeAt(t, p, t.TempDir(), root)
 	writeFile(t, filepath.Join(n.stubs, "systemctl"), stubSystemctlDaemon, 0o755)
+	writeFile(t, filepath.Join(n.stubs, "enroot-agent"), stubRerooted, 0o755)
 	n.env = append(testenv.AWSEnv(imds, ecr, t.TempDir()), "DBUS_SYSTEM_BUS_ADDRESS="+bus.Addr)
 	t.Cleanup(func() { stopAgent(t, root) })
 
@@ -81,7 +91,7 @@ func TestBootstrapUntilReady(t *testing.T) {
 		t.Errorf("calls:\n%s", calls)
 	}
 	// The daemon answered, not a local check of this machine.
-	if v := run(t, filepath.Join(root, "usr/bin/enroot-agent"), "--config", n.config, "verify"); !strings.Contains(v, "checked by the daemon on "+listen) {
+	if v := run(t, filepath.Join(root, "usr/bin/enroot-agent"), "--root", root, "--config", n.config, "verify"); !strings.Contains(v, "checked by the daemon on "+agent.SocketPath) {
 		t.Errorf("verify:\n%s", v)
 	}
 	pid, _ := os.ReadFile(filepath.Join(root, "stub-agent.pid"))

@@ -51,9 +51,9 @@ func cmdVerify(g *globals, args []string) int {
 
 func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logger, local bool) (verify.Report, string) {
 	if !local {
-		rep, err := agent.FetchReport(ctx, cfg.Verify.Listen)
+		rep, err := agent.FetchReport(ctx, g.root)
 		if err == nil {
-			return rep, "by the daemon on " + cfg.Verify.Listen
+			return rep, "by the daemon on " + agent.SocketPath
 		}
 		log.Debug("daemon not reachable; checking locally", zap.Error(err))
 	}

@@ -4,40 +4,38 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/enroot-agent/enroot-agent/pkg/verify"
-	"net"
 	"net/http"
+
+	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
-// FetchReport asks the running daemon at listen (verify.listen) for its report.
-// A wildcard listen address is reached over loopback.
-func FetchReport(ctx context.Context, listen string) (verify.Report, error) {
-	host, port, err := net.SplitHostPort(listen)
+// SocketPath is the daemon's root-only socket under its RuntimeDirectory.
+// The CLI asks the daemon there, never on verify.listen: while the agent
+// restarts, any local user can bind that TCP port and answer "ok" or
+// "fail", and `verify --drain` runs as root.
+const SocketPath = "/run/enroot-agent/verify.sock"
+
+// FetchReport asks the daemon behind the root-only socket for its report.
+// A socket served by anyone but root is refused.
+func FetchReport(ctx context.Context, root config.Root) (verify.Report, error) {
+	path := root.Path(SocketPath)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://enroot-agent/verify", nil)
 	if err != nil {
 		return verify.Report{}, err
 	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
-	}
-	url := "http://" + net.JoinHostPort(host, port) + "/verify"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return verify.Report{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := rootsock.HTTPClient(path).Do(req)
 	if err != nil {
 		return verify.Report{}, err
 	}
 	defer resp.Body.Close()
 	var rep verify.Report
 	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		return verify.Report{}, fmt.Errorf("%s answered %s without a report: %w", url, resp.Status, err)
+		return verify.Report{}, fmt.Errorf("%s answered %s without a report: %w", path, resp.Status, err)
 	}
 	if len(rep.Results) == 0 {
-		return verify.Report{}, fmt.Errorf("%s answered %s with no checks", url, resp.Status)
+		return verify.Report{}, fmt.Errorf("%s answered %s with no checks", path, resp.Status)
 	}
 	return rep, nil
 }

@@ -22,8 +22,15 @@ func (l *loop) setup() error {
 	l.checks.cache = verify.NewCache(Checks(l.env()), v.CacheTTL.D(), v.Timeout.D(), node)
 	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus)
 	l.checks.drainer = l.newDrainer(node)
-	l.serve.srv, err = listen(v.Listen, handler(l.checks.cache, l.alive, l.serve.metrics.Registry), l.log)
-	return err
+	h := handler(l.checks.cache, l.alive, l.serve.metrics.Registry)
+	if l.serve.srv, err = listen(v.Listen, h, l.log); err != nil {
+		return err
+	}
+	// Without the socket the CLI evaluates locally: slower, never wrong.
+	if l.serve.sock, err = listenSocket(l.d.Root, h, l.log); err != nil {
+		l.log.Warn("no root-only verify socket; `enroot-agent verify` will run the checks itself", zap.Error(err))
+	}
+	return nil
 }
 
 // shutdown says STOPPING=1 and stops everything within shutdownBudget: the
@@ -43,6 +50,9 @@ func (l *loop) shutdown() error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	l.serve.srv.close(ctx)
+	if l.serve.sock != nil {
+		l.serve.sock.close(ctx)
+	}
 	return nil
 }
 

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/rootsock"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
@@ -17,6 +21,7 @@ import (
 // metrics, and the loop's heartbeat behind /healthz.
 type serving struct {
 	srv     *server
+	sock    *server // the root-only socket the CLI asks; nil when it could not be made
 	metrics *Metrics
 	beat    atomic.Int64 // unix nanos of the loop's last turn; read by /healthz
 }
@@ -34,6 +39,23 @@ func listen(addr string, h http.Handler, log *zap.Logger) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify.listen %s: %w", addr, err)
 	}
+	return serve(ln, h, log), nil
+}
+
+// listenSocket serves h on the root-only socket for the CLI.
+func listenSocket(root config.Root, h http.Handler, log *zap.Logger) (*server, error) {
+	path := root.Path(SocketPath)
+	if err := atomicfile.MkdirIfMissing(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	ln, err := rootsock.Listen(path)
+	if err != nil {
+		return nil, err
+	}
+	return serve(ln, h, log), nil
+}
+
+func serve(ln net.Listener, h http.Handler, log *zap.Logger) *server {
 	s := &server{addr: ln.Addr().String(), srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -47,7 +69,7 @@ func listen(addr string, h http.Handler, log *zap.Logger) (*server, error) {
 		}
 	}()
 	log.Info("serving /verify, /healthz and /metrics", zap.String("listen", s.addr))
-	return s, nil
+	return s
 }
 
 // close lets requests in flight finish until ctx ends, then drops them.
