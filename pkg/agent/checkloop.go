@@ -13,7 +13,10 @@ type checkState struct {
 	busy    bool
 	done    chan verify.Report
 	status  map[string]verify.Status
-	failing string // first failing check, "" when all ok
+	failing string        // the root cause, "" when all ok
+	worst   verify.Status // the last report's status, as /verify answers it
+	// repairable names the checks whose failure starts a drift repair.
+	repairable map[string]bool
 }
 
 // startChecks evaluates the checks (through the cache /verify uses) in a
@@ -47,12 +50,9 @@ func (l *loop) observeChecks(rep verify.Report) {
 		return
 	}
 	now := map[string]verify.Status{}
-	l.checks.failing = ""
+	l.checks.failing, l.checks.worst = RootCause(rep.Results), rep.Status
 	for _, r := range rep.Results {
 		now[r.Name] = r.Status
-		if r.Status == verify.Fail && l.checks.failing == "" {
-			l.checks.failing = r.Name
-		}
 		before, known := l.checks.status[r.Name]
 		switch {
 		case known && before == r.Status:
@@ -63,6 +63,7 @@ func (l *loop) observeChecks(rep verify.Report) {
 		}
 	}
 	l.checks.status = now
+	l.repairOnFailure(rep)
 }
 
 func (l *loop) newDrainer(node string) *Drainer {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
@@ -26,11 +27,53 @@ func Checks(env Env) []verify.Check {
 	return checks
 }
 
+// stepCheckPrefix starts the name of every step's own check.
+const stepCheckPrefix = "step "
+
+// Repairable names the checks a converge (and the credentials files'
+// rewrite after it) can turn ok again: each step's own check and the
+// credentials checks. Their failure starts a drift repair.
+func Repairable(env Env) map[string]bool {
+	names := map[string]bool{}
+	for _, s := range Steps(env) {
+		names[stepCheckPrefix+s.Name()] = true
+	}
+	for _, c := range credentials.Checks(env.Config, env.Root) {
+		names[c.Name()] = true
+	}
+	return names
+}
+
+// RootCause names the check that says best why the node is not ok, for the
+// drain reason and STATUS=: a failing domain check (the plugin was built for
+// another Slurm) before a step check that only follows from it (a step
+// that cannot plan), and a failure before an "unknown".
+func RootCause(results []verify.Result) string {
+	for _, want := range []verify.Status{verify.Fail, verify.Unknown} {
+		first := ""
+		for _, r := range results {
+			if r.Status != want {
+				continue
+			}
+			if !strings.HasPrefix(r.Name, stepCheckPrefix) {
+				return r.Name
+			}
+			if first == "" {
+				first = r.Name
+			}
+		}
+		if first != "" {
+			return first
+		}
+	}
+	return ""
+}
+
 // StepCheck reports whether one converge step is converged: an empty plan is
 // ok, a pending change is a failure with its reason, and a step that cannot
 // even plan is unknown.
 func StepCheck(s converge.Step) verify.Check {
-	name := "step " + s.Name()
+	name := stepCheckPrefix + s.Name()
 	return verify.Func{CheckName: name, Fn: func(ctx context.Context) verify.Result {
 		plan, err := s.Plan(ctx)
 		switch {

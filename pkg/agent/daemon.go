@@ -43,6 +43,7 @@ type loop struct {
 	creds  keeper
 	checks checkState
 	serve  serving
+	repair repairs
 
 	ready     bool
 	reloading bool
@@ -96,6 +97,9 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 		case res := <-l.work.done:
 			l.finish(res)
 			l.publishStatus()
+		case <-l.repair.c:
+			l.repair.c = nil
+			l.startRepair("schedule")
 		case <-l.work.retryC:
 			l.work.retryC = nil
 			l.work.needRefresh = l.creds.refresher == nil

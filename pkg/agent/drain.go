@@ -45,7 +45,7 @@ func (d *Drainer) Sync(ctx context.Context, rep verify.Report) (DrainAction, err
 	}
 	ours := strings.HasPrefix(node.Reason, ReasonPrefix)
 	if rep.Status == verify.Fail {
-		return d.drain(ctx, sc, node, ours, ReasonPrefix+verify.FirstFailing(rep.Results))
+		return d.drain(ctx, sc, node, ours, ReasonPrefix+RootCause(rep.Results))
 	}
 	if !node.Drain || !ours {
 		return NoAction, nil

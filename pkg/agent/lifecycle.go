@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -20,6 +21,7 @@ func (l *loop) setup() error {
 	}
 	v := l.cfg.Verify
 	l.checks.cache = verify.NewCache(Checks(l.env()), v.CacheTTL.D(), v.Timeout.D(), node)
+	l.checks.repairable = Repairable(l.env())
 	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus)
 	l.checks.drainer = l.newDrainer(node)
 	h := handler(l.checks.cache, l.alive, l.serve.metrics.Registry)
@@ -42,6 +44,9 @@ func (l *loop) shutdown() error {
 	deadline := time.Now().Add(shutdownBudget)
 	if l.work.retry != nil {
 		l.work.retry.Stop()
+	}
+	if l.repair.timer != nil {
+		l.repair.timer.Stop()
 	}
 	if err := l.waitWork(deadline); err != nil {
 		l.log.Warn("exiting with work in flight", zap.Error(err))
@@ -105,6 +110,8 @@ func (l *loop) applyReload() {
 	}
 	v := cfg.Verify
 	l.checks.cache.SetChecks(Checks(l.env()), v.CacheTTL.D(), v.Timeout.D(), node)
+	l.checks.repairable = Repairable(l.env())
+	l.repair.trigger = ""
 	l.checks.drainer = nil
 	if err == nil {
 		l.checks.drainer = l.newDrainer(node)
@@ -115,7 +122,7 @@ func (l *loop) applyReload() {
 
 // view gathers what the STATUS= line says.
 func (l *loop) view() statusView {
-	v := statusView{Now: time.Now(), FailingCheck: l.checks.failing, ReloadErr: l.reloadErr, NextRetry: l.work.nextTry}
+	v := statusView{Now: time.Now(), FailingCheck: l.checks.failing, CheckStatus: l.checks.worst, ReloadErr: l.reloadErr, NextRetry: l.work.nextTry}
 	if l.cfg.Enroot.Install {
 		v.EnrootVersion = l.cfg.Enroot.Version
 	}
@@ -135,6 +142,8 @@ func (l *loop) view() statusView {
 	if !l.ready || l.reloading {
 		word := map[bool]string{false: "starting", true: "reloading"}[l.reloading]
 		v.Phase = word + ": " + map[phase]string{converging: "converging the node", refreshing: "refreshing ECR credentials", idle: "finishing"}[l.work.phase]
+	} else if strings.HasPrefix(l.repair.trigger, "check ") {
+		v.Phase = "repairing: " + l.repair.trigger
 	}
 	return v
 }

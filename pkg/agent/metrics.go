@@ -23,6 +23,7 @@ type Metrics struct {
 	stepSuccess  *prometheus.GaugeVec
 	convergeLast prometheus.Gauge
 	ready        prometheus.Gauge
+	repairs      *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric. creds may return ok=false when no
@@ -38,11 +39,13 @@ func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.S
 			Help: "When the last converge finished."}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "ready",
 			Help: "1 once the first converge and credentials refresh finished."}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "converge_repairs_total",
+			Help: "Steps the daemon found drifted after it was ready, and changed back."}, []string{"step"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info", Help: "The agent's version.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
 	build.Set(1)
-	m.Registry.MustRegister(m.stepDuration, m.stepSuccess, m.convergeLast, m.ready, build,
+	m.Registry.MustRegister(m.stepDuration, m.stepSuccess, m.convergeLast, m.ready, m.repairs, build,
 		&snapshots{cache: cache, creds: creds},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -72,3 +75,6 @@ func (m *Metrics) SetReady(ready bool) {
 	}
 	m.ready.Set(v)
 }
+
+// ObserveRepair counts one drifted step changed back.
+func (m *Metrics) ObserveRepair(step string) { m.repairs.WithLabelValues(step).Inc() }

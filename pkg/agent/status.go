@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
 // statusView is everything the STATUS= line says, gathered by the loop.
@@ -18,7 +19,8 @@ type statusView struct {
 	NextRetry     time.Time
 	CredsErr      string              // the refresher could not be built
 	Creds         *credentials.Status // nil: no refresher
-	FailingCheck  string              // first failing check, "" when all ok
+	FailingCheck  string              // the root cause among the checks, "" when all ok
+	CheckStatus   verify.Status       // the checks' overall status, as /verify answers
 	ReloadErr     time.Time           // when a reload was last rejected
 }
 
@@ -40,7 +42,11 @@ func statusLine(v statusView) string {
 		problems[len(problems)-1] += " (retry " + hm(v.NextRetry) + ")"
 	}
 	if v.FailingCheck != "" {
-		problems = append(problems, "check "+v.FailingCheck+" failing")
+		word := "failing"
+		if v.CheckStatus == verify.Unknown {
+			word = "cannot tell"
+		}
+		problems = append(problems, "check "+v.FailingCheck+" "+word)
 	}
 	ecr, ecrBad := ecrText(v)
 	if ecrBad {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
 func at(hhmm string) time.Time {
@@ -39,12 +40,38 @@ func TestStatusLine(t *testing.T) {
 			"degraded: check pyxis plugin failing; config reload rejected at 09:59Z, old config kept (see journal); ECR 2 registries, token valid until 21:04Z, next refresh 15:11Z"},
 		{statusView{Now: at("23:00"), Creds: healthy},
 			"degraded: ECR 2 registries, no valid token for a, next refresh 15:11Z"},
+		// /verify answers 503 for an unknown check: STATUS= must not say ready.
+		{statusView{Now: at("10:00"), EnrootVersion: "4.1.2", Creds: healthy, FailingCheck: "slurm-memlock", CheckStatus: verify.Unknown},
+			"degraded: check slurm-memlock cannot tell; ECR 2 registries, token valid until 21:04Z, next refresh 15:11Z"},
+		{statusView{Now: at("10:00"), Phase: "repairing: check step enroot-conf failing", FailingCheck: "step enroot-conf", CheckStatus: verify.Fail},
+			"repairing: check step enroot-conf failing; check step enroot-conf failing"},
 		{statusView{Now: at("10:00"), CredsErr: `group "hpc" does not exist`},
 			`degraded: ECR credentials not kept: group "hpc" does not exist`},
 	}
 	for _, c := range cases {
 		if got := statusLine(c.v); got != c.want {
 			t.Errorf("\n got %s\nwant %s", got, c.want)
+		}
+	}
+}
+
+// The drain reason and STATUS= name the cause a job would meet: a domain
+// check before the step check that only follows from it.
+func TestRootCause(t *testing.T) {
+	r := func(name string, st verify.Status) verify.Result { return verify.Result{Name: name, Status: st} }
+	cases := []struct {
+		results []verify.Result
+		want    string
+	}{
+		{[]verify.Result{r("step pyxis-fetch", verify.Fail), r("credentials-tokens", verify.OK), r("pyxis-plugin", verify.Fail)}, "pyxis-plugin"},
+		{[]verify.Result{r("step pyxis-build", verify.Fail), r("step pyxis-plugstack", verify.Fail)}, "step pyxis-build"},
+		{[]verify.Result{r("slurm-memlock", verify.Unknown), r("step enroot-conf", verify.Fail)}, "step enroot-conf"},
+		{[]verify.Result{r("step enroot-conf", verify.Unknown), r("slurm-memlock", verify.Unknown)}, "slurm-memlock"},
+		{[]verify.Result{r("pyxis-plugin", verify.OK)}, ""},
+	}
+	for _, c := range cases {
+		if got := RootCause(c.results); got != c.want {
+			t.Errorf("RootCause(%v) = %q, want %q", c.results, got, c.want)
 		}
 	}
 }

@@ -77,6 +77,7 @@ func (l *loop) finish(res workResult) {
 	case converging:
 		l.serve.metrics.ObserveConverge(res.rep, time.Now())
 		l.recordFailures(res.rep)
+		l.observeRepairs(res.rep)
 		if l.work.needRefresh {
 			l.work.needRefresh = false
 			if l.ensureRefresher() {
@@ -118,6 +119,7 @@ func (l *loop) settle() {
 	} else {
 		l.work.retries, l.work.nextTry = 0, time.Time{}
 	}
+	l.scheduleRepair()
 	l.checks.cache.Invalidate()
 	l.startChecks()
 }
