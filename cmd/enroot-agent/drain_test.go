@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,14 +124,38 @@ func TestDaemonDrainsOnFailure(t *testing.T) {
 	if n := nodeState(t, cluster); n.Drain {
 		t.Fatalf("healthy node drained by the daemon: %+v", n)
 	}
-	os.Remove(filepath.Join(root, "run/enroot-agent/enroot-config/.credentials"))
+	// Damage the daemon cannot repair (it repairs a deleted file at once):
+	// a directory where the credentials file belongs.
+	creds := filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")
+	if err := os.Remove(creds); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(creds, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool {
 		return n.Drain && strings.HasPrefix(n.Reason, "enroot-agent: credentials")
 	})
+	if err := os.Remove(creds); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 1", 25*time.Second)
 	if out, code := runWith(t, cluster.Env, "--root", root, "refresh"); code != 0 {
 		t.Fatalf("refresh: exit %d\n%s", code, out)
 	}
 	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool { return !n.Drain })
+	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 0", 25*time.Second)
+}
+
+// waitMetric polls /metrics until a line equals line.
+func waitMetric(t *testing.T, url, line string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if _, body := get(t, url+"/metrics"); slices.Contains(strings.Split(body, "\n"), line) {
+			return
+		}
+	}
+	t.Fatalf("no %q in /metrics within %s", line, within)
 }
 
 func waitNode(t *testing.T, s *testenv.Slurm, timeout time.Duration, ok func(slurm.Node) bool) {

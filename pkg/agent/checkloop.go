@@ -32,7 +32,9 @@ func (l *loop) startChecks() {
 		if err != nil {
 			rep = verify.Report{Status: verify.Unknown}
 		} else if drainer != nil {
-			if act, err := drainer.Sync(l.ctx, rep); err != nil {
+			act, err := drainer.Sync(l.ctx, rep)
+			l.serve.drained.Store(drainer.Ours())
+			if err != nil {
 				l.log.Warn("cannot update the node's drain state", zap.Error(err))
 			} else if act != NoAction {
 				l.log.Info("drain state updated", zap.String("action", string(act)))

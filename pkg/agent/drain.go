@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
@@ -29,7 +30,13 @@ type Drainer struct {
 	Node    string
 	Log     *zap.Logger
 	Timeout time.Duration // per scontrol call
+
+	ours atomic.Bool // the node is drained with our reason, as last seen
 }
+
+// Ours reports whether the node was drained by the agent when Sync last
+// looked, for the enroot_agent_node_drained metric.
+func (d *Drainer) Ours() bool { return d.ours.Load() }
 
 // Sync drains the node while a check fails and resumes it when every check
 // is ok again, only if the drain is ours. Unknown changes nothing: "cannot
@@ -44,8 +51,13 @@ func (d *Drainer) Sync(ctx context.Context, rep verify.Report) (DrainAction, err
 		return NoAction, err
 	}
 	ours := strings.HasPrefix(node.Reason, ReasonPrefix)
+	d.ours.Store(node.Drain && ours)
 	if rep.Status == verify.Fail {
-		return d.drain(ctx, sc, node, ours, ReasonPrefix+RootCause(rep.Results))
+		act, err := d.drain(ctx, sc, node, ours, ReasonPrefix+RootCause(rep.Results))
+		if act == Drained || act == Reasoned {
+			d.ours.Store(true)
+		}
+		return act, err
 	}
 	if !node.Drain || !ours {
 		return NoAction, nil
@@ -58,6 +70,7 @@ func (d *Drainer) Sync(ctx context.Context, rep verify.Report) (DrainAction, err
 	if err := sc.Resume(ctx); err != nil {
 		return NoAction, err
 	}
+	d.ours.Store(false)
 	d.Log.Info("node resumed: every check passes again", zap.String("node", d.Node))
 	return Resumed, nil
 }

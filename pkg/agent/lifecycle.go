@@ -22,7 +22,7 @@ func (l *loop) setup() error {
 	v := l.cfg.Verify
 	l.checks.cache = verify.NewCache(Checks(l.env()), v.CacheTTL.D(), v.Timeout.D(), node)
 	l.checks.repairable = Repairable(l.env())
-	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus)
+	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus, l.serve.drained.Load)
 	l.checks.drainer = l.newDrainer(node)
 	h := handler(l.checks.cache, l.alive, l.serve.metrics.Registry)
 	if l.serve.srv, err = listen(v.Listen, h, l.log); err != nil {
@@ -143,7 +143,8 @@ func (l *loop) view() statusView {
 		word := map[bool]string{false: "starting", true: "reloading"}[l.reloading]
 		v.Phase = word + ": " + map[phase]string{converging: "converging the node", refreshing: "refreshing ECR credentials", idle: "finishing"}[l.work.phase]
 	} else if strings.HasPrefix(l.repair.trigger, "check ") {
-		v.Phase = "repairing: " + l.repair.trigger
+		// The trigger names the failing check already.
+		v.Phase, v.FailingCheck = "repairing: "+l.repair.trigger, ""
 	}
 	return v
 }

@@ -28,7 +28,8 @@ type Metrics struct {
 
 // NewMetrics registers every metric. creds may return ok=false when no
 // refresher runs.
-func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.Status, bool)) *Metrics {
+// drained says whether the daemon's drainer holds the node drained.
+func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.Status, bool), drained func() bool) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		stepDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "converge_step_duration_seconds",
@@ -46,7 +47,7 @@ func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.S
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
 	build.Set(1)
 	m.Registry.MustRegister(m.stepDuration, m.stepSuccess, m.convergeLast, m.ready, m.repairs, build,
-		&snapshots{cache: cache, creds: creds},
+		&snapshots{cache: cache, creds: creds, drained: drained},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -24,6 +24,7 @@ type serving struct {
 	sock    *server // the root-only socket the CLI asks; nil when it could not be made
 	metrics *Metrics
 	beat    atomic.Int64 // unix nanos of the loop's last turn; read by /healthz
+	drained atomic.Bool  // the daemon's drainer has the node drained; read by /metrics
 }
 
 // server is the HTTP listener for /verify, /healthz and /metrics. It is

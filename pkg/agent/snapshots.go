@@ -17,17 +17,22 @@ var (
 		"1 for the check's current status (ok, fail or unknown), 0 for the others.", []string{"check", "status"}, nil)
 	descChecked = prometheus.NewDesc(ns+"_checks_last_run_timestamp_seconds",
 		"When the checks were last evaluated.", nil, nil)
+	descHealthy = prometheus.NewDesc(ns+"_node_healthy",
+		"1 when every check passed in the last evaluation (/verify answers 200), 0 otherwise.", nil, nil)
+	descDrained = prometheus.NewDesc(ns+"_node_drained",
+		"1 while the daemon (verify.drain_on_failure) holds the node drained in Slurm with its own reason.", nil, nil)
 )
 
 // snapshots turns the latest credentials status and check report into
 // metrics at scrape time.
 type snapshots struct {
-	cache *verify.Cache
-	creds func() (credentials.Status, bool)
+	cache   *verify.Cache
+	creds   func() (credentials.Status, bool)
+	drained func() bool
 }
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descExpiry, descRefresh, descLastSuccess, descCheck, descChecked} {
+	for _, d := range []*prometheus.Desc{descExpiry, descRefresh, descLastSuccess, descCheck, descChecked, descHealthy, descDrained} {
 		ch <- d
 	}
 }
@@ -49,11 +54,13 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, last)
 	}
+	ch <- prometheus.MustNewConstMetric(descDrained, prometheus.GaugeValue, one(s.drained()))
 	rep, ok := s.cache.Last()
 	if !ok {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descChecked, prometheus.GaugeValue, float64(rep.Checked.Unix()))
+	ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, one(rep.Status == verify.OK))
 	for _, r := range rep.Results {
 		for _, st := range []verify.Status{verify.OK, verify.Fail, verify.Unknown} {
 			v := 0.0
@@ -63,4 +70,11 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, v, r.Name, st.String())
 		}
 	}
+}
+
+func one(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

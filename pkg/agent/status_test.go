@@ -43,8 +43,8 @@ func TestStatusLine(t *testing.T) {
 		// /verify answers 503 for an unknown check: STATUS= must not say ready.
 		{statusView{Now: at("10:00"), EnrootVersion: "4.1.2", Creds: healthy, FailingCheck: "slurm-memlock", CheckStatus: verify.Unknown},
 			"degraded: check slurm-memlock cannot tell; ECR 2 registries, token valid until 21:04Z, next refresh 15:11Z"},
-		{statusView{Now: at("10:00"), Phase: "repairing: check step enroot-conf failing", FailingCheck: "step enroot-conf", CheckStatus: verify.Fail},
-			"repairing: check step enroot-conf failing; check step enroot-conf failing"},
+		{statusView{Now: at("10:00"), Phase: "repairing: check step enroot-conf failing", CheckStatus: verify.Fail},
+			"repairing: check step enroot-conf failing"},
 		{statusView{Now: at("10:00"), CredsErr: `group "hpc" does not exist`},
 			`degraded: ECR credentials not kept: group "hpc" does not exist`},
 	}
