@@ -50,7 +50,7 @@ func TestPlugstackRace(t *testing.T) {
 	slurmConf, _ := testenv.SlurmConf(shared, filepath.Join(shared, "plugstack.conf"))
 	t.Setenv("SLURM_CONF", slurmConf) // for srun --help below
 	env := append(awsFor(t).env, "SLURM_CONF="+slurmConf, "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+filepath.Join(shared, "no-bus"))
-	wantConf := string(pyxis.RenderConf(pyxis.Entry(lib, map[string]string{"container_scope": "job"})))
+	wantConf := string(pyxis.ConfContent(pyxis.Entry(lib, map[string]string{"container_scope": "job"})))
 	bin := testenv.Binary(t)
 	for round := range rounds {
 		os.RemoveAll(filepath.Join(shared, "plugstack.conf.d"))

@@ -46,7 +46,7 @@ func TestEnrootConfCheck(t *testing.T) {
 	if r := enrootCheck(t, cfg, root, "enroot-conf"); r.Status != verify.Fail || !strings.Contains(r.Message, "file is missing") {
 		t.Fatalf("%+v", r)
 	}
-	content, err := RenderConf(context.Background(), MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath))
+	content, err := CheckedConf(context.Background(), MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestRenderGolden(t *testing.T) {
 		}, ""),
 	}
 	for name, conf := range cases {
-		got, err := RenderConf(context.Background(), conf)
+		got, err := CheckedConf(context.Background(), conf)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -54,7 +54,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderRejectsBadShell(t *testing.T) {
-	_, err := RenderConf(context.Background(), MergeConf(map[string]string{"ENROOT_DATA_PATH": "/data/$(id -u"}, ""))
+	_, err := CheckedConf(context.Background(), MergeConf(map[string]string{"ENROOT_DATA_PATH": "/data/$(id -u"}, ""))
 	if err == nil || !strings.Contains(err.Error(), "enroot.conf.ENROOT_DATA_PATH") || !strings.Contains(err.Error(), "bash -n") {
 		t.Fatalf("err = %v", err)
 	}
