@@ -16,6 +16,9 @@ import (
 // maxSymlinks bounds resolution the way the kernel's ELOOP does.
 const maxSymlinks = 40
 
+// dirFlags open a directory for the *at calls.
+const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+
 // openDir opens dir for use with the *at system calls. It resolves the path one
 // component at a time, so that a symlink swapped in by another user between a
 // check and a use cannot redirect the write. A symlink is followed only when
@@ -23,47 +26,78 @@ const maxSymlinks = 40
 // links an administrator made (for example /var/run -> /run). With create set,
 // missing components are made with mode 0755.
 func openDir(dir string, create bool) (int, error) {
-	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := unix.Open("/", dirFlags, 0)
 	if err != nil {
 		return -1, err
 	}
-	comps := split(dir)
-	for hops := 0; len(comps) > 0; {
-		c := comps[0]
-		comps = comps[1:]
-		next, err := unix.Openat(fd, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) && create {
-			if err = unix.Mkdirat(fd, c, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
-				comps = append([]string{c}, comps...)
-				continue
-			}
+	w := &walk{path: dir, fd: root, comps: split(dir), create: create}
+	for len(w.comps) > 0 {
+		if err := w.step(); err != nil {
+			unix.Close(w.fd)
+			return -1, err
 		}
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			target, lerr := trustedLink(fd, c)
-			if lerr != nil {
-				unix.Close(fd)
-				return -1, fmt.Errorf("%s: %w", dir, lerr)
-			}
-			if hops++; hops > maxSymlinks {
-				unix.Close(fd)
-				return -1, &os.PathError{Op: "resolve", Path: dir, Err: unix.ELOOP}
-			}
-			if filepath.IsAbs(target) {
-				unix.Close(fd)
-				if fd, err = unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-					return -1, err
-				}
-			}
-			comps = append(split(target), comps...)
-			continue
-		}
-		unix.Close(fd)
-		if err != nil {
-			return -1, &os.PathError{Op: "open", Path: dir, Err: err}
-		}
-		fd = next
 	}
-	return fd, nil
+	return w.fd, nil
+}
+
+// walk is one resolution in progress: the directory reached so far, the
+// components left, and how many symlinks were followed.
+type walk struct {
+	path   string // what is resolved, for errors
+	fd     int
+	comps  []string
+	hops   int
+	create bool
+}
+
+// step resolves the next component, which is one of three cases: a real
+// directory (entered), a missing one (created, then entered at the next
+// step), or a symlink (replaced by its target when it can be trusted).
+func (w *walk) step() error {
+	c := w.comps[0]
+	next, err := unix.Openat(w.fd, c, dirFlags|unix.O_NOFOLLOW, 0)
+	switch {
+	case err == nil:
+		unix.Close(w.fd)
+		w.fd, w.comps = next, w.comps[1:]
+		return nil
+	case errors.Is(err, unix.ENOENT) && w.create:
+		return w.mkdir(c)
+	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR):
+		return w.follow(c)
+	}
+	return &os.PathError{Op: "open", Path: w.path, Err: err}
+}
+
+// mkdir creates the missing component c; another process creating it first
+// is as good.
+func (w *walk) mkdir(c string) error {
+	if err := unix.Mkdirat(w.fd, c, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return &os.PathError{Op: "open", Path: w.path, Err: err}
+	}
+	return nil
+}
+
+// follow replaces the symlink c by its target, resolved from / when it is
+// absolute, only when root or we own both the link and its directory.
+func (w *walk) follow(c string) error {
+	target, err := trustedLink(w.fd, c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", w.path, err)
+	}
+	if w.hops++; w.hops > maxSymlinks {
+		return &os.PathError{Op: "resolve", Path: w.path, Err: unix.ELOOP}
+	}
+	if filepath.IsAbs(target) {
+		root, err := unix.Open("/", dirFlags, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(w.fd)
+		w.fd = root
+	}
+	w.comps = append(split(target), w.comps[1:]...)
+	return nil
 }
 
 // trustedLink returns the target of the symlink name in dirfd, or an error when
