@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -87,8 +88,8 @@ func TestDryRunAppliesNothing(t *testing.T) {
 func TestFileStepConvergesOnce(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "a.conf")
-	os.MkdirAll(filepath.Dir(path), 0o755)
-	os.WriteFile(path, []byte("old\n"), 0o644)
+	testenv.MkdirAll(t, filepath.Dir(path), 0o755)
+	testenv.WriteFile(t, path, []byte("old\n"), 0o644)
 	f := &File{StepName: "f", Path: path, Opts: atomicfile.Default,
 		Render: func() ([]byte, error) { return []byte("new\n"), nil }}
 	r := &Runner{Log: zap.NewNop()}

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -17,7 +19,7 @@ func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
-		os.WriteFile(path, got, 0o644)
+		testenv.WriteFile(t, path, got, 0o644)
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
