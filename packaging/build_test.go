@@ -85,11 +85,6 @@ func packages(t *testing.T) pkgs {
 	return built
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // Names of this machine's architecture in rpm and Debian terms.
 var rpmArch, debArch = map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH], runtime.GOARCH
 

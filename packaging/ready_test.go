@@ -1,7 +1,9 @@
 package packaging
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,7 +103,19 @@ func TestBootstrapUntilReady(t *testing.T) {
 	conf := filepath.Join(root, "usr/etc/slurm.conf")
 	data, _ := os.ReadFile(conf)
 	writeFile(t, conf, strings.Replace(string(data), "PropagateResourceLimitsExcept=MEMLOCK\n", "", 1), 0o644)
-	time.Sleep(1100 * time.Millisecond) // the daemon's verify cache
+	// The daemon's report from before the edit lives cache_ttl (1s): wait
+	// until it sees the edit.
+	if !testenv.Eventually(20*time.Second, func() bool {
+		resp, err := http.Get("http://" + listen + "/verify")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `"status": "unknown"`)
+	}) {
+		t.Fatal("the daemon never reported the edited slurm.conf")
+	}
 	start := time.Now()
 	out, code = n.bootstrap(t, deb, "--config", confURL, "--timeout", "60")
 	if code != 0 || !strings.Contains(out, "ready; some checks cannot tell:") || !strings.Contains(out, "? slurm-memlock") {

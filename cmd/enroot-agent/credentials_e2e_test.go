@@ -39,7 +39,7 @@ func TestE2EEveryUserPullsWithFreshToken(t *testing.T) {
 	user := testUser(t)
 	ca, _ := os.ReadFile(reg.CAFile)
 	caFile := filepath.Join(root, "ca.pem") // where the user can read it
-	os.WriteFile(caFile, ca, 0o644)
+	testenv.WriteFile(t, caFile, ca, 0o644)
 	var printed strings.Builder
 	agent := func(want int, args ...string) {
 		t.Helper()
@@ -235,7 +235,7 @@ func TestE2EThrottledClusterAllFresh(t *testing.T) {
 		go func() {
 			root := t.TempDir()
 			cfg := filepath.Join(root, "c.yaml")
-			os.WriteFile(cfg, []byte("ecr:\n  registries: ["+e2eHost+"]\n"), 0o644)
+			testenv.WriteFile(t, cfg, []byte("ecr:\n  registries: ["+e2eHost+"]\n"), 0o644)
 			out, errOut, code := runAgent(t, "--config", cfg, "--root", root, "refresh")
 			if code != 0 {
 				errs <- out + errOut
@@ -263,7 +263,7 @@ func TestDryRunSaysItWouldRefresh(t *testing.T) {
 	aws := awsFor(t)
 	root := t.TempDir()
 	cfg := filepath.Join(root, "c.yaml")
-	os.WriteFile(cfg, []byte("ecr:\n  registries: ["+e2eHost+"]\n"), 0o644)
+	testenv.WriteFile(t, cfg, []byte("ecr:\n  registries: ["+e2eHost+"]\n"), 0o644)
 	out, errOut, code := runAgent(t, "--config", cfg, "--root", root, "apply", "--dry-run")
 	want := "+ credentials      planned: would refresh the token for " + e2eHost + " (unless still fresh) into " + root + "/run/enroot-agent/enroot-config/.credentials"
 	if !strings.Contains(out, want) {

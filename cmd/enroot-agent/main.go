@@ -20,8 +20,9 @@ import (
 // version is set by the Makefile from git describe.
 var version = "dev"
 
-// Exit codes: a failed check or step is 1; "cannot tell" (usage, a command
-// an unknown command, an unknown check) is 2, as node-problem-detector does.
+// Exit codes: a failed check or step is 1; "cannot tell" (bad usage, an
+// unknown command, a check that cannot decide) is 2, as node-problem-detector
+// does.
 const (
 	exitOK      = 0
 	exitFailed  = 1

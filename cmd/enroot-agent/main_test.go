@@ -80,7 +80,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte(`enroot:
+	testenv.WriteFile(t, bad, []byte(`enroot:
   version: "3.4.1"
   flavour: caps
 pyxis:
@@ -99,7 +99,7 @@ ecr:
 		}
 	}
 	empty := filepath.Join(dir, "empty.yaml")
-	os.WriteFile(empty, nil, 0o644)
+	testenv.WriteFile(t, empty, nil, 0o644)
 	if out, errOut, code := runAgent(t, "--config", empty, "validate"); code != 0 {
 		t.Fatalf("empty config: exit %d\n%s%s", code, out, errOut)
 	}

@@ -34,27 +34,27 @@ func TestPlugstackRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// srun on the "head node" reads the plugin at lib; so does each node.
-	os.WriteFile(filepath.Join(lib, pyxis.PluginName), so, 0o644)
+	testenv.WriteFile(t, filepath.Join(lib, pyxis.PluginName), so, 0o644)
 	cfg := fmt.Sprintf("pyxis:\n  install: false\n  plugstack: %s/plugstack.conf\n  libdir: %s\n  args: {container_scope: job}\n", shared, lib)
 	roots := make([]string, nodes)
 	for i := range roots {
 		roots[i] = t.TempDir()
 		inRoot := filepath.Join(roots[i], shared)
-		os.MkdirAll(filepath.Dir(inRoot), 0o755)
+		testenv.MkdirAll(t, filepath.Dir(inRoot), 0o755)
 		os.Symlink(shared, inRoot) // the NFS mount
-		os.MkdirAll(filepath.Join(roots[i], lib), 0o755)
-		os.WriteFile(filepath.Join(roots[i], lib, pyxis.PluginName), so, 0o644)
-		os.MkdirAll(filepath.Join(roots[i], "etc/enroot-agent"), 0o755)
-		os.WriteFile(filepath.Join(roots[i], "etc/enroot-agent/config.yaml"), []byte(cfg), 0o644)
+		testenv.MkdirAll(t, filepath.Join(roots[i], lib), 0o755)
+		testenv.WriteFile(t, filepath.Join(roots[i], lib, pyxis.PluginName), so, 0o644)
+		testenv.MkdirAll(t, filepath.Join(roots[i], "etc/enroot-agent"), 0o755)
+		testenv.WriteFile(t, filepath.Join(roots[i], "etc/enroot-agent/config.yaml"), []byte(cfg), 0o644)
 	}
 	slurmConf, _ := testenv.SlurmConf(shared, filepath.Join(shared, "plugstack.conf"))
 	t.Setenv("SLURM_CONF", slurmConf) // for srun --help below
 	env := append(awsFor(t).env, "SLURM_CONF="+slurmConf, "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+filepath.Join(shared, "no-bus"))
-	wantConf := string(pyxis.RenderConf(pyxis.Entry(lib, map[string]string{"container_scope": "job"})))
+	wantConf := string(pyxis.ConfContent(pyxis.Entry(lib, map[string]string{"container_scope": "job"})))
 	bin := testenv.Binary(t)
 	for round := range rounds {
 		os.RemoveAll(filepath.Join(shared, "plugstack.conf.d"))
-		os.WriteFile(filepath.Join(shared, "plugstack.conf"), []byte(adminLines), 0o644)
+		testenv.WriteFile(t, filepath.Join(shared, "plugstack.conf"), []byte(adminLines), 0o644)
 		stop := watchGlob(t, shared, wantConf)
 		var wg sync.WaitGroup
 		outs := make([]string, nodes)

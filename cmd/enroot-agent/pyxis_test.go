@@ -169,7 +169,7 @@ func TestPyxisRebuildsForNewSlurmOrAlteredPlugin(t *testing.T) {
 	json.Unmarshal([]byte(n.readFile(rec)), &r)
 	r["slurm_version"] = "21.08.5"
 	data, _ := json.Marshal(r)
-	os.WriteFile(rec, data, 0o600)
+	testenv.WriteFile(t, rec, data, 0o600)
 	if got := n.apply(t); got["pyxis-build"] != "changed" || n.buildCount() != 2 {
 		t.Fatalf("new Slurm: %v, %d builds", got, n.buildCount())
 	}
@@ -196,8 +196,8 @@ func TestPyxisRebuildsForNewSlurmOrAlteredPlugin(t *testing.T) {
 // downloading anything, and wires nothing.
 func TestPyxisWithoutCompilerNamesThePackage(t *testing.T) {
 	n := newPyxisNode(t, "")
-	os.MkdirAll(filepath.Join(n.root, "usr/lib"), 0o755)
-	os.WriteFile(filepath.Join(n.root, "usr/lib/os-release"), []byte("ID=debian\nVERSION_ID=\"12\"\n"), 0o644)
+	testenv.MkdirAll(t, filepath.Join(n.root, "usr/lib"), 0o755)
+	testenv.WriteFile(t, filepath.Join(n.root, "usr/lib/os-release"), []byte("ID=debian\nVERSION_ID=\"12\"\n"), 0o644)
 	bin := t.TempDir()
 	os.Symlink("/usr/bin/make", filepath.Join(bin, "make"))
 	testenv.Binary(t) // built with the real PATH
@@ -217,7 +217,7 @@ func TestPyxisWithoutCompilerNamesThePackage(t *testing.T) {
 func TestPyxisBadArgumentIsAConfigError(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
-	os.WriteFile(cfg, []byte("pyxis:\n  version: \"0.20.0\"\n  args:\n    container_scope: node\n    use_squashfuse: 1\n    mount_home: 1\n"), 0o644)
+	testenv.WriteFile(t, cfg, []byte("pyxis:\n  version: \"0.20.0\"\n  args:\n    container_scope: node\n    use_squashfuse: 1\n    mount_home: 1\n"), 0o644)
 	_, errOut, code := runAgent(t, "--root", dir, "--config", cfg, "apply")
 	for _, want := range []string{
 		cfg + `:4: pyxis.args.container_scope: "node" is not one of global, job`,

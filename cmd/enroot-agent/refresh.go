@@ -49,21 +49,21 @@ func refreshCredentials(ctx context.Context, w io.Writer, cfg config.Config, roo
 		fmt.Fprintf(w, "%s %-16s failed: %v\n", marks[converge.Failed], name, err)
 		return false
 	}
-	refreshed := true
+	asked := true // a refresh was due and ECR was asked
 	switch mode {
 	case refreshDry:
 		fmt.Fprintf(w, "%s %-16s planned: would refresh the token for %s (unless still fresh) into %s\n",
 			marks[converge.Planned], name, registriesText(cfg), strings.Join(r.Files(), ", "))
 		return true
 	case refreshDue:
-		refreshed, err = r.Ensure(ctx)
+		asked, err = r.Ensure(ctx)
 	default:
 		err = r.RefreshNow(ctx)
 	}
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "%s %-16s failed: %v\n", marks[converge.Failed], name, err)
-	case refreshed:
+	case asked:
 		fmt.Fprintf(w, "%s %-16s changed: refreshed %s\n", marks[converge.Changed], name, expiries(r.Status()))
 	default:
 		fmt.Fprintf(w, "%s %-16s done\n", marks[converge.Done], name)

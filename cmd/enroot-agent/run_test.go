@@ -5,12 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // The real binary under a stand-in systemd: READY only once the node is
@@ -38,22 +37,23 @@ func TestRunTellsSystemd(t *testing.T) {
 		t.Fatalf("STATUS after READY = %q, want it to say %q", st.State, want)
 	}
 
-	// Watchdog: WATCHDOG_USEC=1s, so a ping every 0.5s.
+	// Watchdog: WATCHDOG_USEC=1s, so a ping every 0.5s. Wait for six pings
+	// (each within the 1s systemd would allow, with room for a loaded
+	// machine), then judge their median gap: one late turn of a busy
+	// scheduler must not fail the test, a wrong interval must.
 	_, wi := a.waitNotify(ri, "WATCHDOG=1", 5*time.Second)
-	time.Sleep(3 * time.Second)
-	var pings []time.Time
-	for _, m := range a.notify.Messages()[wi:] {
-		if testenv.HasLine(m.State, "WATCHDOG=1") {
-			pings = append(pings, m.At)
-		}
+	pings := []time.Time{a.notify.Messages()[wi].At}
+	for len(pings) < 7 {
+		m, i := a.waitNotify(wi+1, "WATCHDOG=1", 5*time.Second)
+		pings, wi = append(pings, m.At), i
 	}
-	if len(pings) < 5 || len(pings) > 9 {
-		t.Fatalf("%d watchdog pings in ~3s, want about 6 (every 500ms)", len(pings))
-	}
+	var gaps []time.Duration
 	for i := 1; i < len(pings); i++ {
-		if gap := pings[i].Sub(pings[i-1]); gap > 800*time.Millisecond || gap < 300*time.Millisecond {
-			t.Fatalf("watchdog gap %s, want about 500ms", gap)
-		}
+		gaps = append(gaps, pings[i].Sub(pings[i-1]))
+	}
+	slices.Sort(gaps)
+	if median := gaps[len(gaps)/2]; median > 800*time.Millisecond || median < 300*time.Millisecond {
+		t.Fatalf("median watchdog gap %s (gaps %v), want about 500ms", median, gaps)
 	}
 
 	n := len(a.notify.Messages())
@@ -72,8 +72,8 @@ func TestNoWatchdogForAnotherPID(t *testing.T) {
 	root, listen := daemonRoot(t, "")
 	a := startAgent(t, root, listen, 0, "WATCHDOG_USEC=200000", "WATCHDOG_PID=1")
 	_, ri := a.waitNotify(0, "READY=1", 90*time.Second)
-	time.Sleep(time.Second)
-	if _, _, ok := a.notify.Wait(0, "WATCHDOG=1", 0); ok {
+	// A ping would come every 100ms: a second without one is proof enough.
+	if _, _, ok := a.notify.Wait(0, "WATCHDOG=1", time.Second); ok {
 		t.Fatalf("pinged a watchdog meant for pid 1: %q", states(a.notify.Messages()[ri:]))
 	}
 }
@@ -128,8 +128,7 @@ func TestSIGTERMDuringHangingECR(t *testing.T) {
 	awsFor(t).ecr.Hang(true)
 	a := startAgent(t, root, listen, 0)
 	a.waitNotify(0, "STATUS=starting: refreshing ECR credentials", 60*time.Second)
-	time.Sleep(500 * time.Millisecond)
-	if _, _, ok := a.notify.Wait(0, "READY=1", 0); ok {
+	if _, _, ok := a.notify.Wait(0, "READY=1", 500*time.Millisecond); ok {
 		t.Fatal("READY before the hanging refresh ended")
 	}
 	a.signal(syscall.SIGTERM)

@@ -77,8 +77,11 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // the cache TTL
-	code, rep, body = getReport(t, url+"/verify")
+	// The report cached before the removal lives cache_ttl (1s): poll.
+	testenv.Eventually(20*time.Second, func() bool {
+		code, rep, body = getReport(t, url+"/verify")
+		return code != 200
+	})
 	failing := verify.FirstFailing(rep.Results)
 	if code != 503 || rep.Status != verify.Fail || !strings.HasPrefix(failing, "credentials") {
 		t.Fatalf("credentials file removed: %d, first failing %q\n%s", code, failing, body)
@@ -90,8 +93,11 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	if out, errOut, code := runAgent(t, "--root", root, "refresh"); code != 0 {
 		t.Fatalf("refresh: exit %d\n%s%s", code, out, errOut)
 	}
-	time.Sleep(1100 * time.Millisecond)
-	if code, _, body := getReport(t, url+"/verify"); code != 200 {
+	testenv.Eventually(20*time.Second, func() bool {
+		code, _, body = getReport(t, url+"/verify")
+		return code == 200
+	})
+	if code != 200 {
 		t.Fatalf("after refresh: %d\n%s", code, body)
 	}
 

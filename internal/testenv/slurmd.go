@@ -175,7 +175,7 @@ func (s *Slurm) Scontrol(args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), s.Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("scontrol %s: %v: %s", strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("scontrol %s: %w: %s", strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
 }

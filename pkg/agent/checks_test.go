@@ -41,7 +41,7 @@ func TestStepChecksFollowConverge(t *testing.T) {
 	}
 	// A path the step cannot inspect is "cannot tell", not "broken".
 	os.RemoveAll(filepath.Join(root, "var"))
-	os.WriteFile(filepath.Join(root, "var"), nil, 0o644)
+	testenv.WriteFile(t, filepath.Join(root, "var"), nil, 0o644)
 	if r := verify.RunAll(ctx, Checks(env))[0]; r.Status != verify.Unknown {
 		t.Fatalf("unplannable step: %s", r)
 	}

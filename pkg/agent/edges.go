@@ -26,8 +26,9 @@ func (SystemdNotifier) Notify(state string) error {
 // Refresher is what the daemon needs from the credentials refresher.
 type Refresher interface {
 	// Ensure refreshes only the tokens that are missing or due, so a
-	// restart of the daemon does not call ECR when its tokens are fresh.
-	Ensure(ctx context.Context) (refreshed bool, err error)
+	// restart of the daemon does not call ECR when its tokens are fresh;
+	// attempted says whether ECR was asked.
+	Ensure(ctx context.Context) (attempted bool, err error)
 	Start(ctx context.Context)
 	Stop() context.Context
 	Status() credentials.Status

@@ -1,5 +1,6 @@
 // Package agent wires the configuration to the steps, the credentials
-// refresher and the checks; later it also holds the daemon.
+// refresher and the checks, and holds the daemon: its event loop, the HTTP
+// endpoints, the metrics and the drain policy.
 package agent
 
 import (

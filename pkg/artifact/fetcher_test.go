@@ -150,7 +150,7 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 
 func TestFileSource(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "e.rpm"), payload, 0o644)
+	testenv.WriteFile(t, filepath.Join(dir, "e.rpm"), payload, 0o644)
 	f, _ := fast(t)
 	res, err := f.Fetch(context.Background(), Request{URL: "file://" + dir + "/e.rpm", SHA256: digest(payload)})
 	if err != nil || res.Path == filepath.Join(dir, "e.rpm") {

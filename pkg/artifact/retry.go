@@ -51,7 +51,7 @@ func (f *Fetcher) retry(ctx context.Context, url string, fn func(context.Context
 			zap.Int("of", f.Attempts), zap.Duration("wait", wait), zap.Error(err))
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (while waiting to retry after: %v)", Redact(url), ctx.Err(), err)
+			return fmt.Errorf("%s: %w (while waiting to retry after: %w)", Redact(url), ctx.Err(), err)
 		case <-time.After(wait):
 		}
 	}

@@ -53,7 +53,6 @@ func (p *problems) validateCredentials(c *Credentials) {
 			p.addf(path+".path", "%s is listed twice", f.Path)
 		}
 		seen[f.Path] = true
-		defaultFile(f, p.lines[path+".mode"] != 0)
 		for _, kv := range [][2]string{{".owner", f.Owner}, {".group", f.Group}} {
 			if !principal.MatchString(kv[1]) {
 				p.addf(path+kv[0], "%q is not a user or group name or id", kv[1])
@@ -65,6 +64,14 @@ func (p *problems) validateCredentials(c *Credentials) {
 		if f.Mode.FileMode()&0o022 != 0 || f.Mode.FileMode()&0o7000 != 0 {
 			p.addf(path+".mode", "%s is writable by group or others, or has special bits: a credentials file must not be", f.Mode)
 		}
+	}
+}
+
+// defaultFiles fills what each credentials.files entry leaves out, before
+// validation: a mode is "left out" when the file had no line for it.
+func (p *problems) defaultFiles(c *Credentials) {
+	for i := range c.Files {
+		defaultFile(&c.Files[i], p.lines["credentials.files["+strconv.Itoa(i)+"].mode"] != 0)
 	}
 }
 

@@ -11,8 +11,11 @@ import (
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// validate records every problem in c; it never stops at the first.
+// validate records every problem in c; it never stops at the first. The
+// defaults of credentials.files entries are filled first: they depend on
+// which keys the file set, and are then checked like the rest.
 func (p *problems) validate(c *Config) {
+	p.defaultFiles(&c.Credentials)
 	p.absolute("state_dir", c.StateDir)
 	p.absolute("cache_dir", c.CacheDir)
 	p.validateEnroot(&c.Enroot)

@@ -18,8 +18,6 @@ type File struct {
 	Opts     atomicfile.Options
 	// Render produces the wanted content; it runs at every Plan.
 	Render func() ([]byte, error)
-	// Secret hides the content from the dry-run diff.
-	Secret bool
 }
 
 func (f *File) Name() string { return f.StepName }
@@ -54,9 +52,6 @@ func (f *File) PlanContent(data []byte) (*Plan, error) {
 }
 
 func (f *File) diff(old, data []byte) string {
-	if f.Secret {
-		return "(content not shown: it holds credentials)\n"
-	}
 	d := unifiedDiff(f.Path, old, data)
 	if d == "" {
 		return "(mode or owner only)\n"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -87,13 +88,13 @@ func TestDryRunAppliesNothing(t *testing.T) {
 func TestFileStepConvergesOnce(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "a.conf")
-	os.MkdirAll(filepath.Dir(path), 0o755)
-	os.WriteFile(path, []byte("old\n"), 0o644)
-	f := &File{StepName: "f", Path: path, Opts: atomicfile.Default, Secret: true,
-		Render: func() ([]byte, error) { return []byte("token=hunter2\n"), nil }}
+	testenv.MkdirAll(t, filepath.Dir(path), 0o755)
+	testenv.WriteFile(t, path, []byte("old\n"), 0o644)
+	f := &File{StepName: "f", Path: path, Opts: atomicfile.Default,
+		Render: func() ([]byte, error) { return []byte("new\n"), nil }}
 	r := &Runner{Log: zap.NewNop()}
 	first := r.Run(context.Background(), []Step{f})
-	if first.Results[0].Outcome != Changed || strings.Contains(first.Results[0].Plan.Changes[0].Diff, "hunter2") {
+	if d := first.Results[0].Plan.Changes[0].Diff; first.Results[0].Outcome != Changed || !strings.Contains(d, "-old") || !strings.Contains(d, "+new") {
 		t.Fatalf("first: %+v", first.Results[0])
 	}
 	if second := r.Run(context.Background(), []Step{f}); second.Results[0].Outcome != Done {

@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -194,8 +195,8 @@ func plural(n int, one, many string) string {
 
 // unwrapPath drops the re-rooted path from an error; the host path is shown.
 func unwrapPath(err error) error {
-	if u, ok := err.(interface{ Unwrap() error }); ok && u.Unwrap() != nil {
-		return u.Unwrap()
+	if u := errors.Unwrap(err); u != nil {
+		return u
 	}
 	return err
 }

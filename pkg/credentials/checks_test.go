@@ -32,12 +32,12 @@ func node(t *testing.T, yaml, netrc string, st *Status) checker {
 	}
 	root := config.Root(t.TempDir())
 	file := root.Path(CredentialsFile(cfg.Credentials))
-	os.MkdirAll(filepath.Dir(file), 0o755)
-	os.WriteFile(file, []byte(netrc), 0o644)
+	testenv.MkdirAll(t, filepath.Dir(file), 0o755)
+	testenv.WriteFile(t, file, []byte(netrc), 0o644)
 	if st != nil {
 		b, _ := json.Marshal(st)
-		os.MkdirAll(root.Path(cfg.StateDir), 0o700)
-		os.WriteFile(StatusPath(cfg, root), b, 0o600)
+		testenv.MkdirAll(t, root.Path(cfg.StateDir), 0o700)
+		testenv.WriteFile(t, StatusPath(cfg, root), b, 0o600)
 	}
 	return checker{Config: cfg, Root: root, Now: func() time.Time { return now }}
 }
@@ -73,7 +73,7 @@ func TestCredentialsChecks(t *testing.T) {
 		n := node(t, vYAML, c.netrc, c.st)
 		if c.netrc == "" { // the unreadable case: right content, wrong mode
 			file := n.Root.Path(CredentialsFile(n.Config.Credentials))
-			os.WriteFile(file, []byte(vLine), 0o600)
+			testenv.WriteFile(t, file, []byte(vLine), 0o600)
 			os.Chmod(file, 0o600)
 		}
 		checks := n.checks()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/secret"
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
 )
@@ -108,7 +109,7 @@ func TestFailureServesUntilExpiryNeverAfter(t *testing.T) {
 	if err := r.RefreshNow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(file, []byte(read(t, file)+"machine nvcr.io login $oauthtoken password nv\n"), 0o644)
+	testenv.WriteFile(t, file, []byte(read(t, file)+"machine nvcr.io login $oauthtoken password nv\n"), 0o644)
 	src.answer = func(string) (Token, error) { return Token{}, errors.New("ThrottlingException: Rate exceeded") }
 	clk.Advance(2 * time.Hour)
 	if err := r.RefreshNow(context.Background()); err == nil {
@@ -201,8 +202,14 @@ func TestNoOverlappingRuns(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.RefreshNow(ctx) }()
 	}
-	time.Sleep(400 * time.Millisecond)
 	wg.Wait()
+	// Wait until cron has fired several times and skipped a tick.
+	fired := func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.calls["us-east-1"] >= 5 && strings.Contains(logs.String(), `"cron: skip"`)
+	}
+	testenv.Eventually(20*time.Second, fired)
 	if next := r.Status().NextRefresh; next.IsZero() || next.After(time.Now().Add(time.Second)) {
 		t.Fatalf("while scheduled, next refresh is %s", next)
 	}
@@ -213,7 +220,7 @@ func TestNoOverlappingRuns(t *testing.T) {
 		t.Fatalf("%d refreshes ran at once", src.maxRun)
 	}
 	if src.calls["us-east-1"] < 5 {
-		t.Fatalf("only %d runs in 400ms: the schedule is not firing", src.calls["us-east-1"])
+		t.Fatalf("only %d runs in 20s: the schedule is not firing", src.calls["us-east-1"])
 	}
 	if st, err := ReadStatus(r.statePath); err != nil || !st.NextRefresh.IsZero() && st.NextRefresh.Before(st.LastAttempt) {
 		t.Fatalf("recorded status shows a next refresh before the last attempt: %+v %v", st, err)
@@ -281,7 +288,7 @@ func TestResumeAcrossProcesses(t *testing.T) {
 		t.Fatalf("resumed status %+v", s)
 	}
 	// A token the status does not vouch for (edited by hand) is not adopted.
-	os.WriteFile(file, []byte("machine 111122223333.dkr.ecr.us-east-1.amazonaws.com login AWS password FORGED\n"), 0o644)
+	testenv.WriteFile(t, file, []byte("machine 111122223333.dkr.ecr.us-east-1.amazonaws.com login AWS password FORGED\n"), 0o644)
 	c, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
 	c.Source, c.Now, c.Rand = src, clk.Now, seeded()
 	if refreshed, _ := c.Ensure(context.Background()); !refreshed || strings.Contains(read(t, file), "FORGED") {
@@ -309,7 +316,11 @@ func TestPanicDoesNotDisableSchedule(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)
-	time.Sleep(150 * time.Millisecond)
+	testenv.Eventually(20*time.Second, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return n >= 3
+	})
 	<-r.Stop().Done()
 	src.mu.Lock()
 	defer src.mu.Unlock()

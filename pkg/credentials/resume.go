@@ -13,13 +13,14 @@ import (
 // Ensure refreshes only when a registry has no token or its token has less
 // than ecr.refresh_before_expiry left; otherwise it leaves every file as it
 // is. apply uses it, so a second apply on a converged node writes nothing
-// and a rerun of the node's bootstrap does not call ECR again.
-func (r *Refresher) Ensure(ctx context.Context) (refreshed bool, err error) {
+// and a rerun of the node's bootstrap does not call ECR again. attempted
+// says whether a refresh was due and ECR was asked; err whether it worked.
+func (r *Refresher) Ensure(ctx context.Context) (attempted bool, err error) {
 	r.run.Lock()
 	defer func() {
 		r.run.Unlock()
 		r.reschedule()
-		if refreshed {
+		if attempted {
 			r.persist()
 		}
 	}()

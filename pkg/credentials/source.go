@@ -72,7 +72,7 @@ func (s *sdkSource) Token(ctx context.Context, reg config.Registry) (Token, erro
 	})
 	out, err := client.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if last := retryer.lastRetried(); err != nil && ctx.Err() != nil && last != nil {
-		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w (last answer before ecr.timeout: %v)", reg.Region, err, last)
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w (last answer before ecr.timeout: %w)", reg.Region, err, last)
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/secret"
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 const nobody = 65534
@@ -22,9 +23,9 @@ func TestSymlinkAttackOnUserOwnedParent(t *testing.T) {
 	}
 	victimDir := t.TempDir()
 	victim := filepath.Join(victimDir, "shadow")
-	os.WriteFile(victim, []byte("root:secret-hash\n"), 0o600)
+	testenv.WriteFile(t, victim, []byte("root:secret-hash\n"), 0o600)
 	home := filepath.Join(t.TempDir(), "home")
-	os.MkdirAll(home, 0o755)
+	testenv.MkdirAll(t, home, 0o755)
 	os.Chown(home, nobody, nobody)
 	// Attack 1: the file itself is a symlink to a root file.
 	// Attack 2: a directory on the path is a symlink the user made.

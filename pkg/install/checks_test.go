@@ -46,17 +46,17 @@ func TestEnrootConfCheck(t *testing.T) {
 	if r := enrootCheck(t, cfg, root, "enroot-conf"); r.Status != verify.Fail || !strings.Contains(r.Message, "file is missing") {
 		t.Fatalf("%+v", r)
 	}
-	content, err := RenderConf(context.Background(), MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath))
+	content, err := CheckedConf(context.Background(), MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath))
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(root, ConfPath)
-	os.MkdirAll(filepath.Dir(path), 0o755)
-	os.WriteFile(path, content, 0o644)
+	testenv.MkdirAll(t, filepath.Dir(path), 0o755)
+	testenv.WriteFile(t, path, content, 0o644)
 	if r := enrootCheck(t, cfg, root, "enroot-conf"); r.Status != verify.OK {
 		t.Fatalf("%+v", r)
 	}
-	os.WriteFile(path, []byte(strings.Replace(string(content), "/var/enroot/tmp", "/tmp", 1)), 0o644)
+	testenv.WriteFile(t, path, []byte(strings.Replace(string(content), "/var/enroot/tmp", "/tmp", 1)), 0o644)
 	if r := enrootCheck(t, cfg, root, "enroot-conf"); r.Status != verify.Fail || !strings.Contains(r.Message, "ENROOT_TEMP_PATH") {
 		t.Fatalf("%+v", r)
 	}
@@ -69,13 +69,13 @@ func TestEnrootNamespacesCheck(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	proc := filepath.Join(root, "proc/sys/user")
-	os.MkdirAll(proc, 0o755)
-	os.WriteFile(filepath.Join(proc, "max_user_namespaces"), []byte("0\n"), 0o644)
-	os.WriteFile(filepath.Join(proc, "max_mnt_namespaces"), []byte("65536\n"), 0o644)
+	testenv.MkdirAll(t, proc, 0o755)
+	testenv.WriteFile(t, filepath.Join(proc, "max_user_namespaces"), []byte("0\n"), 0o644)
+	testenv.WriteFile(t, filepath.Join(proc, "max_mnt_namespaces"), []byte("65536\n"), 0o644)
 	if r := enrootCheck(t, cfg, root, "enroot-namespaces"); r.Status != verify.Fail || !strings.Contains(r.Message, "user.max_user_namespaces is 0") {
 		t.Fatalf("%+v", r)
 	}
-	os.WriteFile(filepath.Join(proc, "max_user_namespaces"), []byte("1024\n"), 0o644)
+	testenv.WriteFile(t, filepath.Join(proc, "max_user_namespaces"), []byte("1024\n"), 0o644)
 	if r := enrootCheck(t, cfg, root, "enroot-namespaces"); r.Status != verify.OK || !strings.Contains(r.Message, "user.max_user_namespaces=1024") {
 		t.Fatalf("%+v", r)
 	}
@@ -88,7 +88,7 @@ func TestEnrootPinnedCheck(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	path := filepath.Join(root, cfg.StateDir, RecordFile)
-	os.MkdirAll(filepath.Dir(path), 0o700)
+	testenv.MkdirAll(t, filepath.Dir(path), 0o700)
 	rec := Record{Version: "4.1.2", Files: []FileRecord{
 		{Name: "enroot_4.1.2-1_amd64.deb", SHA256: strings.Repeat("a", 64), PinnedBy: "config"},
 		{Name: "enroot+caps_4.1.2-1_amd64.deb", SHA256: strings.Repeat("b", 64)},
@@ -115,7 +115,7 @@ func TestEnrootUserDirsCheck(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	p := filepath.Join(root, "run/enroot/user-4242")
-	os.MkdirAll(p, 0o700)
+	testenv.MkdirAll(t, p, 0o700)
 	if r := enrootCheck(t, cfg, root, "enroot-user-dirs"); r.Status != verify.Fail || !strings.Contains(r.Message, "/run/enroot/user-4242 (owner uid") {
 		t.Fatalf("%+v", r)
 	}
@@ -124,18 +124,18 @@ func TestEnrootUserDirsCheck(t *testing.T) {
 func TestEnrootAppArmorRestriction(t *testing.T) {
 	root := t.TempDir()
 	for _, f := range []string{"proc/sys/user/max_user_namespaces", "proc/sys/user/max_mnt_namespaces"} {
-		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
-		os.WriteFile(filepath.Join(root, f), []byte("65536\n"), 0o644)
+		testenv.MkdirAll(t, filepath.Join(root, filepath.Dir(f)), 0o755)
+		testenv.WriteFile(t, filepath.Join(root, f), []byte("65536\n"), 0o644)
 	}
 	restrict := filepath.Join(root, "proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-	os.MkdirAll(filepath.Dir(restrict), 0o755)
-	os.WriteFile(restrict, []byte("1\n"), 0o644)
+	testenv.MkdirAll(t, filepath.Dir(restrict), 0o755)
+	testenv.WriteFile(t, restrict, []byte("1\n"), 0o644)
 	cfg := config.Default()
 	if r := enrootCheck(t, cfg, root, "enroot-namespaces"); r.Status != verify.Fail || !strings.Contains(r.Message, "apparmor_restrict_unprivileged_userns=1") {
 		t.Fatalf("%+v", r)
 	}
-	os.MkdirAll(filepath.Join(root, "etc/apparmor.d"), 0o755)
-	os.WriteFile(filepath.Join(root, "etc/apparmor.d/enroot"), []byte("profile enroot {}\n"), 0o644)
+	testenv.MkdirAll(t, filepath.Join(root, "etc/apparmor.d"), 0o755)
+	testenv.WriteFile(t, filepath.Join(root, "etc/apparmor.d/enroot"), []byte("profile enroot {}\n"), 0o644)
 	if r := enrootCheck(t, cfg, root, "enroot-namespaces"); r.Status != verify.OK {
 		t.Fatalf("%+v", r)
 	}

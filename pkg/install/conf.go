@@ -59,11 +59,11 @@ const confHeader = `# Managed by enroot-agent: local edits are overwritten (the 
 # enroot.conf.d/*.conf, so a drop-in cannot override a key set here.
 `
 
-// RenderConf writes conf as enroot.conf, one "KEY value" per line in key
+// CheckedConf renders conf as enroot.conf, one "KEY value" per line in key
 // order, and checks the result with `bash -n`, as enroot itself does before
 // reading the file.
-func RenderConf(ctx context.Context, conf map[string]string) ([]byte, error) {
-	data := renderConf(conf)
+func CheckedConf(ctx context.Context, conf map[string]string) ([]byte, error) {
+	data := formatConf(conf)
 	if err := bashSyntax(ctx, data); err != nil {
 		for _, k := range slices.Sorted(maps.Keys(conf)) {
 			if bashSyntax(ctx, []byte(k+" "+conf[k]+"\n")) != nil {
@@ -75,7 +75,8 @@ func RenderConf(ctx context.Context, conf map[string]string) ([]byte, error) {
 	return data, nil
 }
 
-func renderConf(conf map[string]string) []byte {
+// formatConf is enroot.conf's text for conf, unchecked: CheckedConf checks it.
+func formatConf(conf map[string]string) []byte {
 	var b bytes.Buffer
 	b.WriteString(confHeader)
 	for _, k := range slices.Sorted(maps.Keys(conf)) {

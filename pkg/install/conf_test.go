@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -17,7 +19,7 @@ func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
-		os.WriteFile(path, got, 0o644)
+		testenv.WriteFile(t, path, got, 0o644)
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
@@ -40,7 +42,7 @@ func TestRenderGolden(t *testing.T) {
 		}, ""),
 	}
 	for name, conf := range cases {
-		got, err := RenderConf(context.Background(), conf)
+		got, err := CheckedConf(context.Background(), conf)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -54,7 +56,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderRejectsBadShell(t *testing.T) {
-	_, err := RenderConf(context.Background(), MergeConf(map[string]string{"ENROOT_DATA_PATH": "/data/$(id -u"}, ""))
+	_, err := CheckedConf(context.Background(), MergeConf(map[string]string{"ENROOT_DATA_PATH": "/data/$(id -u"}, ""))
 	if err == nil || !strings.Contains(err.Error(), "enroot.conf.ENROOT_DATA_PATH") || !strings.Contains(err.Error(), "bash -n") {
 		t.Fatalf("err = %v", err)
 	}

@@ -33,19 +33,20 @@ func (s *ConfStep) file() *converge.File {
 	return &converge.File{StepName: s.Name(), Path: s.Node.Root.Path(ConfPath), Opts: atomicfile.Default}
 }
 
-// renderForFile skips `bash -n` when the file already holds exactly this
-// content: nothing will be written, and a warm apply should start no
-// process (BENCHMARKS.md, warm converge).
-func (s *ConfStep) renderForFile(ctx context.Context) ([]byte, error) {
-	data := renderConf(s.Conf)
+// content is the enroot.conf the agent wants. It is checked with `bash -n`
+// (CheckedConf) unless the file already holds exactly this text: nothing
+// will be written then, and a warm apply should start no process
+// (BENCHMARKS.md, warm converge).
+func (s *ConfStep) content(ctx context.Context) ([]byte, error) {
+	data := formatConf(s.Conf)
 	if old, err := os.ReadFile(s.Node.Root.Path(ConfPath)); err == nil && bytes.Equal(old, data) {
 		return data, nil
 	}
-	return RenderConf(ctx, s.Conf)
+	return CheckedConf(ctx, s.Conf)
 }
 
 func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	data, err := s.renderForFile(ctx)
+	data, err := s.content(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"go.uber.org/zap"
@@ -39,7 +40,7 @@ func TestConfStepBacksUpOnceAndOverwritesEdits(t *testing.T) {
 	want, _ := os.ReadFile(path)
 
 	// An admin edit is overwritten; the edited file is kept as the backup.
-	os.WriteFile(path, []byte("ENROOT_CACHE_PATH /tmp/shared\n"), 0o644)
+	testenv.WriteFile(t, path, []byte("ENROOT_CACHE_PATH /tmp/shared\n"), 0o644)
 	plan, err := step.Plan(context.Background())
 	if err != nil || plan.Changes[0].Action != "backup" || !strings.Contains(plan.Reason, "ENROOT_CACHE_PATH") {
 		t.Fatalf("plan %+v %v", plan, err)
@@ -56,7 +57,7 @@ func TestConfStepBacksUpOnceAndOverwritesEdits(t *testing.T) {
 	}
 
 	// A second edit is overwritten too, but the first backup stays.
-	os.WriteFile(path, []byte("ENROOT_CACHE_PATH /tmp/again\n"), 0o644)
+	testenv.WriteFile(t, path, []byte("ENROOT_CACHE_PATH /tmp/again\n"), 0o644)
 	run(t, step)
 	if b, _ := os.ReadFile(path + BackupSuffix); string(b) != "ENROOT_CACHE_PATH /tmp/shared\n" {
 		t.Fatalf("backup replaced: %q", b)
@@ -102,9 +103,9 @@ func TestTmpfilesStep(t *testing.T) {
 func TestSysctlStep(t *testing.T) {
 	root := t.TempDir()
 	proc := filepath.Join(root, "proc/sys/user")
-	os.MkdirAll(proc, 0o755)
-	os.WriteFile(filepath.Join(proc, "max_user_namespaces"), []byte("0\n"), 0o644)
-	os.WriteFile(filepath.Join(proc, "max_mnt_namespaces"), []byte("254000\n"), 0o644)
+	testenv.MkdirAll(t, proc, 0o755)
+	testenv.WriteFile(t, filepath.Join(proc, "max_user_namespaces"), []byte("0\n"), 0o644)
+	testenv.WriteFile(t, filepath.Join(proc, "max_mnt_namespaces"), []byte("254000\n"), 0o644)
 	step := &SysctlStep{Node: &Node{Root: config.Root(root), Log: zap.NewNop()}}
 	run(t, step)
 	if b, _ := os.ReadFile(filepath.Join(proc, "max_user_namespaces")); strings.TrimSpace(string(b)) != "65536" {

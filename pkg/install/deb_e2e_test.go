@@ -107,7 +107,7 @@ func TestDryRunListsDownloadsAndCommands(t *testing.T) {
 	// jq is missing: the dry run must show the apt-get command too.
 	status := filepath.Join(root, "var/lib/dpkg/status")
 	data, _ := os.ReadFile(status)
-	os.WriteFile(status, []byte(strings.Replace(string(data), "Package: jq\n", "Package: jq-not\n", 1)), 0o644)
+	testenv.WriteFile(t, status, []byte(strings.Replace(string(data), "Package: jq\n", "Package: jq-not\n", 1)), 0o644)
 	n := newNode(t, root)
 	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, ""))
 	out, _ := n.apply(t, "--dry-run")
@@ -137,7 +137,7 @@ func TestAirGappedPrerequisiteIsAClearError(t *testing.T) {
 	root := testenv.DebRoot(t)
 	status := filepath.Join(root, "var/lib/dpkg/status")
 	data, _ := os.ReadFile(status)
-	os.WriteFile(status, []byte(strings.Replace(string(data), "Package: pigz\n", "Package: pigz-not\n", 1)), 0o644)
+	testenv.WriteFile(t, status, []byte(strings.Replace(string(data), "Package: pigz\n", "Package: pigz-not\n", 1)), 0o644)
 	srv := testenv.NewArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	n := newNode(t, root)
@@ -197,8 +197,8 @@ func TestUnpinnedAndRequired(t *testing.T) {
 
 func TestGPUNodeGetsContainerToolsWhenARepoHasThem(t *testing.T) {
 	root := testenv.DebRoot(t)
-	os.MkdirAll(filepath.Join(root, "proc/driver/nvidia"), 0o755)
-	os.WriteFile(filepath.Join(root, "proc/driver/nvidia/version"), []byte("NVRM version: 550\n"), 0o644)
+	testenv.MkdirAll(t, filepath.Join(root, "proc/driver/nvidia"), 0o755)
+	testenv.WriteFile(t, filepath.Join(root, "proc/driver/nvidia/version"), []byte("NVRM version: 550\n"), 0o644)
 	n := newNode(t, root)
 	n.writeConfig(t, "enroot:\n  install: true\n")
 
@@ -218,13 +218,13 @@ func TestGPUNodeGetsContainerToolsWhenARepoHasThem(t *testing.T) {
 
 func TestFileSourceWithSumsFile(t *testing.T) {
 	mirror := filepath.Join(t.TempDir(), "v4.1.2")
-	os.MkdirAll(mirror, 0o755)
+	testenv.MkdirAll(t, mirror, 0o755)
 	var sums strings.Builder
 	for name, data := range testenv.EnrootDebs(t, "4.1.2") {
-		os.WriteFile(filepath.Join(mirror, name), data, 0o644)
+		testenv.WriteFile(t, filepath.Join(mirror, name), data, 0o644)
 		sums.WriteString(sum(data) + "  " + name + "\n")
 	}
-	os.WriteFile(filepath.Join(mirror, "SHA256SUMS"), []byte(sums.String()), 0o644)
+	testenv.WriteFile(t, filepath.Join(mirror, "SHA256SUMS"), []byte(sums.String()), 0o644)
 	n := newNode(t, testenv.DebRoot(t))
 	n.writeConfig(t, "enroot:\n  version: \"4.1.2\"\n  source: file://"+filepath.Dir(mirror)+"/v{version}/\n  require_checksums: true\n")
 	out, errOut := n.apply(t)

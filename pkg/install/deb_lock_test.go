@@ -21,7 +21,7 @@ func TestDpkgWaitsForTheLock(t *testing.T) {
 	var files []string
 	for name, data := range testenv.EnrootDebs(t, "4.1.2") {
 		files = append(files, filepath.Join(dir, name))
-		os.WriteFile(files[len(files)-1], data, 0o644)
+		testenv.WriteFile(t, files[len(files)-1], data, 0o644)
 	}
 	lock, err := os.OpenFile(filepath.Join(root, "var/lib/dpkg/lock-frontend"), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {

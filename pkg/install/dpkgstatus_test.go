@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -51,8 +52,8 @@ func FuzzParseDpkgStatus(f *testing.F) {
 func TestDpkgVersionFromStatusFile(t *testing.T) {
 	root := t.TempDir()
 	admin := filepath.Join(root, "var/lib/dpkg")
-	os.MkdirAll(filepath.Join(admin, "updates"), 0o755)
-	os.WriteFile(filepath.Join(admin, "status"), []byte(statusFixture), 0o644)
+	testenv.MkdirAll(t, filepath.Join(admin, "updates"), 0o755)
+	testenv.WriteFile(t, filepath.Join(admin, "status"), []byte(statusFixture), 0o644)
 	asked := 0
 	run := func(context.Context, Cmd) ([]byte, error) { asked++; return []byte("installed 4.0.0-1\n"), nil }
 	pm := NewPackageManager(Platform{Family: Deb, Frontend: "apt-get"}, config.Root(root), run)
@@ -64,12 +65,12 @@ func TestDpkgVersionFromStatusFile(t *testing.T) {
 		t.Fatalf("half-installed jq: %v %v", ok, err)
 	}
 	// dpkg replaced the file: the new content is read.
-	os.WriteFile(filepath.Join(admin, "status.new"), []byte("Package: enroot\nStatus: install ok installed\nVersion: 4.2.0-1\n"), 0o644)
+	testenv.WriteFile(t, filepath.Join(admin, "status.new"), []byte("Package: enroot\nStatus: install ok installed\nVersion: 4.2.0-1\n"), 0o644)
 	os.Rename(filepath.Join(admin, "status.new"), filepath.Join(admin, "status"))
 	if v, _ := pm.Version(ctx, "enroot"); v != "4.2.0" {
 		t.Fatalf("after dpkg changed the status file: %q", v)
 	}
-	os.WriteFile(filepath.Join(admin, "updates", "0001"), []byte("Package: enroot\n"), 0o644)
+	testenv.WriteFile(t, filepath.Join(admin, "updates", "0001"), []byte("Package: enroot\n"), 0o644)
 	if v, _ := pm.Version(ctx, "enroot"); v != "4.0.0" || asked != 1 {
 		t.Fatalf("with a pending journal: %q after %d processes, want dpkg-query's answer", v, asked)
 	}

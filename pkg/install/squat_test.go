@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -17,10 +18,10 @@ func TestSquattedDirs(t *testing.T) {
 	conf := MergeConf(nil, "")
 	for dir, uid := range map[string]int{"run/enroot/user-1001": 1001, "run/enroot/user-1002": 1003, "run/enroot/data/user-0": 0} {
 		p := filepath.Join(root, dir)
-		os.MkdirAll(p, 0o700)
+		testenv.MkdirAll(t, p, 0o700)
 		os.Chown(p, uid, uid)
 	}
-	os.MkdirAll(filepath.Join(root, "var/enroot/cache"), 0o1777)
+	testenv.MkdirAll(t, filepath.Join(root, "var/enroot/cache"), 0o1777)
 	os.Symlink("/etc", filepath.Join(root, "var/enroot/cache/user-0"))
 	bad, err := SquattedDirs(config.Root(root), conf)
 	if err != nil {

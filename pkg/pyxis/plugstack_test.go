@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -92,7 +93,7 @@ func TestWalkFollowsIncludesLikeSlurm(t *testing.T) {
 	write(t, root+"/etc/plugstack.conf.d/pyxis.conf.rpmsave", "required /old.so\n")
 	write(t, root+"/etc/sub/c", "required /c.so\n")
 	write(t, root+"/etc/sub/.sedXYZ", "required /sed.so\n")
-	os.MkdirAll(root+"/etc/sub/d", 0o755) // a directory the glob matches reads as empty
+	testenv.MkdirAll(t, root+"/etc/sub/d", 0o755) // a directory the glob matches reads as empty
 	s, err := Walk(r, "/etc/plugstack.conf")
 	if err != nil {
 		t.Fatal(err)

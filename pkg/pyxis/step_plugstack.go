@@ -122,7 +122,7 @@ func (p *Plugstack) inspect(needPlugin bool) (*wiring, []converge.Change, error)
 	if len(c) > 0 {
 		return nil, nil, fmt.Errorf("Pyxis is already loaded (or would be, once the agent's include is added) by a plugstack line the agent did not write (%s); loading it twice makes srun fail: remove that line, or set pyxis.plugstack_managed: false to keep it", strings.Join(c, "; "))
 	}
-	w := &wiring{conf: RenderConf(entry)}
+	w := &wiring{conf: ConfContent(entry)}
 	var changes []converge.Change
 	if same, err := atomicfile.Matches(p.Root.Path(own), w.conf, atomicfile.Default); err != nil {
 		return nil, nil, err

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
 )
@@ -138,7 +139,7 @@ func TestPlugstackLeavesAdminDirectoriesAlone(t *testing.T) {
 	root := t.TempDir()
 	step := plugstackStep(t, root)
 	write(t, root+"/opt/slurm/etc/plugstack.conf", admin)
-	os.MkdirAll(root+"/opt/slurm/etc/plugstack.conf.d", 0o775)
+	testenv.MkdirAll(t, root+"/opt/slurm/etc/plugstack.conf.d", 0o775)
 	os.Chmod(root+"/opt/slurm/etc", 0o750)
 	os.Chmod(root+"/opt/slurm/etc/plugstack.conf.d", 0o775)
 	os.Chmod(root+"/opt/slurm/etc/plugstack.conf", 0o640)

@@ -38,8 +38,8 @@ func Entry(libdir string, args map[string]string) Line {
 	return l
 }
 
-// RenderConf is the whole content of the agent's pyxis.conf.
-func RenderConf(entry Line) []byte {
+// ConfContent is the whole content of the agent's pyxis.conf.
+func ConfContent(entry Line) []byte {
 	return []byte("# Written by enroot-agent; set pyxis.args in its config instead of editing here.\n" +
 		"# Every node that shares this directory writes the same bytes.\n" +
 		entry.String() + "\n")

@@ -55,7 +55,7 @@ func (s Scontrol) run(ctx context.Context, args ...string) (string, error) {
 	if err := cmd.Run(); err != nil {
 		// %w keeps a timeout recognisable (errors.Is(err, context.DeadlineExceeded)).
 		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
 		return "", fmt.Errorf("scontrol %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}

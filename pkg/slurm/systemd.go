@@ -33,7 +33,7 @@ var ErrNoSystemd = errors.New("no systemd on the system bus")
 func ConnectSystemd(ctx context.Context, jobTimeout time.Duration) (UnitManager, error) {
 	conn, err := sddbus.NewSystemConnectionContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoSystemd, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoSystemd, err)
 	}
 	return &systemdManager{conn: conn, timeout: jobTimeout}, nil
 }
@@ -99,7 +99,7 @@ func noSystemd(err error) error {
 	// A bus without systemd answers ServiceUnknown, or fails to activate the
 	// name through its service file (Spawn.*).
 	if strings.HasSuffix(name, ".ServiceUnknown") || strings.HasSuffix(name, ".NameHasNoOwner") || strings.Contains(name, ".Spawn.") {
-		return fmt.Errorf("%w: %v", ErrNoSystemd, err)
+		return fmt.Errorf("%w: %w", ErrNoSystemd, err)
 	}
 	return err
 }
