@@ -1,6 +1,7 @@
 package converge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,8 +37,11 @@ func (f *File) Plan(context.Context) (*Plan, error) {
 	}
 	old, err := os.ReadFile(f.Path)
 	reason := "content, mode or owner differs"
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		reason = "file is missing"
+	case bytes.Equal(old, data) && atomicfile.LeftoverTemps(f.Path) > 0:
+		reason = "a temp file an interrupted write left behind is still there"
 	}
 	return &Plan{
 		Reason:  reason,
