@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/enroot-agent/enroot-agent/internal/logging"
@@ -57,7 +58,14 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		return exitUnknown
 	}
 	fs.Visit(func(f *flag.Flag) { g.explicit = g.explicit || f.Name == "config" })
-	g.root = config.Root(*root)
+	// Resolved once: every path the agent opens is walked from /, so a
+	// relative root would land under the host's / instead of here.
+	abs, err := filepath.Abs(*root)
+	if err != nil {
+		fmt.Fprintf(stderr, "enroot-agent: --root %s: %v\n", *root, err)
+		return exitUnknown
+	}
+	g.root = config.Root(abs)
 	if fs.NArg() == 0 {
 		usage(fs)
 		return exitUnknown

@@ -40,7 +40,18 @@ func EnsureDir(path string, opts Options) (bool, error) {
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	fixed, err := fixDir(f, opts, created)
+	if err == nil && private(opts) {
+		fixed = len(stale(fd, anyTemp, true)) > 0 || fixed
+	}
 	return created || fixed, err
+}
+
+// private says whether only the directory's owner may create entries in it:
+// then every temp-file name in it is the agent's own. In a directory users
+// can write (/run/enroot) a name is no proof, and verify must not turn a
+// user's file into a failing check.
+func private(opts Options) bool {
+	return opts.Mode.Perm()&0o022 == 0 && wantUID(opts) == os.Geteuid()
 }
 
 func parentOpts(opts Options) *Options {

@@ -221,3 +221,47 @@ func startCrashChild(t *testing.T, target string) *exec.Cmd {
 	}
 	return cmd
 }
+
+// A converged file with a dead writer's temp file beside it is not
+// converged (Write would remove the temp file); nor is a private directory
+// of the agent's holding one: the next apply cleans both.
+func TestLeftoverTempFilesAreNotConverged(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if _, err := EnsureDir(dir, opts(0o700)); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "credentials-status.json")
+	if _, err := Write(target, []byte("{}\n"), opts(0o600)); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(dir, ".credentials-status.json.tmp-00112233aabb")
+	mustWrite(t, leftover, "{half")
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(leftover, old, old)
+	if same, err := Matches(target, []byte("{}\n"), opts(0o600)); same || err != nil || LeftoverTemps(target) != 1 {
+		t.Fatalf("Matches = %v, %v; LeftoverTemps = %d", same, err, LeftoverTemps(target))
+	}
+	if problem, _ := DirProblem(dir, opts(0o700)); !strings.Contains(problem, "1 temp file") {
+		t.Fatalf("DirProblem = %q", problem)
+	}
+	if changed, err := EnsureDir(dir, opts(0o700)); err != nil || !changed {
+		t.Fatalf("EnsureDir: changed=%v err=%v", changed, err)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatal("EnsureDir left the temp file")
+	}
+	if same, _ := Matches(target, []byte("{}\n"), opts(0o600)); !same {
+		t.Fatal("not converged after the sweep")
+	}
+	// A directory users can write is not swept: a name there proves nothing.
+	shared := filepath.Join(t.TempDir(), "shared")
+	if _, err := EnsureDir(shared, opts(0o777|os.ModeSticky)); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(shared, ".x.tmp-00112233aabb")
+	mustWrite(t, planted, "")
+	os.Chtimes(planted, old, old)
+	if ok, _ := DirMatches(shared, opts(0o777|os.ModeSticky)); !ok {
+		t.Fatal("a user's file made a shared directory unconverged")
+	}
+}

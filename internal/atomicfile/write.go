@@ -41,7 +41,7 @@ func Write(path string, data []byte, opts Options) (bool, error) {
 		return false, err
 	}
 	defer unix.Close(dirfd)
-	sweep(dirfd, name)
+	sweep(dirfd, ofName(name))
 	same, err := matches(dirfd, name, data, opts)
 	if err != nil || same {
 		return false, wrap(path, err)

@@ -1,6 +1,7 @@
 package converge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,8 +42,11 @@ func (f *File) PlanContent(data []byte) (*Plan, error) {
 	}
 	old, err := os.ReadFile(f.Path)
 	reason := "content, mode or owner differs"
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		reason = "file is missing"
+	case bytes.Equal(old, data) && atomicfile.LeftoverTemps(f.Path) > 0:
+		reason = "a temp file an interrupted write left behind is still there"
 	}
 	changes := []Change{{Action: "write", Target: f.Path, Diff: f.diff(old, data)}}
 	return NewPlan(reason, changes, func(context.Context) error {

@@ -17,10 +17,19 @@ import (
 // maxBuildLog bounds how much of make's output goes into an error.
 const maxBuildLog = 4000
 
+// Bounds of a source tarball, generous: Pyxis unpacks to well under 1 MB in
+// about a hundred entries. A tarball past them is refused before it fills
+// the cache (a 2 GiB entry of zeros compresses to a few MB).
+const (
+	maxUnpacked = 64 << 20
+	maxEntries  = 10000
+)
+
 // Extract unpacks a source tarball into dir, dropping its single top-level
 // directory (pyxis-<ver>/). Only directories and regular files are taken,
-// and a name that would land outside dir is an error, so a hostile tarball
-// cannot write anywhere else.
+// a name that would land outside dir is an error, so a hostile tarball
+// cannot write anywhere else, and neither can it write more than
+// maxUnpacked bytes or maxEntries entries.
 func Extract(tarball, dir string) error {
 	f, err := os.Open(tarball)
 	if err != nil {
@@ -32,6 +41,7 @@ func Extract(tarball, dir string) error {
 		return fmt.Errorf("%s: %w", tarball, err)
 	}
 	tr := tar.NewReader(gz)
+	var entries, total int64
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -39,6 +49,12 @@ func Extract(tarball, dir string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", tarball, err)
+		}
+		if entries++; entries > maxEntries {
+			return fmt.Errorf("%s: more than %d entries: not a Pyxis source tarball", tarball, maxEntries)
+		}
+		if total += max(h.Size, 0); total > maxUnpacked {
+			return fmt.Errorf("%s: unpacks to more than %d MiB: not a Pyxis source tarball", tarball, maxUnpacked>>20)
 		}
 		name := filepath.Clean(h.Name)
 		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
