@@ -12,6 +12,7 @@ type Config struct {
 	Pyxis       Pyxis       `yaml:"pyxis"`
 	ECR         ECR         `yaml:"ecr"`
 	Credentials Credentials `yaml:"credentials"`
+	Secrets     Secrets     `yaml:"secrets"`
 	Verify      Verify      `yaml:"verify"`
 	// StateDir holds what the agent records between runs (node-local).
 	StateDir string `yaml:"state_dir"`
@@ -27,6 +28,7 @@ func Default() Config {
 		Pyxis:       defaultPyxis(),
 		ECR:         defaultECR(),
 		Credentials: defaultCredentials(),
+		Secrets:     defaultSecrets(),
 		Verify:      defaultVerify(),
 		StateDir:    "/var/lib/enroot-agent",
 		CacheDir:    "/var/cache/enroot-agent",
