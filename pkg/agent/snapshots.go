@@ -15,6 +15,8 @@ var (
 		"When a credentials refresh last succeeded (0: never).", nil, nil)
 	descCheck = prometheus.NewDesc(ns+"_check_status",
 		"1 for the check's current status (ok, fail or unknown), 0 for the others.", []string{"check", "status"}, nil)
+	descProbe = prometheus.NewDesc(ns+"_registry_probe_stage_ok",
+		"1 when the stage (login, manifest, layer) of the latest registry probe passed, 0 when it failed.", []string{"registry", "image", "stage"}, nil)
 	descChecked = prometheus.NewDesc(ns+"_checks_last_run_timestamp_seconds",
 		"When the checks were last evaluated.", nil, nil)
 	descHealthy = prometheus.NewDesc(ns+"_node_healthy",
@@ -32,7 +34,7 @@ type snapshots struct {
 }
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descExpiry, descRefresh, descLastSuccess, descCheck, descChecked, descHealthy, descDrained} {
+	for _, d := range []*prometheus.Desc{descExpiry, descRefresh, descLastSuccess, descCheck, descChecked, descHealthy, descDrained, descProbe} {
 		ch <- d
 	}
 }
@@ -53,6 +55,13 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 			last = float64(st.LastSuccess.Unix())
 		}
 		ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, last)
+	}
+	for _, st := range credentials.LastProbe() {
+		v := 1.0
+		if st.Err != "" {
+			v = 0
+		}
+		ch <- prometheus.MustNewConstMetric(descProbe, prometheus.GaugeValue, v, st.Registry, st.Image, st.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(descDrained, prometheus.GaugeValue, one(s.drained()))
 	rep, ok := s.cache.Last()

@@ -12,6 +12,7 @@ type Config struct {
 	Pyxis       Pyxis       `yaml:"pyxis"`
 	ECR         ECR         `yaml:"ecr"`
 	Credentials Credentials `yaml:"credentials"`
+	Secrets     Secrets     `yaml:"secrets"`
 	Verify      Verify      `yaml:"verify"`
 	Converge    Converge    `yaml:"converge"`
 	// StateDir holds what the agent records between runs (node-local).
@@ -28,6 +29,7 @@ func Default() Config {
 		Pyxis:       defaultPyxis(),
 		ECR:         defaultECR(),
 		Credentials: defaultCredentials(),
+		Secrets:     defaultSecrets(),
 		Verify:      defaultVerify(),
 		Converge:    defaultConverge(),
 		StateDir:    "/var/lib/enroot-agent",

@@ -7,9 +7,13 @@ import (
 
 // ECR lists the registries to keep credentials for and when to refresh them.
 type ECR struct {
-	Registries          []Registry `yaml:"registries"`
-	RefreshInterval     Duration   `yaml:"refresh_interval"`
-	RefreshBeforeExpiry Duration   `yaml:"refresh_before_expiry"`
+	Registries []Registry `yaml:"registries"`
+	// Public keeps a token for ECR Public (public.ecr.aws), from the
+	// ecr-public API in us-east-1: authenticated pulls are rate-limited
+	// far less than anonymous ones.
+	Public              bool     `yaml:"public"`
+	RefreshInterval     Duration `yaml:"refresh_interval"`
+	RefreshBeforeExpiry Duration `yaml:"refresh_before_expiry"`
 	// RefreshJitter is the most each interval is stretched at random, so
 	// nodes booted together drift apart; left out, a tenth of the interval.
 	RefreshJitter Duration `yaml:"refresh_jitter"`
@@ -29,6 +33,22 @@ func defaultECR() ECR {
 		RetryMax:            Duration(15 * time.Minute),
 		Timeout:             Duration(2 * time.Minute),
 	}
+}
+
+// PublicHost is ECR Public's registry; its token comes from us-east-1 only.
+const PublicHost = "public.ecr.aws"
+
+// hosts are the hosts the ecr section serves (the node's own registry,
+// found at run time, aside).
+func (e ECR) hosts() map[string]bool {
+	out := map[string]bool{}
+	for _, r := range e.Registries {
+		out[r.Host] = true
+	}
+	if e.Public {
+		out[PublicHost] = true
+	}
+	return out
 }
 
 func (p *problems) validateECR(e *ECR) {

@@ -22,6 +22,7 @@ func (p *problems) validate(c *Config) {
 	p.validatePyxis(&c.Pyxis)
 	p.validateECR(&c.ECR)
 	p.validateCredentials(&c.Credentials)
+	p.validateSecrets(&c.Secrets, c.ECR.hosts())
 	p.validateVerify(&c.Verify)
 	p.validateConverge(&c.Converge)
 }

@@ -47,7 +47,8 @@ func (m Mode) FileMode() os.FileMode { return os.FileMode(m) }
 
 func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
-// Registry is an ECR registry host, parsed and checked when the config loads.
+// Registry is an ECR registry host, parsed and checked when the config loads
+// (ecr_role.go decodes it).
 type Registry struct {
 	Host      string
 	Account   string
@@ -55,15 +56,10 @@ type Registry struct {
 	FIPS      bool
 	DualStack bool
 	Suffix    string
-}
-
-func (r *Registry) decodeNode(n *yaml.Node) error {
-	parsed, err := ParseRegistry(n.Value)
-	if err != nil {
-		return err
-	}
-	*r = parsed
-	return nil
+	// RoleARN, when set, is assumed (STS AssumeRole) for this registry's
+	// token alone: a registry in another account whose repository policy
+	// does not trust the node's own role.
+	RoleARN string
 }
 
 func (r Registry) String() string { return r.Host }

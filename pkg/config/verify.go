@@ -15,6 +15,11 @@ type Verify struct {
 	// (GET /v2/ with the token), which proves the token works but costs a
 	// request per registry per check.
 	ProbeRegistries bool `yaml:"probe_registries"`
+	// ProbeImages are test images, written as enroot names them
+	// (<host>#<repo>:<tag>), whose manifest and first layer the probe
+	// fetches: a login alone cannot show that layers (S3, for ECR) are
+	// out of reach.
+	ProbeImages []string `yaml:"probe_images"`
 	// TokenMargin is how long a token must still be valid to pass: an image
 	// import that starts now must not meet an expired token.
 	TokenMargin Duration `yaml:"token_margin"`
@@ -58,6 +63,11 @@ func (p *problems) validateVerify(v *Verify) {
 	p.between("verify.cache_ttl", v.CacheTTL, 0, 5*time.Minute, "")
 	p.between("verify.interval", v.Interval, 10*time.Second, time.Hour, "")
 	p.between("verify.timeout", v.Timeout, time.Second, 50*time.Second, " (Slurm kills a HealthCheckProgram after 60s)")
+	for i, img := range v.ProbeImages {
+		if _, _, _, err := ParseImage(img); err != nil {
+			p.addf("verify.probe_images["+strconv.Itoa(i)+"]", "%v", err)
+		}
+	}
 	if strings.ContainsAny(v.NodeName, " \t\n=,") {
 		p.addf("verify.node_name", "%q is not a Slurm node name", v.NodeName)
 	}

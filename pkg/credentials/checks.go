@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -85,18 +86,19 @@ func (c checker) files() [][2]string {
 	return out
 }
 
-// registries are the configured hosts, or those the last refresh found.
+// registries are the configured hosts, with the node's own registry from
+// the last refresh when ecr.registries is empty.
 func (c checker) registries(s Status) []string {
 	var hosts []string
-	for _, r := range c.Config.ECR.Registries {
-		hosts = append(hosts, r.Host)
-	}
-	if len(hosts) == 0 {
+	if len(c.Config.ECR.Registries) == 0 {
+		others := otherHosts(c.Config)
 		for _, r := range s.Registries {
-			hosts = append(hosts, r.Host)
+			if !slices.Contains(others, r.Host) {
+				hosts = append(hosts, r.Host)
+			}
 		}
 	}
-	return hosts
+	return append(hosts, ServedHosts(c.Config)...)
 }
 
 func (c checker) tokens(context.Context) verify.Result {

@@ -76,6 +76,15 @@ func (n *Netrc) Lookup(host string) (Entry, bool) {
 // go first: before any "default" entry, which would otherwise match first in
 // curl, and never inside a macdef body.
 func (n *Netrc) Merge(want []Entry, owned func(host string) bool) *Netrc {
+	return n.MergeOwned(want, func(e Entry) bool {
+		return e.Login == "AWS" && !strings.HasPrefix(e.Password.Reveal(), "$") && owned(e.Host)
+	})
+}
+
+// MergeOwned is Merge with the agent's entries told apart by the whole
+// entry: a registry served from a secret owns its hosts' lines with its own
+// login (NGC's is $oauthtoken), not only login AWS.
+func (n *Netrc) MergeOwned(want []Entry, owned func(Entry) bool) *Netrc {
 	wanted := map[string]bool{}
 	out := &Netrc{}
 	for _, e := range want {
@@ -84,16 +93,12 @@ func (n *Netrc) Merge(want []Entry, owned func(host string) bool) *Netrc {
 		out.lines = append(out.lines, netrcLine{raw: e.line(), entry: &e})
 	}
 	for _, l := range n.lines {
-		if e := l.entry; e != nil && (wanted[e.Host] || ours(*e, owned)) {
+		if e := l.entry; e != nil && (wanted[e.Host] || owned(*e)) {
 			continue
 		}
 		out.lines = append(out.lines, l)
 	}
 	return out
-}
-
-func ours(e Entry, owned func(string) bool) bool {
-	return e.Login == "AWS" && !strings.HasPrefix(e.Password.Reveal(), "$") && owned(e.Host)
 }
 
 // Render returns the file's bytes.

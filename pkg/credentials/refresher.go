@@ -84,7 +84,8 @@ func (r *Refresher) refresh(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	r.expire(r.Now(), regs)
+	errs = append(errs, r.refreshPublic(ctx), r.refreshSecrets(ctx))
+	r.expire(r.Now(), r.served(regs, err == nil))
 	errs = append(errs, r.writeTargets()...)
 	err = errors.Join(errs...)
 	r.record(start, err)
@@ -123,13 +124,13 @@ func (r *Refresher) refreshRegion(ctx context.Context, group []config.Registry) 
 }
 
 // expire drops tokens that have expired, and those of registries no longer
-// configured, so no target keeps them. With regs unknown (discovery failed)
-// only time decides.
-func (r *Refresher) expire(now time.Time, regs []config.Registry) {
+// configured, so no target keeps them. With served unknown (nil: discovery
+// failed) only time decides.
+func (r *Refresher) expire(now time.Time, served []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for h, tok := range r.held {
-		configured := regs == nil || slices.ContainsFunc(regs, func(g config.Registry) bool { return g.Host == h })
+		configured := served == nil || slices.Contains(served, h)
 		if configured && tok.ExpiresAt.After(now) {
 			continue
 		}
@@ -148,7 +149,7 @@ func (r *Refresher) entries() []Entry {
 	var out []Entry
 	for _, h := range r.hosts() {
 		if tok, ok := r.held[h]; ok {
-			out = append(out, Entry{Host: h, Login: "AWS", Password: tok.Password})
+			out = append(out, Entry{Host: h, Login: tok.login(), Password: tok.Password})
 		}
 	}
 	return out
@@ -163,20 +164,23 @@ func (r *Refresher) hosts() []string {
 	for _, g := range r.regs {
 		out = append(out, g.Host)
 	}
+	others := otherHosts(r.cfg)
 	if len(out) == 0 {
 		for h := range r.held {
-			out = append(out, h)
+			if !slices.Contains(others, h) {
+				out = append(out, h)
+			}
 		}
 		slices.Sort(out)
 	}
-	return out
+	return append(out, others...)
 }
 
 func (r *Refresher) writeTargets() []error {
 	want := r.entries()
 	var errs []error
 	for _, t := range r.targets {
-		changed, err := t.write(want)
+		changed, err := t.write(want, r.owns)
 		if err != nil {
 			r.log.Error("cannot write credentials file", zap.String("path", t.path), zap.Error(err))
 			errs = append(errs, fmt.Errorf("write %s: %w", t.path, err))

@@ -43,15 +43,18 @@ func (r *Refresher) source(ctx context.Context) (TokenSource, error) {
 	return r.Source, nil
 }
 
-// byRegion groups registries so each region costs one call per refresh.
+// byRegion groups registries so each region costs one call per refresh,
+// and one more per role assumed there: a role's token serves only the
+// registries that name it.
 func byRegion(regs []config.Registry) [][]config.Registry {
 	var out [][]config.Registry
 	index := map[string]int{}
 	for _, g := range regs {
-		i, ok := index[g.Region]
+		key := g.Region + " " + g.RoleARN
+		i, ok := index[key]
 		if !ok {
 			i = len(out)
-			index[g.Region] = i
+			index[key] = i
 			out = append(out, nil)
 		}
 		out[i] = append(out[i], g)

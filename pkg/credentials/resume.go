@@ -20,20 +20,25 @@ func (r *Refresher) Ensure(ctx context.Context) (attempted bool, err error) {
 	defer func() {
 		r.run.Unlock()
 		r.reschedule()
-		if attempted {
+		if attempted || len(r.cfg.Secrets.Registries) > 0 {
 			r.persist()
 		}
 	}()
 	r.resume()
 	regs, err := r.registries(ctx)
 	if err == nil && !r.due(regs) {
-		r.expire(r.Now(), regs)
+		if serr := r.refreshSecrets(ctx); serr != nil {
+			// Logged; the last good values are kept until secrets.max_age.
+			err = serr
+			r.record(r.Now(), serr)
+		}
+		r.expire(r.Now(), r.served(regs, true))
 		// The status must show the resumed tokens: the daemon's STATUS= line,
 		// verify and metrics read it.
 		r.mu.Lock()
 		r.noteHeld()
 		r.mu.Unlock()
-		return false, errors.Join(r.writeTargets()...)
+		return false, errors.Join(append(r.writeTargets(), err)...)
 	}
 	return true, r.refresh(ctx)
 }
@@ -43,8 +48,15 @@ func (r *Refresher) due(regs []config.Registry) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	soon := r.Now().Add(r.cfg.ECR.RefreshBeforeExpiry.D())
+	hosts := []string{}
 	for _, g := range regs {
-		tok, ok := r.held[g.Host]
+		hosts = append(hosts, g.Host)
+	}
+	if r.cfg.ECR.Public {
+		hosts = append(hosts, config.PublicHost)
+	}
+	for _, h := range hosts {
+		tok, ok := r.held[h]
 		if !ok || !tok.ExpiresAt.After(soon) {
 			return true
 		}
@@ -82,7 +94,7 @@ func (r *Refresher) resume() {
 		if !ok || rs.Fingerprint == "" || e.Password.Fingerprint() != rs.Fingerprint || !rs.ExpiresAt.After(now) {
 			continue
 		}
-		r.held[rs.Host] = Token{Password: e.Password, ExpiresAt: rs.ExpiresAt}
+		r.held[rs.Host] = Token{Login: e.Login, Password: e.Password, ExpiresAt: rs.ExpiresAt}
 		r.log.Debug("resumed token", zap.String("registry", rs.Host), zap.Time("expires_at", rs.ExpiresAt), zap.String("fingerprint", rs.Fingerprint))
 	}
 	st.Registries = nil

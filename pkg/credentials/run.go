@@ -23,6 +23,25 @@ func (r *Refresher) Start(ctx context.Context) {
 	// Status().NextRefresh (and the daemon's STATUS= line) reports.
 	c.Start()
 	r.reschedule()
+	r.scheduleSecrets(ctx, c, logger)
+}
+
+// scheduleSecrets reads the secrets every secrets.refresh_interval (plus a
+// tenth at random), apart from the ECR tokens: a rotated secret reaches the
+// files within one interval without an ECR call.
+func (r *Refresher) scheduleSecrets(ctx context.Context, c *cron.Cron, logger cronLogger) {
+	if len(r.cfg.Secrets.Registries) == 0 {
+		return
+	}
+	every := r.cfg.Secrets.RefreshInterval.D()
+	sched := &Schedule{Interval: every, Jitter: every / 10, Rand: func(n int64) int64 { return r.Rand(n) }}
+	sched.started = true // the refresh that started the node read them
+	job := cron.NewChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)).Then(cron.FuncJob(func() {
+		if ctx.Err() == nil {
+			_ = r.RefreshSecrets(ctx) // logged and recorded
+		}
+	}))
+	c.Schedule(sched, job)
 }
 
 // Stop ends the schedule; the context is done when an in-flight run ends.

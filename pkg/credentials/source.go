@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +20,8 @@ import (
 // Token is one region's registry password: ECR makes it valid for every
 // registry in that region that the caller may pull from.
 type Token struct {
+	// Login is the netrc login; "" means AWS (every ECR kind).
+	Login     string
 	Password  secret.Secret
 	ExpiresAt time.Time
 }
@@ -39,6 +42,9 @@ type TokenSource interface {
 type sdkSource struct {
 	cfg        aws.Config
 	maxBackoff time.Duration // between the SDK's retries of one call
+
+	mu    sync.Mutex
+	roles map[string]*aws.CredentialsCache // region+role -> assumed credentials
 }
 
 // NewSDKSource loads the default AWS config. Each call's throttling and 5xx
@@ -60,7 +66,7 @@ func newSDKSource(ctx context.Context, maxBackoff time.Duration) (TokenSource, e
 
 func (s *sdkSource) Token(ctx context.Context, reg config.Registry) (Token, error) {
 	retryer := newCallRetryer(s.maxBackoff)
-	client := ecr.NewFromConfig(s.cfg, func(o *ecr.Options) {
+	client := ecr.NewFromConfig(s.configFor(reg), func(o *ecr.Options) {
 		o.Region = reg.Region
 		o.Retryer = retryer
 		if reg.FIPS {
@@ -75,7 +81,7 @@ func (s *sdkSource) Token(ctx context.Context, reg config.Registry) (Token, erro
 		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w (last answer before ecr.timeout: %w)", reg.Region, err, last)
 	}
 	if err != nil {
-		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s%s: %w", reg.Region, role(reg), err)
 	}
 	if len(out.AuthorizationData) == 0 {
 		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer holds no authorization data", reg.Region)
@@ -119,4 +125,12 @@ func (s *sdkSource) NodeRegistry(ctx context.Context) (config.Registry, error) {
 		return config.Registry{}, fmt.Errorf("instance identity document: %w", err)
 	}
 	return reg, nil
+}
+
+// role names the assumed role in an error, so an AccessDenied says whose.
+func role(reg config.Registry) string {
+	if reg.RoleARN == "" {
+		return ""
+	}
+	return " as " + reg.RoleARN
 }

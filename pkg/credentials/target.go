@@ -67,7 +67,7 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 }
 
 // write merges want into the target's netrc and replaces it atomically.
-func (t target) write(want []Entry) (bool, error) {
+func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
 	if err := t.ensureDir(); err != nil {
 		return false, err
 	}
@@ -75,7 +75,7 @@ func (t target) write(want []Entry) (bool, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	data := ParseNetrc(string(cur)).Merge(want, isECRHost).Render()
+	data := ParseNetrc(string(cur)).MergeOwned(want, owned).Render()
 	return atomicfile.Write(t.path, data, t.opts)
 }
 
