@@ -42,7 +42,7 @@ func cmdApply(g *globals, args []string) int {
 
 var marks = map[converge.Outcome]string{
 	converge.Done: "✓", converge.Changed: "~", converge.Planned: "+",
-	converge.Failed: "✗", converge.Blocked: "-",
+	converge.Failed: "✗", converge.Blocked: "-", converge.Pending: "!",
 }
 
 // printReport shows one line per step; a dry run adds each change and diff.
@@ -52,6 +52,8 @@ func printReport(w io.Writer, rep converge.Report, dry bool) {
 		switch {
 		case r.Err != nil:
 			line += ": " + r.Err.Error()
+		case r.Outcome == converge.Pending:
+			line += ": " + r.Note
 		case r.Outcome == converge.Changed || r.Outcome == converge.Planned:
 			line += ": " + r.Plan.Reason
 		}

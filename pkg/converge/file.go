@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/pmezard/go-difflib/difflib"
@@ -71,10 +72,23 @@ func DiffFile(path string, want []byte) string {
 
 func unifiedDiff(path string, old, want []byte) string {
 	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(want)),
+		A: splitLines(string(old)), B: splitLines(string(want)),
 		FromFile: path, ToFile: path, Context: 3,
 	})
 	return d
+}
+
+// splitLines keeps each line's newline and adds none: difflib's own
+// SplitLines turns "" into one empty line and "a\n" into two, so a new
+// file's diff read @@ -1 +1,4 @@ with a blank context line.
+func splitLines(s string) []string {
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	} else {
+		lines[len(lines)-1] += "\n"
+	}
+	return lines
 }
 
 // Dir is a step that keeps one directory's existence, mode and owner.

@@ -19,7 +19,15 @@ const (
 	Planned Outcome = "planned" // would apply (dry run)
 	Failed  Outcome = "failed"
 	Blocked Outcome = "blocked" // a step it requires failed or is blocked
+	Pending Outcome = "pending" // waits for an action the agent cannot take here
 )
+
+// PendingError is what a plan's Apply returns, wrapped, when the change needs an
+// outside action (a restart with no systemd to ask): not a failure, but not
+// done either, and the step's check keeps saying so.
+type PendingError struct{ Why string }
+
+func (p *PendingError) Error() string { return p.Why }
 
 // Result is one step's outcome.
 type Result struct {
@@ -27,6 +35,7 @@ type Result struct {
 	Outcome  Outcome
 	Plan     *Plan
 	Err      error
+	Note     string // what a pending step waits for
 	Duration time.Duration
 }
 
@@ -111,6 +120,11 @@ func (r *Runner) runOne(ctx context.Context, s Step, bad map[string]bool) Result
 	}
 	log.Info("step starting", zap.String("reason", plan.Reason), zap.String("changes", plan.Summary()))
 	if err := plan.Apply(ctx); err != nil {
+		var pending *PendingError
+		if errors.As(err, &pending) {
+			res.Note = pending.Why
+			return finish(Pending, nil)
+		}
 		log.Error("step failed", zap.Error(err), zap.Duration("took", time.Since(start)))
 		return finish(Failed, err)
 	}

@@ -176,3 +176,18 @@ func TestRunnerRefusesUnknownRequirement(t *testing.T) {
 		}
 	}
 }
+
+// A file that does not exist yet diffs from nothing: no blank context line,
+// and the hunk counts only the new lines.
+func TestDiffOfNewFile(t *testing.T) {
+	got := unifiedDiff("/etc/x.conf", nil, []byte("a\nb\nc\n"))
+	want := "--- /etc/x.conf\n+++ /etc/x.conf\n@@ -0,0 +1,3 @@\n+a\n+b\n+c\n"
+	if got != want {
+		t.Fatalf("diff:\n%s\nwant:\n%s", got, want)
+	}
+	got = unifiedDiff("/etc/x.conf", []byte("a\nb\n"), []byte("a\nB\n"))
+	want = "--- /etc/x.conf\n+++ /etc/x.conf\n@@ -1,2 +1,2 @@\n a\n-b\n+B\n"
+	if got != want {
+		t.Fatalf("diff:\n%s\nwant:\n%s", got, want)
+	}
+}

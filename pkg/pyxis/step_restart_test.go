@@ -2,12 +2,16 @@ package pyxis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -84,12 +88,27 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	}
 }
 
-func TestNoSystemBusIsReportedNotFatal(t *testing.T) {
+// fakeSlurmd puts a running slurmd into root's /proc that started at the
+// given time (btime one hour ago; start times are in clock ticks).
+func fakeSlurmd(t *testing.T, root string, started time.Time) {
+	t.Helper()
+	boot := time.Now().Add(-time.Hour).Truncate(time.Second)
+	write(t, root+"/proc/stat", fmt.Sprintf("cpu 0 0 0 0\nbtime %d\n", boot.Unix()))
+	ticks := started.Sub(boot) * 100 / time.Second
+	write(t, root+"/proc/4242/stat", fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", ticks))
+}
+
+// Without systemd the restart is pending, not done: apply says so once per
+// change (however many step objects plan it), nothing is recorded, and the
+// step stays unconverged until slurmd's start time shows a restart.
+func TestNoSystemBusRestartPending(t *testing.T) {
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+t.TempDir()+"/none")
-	s, _ := restartStep(t)
+	s, root := restartStep(t)
+	fakeSlurmd(t, root, time.Now().Add(-30*time.Minute))
 	core, logs := observer.New(zap.WarnLevel)
 	s.Log = zap.New(core)
-	if n, err := converge1(t, s); n != 0 || err != nil {
+	var pending *converge.PendingError
+	if n, err := converge1(t, s); n != 1 || !errors.As(err, &pending) || !strings.Contains(pending.Why, "systemctl restart slurmd") {
 		t.Fatalf("no bus: %d changes, %v", n, err)
 	}
 	entries := logs.All()
@@ -100,15 +119,25 @@ func TestNoSystemBusIsReportedNotFatal(t *testing.T) {
 	if _, err := os.Stat(s.recordPath()); !os.IsNotExist(err) {
 		t.Fatal("no restart happened, so nothing may be recorded")
 	}
-	// The daemon plans again every verify interval: the same pending
-	// restart is not warned about again, a new plugin is.
-	converge1(t, s)
+	// The daemon builds its steps anew for each converge and check: the same
+	// pending restart is not warned about again, a new plugin is.
+	again := *s
+	converge1(t, &again)
 	if n := logs.Len(); n != 1 {
 		t.Fatalf("%d warnings for one pending restart", n)
 	}
-	write(t, string(s.Root)+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v2")
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v2")
 	converge1(t, s)
 	if n := logs.Len(); n != 2 {
 		t.Fatalf("%d warnings after the plugin changed, want 2", n)
+	}
+	// An admin restarts slurmd by hand: its start time now follows the
+	// plugin, so the step records it and is done.
+	fakeSlurmd(t, root, time.Now().Add(2*time.Second))
+	if n, err := converge1(t, s); n != 1 || err != nil {
+		t.Fatalf("after a manual restart: %d changes, %v", n, err)
+	}
+	if plan, err := s.Plan(context.Background()); err != nil || !plan.Done() {
+		t.Fatalf("not converged after the manual restart: %+v %v", plan, err)
 	}
 }
