@@ -65,6 +65,8 @@ func refreshCredentials(ctx context.Context, w io.Writer, cfg config.Config, roo
 		fmt.Fprintf(w, "%s %-16s failed: %v\n", marks[converge.Failed], name, err)
 	case asked:
 		fmt.Fprintf(w, "%s %-16s changed: refreshed %s\n", marks[converge.Changed], name, expiries(r.Status()))
+	case len(r.Rewritten()) > 0:
+		fmt.Fprintf(w, "%s %-16s changed: rewrote %s (content, mode or owner; tokens still fresh)\n", marks[converge.Changed], name, strings.Join(r.Rewritten(), ", "))
 	default:
 		fmt.Fprintf(w, "%s %-16s done\n", marks[converge.Done], name)
 	}

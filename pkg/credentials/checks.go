@@ -43,7 +43,7 @@ func (c checker) checks() []verify.Check {
 	if c.Config.Verify.ProbeRegistries {
 		checks = append(checks, verify.Func{CheckName: "credentials-probe", Fn: c.probe})
 	}
-	return checks
+	return append(checks, verify.Func{CheckName: "credentials-readers", Fn: c.readers})
 }
 
 func (c checker) status() (Status, error) {

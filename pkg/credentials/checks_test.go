@@ -78,7 +78,7 @@ func TestCredentialsChecks(t *testing.T) {
 		}
 		checks := n.checks()
 		res := verify.RunAll(context.Background(), checks)
-		if len(res) != 2 || res[0].Status != c.refresh || res[1].Status != c.toks {
+		if len(res) != 3 || res[0].Status != c.refresh || res[1].Status != c.toks || res[2].Name != "credentials-readers" {
 			t.Errorf("%s: %+v", c.name, res)
 			continue
 		}
@@ -98,7 +98,7 @@ func TestCredentialsProbe(t *testing.T) {
 	c := node(t, vYAML+"verify:\n  probe_registries: true\n", vLine, healthy(now.Add(11*time.Hour)))
 	c.Client = &http.Client{Transport: reg.Transport(), Timeout: 10 * time.Second}
 	res := verify.RunAll(context.Background(), c.checks())
-	if len(res) != 3 || res[2].Name != "credentials-probe" || res[2].Status != verify.OK {
+	if len(res) != 4 || res[2].Name != "credentials-probe" || res[2].Status != verify.OK {
 		t.Fatalf("probe with the right token: %+v", res)
 	}
 	if err := reg.SetPassword("ecrtokROTATEDAWAY"); err != nil {
@@ -107,5 +107,20 @@ func TestCredentialsProbe(t *testing.T) {
 	res = verify.RunAll(context.Background(), c.checks())
 	if res[2].Status != verify.Fail || !strings.Contains(res[2].Message, "401 Unauthorized") || strings.Contains(res[2].Message, vTok) {
 		t.Fatalf("probe with a refused token: %+v", res[2])
+	}
+}
+
+// verify says who can read the shared file: everyone, or root and a group.
+func TestCredentialsReaders(t *testing.T) {
+	for yaml, want := range map[string]string{
+		vYAML: "every local user's enroot reads /run/enroot-agent/enroot-config/.credentials (0644 root:root)",
+		vYAML + "credentials:\n  group: users\n": "only root and members of group users (gid 100) read /run/enroot-agent/enroot-config/.credentials (0640); other users' enroot pulls anonymously",
+	} {
+		c := node(t, yaml, vLine, healthy(now.Add(11*time.Hour)))
+		res := verify.RunAll(context.Background(), c.checks())
+		last := res[len(res)-1]
+		if last.Name != "credentials-readers" || last.Status != verify.OK || !strings.Contains(last.Message, want) {
+			t.Errorf("%q: %+v", yaml, last)
+		}
 	}
 }

@@ -34,15 +34,16 @@ type Refresher struct {
 	sched     *Schedule
 	run       sync.Mutex // one refresh at a time, scheduled or on demand
 
-	mu       sync.Mutex
-	regs     []config.Registry
-	held     map[string]Token // host -> the token served now
-	failures int              // consecutive failed refreshes
-	resumed  bool             // tokens of an earlier process looked at
-	status   Status
-	cron     *cron.Cron
-	job      cron.Job
-	entry    cron.EntryID
+	mu        sync.Mutex
+	regs      []config.Registry
+	held      map[string]Token // host -> the token served now
+	failures  int              // consecutive failed refreshes
+	resumed   bool             // tokens of an earlier process looked at
+	rewritten []string         // files changed by writeTargets
+	status    Status
+	cron      *cron.Cron
+	job       cron.Job
+	entry     cron.EntryID
 }
 
 // NewRefresher checks that the targets' users and groups exist; it makes no
@@ -186,7 +187,21 @@ func (r *Refresher) writeTargets() []error {
 			errs = append(errs, fmt.Errorf("write %s: %w", t.path, err))
 			continue
 		}
+		if changed {
+			r.mu.Lock()
+			r.rewritten = append(r.rewritten, t.path)
+			r.mu.Unlock()
+		}
 		r.log.Debug("credentials file kept", zap.String("path", t.path), zap.Bool("changed", changed), zap.Int("entries", len(want)))
 	}
 	return errs
+}
+
+// Rewritten lists the credentials files (or their directories) whose
+// content, mode or owner the refresher changed since it was made: apply
+// reports them as changed even when no token was due.
+func (r *Refresher) Rewritten() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Compact(slices.Clone(r.rewritten))
 }

@@ -38,9 +38,10 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 	var out []target
 	if c.EnrootConfigPath != "" {
 		// Readable by all local users by default: each can already get the
-		// same token from the instance role. A group narrows it.
-		file := atomicfile.Options{Mode: 0o644, UID: -1, GID: -1}
-		dir := atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}
+		// same token from the instance role. A group narrows it; without one
+		// the group is root's again, so removing credentials.group undoes it.
+		file := atomicfile.Options{Mode: 0o644, UID: -1, GID: 0}
+		dir := atomicfile.Options{Mode: 0o755, UID: -1, GID: 0}
 		if c.Group != "" {
 			gid, err := lookupGroup(c.Group)
 			if err != nil {
@@ -67,8 +68,11 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 }
 
 // write merges want into the target's netrc and replaces it atomically.
+// It reports whether the file or its directory changed (content, mode or
+// owner).
 func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
-	if err := t.ensureDir(); err != nil {
+	dirChanged, err := t.ensureDir()
+	if err != nil {
 		return false, err
 	}
 	cur, err := atomicfile.ReadFile(t.path)
@@ -76,19 +80,18 @@ func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
 		return false, err
 	}
 	data := ParseNetrc(string(cur)).MergeOwned(want, owned).Render()
-	return atomicfile.Write(t.path, data, t.opts)
+	changed, err := atomicfile.Write(t.path, data, t.opts)
+	return changed || dirChanged, err
 }
 
-func (t target) ensureDir() error {
+func (t target) ensureDir() (bool, error) {
 	if t.dir != nil {
-		_, err := atomicfile.EnsureDir(t.dirPath, *t.dir)
-		return err
+		return atomicfile.EnsureDir(t.dirPath, *t.dir)
 	}
 	if _, err := os.Lstat(t.dirPath); !errors.Is(err, fs.ErrNotExist) {
-		return nil // the admin's or user's directory: not ours to change
+		return false, nil // the admin's or user's directory: not ours to change
 	}
-	_, err := atomicfile.EnsureDir(t.dirPath, atomicfile.Options{Mode: 0o700, UID: t.opts.UID, GID: t.opts.GID})
-	return err
+	return atomicfile.EnsureDir(t.dirPath, atomicfile.Options{Mode: 0o700, UID: t.opts.UID, GID: t.opts.GID})
 }
 
 // isECRHost says which netrc entries the agent may remove when their
