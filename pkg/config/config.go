@@ -13,6 +13,7 @@ type Config struct {
 	ECR         ECR         `yaml:"ecr"`
 	Credentials Credentials `yaml:"credentials"`
 	Verify      Verify      `yaml:"verify"`
+	Images      Images      `yaml:"images"`
 	// StateDir holds what the agent records between runs (node-local).
 	StateDir string `yaml:"state_dir"`
 	// CacheDir holds downloads; deleting it only costs a download.
@@ -28,6 +29,7 @@ func Default() Config {
 		ECR:         defaultECR(),
 		Credentials: defaultCredentials(),
 		Verify:      defaultVerify(),
+		Images:      defaultImages(),
 		StateDir:    "/var/lib/enroot-agent",
 		CacheDir:    "/var/cache/enroot-agent",
 	}

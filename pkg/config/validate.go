@@ -20,6 +20,7 @@ func (p *problems) validate(c *Config) {
 	p.validateECR(&c.ECR)
 	p.validateCredentials(&c.Credentials)
 	p.validateVerify(&c.Verify)
+	p.validateImages(c)
 }
 
 func (p *problems) absolute(path, value string) {
