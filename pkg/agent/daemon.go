@@ -43,6 +43,7 @@ type loop struct {
 	creds  keeper
 	checks checkState
 	serve  serving
+	images imageCache
 
 	ready     bool
 	reloading bool

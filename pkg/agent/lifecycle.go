@@ -23,6 +23,9 @@ func (l *loop) setup() error {
 	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus)
 	l.checks.drainer = l.newDrainer(node)
 	l.serve.srv, err = listen(v.Listen, handler(l.checks.cache, l.alive, l.serve.metrics.Registry), l.log)
+	if err == nil {
+		l.startImages()
+	}
 	return err
 }
 
@@ -40,6 +43,7 @@ func (l *loop) shutdown() error {
 		l.log.Warn("exiting with work in flight", zap.Error(err))
 	}
 	l.stopRefresher(deadline)
+	l.stopImages()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	l.serve.srv.close(ctx)
@@ -89,6 +93,8 @@ func (l *loop) applyReload() {
 		l.work.retryC = nil
 	}
 	l.cfg, l.reloading, l.work.retries, l.creds.err = cfg, true, 0, nil
+	l.stopImages()
+	l.startImages()
 	node, err := slurm.NodeName(cfg.Verify.NodeName)
 	if err != nil {
 		l.log.Warn("no node name; draining is off", zap.Error(err))
