@@ -106,25 +106,35 @@ func HTTPClient(path string) *http.Client {
 // PeerUID is the uid of the process at the other end of a unix connection,
 // as the kernel recorded it at connect or listen.
 func PeerUID(c net.Conn) (uint32, error) {
+	cred, err := PeerCred(c)
+	if err != nil {
+		return 0, err
+	}
+	return cred.Uid, nil
+}
+
+// PeerCred is the pid, uid and gid of the process at the other end of a
+// unix connection, as the kernel recorded them at connect or listen.
+func PeerCred(c net.Conn) (*unix.Ucred, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return 0, errors.New("not a unix socket")
+		return nil, errors.New("not a unix socket")
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if cerr != nil {
-		return 0, fmt.Errorf("SO_PEERCRED: %w", cerr)
+		return nil, fmt.Errorf("SO_PEERCRED: %w", cerr)
 	}
-	return cred.Uid, nil
+	return cred, nil
 }
 
 // shortPath fits path into sun_path (108 bytes): a longer one (deep --root

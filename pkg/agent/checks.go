@@ -7,6 +7,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/images"
 	"github.com/enroot-agent/enroot-agent/pkg/install"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
@@ -24,6 +25,7 @@ func Checks(env Env) []verify.Check {
 	checks = append(checks, credentials.Checks(env.Config, env.Root)...)
 	checks = append(checks, install.Checks(env.Config, env.Root)...)
 	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
+	checks = append(checks, images.Checks(env.Config, env.Root)...)
 	return checks
 }
 

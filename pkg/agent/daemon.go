@@ -44,6 +44,7 @@ type loop struct {
 	checks checkState
 	serve  serving
 	repair repairs
+	images imageCache
 
 	ready     bool
 	reloading bool

@@ -32,6 +32,7 @@ func (l *loop) setup() error {
 	if l.serve.sock, err = listenSocket(l.d.Root, h, l.log); err != nil {
 		l.log.Warn("no root-only verify socket; `enroot-agent verify` will run the checks itself", zap.Error(err))
 	}
+	l.startImages()
 	return nil
 }
 
@@ -52,6 +53,7 @@ func (l *loop) shutdown() error {
 		l.log.Warn("exiting with work in flight", zap.Error(err))
 	}
 	l.stopRefresher(deadline)
+	l.stopImages()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	l.serve.srv.close(ctx)
@@ -104,6 +106,8 @@ func (l *loop) applyReload() {
 		l.work.retryC = nil
 	}
 	l.cfg, l.reloading, l.work.retries, l.creds.err = cfg, true, 0, nil
+	l.stopImages()
+	l.startImages()
 	node, err := slurm.NodeName(cfg.Verify.NodeName)
 	if err != nil {
 		l.log.Warn("no node name; draining is off", zap.Error(err))

@@ -15,6 +15,7 @@ type Config struct {
 	Secrets     Secrets     `yaml:"secrets"`
 	Verify      Verify      `yaml:"verify"`
 	Converge    Converge    `yaml:"converge"`
+	Images      Images      `yaml:"images"`
 	// StateDir holds what the agent records between runs (node-local).
 	StateDir string `yaml:"state_dir"`
 	// CacheDir holds downloads; deleting it only costs a download.
@@ -32,6 +33,7 @@ func Default() Config {
 		Secrets:     defaultSecrets(),
 		Verify:      defaultVerify(),
 		Converge:    defaultConverge(),
+		Images:      defaultImages(),
 		StateDir:    "/var/lib/enroot-agent",
 		CacheDir:    "/var/cache/enroot-agent",
 	}

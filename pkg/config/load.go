@@ -40,5 +40,8 @@ func Parse(name string, data []byte) (Config, error) {
 	if err := p.err(); err != nil {
 		return Config{}, err
 	}
+	// Every consumer of the Pyxis line (the plugstack step, its check, the
+	// restart record) sees the importer the cache needs.
+	c.Pyxis.Args = c.PyxisArgs()
 	return c, nil
 }

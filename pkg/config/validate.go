@@ -25,6 +25,7 @@ func (p *problems) validate(c *Config) {
 	p.validateSecrets(&c.Secrets, c.ECR.hosts())
 	p.validateVerify(&c.Verify)
 	p.validateConverge(&c.Converge)
+	p.validateImages(c)
 }
 
 func (p *problems) absolute(path, value string) {

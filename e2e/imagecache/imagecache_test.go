@@ -1,0 +1,120 @@
+// Package imagecache tests the shared image cache through the real chain:
+// the real agent's daemon, real Enroot and Pyxis (its importer interface),
+// real Slurm and a real registry, two non-root users.
+package imagecache
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+)
+
+// blobGets counts the registry's answered layer and config downloads.
+// distribution 2.8 logs each one as an access line and as a
+// "response completed" line; the access line is counted.
+var blobGets = regexp.MustCompile(`"GET /v2/ml/hello/blobs/sha256:[0-9a-f]+ HTTP/1.1" 200`)
+
+func TestTwoUsersOneImport(t *testing.T) {
+	c, err := testenv.NewRealChain(testenv.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("the host is not restored: %v", err)
+		}
+	})
+	bin := filepath.Join(c.Dir, "enroot-agent") // reachable by Pyxis as the job's user
+	if out, err := exec.Command("install", "-m", "0755", c.Bin, bin).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	port := freePort(t)
+	extra := fmt.Sprintf("images:\n  cache: true\n  dir: %s/images\n  importer: %s\nverify:\n  listen: 127.0.0.1:%d\n", c.Dir, bin, port)
+	appendFile(t, c.Config, extra)
+	if out, errOut, code := c.Agent("apply"); code != 0 {
+		t.Fatalf("apply: %d\n%s%s", code, out, errOut)
+	}
+	if err := c.StartSlurm(); err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command(c.Bin, "--config", c.Config, "--log-format", "console", "run")
+	daemon.Env = c.Env
+	var dlog strings.Builder
+	daemon.Stdout, daemon.Stderr = &dlog, &dlog
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = daemon.Process.Kill(); _ = daemon.Wait() })
+	waitFor(t, "/run/enroot-agent/images.sock", &dlog)
+
+	regLog := filepath.Join(c.Dir, "registry", "registry.log")
+	var fetched []int
+	for i := range 2 {
+		if err := c.AddUser(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		stdout, stderr, err := c.Srun(ctx)
+		cancel()
+		if err != nil || strings.TrimSpace(stdout) != c.Want {
+			t.Fatalf("user %d (%s): %v\nstdout %q\nstderr %s\ndaemon:\n%s\n%s", i, c.User, err, stdout, stderr, c.Redact(dlog.String()), c.Redact(c.Slurm.Logs()))
+		}
+		data, _ := os.ReadFile(regLog)
+		fetched = append(fetched, len(blobGets.FindAll(data, -1)))
+	}
+	if fetched[0] == 0 || fetched[1] != fetched[0] {
+		data, _ := os.ReadFile(regLog)
+		t.Fatalf("registry blob downloads after each user: %v, want the second user to fetch nothing\n%s\nregistry:\n%s", fetched, c.Redact(dlog.String()), tailOf(string(data)))
+	}
+	if !strings.Contains(dlog.String(), "served a cached image") || strings.Count(dlog.String(), "image cached") != 1 {
+		t.Fatalf("the daemon did not import once and serve both:\n%s", c.Redact(dlog.String()))
+	}
+	t.Logf("blob downloads: %v", fetched)
+}
+
+func appendFile(t *testing.T, path, s string) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitFor(t *testing.T, path string, log *strings.Builder) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared; daemon:\n%s", path, log.String())
+}
+
+func tailOf(s string) string {
+	if len(s) > 4000 {
+		return s[len(s)-4000:]
+	}
+	return s
+}

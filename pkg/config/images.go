@@ -1,0 +1,145 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/version"
+	"go.yaml.in/yaml/v3"
+)
+
+// Images configures the shared image cache that Pyxis reaches through its
+// importer interface: the agent imports each image once per cache directory,
+// by pinned digest, and hands every user's job a read-only squashfs.
+type Images struct {
+	// Cache turns the cache on: the Pyxis line gets importer=Importer and
+	// the daemon serves the importer's socket.
+	Cache bool `yaml:"cache"`
+	// Dir holds the squashfs files; only the agent writes it. Node-local by
+	// default; a shared filesystem (FSx for Lustre) lets one node import
+	// for all.
+	Dir string `yaml:"dir"`
+	// MaxSize bounds the files in Dir; least recently used images nobody
+	// holds are evicted past it. 0 means unbounded.
+	MaxSize Size `yaml:"max_size"`
+	// Prepull lists images kept imported at their current digest.
+	Prepull []string `yaml:"prepull"`
+	// PrepullInterval is how often the prepull list is re-resolved.
+	PrepullInterval Duration `yaml:"prepull_interval"`
+	// ImportUser is the unprivileged user enroot import runs as.
+	ImportUser string `yaml:"import_user"`
+	// Importer is the executable Pyxis runs (`<it> get URI`, `<it> release`).
+	Importer string `yaml:"importer"`
+	// ImportTimeout bounds one import.
+	ImportTimeout Duration `yaml:"import_timeout"`
+}
+
+func defaultImages() Images {
+	return Images{
+		Dir:             "/var/lib/enroot-agent/images",
+		MaxSize:         Size(100 << 30),
+		PrepullInterval: Duration(time.Hour),
+		ImportUser:      "nobody",
+		Importer:        "/usr/bin/enroot-agent",
+		ImportTimeout:   Duration(time.Hour),
+	}
+}
+
+// importerSince is the first Pyxis with an importer interface.
+var importerSince = version.V{0, 21, 0}
+
+func (p *problems) validateImages(c *Config) {
+	im := &c.Images
+	p.absolute("images.dir", im.Dir)
+	p.absolute("images.importer", im.Importer)
+	p.between("images.prepull_interval", im.PrepullInterval, time.Minute, 7*24*time.Hour, "")
+	p.between("images.import_timeout", im.ImportTimeout, time.Minute, 24*time.Hour, "")
+	if !principal.MatchString(im.ImportUser) || im.ImportUser == "root" || im.ImportUser == "0" {
+		p.addf("images.import_user", "%q is not an unprivileged user name or id", im.ImportUser)
+	}
+	for i, uri := range im.Prepull {
+		if msg := prepullURI(uri); msg != "" {
+			p.addf("images.prepull["+strconv.Itoa(i)+"]", "%q %s", uri, msg)
+		}
+	}
+	if !im.Cache {
+		return
+	}
+	if v, ok := version.Parse(c.Pyxis.Version); ok && v.Less(importerSince) {
+		p.addf("images.cache", "needs Pyxis %s or newer (its importer interface); pyxis.version is %s", importerSince, v)
+	}
+	if have, set := c.Pyxis.Args["importer"]; set && have != im.Importer {
+		p.addf("images.cache", "pyxis.args.importer is %q: with images.cache the agent wires importer=%s itself; remove pyxis.args.importer", have, im.Importer)
+	}
+}
+
+// prepullURI says what is wrong with an image to prepull: it must be a
+// docker:// URI or an enroot-style REGISTRY#repo:tag.
+func prepullURI(uri string) string {
+	if strings.ContainsAny(uri, " \t\n") || uri == "" {
+		return "is not an image name"
+	}
+	if strings.Contains(uri, "://") && !strings.HasPrefix(uri, "docker://") {
+		return "is not a docker:// image (only registry images can be prepulled)"
+	}
+	return ""
+}
+
+// Size is a byte count written with a unit in YAML: "100GiB", "500G", "0".
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"T", 1e12}, {"G", 1e9}, {"M", 1e6}, {"K", 1e3}, {"B", 1}, {"", 1}}
+
+func (s *Size) decodeNode(n *yaml.Node) error {
+	v, ok := ParseSize(n.Value)
+	if !ok || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("%q is not a size (write it like 100GiB or 500G; 0 means unbounded)", n.Value)
+	}
+	*s = v
+	return nil
+}
+
+// ParseSize reads "100GiB", "1.5T", "0".
+func ParseSize(v string) (Size, bool) {
+	v = strings.TrimSpace(v)
+	for _, u := range sizeUnits {
+		num, ok := strings.CutSuffix(v, u.suffix)
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || f < 0 || f*float64(u.mult) > 1<<62 {
+			return 0, false
+		}
+		return Size(f * float64(u.mult)), true
+	}
+	return 0, false
+}
+
+func (s Size) String() string {
+	for _, u := range sizeUnits[:4] {
+		if s != 0 && int64(s)%u.mult == 0 {
+			return strconv.FormatInt(int64(s)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(s), 10)
+}
+
+// PyxisArgs are the arguments of the Pyxis line: pyxis.args, plus the
+// importer when the image cache is on.
+func (c *Config) PyxisArgs() map[string]string {
+	if !c.Images.Cache {
+		return c.Pyxis.Args
+	}
+	args := map[string]string{"importer": c.Images.Importer}
+	for k, v := range c.Pyxis.Args {
+		args[k] = v
+	}
+	return args
+}

@@ -1,0 +1,112 @@
+package images
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/flock"
+	"golang.org/x/sys/unix"
+)
+
+// Lease timing, for filesystems without flock: the holder renews the lease
+// every leaseRenew; a lease not renewed for leaseTTL belongs to a dead
+// importer (a node that crashed or lost the mount) and is taken over.
+var (
+	leaseTTL   = 2 * time.Minute
+	leaseRenew = 20 * time.Second
+	leasePoll  = 500 * time.Millisecond
+)
+
+// forceLease makes lockDigest use the lease even where flock works, so the
+// fallback is tested on this machine's filesystems.
+var forceLease = false
+
+// lockDigest takes the import lock of d across every process and node that
+// shares the directory: flock where the filesystem supports it (a dead
+// holder's lock goes with its process; NFSv4 and Lustre with -o flock
+// arbitrate it on the server), else a lease file renewed by a heartbeat.
+func (s *Store) lockDigest(ctx context.Context, d Digest) (func(), error) {
+	path := filepath.Join(s.Dir, ".locks", d.Hex()+".lock")
+	if !forceLease {
+		unlock, err := flock.File(ctx, path)
+		if err == nil || !noFlock(err) {
+			return unlock, err
+		}
+	}
+	return lease(ctx, path+".lease")
+}
+
+// noFlock says the filesystem has no flock (Lustre mounted without -o flock
+// answers ENOSYS, some NFS setups ENOLCK).
+func noFlock(err error) bool {
+	for _, e := range []error{unix.ENOSYS, unix.ENOLCK, unix.EOPNOTSUPP, unix.EINVAL} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// lease creates path exclusively; while it exists and is fresh, others wait.
+func lease(ctx context.Context, path string) (func(), error) {
+	for {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		if err == nil {
+			host, _ := os.Hostname()
+			fmt.Fprintf(f, "%s %d\n", host, os.Getpid())
+			f.Close()
+			return renew(path), nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("lease %s: %w", path, err)
+		}
+		if st, err := os.Lstat(path); err == nil && time.Since(st.ModTime()) > leaseTTL {
+			breakLease(path)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(leasePoll):
+		}
+	}
+}
+
+// breakLease removes a stale lease. It is renamed away first: of several
+// waiters that found it stale, one rename succeeds and the others find it
+// gone, so no waiter removes a lease another has just taken.
+func breakLease(path string) {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	stale := path + ".stale-" + hex.EncodeToString(b)
+	if os.Rename(path, stale) == nil {
+		_ = os.Remove(stale)
+	}
+}
+
+// renew heartbeats the lease until the returned unlock removes it.
+func renew(path string) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(leaseRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				now := time.Now()
+				_ = os.Chtimes(path, now, now)
+			}
+		}
+	}()
+	return func() { close(stop); <-done; _ = os.Remove(path) }
+}

@@ -1,0 +1,156 @@
+package images
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+	"go.uber.org/zap"
+)
+
+// DefaultSocket is where the daemon serves importers (re-rooted by --root).
+const DefaultSocket = "/run/enroot-agent/images.sock"
+
+// request is one line an importer sends; response the line it gets back.
+type request struct {
+	Op     string `json:"op"` // "get" or "release"
+	URI    string `json:"uri,omitempty"`
+	Digest Digest `json:"digest,omitempty"`
+	Job    string `json:"job"`
+	Step   string `json:"step"`
+}
+
+type response struct {
+	Path  string `json:"path,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Server serves the importer socket. Any local user may connect: the
+// kernel's SO_PEERCRED says who they are, and that uid names their holds.
+// A request carries a digest the user resolved with their own credentials.
+type Server struct {
+	Cache *Cache
+	Log   *zap.Logger
+
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+// Listen binds path (0666: every job user connects), replacing a stale
+// socket but never another kind of file.
+func (s *Server) Listen(path string) error {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return fmt.Errorf("%s exists and is not a socket; remove it", path)
+		}
+		_ = os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("image cache socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return err
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go s.accept()
+	return nil
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		go s.serve(c)
+	}
+}
+
+// Close stops accepting; requests in flight finish on their own.
+func (s *Server) Close() {
+	if s.ln != nil {
+		s.ln.Close()
+		s.wg.Wait()
+	}
+}
+
+func (s *Server) serve(c net.Conn) {
+	defer c.Close()
+	cred, err := rootsock.PeerCred(c)
+	if err != nil {
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	var req request
+	if err == nil {
+		err = json.Unmarshal(line, &req)
+	}
+	var resp response
+	if err != nil {
+		resp.Error = "bad request: " + err.Error()
+	} else {
+		h := Holder{UID: cred.Uid, Job: req.Job, Step: req.Step, PID: parentPID(int(cred.Pid))}
+		resp = s.handle(req, h)
+	}
+	data, _ := json.Marshal(resp)
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, _ = c.Write(append(data, '\n'))
+}
+
+func (s *Server) handle(req request, h Holder) response {
+	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step))
+	switch req.Op {
+	case "get":
+		path, err := s.get(req, h)
+		if err != nil {
+			log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.String("uri", req.URI), zap.Error(err))
+			return response{Error: err.Error()}
+		}
+		log.Info("served a cached image", zap.String("uri", req.URI), zap.String("path", path))
+		return response{Path: path}
+	case "release":
+		if _, err := s.Cache.Store.Release(s.Cache.Node, h); err != nil {
+			return response{Error: err.Error()}
+		}
+		return response{}
+	}
+	return response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+// get holds the digest before it is imported, so eviction cannot take the
+// new image between its import and its use.
+func (s *Server) get(req request, h Holder) (string, error) {
+	im, err := ParseURI(req.URI)
+	if err != nil {
+		return "", err
+	}
+	if _, err := ParseDigest(string(req.Digest)); err != nil {
+		return "", err
+	}
+	if err := s.Cache.Store.Hold(req.Digest, s.Cache.Node, h); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout+time.Minute)
+	defer cancel()
+	path, err := s.Cache.Get(ctx, im, req.Digest)
+	if err != nil {
+		_, _ = s.Cache.Store.Release(s.Cache.Node, h)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("import still running after images.import_timeout: %w", err)
+		}
+	}
+	return path, err
+}

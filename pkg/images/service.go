@@ -1,0 +1,141 @@
+package images
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"go.uber.org/zap"
+)
+
+// Service is the daemon's image cache: the socket, the upkeep of holds and
+// size, and the prepull schedule.
+type Service struct {
+	Cache  *Cache
+	server *Server
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// maintainEvery is how often holds are renewed (or expired) and the size
+// bound enforced besides after each import.
+var maintainEvery = time.Minute
+
+// Start prepares the directory, binds the socket and starts the upkeep.
+func Start(c config.Config, root config.Root, node string, stats *Stats, log *zap.Logger) (*Service, error) {
+	im := c.Images
+	credPath := ""
+	if c.Credentials.EnrootConfigPath != "" {
+		credPath = root.Path(c.Credentials.EnrootConfigPath)
+	}
+	cache := &Cache{
+		Store:  &Store{Dir: root.Path(im.Dir)},
+		Enroot: &Enroot{User: im.ImportUser, ConfigPath: credPath, Path: enrootPath()},
+		Node:   node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
+	}
+	if err := cache.Store.Prepare(); err != nil {
+		return nil, err
+	}
+	sock := root.Path(DefaultSocket)
+	if _, err := atomicfile.EnsureDir(filepath.Dir(sock), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
+		return nil, err
+	}
+	s := &Service{Cache: cache, server: &Server{Cache: cache, Log: log}, stop: make(chan struct{})}
+	if err := s.server.Listen(sock); err != nil {
+		return nil, err
+	}
+	log.Info("image cache serving Pyxis's importer", zap.String("socket", sock), zap.String("dir", cache.Store.Dir))
+	s.wg.Add(1)
+	go s.upkeep(im.Prepull, im.PrepullInterval.D())
+	return s, nil
+}
+
+// Stop closes the socket and waits for the upkeep; an import in flight is
+// killed with its process group when the daemon exits.
+func (s *Service) Stop() {
+	s.server.Close()
+	close(s.stop)
+	s.wg.Wait()
+}
+
+func (s *Service) upkeep(prepull []string, every time.Duration) {
+	defer s.wg.Done()
+	maint := time.NewTicker(maintainEvery)
+	defer maint.Stop()
+	pull := time.NewTimer(0)
+	defer pull.Stop()
+	s.Cache.Evict()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-maint.C:
+			s.Cache.Store.Renew(s.Cache.Node)
+			s.Cache.Evict()
+		case <-pull.C:
+			s.prepull(prepull)
+			pull.Reset(every)
+		}
+	}
+}
+
+// prepull keeps each listed image imported at its current digest, held by
+// the daemon itself (its pid keeps the hold alive), so eviction keeps it.
+func (s *Service) prepull(uris []string) {
+	for i, uri := range uris {
+		if !strings.Contains(uri, "://") {
+			uri = "docker://" + uri
+		}
+		if err := s.prepullOne(i, uri); err != nil {
+			s.Cache.Log.Warn("prepull failed; retried at the next interval", zap.String("image", uri), zap.Error(err))
+		}
+	}
+}
+
+func (s *Service) prepullOne(i int, uri string) error {
+	im, err := ParseURI(uri)
+	if err != nil {
+		return err
+	}
+	cred, err := s.Cache.Enroot.identity()
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	work, err := workspace(filepath.Join(s.Cache.Store.Dir, ".work"), s.Cache.Node+"-digest-"+hex.EncodeToString(b), cred)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout)
+	defer cancel()
+	d, err := s.Cache.Enroot.Digest(ctx, cred, work, uri)
+	if err != nil {
+		return err
+	}
+	h := Holder{UID: uint32(os.Geteuid()), Job: "prepull", Step: strconv.Itoa(i), PID: os.Getpid()}
+	_, _ = s.Cache.Store.Release(s.Cache.Node, h) // the digest it had before
+	if err := s.Cache.Store.Hold(d, s.Cache.Node, h); err != nil {
+		return err
+	}
+	_, err = s.Cache.Get(ctx, im, d)
+	return err
+}
+
+// enrootPath is the PATH enroot and its tools are found on: the agent's own,
+// which systemd sets, never a user's.
+func enrootPath() string {
+	if p := os.Getenv("PATH"); p != "" {
+		return p
+	}
+	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+}

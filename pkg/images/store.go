@@ -1,0 +1,180 @@
+package images
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"golang.org/x/sys/unix"
+)
+
+// Store is the cache directory. Only the agent writes it:
+//
+//	<dir>/                 0711 root: users reach a file by its digest, never list
+//	<dir>/sha256/<hex>.sqsh 0444 root: the image
+//	<dir>/sha256/<hex>.json 0600 root: its record (size, mtime, sha256); its
+//	                        mtime is the image's last use, for eviction
+//	<dir>/.locks/<hex>.lock the per-digest import lock (flock, or a lease)
+//	<dir>/.holds/<hex>/     who uses the image now (see holds.go)
+//	<dir>/.work/            one directory per import, owned by the import user
+//
+// A file is served only when its record vouches for it, so a file that
+// appeared without one, or changed after it, is never handed out.
+type Store struct {
+	Dir string
+
+	mu       sync.Mutex
+	verified map[string]record // hex -> the record whose file was hashed in full
+}
+
+// record is what the agent knew of a file when it put it in place.
+type record struct {
+	Digest   Digest    `json:"digest"`
+	Image    string    `json:"image"`
+	Size     int64     `json:"size"`
+	MTimeNS  int64     `json:"mtime_ns"`
+	SHA256   string    `json:"sha256"`
+	Imported time.Time `json:"imported"`
+	Node     string    `json:"node"`
+	Seconds  float64   `json:"seconds"`
+}
+
+var (
+	dirOpts  = atomicfile.Options{Mode: 0o711, UID: -1, GID: -1}
+	privOpts = atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}
+	fileOpts = atomicfile.Options{Mode: 0o444, UID: -1, GID: -1}
+	recOpts  = atomicfile.Options{Mode: 0o600, UID: -1, GID: -1}
+)
+
+// Prepare makes the layout, fixing modes and refusing a directory someone
+// else made (they may have planted files in it).
+func (s *Store) Prepare() error {
+	if _, err := atomicfile.EnsureDir(s.Dir, dirOpts); err != nil {
+		return err
+	}
+	for name, o := range map[string]atomicfile.Options{"sha256": dirOpts, ".locks": privOpts, ".holds": privOpts, ".work": dirOpts} {
+		if _, err := atomicfile.EnsureDir(filepath.Join(s.Dir, name), o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Path is where the image of d lives.
+func (s *Store) Path(d Digest) string { return filepath.Join(s.Dir, "sha256", d.Hex()+".sqsh") }
+
+func (s *Store) recPath(d Digest) string { return filepath.Join(s.Dir, "sha256", d.Hex()+".json") }
+
+// errMissing says the image is not cached (or no longer trusted).
+var errMissing = errors.New("not cached")
+
+// Lookup returns the path of d's image when the file is exactly the one the
+// agent recorded: owned by the agent, read-only, one link, same size and
+// mtime, and, the first time this process serves it, the same sha256. A file
+// that fails is removed (it is corrupt or planted) and errMissing returned.
+func (s *Store) Lookup(d Digest) (string, error) {
+	rec, err := s.readRecord(d)
+	if err != nil {
+		return "", err
+	}
+	path := s.Path(d)
+	if err := s.vouch(path, rec); err != nil {
+		s.drop(d)
+		return "", fmt.Errorf("%w: %s failed its check and was removed: %v", errMissing, path, err)
+	}
+	now := time.Now()
+	_ = os.Chtimes(s.recPath(d), now, now) // last use, for eviction
+	return path, nil
+}
+
+func (s *Store) readRecord(d Digest) (record, error) {
+	data, err := atomicfile.ReadFile(s.recPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return record{}, errMissing
+	}
+	var rec record
+	if err == nil {
+		err = json.Unmarshal(data, &rec)
+	}
+	if err != nil || rec.Digest != d {
+		return record{}, fmt.Errorf("%w: unreadable record %s: %v", errMissing, s.recPath(d), err)
+	}
+	return rec, nil
+}
+
+// vouch checks the file against its record.
+func (s *Store) vouch(path string, rec record) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o7777 != 0o444:
+		return fmt.Errorf("mode %o, want a regular file 0444", st.Mode)
+	case int(st.Uid) != os.Geteuid() || st.Nlink != 1:
+		return fmt.Errorf("owned by uid %d with %d links, want the agent's with one", st.Uid, st.Nlink)
+	case st.Size != rec.Size || st.Mtim.Nano() != rec.MTimeNS:
+		return fmt.Errorf("size %d, mtime %d; the record says %d, %d: it changed after import", st.Size, st.Mtim.Nano(), rec.Size, rec.MTimeNS)
+	}
+	s.mu.Lock()
+	done := s.verified[rec.Digest.Hex()] == rec
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	sum, err := atomicfile.SHA256(path)
+	if err != nil || sum != rec.SHA256 {
+		return fmt.Errorf("sha256 %s, the record says %s (%v)", sum, rec.SHA256, err)
+	}
+	s.markVerified(rec)
+	return nil
+}
+
+func (s *Store) markVerified(rec record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.verified == nil {
+		s.verified = map[string]record{}
+	}
+	s.verified[rec.Digest.Hex()] = rec
+}
+
+// Publish adopts the import user's output as d's image and writes its
+// record after it, so a crash in between leaves a file with no record,
+// which is never served and is replaced by the next import.
+func (s *Store) Publish(d Digest, image, src string, producerUID int, node string, took time.Duration) (record, error) {
+	s.drop(d)
+	a, err := atomicfile.Adopt(src, s.Path(d), producerUID, fileOpts)
+	if err != nil {
+		return record{}, err
+	}
+	rec := record{Digest: d, Image: image, Size: a.Size, MTimeNS: a.MTime.UnixNano(), SHA256: a.SHA256,
+		Imported: time.Now().UTC(), Node: node, Seconds: took.Seconds()}
+	data, _ := json.MarshalIndent(rec, "", "  ")
+	if _, err := atomicfile.Write(s.recPath(d), append(data, '\n'), recOpts); err != nil {
+		return record{}, err
+	}
+	s.markVerified(rec)
+	return rec, nil
+}
+
+// drop removes d's record, then its file.
+func (s *Store) drop(d Digest) {
+	_ = os.Remove(s.recPath(d))
+	_ = os.Remove(s.Path(d))
+	s.mu.Lock()
+	delete(s.verified, d.Hex())
+	s.mu.Unlock()
+}
