@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -40,6 +41,7 @@ func TestRealChain(t *testing.T) {
 		return out
 	}
 
+	airGapped(t, c)
 	out := apply("the first")
 	// Every line of the summary: the steps and the credentials refresh.
 	steps := len(regexp.MustCompile(`(?m)^[~✓] [a-z-]+ +(changed|done)`).FindAllString(out, -1))
@@ -101,6 +103,51 @@ func TestRealChain(t *testing.T) {
 			t.Fatal("a token appears in the agent's output")
 		}
 	}
+}
+
+// airGapped runs apply with the real apt-get unable to reach any
+// repository (no sources, empty package lists): it must fail naming what
+// is missing, and leave enroot not installed, not unpacked-but-broken.
+func airGapped(t *testing.T, c *testenv.RealChain) {
+	t.Helper()
+	lists := filepath.Join(c.Dir, "apt-lists")
+	if err := os.MkdirAll(filepath.Join(lists, "partial"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(c.Dir, "apt-offline.conf")
+	offline := `Dir::Etc::sourcelist "/dev/null";` + "\n" + `Dir::Etc::sourceparts "/nonexistent";` + "\n" +
+		`Dir::State::lists "` + lists + `";` + "\n"
+	if err := os.WriteFile(conf, []byte(offline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := c.Env
+	c.Env = append(append([]string{}, env...), "APT_CONFIG="+conf)
+	out, errOut, code := c.Agent("apply")
+	c.Env = env
+	// The prerequisites step runs first; when the node has them all, the
+	// package step names each dependency of the .debs it lacks.
+	var want []string
+	for _, p := range []string{"squashfs-tools", "jq", "parallel", "pigz", "zstd", "curl"} {
+		if !installed(p) {
+			want = append(want, p)
+		}
+	}
+	if len(want) == 0 {
+		want = []string{"bsdmainutils (needed by enroot " + testenv.RealEnrootVersion}
+	}
+	for _, w := range want {
+		if code != 1 || !strings.Contains(out+errOut, w) {
+			t.Fatalf("air-gapped apply: exit %d, want 1 naming %q\n%s%s", code, w, out, errOut)
+		}
+	}
+	if st, _ := exec.Command("dpkg-query", "-W", "-f=${db:Status-Abbrev}", "enroot").Output(); installed("enroot") || strings.HasPrefix(string(st), "iU") {
+		t.Fatalf("air-gapped apply left enroot %q", st)
+	}
+}
+
+func installed(pkg string) bool {
+	out, err := exec.Command("dpkg-query", "-W", "-f=${db:Status-Status}", pkg).Output()
+	return err == nil && string(out) == "installed"
 }
 
 // stepLines are the summary lines of steps with nothing to do.
