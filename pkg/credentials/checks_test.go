@@ -113,7 +113,7 @@ func TestCredentialsProbe(t *testing.T) {
 // verify says who can read the shared file: everyone, or root and a group.
 func TestCredentialsReaders(t *testing.T) {
 	for yaml, want := range map[string]string{
-		vYAML: "every local user's enroot reads /run/enroot-agent/enroot-config/.credentials (0644 root:root)",
+		vYAML:                                    "every local user's enroot reads /run/enroot-agent/enroot-config/.credentials (0644 root:root)",
 		vYAML + "credentials:\n  group: users\n": "only root and members of group users (gid 100) read /run/enroot-agent/enroot-config/.credentials (0640); other users' enroot pulls anonymously",
 	} {
 		c := node(t, yaml, vLine, healthy(now.Add(11*time.Hour)))
