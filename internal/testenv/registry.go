@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -96,11 +97,23 @@ auth:
 // SetPassword makes password the only one user AWS can log in with, and
 // restarts the registry: distribution 2.8 reads htpasswd once, at start.
 func (r *Registry) SetPassword(password string) error {
-	out, err := exec.Command("htpasswd", "-Bbn", "AWS", password).Output()
-	if err != nil {
-		return fmt.Errorf("htpasswd -B: %w", err)
+	return r.SetLogins(map[string]string{"AWS": password})
+}
+
+// SetLogins makes logins (login -> password) the only users the registry
+// accepts, and restarts it: one registry then plays several hosts whose
+// netrc lines carry other logins (NGC's $oauthtoken, a Docker Hub user).
+func (r *Registry) SetLogins(logins map[string]string) error {
+	var all []byte
+	for login, password := range logins {
+		out, err := exec.Command("htpasswd", "-Bbn", login, password).Output()
+		if err != nil {
+			return fmt.Errorf("htpasswd -B: %w", err)
+		}
+		all = append(all, bytes.TrimRight(out, "\n")...)
+		all = append(all, '\n')
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, "htpasswd"), out, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(r.dir, "htpasswd"), all, 0o600); err != nil {
 		return err
 	}
 	r.Close()
