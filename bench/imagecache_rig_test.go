@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -134,37 +133,4 @@ func (r *cacheRig) registryBytes(b *testing.B) float64 {
 		total += n
 	}
 	return total
-}
-
-// startDaemon runs the agent's daemon, whose image cache serves Pyxis's
-// importer, until the benchmark ends.
-func (r *cacheRig) startDaemon(b *testing.B) {
-	d := exec.Command(r.c.Bin, "--config", r.c.Config, "--log-format", "console", "run")
-	d.Env, d.Stdout, d.Stderr = r.c.Env, &syncWriter{w: &r.dlog}, &syncWriter{w: &r.dlog}
-	if err := d.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = d.Process.Kill(); _ = d.Wait() })
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if _, err := os.Stat("/run/enroot-agent/images.sock"); err == nil {
-			return
-		}
-	}
-	b.Fatalf("the image cache socket never appeared:\n%s", r.c.Redact(r.daemonLog()))
-}
-
-var logMu sync.Mutex
-
-func (r *cacheRig) daemonLog() string {
-	logMu.Lock()
-	defer logMu.Unlock()
-	return r.dlog.String()
-}
-
-type syncWriter struct{ w io.Writer }
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	logMu.Lock()
-	defer logMu.Unlock()
-	return s.w.Write(p)
 }
