@@ -79,6 +79,11 @@ func TestTwoUsersOneImport(t *testing.T) {
 		t.Fatalf("the daemon did not import once and serve both:\n%s", c.Redact(dlog.String()))
 	}
 	t.Logf("blob downloads: %v", fetched)
+
+	images := filepath.Join(c.Dir, "images")
+	t.Run("RejectedCredentialsGetNothing", func(t *testing.T) { rejectedCredentials(t, c, &dlog) })
+	t.Run("UsersCannotPlantFiles", func(t *testing.T) { cannotPlant(t, c, images) })
+	t.Run("CorruptFileIsImportedAgain", func(t *testing.T) { corruptFile(t, c, images, &dlog) })
 }
 
 func appendFile(t *testing.T, path, s string) {

@@ -32,6 +32,7 @@ type RealChain struct {
 	Dir   string // work dir, traversable by every user
 	Bin   string // the agent binary
 	User  string // the non-root user, once AddUser ran
+	Share int    // jobs that may run on the node at once (before StartSlurm)
 
 	Config, Plugstack, StateDir string
 	Env                         []string // the agent's environment

@@ -81,7 +81,7 @@ func (c *RealChain) AgentFiles() []string {
 // StartSlurm starts munged, slurmctld and slurmd reading the plugstack the
 // agent wired, with a PATH that reaches /usr/bin/enroot.
 func (c *RealChain) StartSlurm() error {
-	s, err := NewSlurmWith("ea-real1", SlurmOptions{PlugStack: c.Plugstack,
+	s, err := NewSlurmWith("ea-real1", SlurmOptions{PlugStack: c.Plugstack, Share: c.Share,
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}})
 	if err != nil {
 		return err
@@ -117,15 +117,25 @@ func (c *RealChain) Srun(ctx context.Context) (stdout, stderr string, err error)
 	if c.User == "" || c.Slurm == nil {
 		return "", "", errors.New("Srun needs AddUser and StartSlurm first")
 	}
-	home := filepath.Join(c.Dir, "home-"+c.User)
-	cmd := exec.CommandContext(ctx, "runuser", "-u", c.User, "--", "env", "-i",
-		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME="+home, "PWD="+home, "USER="+c.User, "LOGNAME="+c.User,
-		"SLURM_CONF="+c.Slurm.Conf, "srun", "-N1", "--container-image="+c.Image, "cat", c.File)
-	cmd.Dir = home
+	cmd := c.SrunCmd(ctx, c.User)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
 	return out.String(), c.Redact(errOut.String()), err
+}
+
+// SrunCmd is the command Srun runs, as user (one AddUser made), with env
+// added to the job's environment (srun passes it on to Pyxis and Enroot).
+// The caller redacts what it prints of stderr.
+func (c *RealChain) SrunCmd(ctx context.Context, user string, env ...string) *exec.Cmd {
+	home := filepath.Join(c.Dir, "home-"+user)
+	args := append([]string{"-u", user, "--", "env", "-i",
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "PWD=" + home, "USER=" + user, "LOGNAME=" + user,
+		"SLURM_CONF=" + c.Slurm.Conf}, env...)
+	args = append(args, "srun", "-N1", "--container-image="+c.Image, "cat", c.File)
+	cmd := exec.CommandContext(ctx, "runuser", args...)
+	cmd.Dir = home
+	return cmd
 }
 
 // SrunLine is the command Srun runs, for people to read.

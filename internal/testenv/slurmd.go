@@ -34,6 +34,9 @@ type SlurmOptions struct {
 	// Env is added to the daemons' environment, e.g. a PATH that reaches
 	// /usr/bin/enroot for the Pyxis that slurmstepd loads.
 	Env []string
+	// Share is how many jobs may run on the node at once (the partition's
+	// OverSubscribe=FORCE:Share); 0 or 1: one at a time.
+	Share int
 }
 
 // StartSlurm starts the three daemons and waits until the node is up; they
@@ -124,6 +127,10 @@ func (s *Slurm) start() error {
 // conf is a minimal one-node cluster (see FACTS.md: linuxproc proctrack and
 // no task plugin, so no cgroups are needed).
 func (s *Slurm) conf(sock string, ports []int) string {
+	share := ""
+	if s.opts.Share > 1 {
+		share = fmt.Sprintf(" OverSubscribe=FORCE:%d", s.opts.Share)
+	}
 	d := s.Dir
 	return fmt.Sprintf(`ClusterName=enroot-agent-test
 SlurmctldHost=localhost(127.0.0.1)
@@ -148,8 +155,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 ReturnToService=2
 NodeName=%s NodeHostname=localhost NodeAddr=127.0.0.1 CPUs=1 State=UNKNOWN
-PartitionName=debug Nodes=%s Default=YES MaxTime=INFINITE State=UP
-`, ports[0], ports[1], sock, d, d, d, d, d, d, s.Node, s.Node)
+PartitionName=debug Nodes=%s Default=YES MaxTime=INFINITE State=UP%s
+`, ports[0], ports[1], sock, d, d, d, d, d, d, s.Node, s.Node, share)
 }
 
 func (s *Slurm) run(name string, args ...string) error {

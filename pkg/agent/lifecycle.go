@@ -143,6 +143,10 @@ func (l *loop) view() statusView {
 	if st, ok := l.credsStatus(); ok {
 		v.Creds = &st
 	}
+	if l.images.svc != nil {
+		snap := l.images.stats.Snapshot()
+		v.Images = &snap
+	}
 	if !l.ready || l.reloading {
 		word := map[bool]string{false: "starting", true: "reloading"}[l.reloading]
 		v.Phase = word + ": " + map[phase]string{converging: "converging the node", refreshing: "refreshing ECR credentials", idle: "finishing"}[l.work.phase]

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/images"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
@@ -22,6 +23,7 @@ type statusView struct {
 	FailingCheck  string              // the root cause among the checks, "" when all ok
 	CheckStatus   verify.Status       // the checks' overall status, as /verify answers
 	ReloadErr     time.Time           // when a reload was last rejected
+	Images        *images.Snapshot    // nil: images.cache off
 }
 
 type failedStep struct {
@@ -33,6 +35,7 @@ type failedStep struct {
 //
 //	ready: enroot 4.1.2, pyxis 0.24.0; ECR 2 registries, token valid until 21:04Z, next refresh 15:11Z
 //	degraded: ECR refresh failing since 09:12Z (throttled), token valid until 13:40Z
+//	ready: enroot 4.1.2; ECR 1 registry, token valid until 21:04Z; images: 3 cached, 2.1 GiB
 func statusLine(v statusView) string {
 	var problems, facts []string
 	for _, f := range v.FailedSteps {
@@ -53,6 +56,9 @@ func statusLine(v statusView) string {
 		problems = append(problems, ecr)
 	} else if ecr != "" {
 		facts = append(facts, ecr)
+	}
+	if v.Images != nil {
+		facts = append(facts, fmt.Sprintf("images: %d cached, %s", v.Images.CachedImages, size(v.Images.CacheBytes)))
 	}
 	if !v.ReloadErr.IsZero() {
 		problems = append(problems, "config reload rejected at "+hm(v.ReloadErr)+", old config kept (see journal)")

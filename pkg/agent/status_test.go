@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/images"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
@@ -45,6 +46,12 @@ func TestStatusLine(t *testing.T) {
 			"degraded: check slurm-memlock cannot tell; ECR 2 registries, token valid until 21:04Z, next refresh 15:11Z"},
 		{statusView{Now: at("10:00"), Phase: "repairing: check step enroot-conf failing", CheckStatus: verify.Fail},
 			"repairing: check step enroot-conf failing"},
+		{statusView{Now: at("10:00"), EnrootVersion: "4.1.2", Creds: healthy, Images: &images.Snapshot{CachedImages: 3, CacheBytes: 2254857830}},
+			"ready: enroot 4.1.2; ECR 2 registries, token valid until 21:04Z, next refresh 15:11Z; images: 3 cached, 2.1 GiB"},
+		{statusView{Now: at("10:00"), Images: &images.Snapshot{}, FailingCheck: "image-cache-space"},
+			"degraded: check image-cache-space failing; images: 0 cached, 0 B"},
+		{statusView{Now: at("10:00"), Images: &images.Snapshot{CachedImages: 1, CacheBytes: 700 << 20}},
+			"ready: node converged; images: 1 cached, 700.0 MiB"},
 		{statusView{Now: at("10:00"), CredsErr: `group "hpc" does not exist`},
 			`degraded: ECR credentials not kept: group "hpc" does not exist`},
 	}

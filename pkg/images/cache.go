@@ -2,8 +2,6 @@ package images
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -89,6 +87,11 @@ func (c *Cache) fill(im Image, d Digest) (string, error) {
 		c.Stats.hit() // another node or process imported it meanwhile
 		return path, nil
 	}
+	// Under the lock no one imports d, so a work directory of d is a dead
+	// import's.
+	if n := c.Store.cleanWork(func(_, what string) bool { return what == d.Hex() }); n > 0 {
+		c.Log.Info("removed the work of an import that died", zap.String("digest", string(d)), zap.Int("dirs", n))
+	}
 	c.Stats.miss()
 	path, err := c.importImage(ctx, im, d)
 	if err != nil {
@@ -104,9 +107,7 @@ func (c *Cache) importImage(ctx context.Context, im Image, d Digest) (string, er
 	if err != nil {
 		return "", err
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	work, err := workspace(filepath.Join(c.Store.Dir, ".work"), c.Node+"-"+d.Hex()[:12]+"-"+hex.EncodeToString(b), cred)
+	work, err := workspace(filepath.Join(c.Store.Dir, ".work"), workName(c.Node, d), cred)
 	if err != nil {
 		return "", err
 	}

@@ -94,4 +94,8 @@ func TestKilledImporterIsTakenOver(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, "sha256", ".*")); len(left) != 0 {
 		t.Fatalf("temp files left: %v", left)
 	}
+	// The victim's partial import went with the survivor's import.
+	if left, _ := filepath.Glob(filepath.Join(dir, ".work", "*")); len(left) != 0 {
+		t.Fatalf("work directories left: %v", left)
+	}
 }

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 )
 
 // Enroot runs enroot for the daemon as the unprivileged import user, with
@@ -48,19 +46,6 @@ func (e *Enroot) identity() (*syscall.Credential, error) {
 		}
 	}
 	return cred, nil
-}
-
-// workspace makes a private directory for one import under parent, owned
-// by the import user, with the directories enroot needs.
-func workspace(parent, name string, cred *syscall.Credential) (string, error) {
-	dir := filepath.Join(parent, name)
-	opts := atomicfile.Options{Mode: 0o700, UID: int(cred.Uid), GID: int(cred.Gid)}
-	for _, sub := range []string{"", "cache", "data", "tmp", "run", "config"} {
-		if _, err := atomicfile.EnsureDir(filepath.Join(dir, sub), opts); err != nil {
-			return "", err
-		}
-	}
-	return dir, nil
 }
 
 // command is `enroot args...` as the import user in work.

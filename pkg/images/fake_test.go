@@ -18,29 +18,38 @@ import (
 // writes a file with squashfs magic. The real enroot is used by
 // e2e/imagecache.
 type fakeEnroot struct {
-	bin, log string
+	bin, log, digest string
 }
 
 func newFakeEnroot(t *testing.T, digest Digest, sleep time.Duration) *fakeEnroot {
 	t.Helper()
 	dir := worldDir(t)
-	f := &fakeEnroot{bin: dir, log: filepath.Join(dir, "imports")}
+	f := &fakeEnroot{bin: dir, log: filepath.Join(dir, "imports"), digest: filepath.Join(dir, "digest")}
 	if err := os.WriteFile(f.log, nil, 0o666); err != nil {
 		t.Fatal(err)
 	}
 	_ = os.Chmod(f.log, 0o666)
+	f.setDigest(t, digest)
 	script := fmt.Sprintf(`#!/bin/sh
 case "$1" in
-digest) echo "resolving $2" >&2; echo %s ;;
+digest) echo "resolving $2" >&2; cat %s ;;
 import) echo "$$ $4" >> %s; sleep %.2f; printf 'hsqs image %%s %%s' "$4" "$$" > "$3" ;;
 *) echo "fake enroot: $*" >&2; exit 1 ;;
 esac
-`, digest, f.log, sleep.Seconds())
+`, f.digest, f.log, sleep.Seconds())
 	if err := os.WriteFile(filepath.Join(dir, "enroot"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
 	return f
+}
+
+// setDigest moves the tag: `enroot digest` answers d from now on.
+func (f *fakeEnroot) setDigest(t *testing.T, d Digest) {
+	t.Helper()
+	if err := os.WriteFile(f.digest, []byte(string(d)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // imports counts the imports the fake ran.

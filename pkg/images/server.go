@@ -2,9 +2,7 @@ package images
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -108,49 +106,4 @@ func (s *Server) serve(c net.Conn) {
 	data, _ := json.Marshal(resp)
 	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, _ = c.Write(append(data, '\n'))
-}
-
-func (s *Server) handle(req request, h Holder) response {
-	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step))
-	switch req.Op {
-	case "get":
-		path, err := s.get(req, h)
-		if err != nil {
-			log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.String("uri", req.URI), zap.Error(err))
-			return response{Error: err.Error()}
-		}
-		log.Info("served a cached image", zap.String("uri", req.URI), zap.String("path", path))
-		return response{Path: path}
-	case "release":
-		if _, err := s.Cache.Store.Release(s.Cache.Node, h); err != nil {
-			return response{Error: err.Error()}
-		}
-		return response{}
-	}
-	return response{Error: fmt.Sprintf("unknown op %q", req.Op)}
-}
-
-// get holds the digest before it is imported, so eviction cannot take the
-// new image between its import and its use.
-func (s *Server) get(req request, h Holder) (string, error) {
-	im, err := ParseURI(req.URI)
-	if err != nil {
-		return "", err
-	}
-	if _, err := ParseDigest(string(req.Digest)); err != nil {
-		return "", err
-	}
-	if err := s.Cache.Store.Hold(req.Digest, s.Cache.Node, h); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout+time.Minute)
-	defer cancel()
-	path, err := s.Cache.Get(ctx, im, req.Digest)
-	if err != nil {
-		_, _ = s.Cache.Store.Release(s.Cache.Node, h)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("import still running after images.import_timeout: %w", err)
-		}
-	}
-	return path, err
 }

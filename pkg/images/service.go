@@ -2,8 +2,6 @@ package images
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +41,10 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	}
 	if err := cache.Store.Prepare(); err != nil {
 		return nil, err
+	}
+	// No import of this node runs before its daemon does.
+	if n := cache.Store.cleanWork(func(n, _ string) bool { return n == node }); n > 0 {
+		log.Info("removed the work of imports that died with the previous daemon", zap.Int("dirs", n))
 	}
 	sock := root.Path(DefaultSocket)
 	if _, err := atomicfile.EnsureDir(filepath.Dir(sock), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
@@ -109,9 +111,7 @@ func (s *Service) prepullOne(i int, uri string) error {
 	if err != nil {
 		return err
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	work, err := workspace(filepath.Join(s.Cache.Store.Dir, ".work"), s.Cache.Node+"-digest-"+hex.EncodeToString(b), cred)
+	work, err := workspace(filepath.Join(s.Cache.Store.Dir, ".work"), workName(s.Cache.Node, ""), cred)
 	if err != nil {
 		return err
 	}
