@@ -14,6 +14,10 @@ func (s *Server) handle(req request, h Holder) response {
 	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step))
 	switch req.Op {
 	case "get":
+		if err := s.authorize(h.UID); err != nil {
+			log.Warn("image cache refused a user", zap.String("uri", req.URI), zap.Error(err))
+			return response{Error: err.Error()}
+		}
 		path, err := s.get(req, h)
 		if err != nil {
 			log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.String("uri", req.URI), zap.Error(err))

@@ -37,6 +37,8 @@ type response struct {
 type Server struct {
 	Cache *Cache
 	Log   *zap.Logger
+	// Group is credentials.group: only its members (and root) are served.
+	Group string
 
 	ln net.Listener
 	wg sync.WaitGroup

@@ -50,7 +50,7 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if _, err := atomicfile.EnsureDir(filepath.Dir(sock), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
 		return nil, err
 	}
-	s := &Service{Cache: cache, server: &Server{Cache: cache, Log: log}, stop: make(chan struct{})}
+	s := &Service{Cache: cache, server: &Server{Cache: cache, Log: log, Group: c.Credentials.Group}, stop: make(chan struct{})}
 	if err := s.server.Listen(sock); err != nil {
 		return nil, err
 	}
