@@ -27,19 +27,7 @@ func holderAlive(path string) bool {
 
 // startTicks is field 22 of /proc/<pid>/stat: when the process started.
 func startTicks(pid int) uint64 {
-	if pid <= 0 {
-		return 0
-	}
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := statFields(pid)
 	if len(f) < 20 {
 		return 0
 	}
@@ -49,19 +37,29 @@ func startTicks(pid int) uint64 {
 
 // parentPID is the parent of pid (the importer's slurmstepd).
 func parentPID(pid int) int {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := statFields(pid)
 	if len(f) < 2 {
 		return 0
 	}
 	n, _ := strconv.Atoi(f[1])
 	return n
+}
+
+// statFields are the fields of /proc/<pid>/stat after the command name,
+// the state (field 3) first; the name may hold spaces and parentheses, so
+// they start after the last ')'. nil when the process is gone.
+func statFields(pid int) []string {
+	if pid <= 0 {
+		return nil
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
 }
