@@ -29,7 +29,10 @@ type daemon struct {
 	log  bytes.Buffer
 }
 
-func startDaemon(b *testing.B, n *node) *daemon {
+func startDaemon(b *testing.B, n *node) *daemon { return startDaemonWith(b, n, "") }
+
+// startDaemonWith is startDaemon with more verify keys ("  interval: 10s\n").
+func startDaemonWith(b *testing.B, n *node, verifyKeys string) *daemon {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +43,7 @@ func startDaemon(b *testing.B, n *node) *daemon {
 	cfg := filepath.Join(n.root, "etc/enroot-agent/config.yaml")
 	old, _ := os.ReadFile(cfg)
 	if !bytes.Contains(old, []byte("\nverify:")) {
-		writeFile(b, cfg, string(old)+"verify:\n  listen: "+addr+"\n")
+		writeFile(b, cfg, string(old)+"verify:\n  listen: "+addr+"\n"+verifyKeys)
 	}
 	d := &daemon{url: "http://" + addr, done: make(chan struct{})}
 	d.cmd = exec.Command(n.bin, "--root", n.root, "--log-format", "json", "run")

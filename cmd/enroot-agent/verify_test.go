@@ -21,6 +21,14 @@ import (
 // re-rooted /proc/sys holds the namespace limits.
 func healthyNode(t *testing.T, verifyKeys string) (root, listen, busEnv string) {
 	t.Helper()
+	root, listen, stub := healthyNodeStub(t, verifyKeys)
+	return root, listen, "DBUS_SYSTEM_BUS_ADDRESS=" + stub.Addr
+}
+
+// healthyNodeStub is healthyNode that also returns the systemd stand-in,
+// for tests that count slurmd restarts.
+func healthyNodeStub(t *testing.T, verifyKeys string) (root, listen string, stub *testenv.SystemdStub) {
+	t.Helper()
 	root, listen = daemonRoot(t, verifyKeys)
 	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
 	if err != nil {
@@ -45,7 +53,7 @@ func healthyNode(t *testing.T, verifyKeys string) (root, listen, busEnv string) 
 			t.Fatal(err)
 		}
 	}
-	return root, listen, "DBUS_SYSTEM_BUS_ADDRESS=" + stub.Addr
+	return root, listen, stub
 }
 
 func getReport(t *testing.T, url string) (int, verify.Report, string) {
