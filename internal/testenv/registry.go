@@ -2,25 +2,12 @@ package testenv
 
 import (
 	"bytes"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // Registry is Debian's real docker-registry (distribution 2.8) on 127.0.0.1
@@ -118,105 +105,4 @@ func (r *Registry) SetLogins(logins map[string]string) error {
 	}
 	r.Close()
 	return r.start()
-}
-
-func (r *Registry) start() error {
-	logs, err := os.OpenFile(filepath.Join(r.dir, "registry.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(RegistryBinary, "serve", filepath.Join(r.dir, "config.yml"))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with a killed test
-	if err := cmd.Start(); err != nil {
-		logs.Close()
-		return err
-	}
-	r.cmd, r.logs = cmd, logs
-	return r.waitReady()
-}
-
-// waitReady polls /v2/ until the registry asks for credentials.
-func (r *Registry) waitReady() error {
-	client := &http.Client{Transport: r.Transport(), Timeout: 2 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := client.Get("https://" + r.Addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(r.dir, "registry.log"))
-	return fmt.Errorf("docker-registry on %s did not come up:\n%s", r.Addr, log)
-}
-
-// Transport trusts the test CA and dials the registry for any host name, so
-// clients can use the production name the certificate covers. HTTP/1.1 only.
-func (r *Registry) Transport() *http.Transport {
-	pem, _ := os.ReadFile(r.CAFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	var d net.Dialer
-	return &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, r.Addr)
-		},
-	}
-}
-
-// Close stops the registry process this Registry started.
-func (r *Registry) Close() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.logs.Close()
-	r.cmd = nil
-}
-
-// writeCerts makes a CA and a server certificate for 127.0.0.1 and names.
-func writeCerts(dir string, names []string) error {
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "enroot-agent test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: append([]string{"localhost"}, names...),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	files := map[string]*pem.Block{
-		"ca.pem":         {Type: "CERTIFICATE", Bytes: caDER},
-		"server.pem":     {Type: "CERTIFICATE", Bytes: leafDER},
-		"server-key.pem": {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	}
-	for name, block := range files {
-		mode := os.FileMode(0o644)
-		if strings.Contains(name, "key") {
-			mode = 0o600
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), mode); err != nil {
-			return err
-		}
-	}
-	return nil
 }
