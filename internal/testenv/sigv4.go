@@ -17,16 +17,12 @@ func signedScope(h string) (key, region, service string, ok bool) {
 	return parts[0], parts[2], parts[3], true
 }
 
-// sigV4Scope reads "AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...".
+// sigV4Scope is signedScope for ECR only: region and key of an ecr-signed
+// request.
 func sigV4Scope(h string) (region, key string, ok bool) {
-	rest, found := strings.CutPrefix(h, "AWS4-HMAC-SHA256 Credential=")
-	if !found || !strings.Contains(h, "Signature=") {
+	key, region, service, ok := signedScope(h)
+	if !ok || service != "ecr" {
 		return "", "", false
 	}
-	scope, _, _ := strings.Cut(rest, ",")
-	parts := strings.Split(scope, "/")
-	if len(parts) != 5 || parts[3] != "ecr" {
-		return "", "", false
-	}
-	return parts[2], parts[0], true
+	return region, key, true
 }
