@@ -2,16 +2,12 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
 // node is the sandbox and the stand-ins around it.
@@ -98,120 +94,6 @@ func (n *node) startRegistry() error {
 	}
 	_, err = n.reg.PushImage(host+":"+n.reg.Port+"/"+imageRef, token)
 	return err
-}
-
-// serveArtifacts builds Enroot .deb packages named like NVIDIA's release
-// assets and a Pyxis-like tarball, and serves them over HTTP.
-func (n *node) serveArtifacts() error {
-	dir := filepath.Join(n.work, "artifacts")
-	debs, err := testenv.BuildEnrootDebs(filepath.Join(n.work, "debs"), config.Default().Enroot.Version)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	sums := ""
-	for name, path := range debs {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return err
-		}
-		sums += fmt.Sprintf("%x  %s\n", sha256.Sum256(data), name)
-	}
-	// A SHA256SUMS file at the source pins the packages, as a mirror would.
-	if err := os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums), 0o644); err != nil {
-		return err
-	}
-	_, pyxisSum, err := testenv.PyxisTarball(dir, config.Default().Pyxis.Version)
-	if err != nil {
-		return err
-	}
-	if n.files, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		return err
-	}
-	go http.Serve(n.files, http.FileServer(http.Dir(dir)))
-	return n.writeConfig("http://"+n.files.Addr().String()+"/", pyxisSum)
-}
-
-func (n *node) writeConfig(base, pyxisSum string) error {
-	n.cfg = filepath.Join(n.root, "etc/enroot-agent/config.yaml")
-	yaml := fmt.Sprintf(`# Where this node gets Enroot and Pyxis: a local mirror.
-enroot:
-  source: %[1]s
-pyxis:
-  source: %[1]spyxis-{version}.tar.gz
-  sha256: %[2]s
-  slurm_prefix: /usr   # Debian's Slurm
-  # The shared Slurm directory (/opt/slurm on ParallelCluster): here a host
-  # directory linked into the sandbox, so this machine's srun reads exactly
-  # what the agent wrote.
-  plugstack: %[5]s/etc/plugstack.conf
-  libdir: %[5]s/lib/slurm
-ecr:
-  registries: [%[3]s]
-verify:
-  listen: %[4]s
-`, base, pyxisSum, host, n.listen, n.slurm)
-	if err := os.MkdirAll(filepath.Dir(n.cfg), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(n.cfg, []byte(yaml), 0o644)
-}
-
-// prepareRoot makes the sandbox look like an Ubuntu node with Slurm: a dpkg
-// database with Enroot's prerequisites, and this machine's Slurm headers and
-// srun under the sandbox's /usr.
-func (n *node) prepareRoot() error {
-	if err := testenv.MakeDebRoot(n.root); err != nil {
-		return err
-	}
-	for link, target := range map[string]string{n.root + "/usr/include": "/usr/include", n.root + "/usr/bin/srun": "/usr/bin/srun"} {
-		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
-			return err
-		}
-		if err := os.Symlink(target, link); err != nil {
-			return err
-		}
-	}
-	// A kernel that still has user namespaces switched off, as some AMIs do:
-	// the agent's sysctl step turns them on.
-	return writeAll(n.root+"/proc/sys/user", map[string]string{"max_user_namespaces": "0\n", "max_mnt_namespaces": "0\n"})
-}
-
-// prepareSlurm links the host's Slurm directory into the sandbox and writes
-// a slurm.conf and a plugstack.conf with an admin's line the agent must keep.
-func (n *node) prepareSlurm() error {
-	for _, d := range []string{"etc", "lib"} {
-		inRoot := filepath.Join(n.root, n.slurm, d)
-		if err := os.MkdirAll(inRoot, 0o755); err != nil {
-			return err
-		}
-		if err := os.Symlink(inRoot, filepath.Join(n.slurm, d)); err != nil {
-			return err
-		}
-	}
-	if err := writeAll(n.slurm+"/etc", map[string]string{"plugstack.conf": "# site SPANK plugins (an admin's line, kept by every apply)\n"}); err != nil {
-		return err
-	}
-	var err error
-	n.slurmConf, err = testenv.SlurmConf(n.slurm+"/etc", n.slurm+"/etc/plugstack.conf")
-	return err
-}
-
-func writeAll(dir string, files map[string]string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (n *node) close() {
