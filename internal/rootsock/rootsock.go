@@ -2,6 +2,8 @@
 // accepts only root peers, and the client end trusts only a root server,
 // both checked with SO_PEERCRED. A TCP port on loopback can be bound by any
 // local user while the daemon restarts; this socket cannot be impersonated.
+// ListenUnix is the plain socket under it, for servers that take other users
+// and check each peer themselves (the image cache).
 package rootsock
 
 import (
@@ -17,10 +19,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Listen serves path, replacing a stale socket (never another kind of
-// file), readable and writable by root only. Connections from non-root
-// peers are closed at Accept.
+// Listen serves path, readable and writable by root only. Connections
+// from non-root peers are closed at Accept.
 func Listen(path string) (net.Listener, error) {
+	ln, err := ListenUnix(path, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return rootOnly{ln}, nil
+}
+
+// ListenUnix serves path with mode, replacing a stale socket (never another
+// kind of file); Close removes the socket. Callers that serve other users
+// check each peer themselves (PeerCred).
+func ListenUnix(path string, mode os.FileMode) (net.Listener, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("%s exists and is not a socket; remove it", path)
@@ -38,25 +50,30 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	// A user who connects before the chmod is still refused at Accept.
+	// Whoever connects before the chmod is still checked at Accept
+	// (Listen refuses non-root peers).
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
-	return rootOnly{Listener: ln, path: path}, nil
+	return unlinking{Listener: ln, path: path}, nil
 }
 
-type rootOnly struct {
+// unlinking removes its socket file on Close, by the path it was given:
+// the listener's own address may be a /proc/self/fd alias.
+type unlinking struct {
 	net.Listener
 	path string
 }
 
-func (l rootOnly) Close() error {
+func (l unlinking) Close() error {
 	err := l.Listener.Close()
 	_ = os.Remove(l.path)
 	return err
 }
+
+type rootOnly struct{ net.Listener }
 
 func (l rootOnly) Accept() (net.Conn, error) {
 	for {

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -47,19 +45,9 @@ type Server struct {
 // Listen binds path (0666: every job user connects), replacing a stale
 // socket but never another kind of file.
 func (s *Server) Listen(path string) error {
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != fs.ModeSocket {
-			return fmt.Errorf("%s exists and is not a socket; remove it", path)
-		}
-		_ = os.Remove(path)
-	}
-	ln, err := net.Listen("unix", path)
+	ln, err := rootsock.ListenUnix(path, 0o666)
 	if err != nil {
-		return fmt.Errorf("image cache socket %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		ln.Close()
-		return err
+		return fmt.Errorf("image cache socket: %w", err)
 	}
 	s.ln = ln
 	s.wg.Add(1)
