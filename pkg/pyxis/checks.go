@@ -94,12 +94,18 @@ func slurmdLoaded(cfg config.Config, root config.Root) verify.Result {
 	if err != nil {
 		return verify.Unknownf("", "%v", err)
 	}
-	if started.Add(time.Second).Before(changed) {
+	if startedBefore(started, changed) {
 		return verify.Failf("systemctl restart slurmd (the agent does it itself when it can reach systemd over D-Bus)",
 			"slurmd started at %s, before %s or its plugstack line changed at %s: it runs without them",
 			started.UTC().Format(time.RFC3339), PluginName, changed.UTC().Format(time.RFC3339))
 	}
 	return verify.Ok("slurmd started after the last change of Pyxis or its plugstack line")
+}
+
+// startedBefore reports whether slurmd started before the plugin or its
+// plugstack line changed, allowing for btime's one-second resolution.
+func startedBefore(started, changed time.Time) bool {
+	return started.Add(time.Second).Before(changed)
 }
 
 func slurmMemlock(p config.Pyxis, root config.Root) verify.Result {

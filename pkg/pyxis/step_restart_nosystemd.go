@@ -3,7 +3,6 @@ package pyxis
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
@@ -23,7 +22,7 @@ func (s *RestartStep) withoutSystemd(fp string, cause error) *converge.Plan {
 	started, running, err := slurm.SlurmdStarted(s.Root)
 	if err == nil {
 		changed, cerr := LastChange(s.Root, s.Cfg)
-		if cerr == nil && (!running || !started.Add(time.Second).Before(changed)) {
+		if cerr == nil && (!running || !startedBefore(started, changed)) {
 			return converge.NewPlan("slurmd already runs the current Pyxis, or is not running (no systemd to ask)",
 				[]converge.Change{{Action: "write", Target: s.recordPath()}},
 				func(ctx context.Context) error { return s.apply(ctx, fp, false) })
