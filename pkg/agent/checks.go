@@ -71,9 +71,10 @@ func RootCause(results []verify.Result) string {
 	return ""
 }
 
-// StepCheck reports whether one converge step is converged: an empty plan is
-// ok, a pending change is a failure with its reason, and a step that cannot
-// even plan is unknown.
+// StepCheck reports whether one converge step is converged: an empty plan,
+// or one that only records a state the node is already in, is ok; a pending
+// change is a failure with its reason; a step that cannot even plan is
+// unknown.
 func StepCheck(s converge.Step) verify.Check {
 	name := stepCheckPrefix + s.Name()
 	return verify.Func{CheckName: name, Fn: func(ctx context.Context) verify.Result {
@@ -84,6 +85,8 @@ func StepCheck(s converge.Step) verify.Check {
 				"%s cannot tell whether it is converged: %v", s.Name(), err)
 		case plan.Done():
 			return verify.Ok(s.Name() + " converged")
+		case plan.Satisfied:
+			return verify.Ok(s.Name() + " converged: " + plan.Reason + " (recorded at the next converge)")
 		}
 		return verify.Failf(verify.ApplyFix,
 			"%s not converged: %s (%s)", s.Name(), plan.Reason, summary(plan))

@@ -33,6 +33,7 @@ type Refresher struct {
 	statePath string
 	sched     *Schedule
 	run       sync.Mutex // one refresh at a time, scheduled or on demand
+	write     sync.Mutex // one writer of the files at a time: a refresh or a Restore
 
 	mu        sync.Mutex
 	regs      []config.Registry

@@ -64,6 +64,9 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	// An inactive slurmd is not started; it loads the plugin when it starts.
 	stub.SetState("slurmd.service", "inactive")
 	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3")
+	if plan, err := s.Plan(context.Background()); err != nil || !plan.Satisfied {
+		t.Fatalf("an inactive slurmd loads the new plugin when it starts: only the record is left: %+v %v", plan, err)
+	}
 	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 3 {
 		t.Fatalf("inactive: %d changes, %v, restarts %v", n, err, stub.Restarts())
 	}
@@ -131,9 +134,16 @@ func TestNoSystemBusRestartPending(t *testing.T) {
 	if n := logs.Len(); n != 2 {
 		t.Fatalf("%d warnings after the plugin changed, want 2", n)
 	}
+	if plan, err := s.Plan(context.Background()); err != nil || plan.Satisfied {
+		t.Fatalf("a pending restart passed for converged: %+v %v", plan, err)
+	}
 	// An admin restarts slurmd by hand: its start time now follows the
-	// plugin, so the step records it and is done.
+	// plugin, so the plan only records it, and verify passes before any
+	// converge has written the record.
 	fakeSlurmd(t, root, time.Now().Add(2*time.Second))
+	if plan, err := s.Plan(context.Background()); err != nil || !plan.Satisfied || plan.Done() {
+		t.Fatalf("after a manual restart the plan must only record it: %+v %v", plan, err)
+	}
 	if n, err := converge1(t, s); n != 1 || err != nil {
 		t.Fatalf("after a manual restart: %d changes, %v", n, err)
 	}
