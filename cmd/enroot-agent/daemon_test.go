@@ -96,6 +96,15 @@ func startAgent(t *testing.T, root, listen string, watchdog time.Duration, env .
 	}
 	go func() { a.err = cmd.Wait(); close(a.exited) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// Go's runtime answers SIGQUIT with every goroutine's stack:
+			// where a wedged loop waits is in the log below.
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-a.exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		_ = cmd.Process.Kill()
 		<-a.exited
 		if t.Failed() {

@@ -136,15 +136,15 @@ func TestDaemonDrainsOnFailure(t *testing.T) {
 	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool {
 		return n.Drain && strings.HasPrefix(n.Reason, "enroot-agent: credentials")
 	})
+	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 1", 25*time.Second)
+	// Once the directory is gone the daemon writes the file back from the
+	// tokens it holds, and resumes its own drain: nobody runs refresh.
 	if err := os.Remove(creds); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 1", 25*time.Second)
-	if out, code := runWith(t, cluster.Env, "--root", root, "refresh"); code != 0 {
-		t.Fatalf("refresh: exit %d\n%s", code, out)
-	}
 	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool { return !n.Drain })
 	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 0", 25*time.Second)
+	a.waitLog(`"msg":"restored the credentials files from the tokens held (no ECR call)"`, 5*time.Second)
 }
 
 // waitMetric polls /metrics until a line equals line.

@@ -18,15 +18,23 @@ import (
 // step objects apply uses, so verify and apply cannot disagree about what a
 // converged node is. Domain checks (enroot, pyxis, credentials) follow.
 func Checks(env Env) []verify.Check {
-	var checks []verify.Check
-	for _, s := range Steps(env) {
-		checks = append(checks, StepCheck(s))
-	}
-	checks = append(checks, credentials.Checks(env.Config, env.Root)...)
+	return checksOf(Steps(env), DomainChecks(env))
+}
+
+// DomainChecks are the checks beyond each step's own: credentials first.
+func DomainChecks(env Env) []verify.Check {
+	checks := credentials.Checks(env.Config, env.Root)
 	checks = append(checks, install.Checks(env.Config, env.Root)...)
 	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
-	checks = append(checks, images.Checks(env.Config, env.Root)...)
-	return checks
+	return append(checks, images.Checks(env.Config, env.Root)...)
+}
+
+func checksOf(steps []converge.Step, domain []verify.Check) []verify.Check {
+	var checks []verify.Check
+	for _, s := range steps {
+		checks = append(checks, StepCheck(s))
+	}
+	return append(checks, domain...)
 }
 
 // stepCheckPrefix starts the name of every step's own check.
@@ -35,11 +43,21 @@ const stepCheckPrefix = "step "
 // Repairable names the checks a converge (and the credentials files'
 // rewrite after it) can turn ok again: each step's own check and the
 // credentials checks. Their failure starts a drift repair.
-func Repairable(env Env) map[string]bool {
+func Repairable(steps []converge.Step, env Env) map[string]bool {
 	names := map[string]bool{}
-	for _, s := range Steps(env) {
+	for _, s := range steps {
 		names[stepCheckPrefix+s.Name()] = true
 	}
+	for name := range credentialsChecks(env) {
+		names[name] = true
+	}
+	return names
+}
+
+// credentialsChecks names the checks about the credentials files: while
+// one fails, the daemon restores the files before it drains or converges.
+func credentialsChecks(env Env) map[string]bool {
+	names := map[string]bool{}
 	for _, c := range credentials.Checks(env.Config, env.Root) {
 		names[c.Name()] = true
 	}

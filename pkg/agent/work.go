@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/backoff"
@@ -100,15 +98,15 @@ func (l *loop) finish(res workResult) {
 	l.settle()
 }
 
-// settle ends a start, reload or retry: READY=1 the first time, then the
-// retry timer when something still fails, and a fresh look by the checks.
+// settle ends a start, reload or retry: the retry timer when something
+// still fails, and a fresh look by the checks. After a start or a reload,
+// READY=1 waits for that look, so the first STATUS= after it describes the
+// node as /verify does.
 func (l *loop) settle() {
 	if !l.ready || l.reloading {
-		l.ready, l.reloading = true, false
-		l.serve.metrics.SetReady(true)
-		l.d.notify("READY=1")
-		l.log.Info("ready")
+		l.checks.readyAfter = l.checks.runs + 1
 	}
+	l.settled = true
 	if len(l.work.failing) > 0 || l.creds.err != nil {
 		delay := backoff.Exp(retryFirst, retryMax, l.work.retries+1)
 		l.work.retries++
@@ -122,6 +120,15 @@ func (l *loop) settle() {
 	l.scheduleRepair()
 	l.checks.cache.Invalidate()
 	l.startChecks()
+}
+
+// becomeReady sends READY=1 once the start's or the reload's converge,
+// refresh and first evaluation are done.
+func (l *loop) becomeReady() {
+	l.ready, l.reloading = true, false
+	l.serve.metrics.SetReady(true)
+	l.d.notify("READY=1")
+	l.log.Info("ready")
 }
 
 func (l *loop) recordFailures(rep converge.Report) {
@@ -155,13 +162,4 @@ func (l *loop) waitWork(deadline time.Time) error {
 	case <-time.After(time.Until(deadline)):
 		return errors.New("work in flight did not stop in time")
 	}
-}
-
-func sortFailed(f []failedStep) {
-	slices.SortFunc(f, func(a, b failedStep) int {
-		if c := a.Since.Compare(b.Since); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 }

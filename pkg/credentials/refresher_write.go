@@ -46,21 +46,43 @@ func (r *Refresher) hosts() []string {
 	return append(out, others...)
 }
 
-// Restore rewrites every credentials file from the tokens held now, without
-// asking ECR or a secrets store: a file deleted or damaged (content, mode,
-// owner, group) since the last refresh is back as the agent keeps it, and
-// an expired token is dropped rather than written back. It returns the
-// files it changed. The daemon calls it before each look at the checks, so
-// the one file every job needs never waits for a converge or a refresh.
+// Restore puts back what was lost from the credentials files since the
+// last write, from the tokens held, without asking ECR or a secrets store:
+// a deleted file, a registry's missing line, a changed mode, owner or
+// group. It changes no line that is there: a token another process (apply,
+// refresh) wrote is newer than the one held, and is adopted instead when
+// the recorded status vouches for it. An expired token is never written
+// back. It returns the files it changed. The daemon calls it before each
+// look at the checks, so the one file every job needs never waits for a
+// converge or a refresh.
 func (r *Refresher) Restore() ([]string, error) {
 	r.resume()
+	r.adopt()
 	r.expire(r.Now(), nil)
-	changed, errs := r.writeFiles()
+	changed, errs := r.writeFiles(true)
+	if len(changed) > 0 {
+		// The status must vouch for the tokens just written back.
+		r.mu.Lock()
+		r.noteHeld()
+		r.mu.Unlock()
+		r.persist()
+	}
 	return changed, errors.Join(errs...)
 }
 
+// missing keeps the wanted entries whose host has no entry in n.
+func missing(n *Netrc, want []Entry) []Entry {
+	var out []Entry
+	for _, e := range want {
+		if _, ok := n.Lookup(e.Host); !ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (r *Refresher) writeTargets() []error {
-	_, errs := r.writeFiles()
+	_, errs := r.writeFiles(false)
 	return errs
 }
 
@@ -68,14 +90,14 @@ func (r *Refresher) writeTargets() []error {
 // never interleave and the last writer holds the newest tokens. Each file
 // whose mode, owner or group changed, or that had to be created, is logged
 // with what was different, by apply and the daemon alike.
-func (r *Refresher) writeFiles() (changed []string, errs []error) {
+func (r *Refresher) writeFiles(onlyMissing bool) (changed []string, errs []error) {
 	r.write.Lock()
 	defer r.write.Unlock()
 	want := r.entries()
 	for _, t := range r.targets {
 		before := statFile(t.path)
 		dirBefore := statFile(t.dirPath)
-		did, err := t.write(want, r.owns)
+		did, err := t.write(want, r.owns, onlyMissing)
 		if err != nil {
 			r.log.Error("cannot write credentials file", zap.String("path", t.path), zap.Error(err))
 			errs = append(errs, fmt.Errorf("write %s: %w", t.path, err))

@@ -69,8 +69,9 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 
 // write merges want into the target's netrc and replaces it atomically.
 // It reports whether the file or its directory changed (content, mode or
-// owner).
-func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
+// owner). With onlyMissing it adds the wanted entries whose host has none
+// and changes no line already there (see Restore).
+func (t target) write(want []Entry, owned func(Entry) bool, onlyMissing bool) (bool, error) {
 	dirChanged, err := t.ensureDir()
 	if err != nil {
 		return false, err
@@ -79,7 +80,11 @@ func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	data := ParseNetrc(string(cur)).MergeOwned(want, owned).Render()
+	netrc := ParseNetrc(string(cur))
+	if onlyMissing {
+		want, owned = missing(netrc, want), func(Entry) bool { return false }
+	}
+	data := netrc.MergeOwned(want, owned).Render()
 	changed, err := atomicfile.Write(t.path, data, t.opts)
 	return changed || dirChanged, err
 }
