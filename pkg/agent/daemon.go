@@ -54,7 +54,7 @@ type loop struct {
 
 	ready     bool // READY=1 was sent: repairs and drains may act
 	reloading bool
-	settled   bool // a start or reload converge has finished: checks may run
+	settled   bool           // a start or reload converge has finished: checks may run
 	pending   *config.Config // a valid reload waiting for the work in flight to stop
 	reloadErr time.Time
 	lastSent  string // the last STATUS= line
