@@ -62,7 +62,9 @@ func (l *loop) shutdown() error {
 	l.stopImages()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	l.serve.srv.close(ctx)
+	if l.serve.srv != nil {
+		l.serve.srv.close(ctx)
+	}
 	if l.serve.sock != nil {
 		l.serve.sock.close(ctx)
 	}

@@ -53,7 +53,7 @@ func (l *loop) env() Env { return Env{Config: l.cfg, Root: l.d.Root, Log: l.log}
 func (l *loop) startConverge() {
 	ctx, cancel := context.WithCancel(l.ctx)
 	l.work.phase, l.work.cancel = converging, cancel
-	steps := Steps(l.env())
+	steps := l.steps()
 	go func() {
 		rep := (&converge.Runner{Log: l.log}).Run(ctx, steps)
 		l.work.done <- workResult{kind: converging, rep: rep}
