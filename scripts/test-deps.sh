@@ -14,6 +14,7 @@ packages=(
   shellcheck curl systemd git           # script lint, HTTP probes, systemd-analyze, git describe
   build-essential                       # cc and make for the Pyxis build
   dbus                                  # dbus-daemon for the stub systemd bus
+  e2fsprogs                             # chattr: an immutable enroot.conf the agent cannot replace
   prometheus                            # promtool: check and unit-test the alert rules
 )
 
