@@ -54,19 +54,23 @@ func startDaemonWith(b *testing.B, n *node, verifyKeys string) *daemon {
 	d.pid = d.cmd.Process.Pid
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
 	b.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := httpGet(d.url + "/healthz"); code == 200 {
-			return d
-		}
+	exited := false
+	if !testenv.Eventually(60*time.Second, func() bool {
 		select {
 		case <-d.done:
-			b.Fatalf("daemon exited:\n%s", d.log.String())
+			exited = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("daemon not serving within 60s:\n%s", d.log.String())
-		}
+		code, _ := httpGet(d.url + "/healthz")
+		return code == 200
+	}) {
+		b.Fatalf("daemon not serving within 60s:\n%s", d.log.String())
 	}
+	if exited {
+		b.Fatalf("daemon exited:\n%s", d.log.String())
+	}
+	return d
 }
 
 func httpGet(url string) (int, string) {

@@ -169,9 +169,7 @@ func states(ms []testenv.Notification) []string {
 // a pipe, so they can trail the notification sent after them.
 func (a *agentProc) waitLog(s string, timeout time.Duration) {
 	a.t.Helper()
-	for deadline := time.Now().Add(timeout); !strings.Contains(a.log.String(), s); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			a.t.Fatalf("no %q in the agent's log within %s", s, timeout)
-		}
+	if !testenv.Eventually(timeout, func() bool { return strings.Contains(a.log.String(), s) }) {
+		a.t.Fatalf("no %q in the agent's log within %s", s, timeout)
 	}
 }

@@ -150,21 +150,18 @@ func TestDaemonDrainsOnFailure(t *testing.T) {
 // waitMetric polls /metrics until a line equals line.
 func waitMetric(t *testing.T, url, line string, within time.Duration) {
 	t.Helper()
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if _, body := get(t, url+"/metrics"); slices.Contains(strings.Split(body, "\n"), line) {
-			return
-		}
+	if !testenv.Eventually(within, func() bool {
+		_, body := get(t, url+"/metrics")
+		return slices.Contains(strings.Split(body, "\n"), line)
+	}) {
+		t.Fatalf("no %q in /metrics within %s", line, within)
 	}
-	t.Fatalf("no %q in /metrics within %s", line, within)
 }
 
 func waitNode(t *testing.T, s *testenv.Slurm, timeout time.Duration, ok func(slurm.Node) bool) {
 	t.Helper()
 	var n slurm.Node
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		if n = nodeState(t, s); ok(n) {
-			return
-		}
+	if !testenv.Eventually(timeout, func() bool { n = nodeState(t, s); return ok(n) }) {
+		t.Fatalf("node state %+v did not change as expected within %s", n, timeout)
 	}
-	t.Fatalf("node state %+v did not change as expected within %s", n, timeout)
 }

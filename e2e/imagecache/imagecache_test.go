@@ -107,14 +107,9 @@ func freePort(t *testing.T) int {
 }
 
 func waitFor(t *testing.T, path string, log *strings.Builder) {
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !testenv.Eventually(3*time.Minute, func() bool { _, err := os.Stat(path); return err == nil }) {
+		t.Fatalf("%s never appeared; daemon:\n%s", path, log.String())
 	}
-	t.Fatalf("%s never appeared; daemon:\n%s", path, log.String())
 }
 
 func tailOf(s string) string {

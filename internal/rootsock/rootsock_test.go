@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // The child mode of the test binary: serve HTTP on a socket as whatever
@@ -128,14 +130,9 @@ func get(t *testing.T, path string) string {
 
 func waitFor(t *testing.T, path string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Lstat(path); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Eventually(10*time.Second, func() bool { _, err := os.Lstat(path); return err == nil }) {
+		t.Fatalf("%s never appeared", path)
 	}
-	t.Fatalf("%s never appeared", path)
 }
 
 func mustRoot(t *testing.T) {

@@ -15,12 +15,13 @@ import (
 
 // setup builds the checks, metrics and drainer and binds the listener.
 func (l *loop) setup() error {
-	if err := l.prepare(); err != nil {
+	err := l.prepare()
+	if err != nil {
 		return err
 	}
-	var err error
+	v := l.cfg.Verify
 	h := handler(l.checks.cache, l.alive, l.serve.metrics.Registry)
-	if l.serve.srv, err = listen(l.cfg.Verify.Listen, h, l.log); err != nil {
+	if l.serve.srv, err = listen(v.Listen, h, l.log); err != nil {
 		return err
 	}
 	// Without the socket the CLI evaluates locally: slower, never wrong.

@@ -46,6 +46,18 @@ func (n *notes) Notify(state string) error {
 	return nil
 }
 
+func (n *notes) count(state string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, s := range n.states {
+		if s == state {
+			c++
+		}
+	}
+	return c
+}
+
 func (n *notes) has(prefix string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -151,8 +163,10 @@ type node struct {
 	logs  *observer.ObservedLogs
 	log   *zap.Logger
 	l     *loop
-	// domain are checks beyond the credentials ones, set before start.
-	domain []verify.Check
+	// domain are checks beyond the credentials ones, and watchdog systemd's
+	// WatchdogSec; both set before start.
+	domain   []verify.Check
+	watchdog time.Duration
 }
 
 const loopYAML = `ecr:
@@ -189,7 +203,7 @@ func (n *node) start(verifyKeys string, steps ...converge.Step) {
 	}
 	n.steps = steps
 	d := &Daemon{
-		Root: config.Root(n.root), Log: n.log, Version: "test", Notifier: n.notes,
+		Root: config.Root(n.root), Log: n.log, Version: "test", Notifier: n.notes, Watchdog: n.watchdog,
 		NewRefresher: func(cfg config.Config, root config.Root, log *zap.Logger) (Refresher, error) {
 			r, err := credentials.NewRefresher(cfg, root, log)
 			if err == nil {
@@ -491,6 +505,25 @@ func TestOneRootCauseEverywhere(t *testing.T) {
 		}
 		if d, reason := drained(); d {
 			t.Fatalf("still drained (%q) one interval after every check passed", reason)
+		}
+	})
+}
+
+// With WatchdogSec=1s the loop pings every half second, from its first turn
+// on: twenty pings in ten seconds of the loop's clock, exactly.
+func TestWatchdogPingsAtHalfTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNode(t)
+		n.watchdog = time.Second
+		n.start("", &step{name: "state-dir"})
+		synctest.Wait()
+		first := n.notes.count("WATCHDOG=1")
+		if first != 1 {
+			t.Fatalf("%d pings before the loop's first tick, want 1", first)
+		}
+		after(10 * time.Second)
+		if got := n.notes.count("WATCHDOG=1") - first; got != 20 {
+			t.Fatalf("%d pings in 10s with WatchdogSec=1s, want 20", got)
 		}
 	})
 }

@@ -86,17 +86,12 @@ func worldDir(t *testing.T) string {
 
 func testCache(t *testing.T, dir, node string) *Cache {
 	t.Helper()
-	c, err := newTestCache(dir, node)
-	if err != nil {
+	c := &Cache{Store: &Store{Dir: dir}, Enroot: &Enroot{User: "nobody", Path: os.Getenv("PATH")},
+		Node: node, ImportTimeout: time.Minute, Log: zap.NewNop(), Stats: &Stats{}}
+	if err := c.Store.Prepare(); err != nil {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func newTestCache(dir, node string) (*Cache, error) {
-	c := &Cache{Store: &Store{Dir: dir}, Enroot: &Enroot{User: "nobody", Path: os.Getenv("PATH")},
-		Node: node, ImportTimeout: time.Minute, Log: zap.NewNop(), Stats: &Stats{}}
-	return c, c.Store.Prepare()
 }
 
 func testDigest(n int) Digest { return Digest(fmt.Sprintf("sha256:%064x", n)) }
