@@ -21,7 +21,7 @@ import (
 // clock in pkg/agent, TestCredentialsRestoredWithinOneInterval.)
 func TestDaemonRestoresCredentialsWhileStepsFail(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, root string)
 		// failing is the log line saying the state holds.
 		failing string
