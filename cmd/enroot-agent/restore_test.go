@@ -22,7 +22,7 @@ import (
 func TestDaemonRestoresCredentialsWhileStepsFail(t *testing.T) {
 	cases := []struct {
 		name   string
-		break_ func(t *testing.T, root string)
+		damage func(t *testing.T, root string)
 		// failing is the log line saying the state holds.
 		failing string
 	}{
@@ -49,7 +49,7 @@ func TestDaemonRestoresCredentialsWhileStepsFail(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			root, listen, bus := healthyNode(t, "  interval: 10s\n")
-			c.break_(t, root)
+			c.damage(t, root)
 			a := startAgent(t, root, listen, 0, bus)
 			a.waitNotify(0, "READY=1", 90*time.Second)
 			a.waitLog(c.failing, 30*time.Second)
