@@ -26,7 +26,25 @@ type daemon struct {
 	url  string
 	pid  int
 	done chan struct{}
-	log  bytes.Buffer
+	log  lockedBuffer
+}
+
+// lockedBuffer is the daemon's log, read while the daemon writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startDaemon(b *testing.B, n *node) *daemon { return startDaemonWith(b, n, "") }

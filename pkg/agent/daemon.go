@@ -75,7 +75,7 @@ func (d *Daemon) Run(ctx context.Context, cfg config.Config, reloads <-chan os.S
 func (d *Daemon) newLoop(ctx context.Context, cfg config.Config) *loop {
 	l := &loop{
 		d: d, log: d.Log, ctx: ctx, cfg: cfg,
-		work:   converger{done: make(chan workResult, 1), failing: map[string]time.Time{}},
+		work:   converger{done: make(chan workResult, 1), failing: map[string]bool{}},
 		checks: newCheckState(),
 	}
 	l.serve.beat.Store(time.Now().UnixNano())

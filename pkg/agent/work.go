@@ -29,7 +29,7 @@ type converger struct {
 	retries int
 	retry   *time.Timer
 	retryC  <-chan time.Time
-	failing map[string]time.Time // step -> failing since
+	failing map[string]bool // the steps the last converge failed
 	nextTry time.Time
 }
 
@@ -131,20 +131,13 @@ func (l *loop) becomeReady() {
 	l.log.Info("ready")
 }
 
+// recordFailures keeps the steps that failed, for the retry: what fails
+// is reported from the checks, which see the node as it is now.
 func (l *loop) recordFailures(rep converge.Report) {
-	now := time.Now()
-	seen := map[string]bool{}
+	clear(l.work.failing)
 	for _, r := range rep.Results {
-		seen[r.Step] = true
-		if r.Err == nil {
-			delete(l.work.failing, r.Step)
-		} else if _, ok := l.work.failing[r.Step]; !ok {
-			l.work.failing[r.Step] = now
-		}
-	}
-	for name := range l.work.failing {
-		if !seen[name] {
-			delete(l.work.failing, name)
+		if r.Err != nil {
+			l.work.failing[r.Step] = true
 		}
 	}
 }
