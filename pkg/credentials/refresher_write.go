@@ -60,12 +60,15 @@ func (r *Refresher) Restore() ([]string, error) {
 	r.adopt()
 	r.expire(r.Now(), nil)
 	changed, errs := r.writeFiles(true)
-	if len(changed) > 0 {
-		// The status must vouch for the tokens just written back.
+	// The status must vouch for the tokens just written back. A refresh in
+	// flight records it itself when it ends, and a second writer of the
+	// status could put an older snapshot last.
+	if len(changed) > 0 && r.run.TryLock() {
 		r.mu.Lock()
 		r.noteHeld()
 		r.mu.Unlock()
 		r.persist()
+		r.run.Unlock()
 	}
 	return changed, errors.Join(errs...)
 }
