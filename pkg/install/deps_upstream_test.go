@@ -12,21 +12,20 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/install"
 )
 
-// upstreamDir holds NVIDIA's real Enroot packages (../shared/upstream,
-// or $ENROOT_AGENT_UPSTREAM). Without them the test fails: it is the one
-// that holds the resolver to the real control files.
-func upstreamDir(t *testing.T) string {
+// upstreamDir holds NVIDIA's real Enroot packages (testenv.LoadUpstream:
+// ../shared/upstream beside the checkout, or $ENROOT_AGENT_UPSTREAM), each
+// checked against its SHA256SUMS line. Without them the test fails: it is
+// the one that holds the resolver to the real control files.
+func upstreamDir(t *testing.T, files ...string) string {
 	t.Helper()
-	dir := os.Getenv("ENROOT_AGENT_UPSTREAM")
-	if dir == "" {
-		dir = "/work/shared/upstream"
+	if len(files) == 0 {
+		files = []string{"enroot_4.1.2-1_amd64.deb", "enroot+caps_4.1.2-1_amd64.deb"}
 	}
-	for _, f := range []string{"enroot_4.1.2-1_amd64.deb", "enroot+caps_4.1.2-1_amd64.deb", "SHA256SUMS"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Fatalf("the real Enroot 4.1.2 packages are needed (set ENROOT_AGENT_UPSTREAM to their directory): %v", err)
-		}
+	up, err := testenv.LoadUpstream(files...)
+	if err != nil {
+		t.Fatalf("the real Enroot 4.1.2 packages are needed: %v", err)
 	}
-	return dir
+	return up.Dir
 }
 
 // (e) The real 4.1.2 .debs: on a root whose dpkg database is empty, the
