@@ -80,8 +80,29 @@ func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
 		return false, err
 	}
 	data := ParseNetrc(string(cur)).MergeOwned(want, owned).Render()
+	if err := fitsReadBack(data, want); err != nil {
+		return dirChanged, err
+	}
 	changed, err := atomicfile.Write(t.path, data, t.opts)
 	return changed || dirChanged, err
+}
+
+// fitsReadBack refuses to write a file the agent would refuse to read back
+// (atomicfile.MaxRead): it would lock itself out of its own file, unable to
+// replace a token ever again. The agent's own lines always fit (at most
+// config.MaxRegistryHosts lines of at most MaxLine bytes fill half the
+// bound), so only lines someone else added can get it there; the file is
+// then left as it is, and the error says what to remove.
+func fitsReadBack(data []byte, want []Entry) error {
+	if len(data) <= atomicfile.MaxRead {
+		return nil
+	}
+	ours := 0
+	for _, e := range want {
+		ours += len(e.line())
+	}
+	return fmt.Errorf("with the agent's %d lines (%d bytes) the file would be %d bytes, over the %d bytes the agent reads back: not written, left as it is; "+
+		"%d bytes of it are lines the agent does not own: remove some of them", len(want), ours, len(data), atomicfile.MaxRead, len(data)-ours)
 }
 
 func (t target) ensureDir() (bool, error) {
