@@ -1,15 +1,15 @@
 package credentials
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -33,8 +33,10 @@ func CredentialsFile(c config.Credentials) string {
 	return filepath.Join(c.EnrootConfigPath, ".credentials")
 }
 
-// targets resolves the config into files, looking up users and groups.
+// targets resolves the config into files, looking up users and groups in
+// the node's user database (NSS: a directory group or user works).
 func targets(c config.Credentials, root config.Root) ([]target, error) {
+	ctx, users := context.Background(), &userdb.DB{} // each lookup has its own deadline
 	var out []target
 	if c.EnrootConfigPath != "" {
 		// Readable by all local users by default: each can already get the
@@ -43,7 +45,7 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 		file := atomicfile.Options{Mode: 0o644, UID: -1, GID: 0}
 		dir := atomicfile.Options{Mode: 0o755, UID: -1, GID: 0}
 		if c.Group != "" {
-			gid, err := lookupGroup(c.Group)
+			gid, err := users.GID(ctx, c.Group)
 			if err != nil {
 				return nil, fmt.Errorf("credentials.group: %w", err)
 			}
@@ -53,11 +55,11 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 		out = append(out, target{path: root.Path(CredentialsFile(c)), opts: file, dir: &dir, dirPath: root.Path(c.EnrootConfigPath)})
 	}
 	for i, f := range c.Files {
-		uid, err := lookupUser(f.Owner)
+		uid, err := users.UID(ctx, f.Owner)
 		if err != nil {
 			return nil, fmt.Errorf("credentials.files[%d].owner: %w", i, err)
 		}
-		gid, err := lookupGroup(f.Group)
+		gid, err := users.GID(ctx, f.Group)
 		if err != nil {
 			return nil, fmt.Errorf("credentials.files[%d].group: %w", i, err)
 		}
@@ -118,28 +120,6 @@ func (t target) ensureDir() (bool, error) {
 // isECRHost says which netrc entries the agent may remove when their
 // registry leaves the config: only real ECR hosts.
 func isECRHost(h string) bool { _, err := config.ParseRegistry(h); return err == nil }
-
-func lookupUser(name string) (int, error) {
-	if id, err := strconv.Atoi(name); err == nil {
-		return id, nil
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(u.Uid)
-}
-
-func lookupGroup(name string) (int, error) {
-	if id, err := strconv.Atoi(name); err == nil {
-		return id, nil
-	}
-	g, err := user.LookupGroup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(g.Gid)
-}
 
 // FilePerm is what one credentials file must look like besides its content.
 type FilePerm struct {
