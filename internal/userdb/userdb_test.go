@@ -25,9 +25,9 @@ func TestParsePasswd(t *testing.T) {
 
 func TestParseGroup(t *testing.T) {
 	for in, want := range map[string]Group{
-		"dirhpc:x:47000:dirann,dirimp\n":     {"dirhpc", 47000},
-		"users:x:100:\n":                     {"users", 100},
-		"domain users:*:513:a,b,c,d,e,f,g,h": {"domain users", 513}, // AD names hold spaces
+		"dirhpc:x:47000:dirann,dirimp\n":       {"dirhpc", 47000},
+		"users:x:100:\n":                       {"users", 100},
+		"domain users:*:513:a,b,c,d,e,f,g,h":   {"domain users", 513}, // AD names hold spaces
 		"big:x:9:" + strings.Repeat("m,", 1e5): {"big", 9},
 	} {
 		if g, err := ParseGroup(in); err != nil || g != want {
