@@ -57,10 +57,14 @@ func ParseGroup(out string) (Group, error) {
 
 // ParseInitgroups reads `getent initgroups NAME`: the name (padded to 21
 // columns) and then the gid of each group NSS lists the user in, besides
-// the primary one. The name is cut off as given, since a directory name
-// may hold a space.
+// the primary one, ending in a newline. The name is cut off as given, since
+// a directory name may hold a space.
 func ParseInitgroups(name, out string) ([]uint32, error) {
-	line := firstLine(out)
+	line, _, ended := strings.Cut(out, "\n")
+	if !ended {
+		// Cut short by the reader's bound: the last gid may be half a number.
+		return nil, fmt.Errorf("initgroups %s: the answer was cut short (more groups than the agent reads)", name)
+	}
 	rest, ok := strings.CutPrefix(line, name)
 	if !ok {
 		return nil, fmt.Errorf("initgroups answered for another name: %q", clip(line))

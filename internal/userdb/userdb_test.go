@@ -61,6 +61,9 @@ func TestParseInitgroups(t *testing.T) {
 	if _, err := ParseInitgroups("bob", "bob 1 x\n"); err == nil {
 		t.Error("a gid that is not a number was accepted")
 	}
+	if _, err := ParseInitgroups("bob", "bob 1 2 34"); err == nil {
+		t.Error("an answer cut short (no newline) was accepted: its last gid may be half of one")
+	}
 }
 
 // The real getent on this machine's files backend: a name and a number,
