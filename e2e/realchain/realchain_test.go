@@ -137,7 +137,7 @@ func airGapped(t *testing.T, c *testenv.RealChain) {
 	}
 	line := ""
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "enroot-packages") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == "enroot-packages" {
 			line = l
 		}
 	}
