@@ -16,6 +16,7 @@ packages=(
   dbus                                  # dbus-daemon for the stub systemd bus
   e2fsprogs                             # chattr: an immutable enroot.conf the agent cannot replace
   prometheus                            # promtool: check and unit-test the alert rules
+  libnss-extrausers                     # an NSS module that is not files: directory users and groups
 )
 
 missing=()
