@@ -106,9 +106,17 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// waitFor waits until the daemon accepts connections on the socket path
+// (it exists from bind(2), a moment before listen(2) and its chmod).
 func waitFor(t *testing.T, path string, log *strings.Builder) {
-	if !testenv.Eventually(3*time.Minute, func() bool { _, err := os.Stat(path); return err == nil }) {
-		t.Fatalf("%s never appeared; daemon:\n%s", path, log.String())
+	if !testenv.Eventually(3*time.Minute, func() bool {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatalf("nothing accepts connections on %s; daemon:\n%s", path, log.String())
 	}
 }
 

@@ -187,10 +187,19 @@ func get(t *testing.T, path string) string {
 	return string(b)
 }
 
+// waitFor waits until a server accepts connections on path: the socket
+// file exists from bind(2), a moment before listen(2), and a connect
+// between the two is refused.
 func waitFor(t *testing.T, path string) {
 	t.Helper()
-	if !testenv.Eventually(10*time.Second, func() bool { _, err := os.Lstat(path); return err == nil }) {
-		t.Fatalf("%s never appeared", path)
+	if !testenv.Eventually(10*time.Second, func() bool {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatalf("no server on %s", path)
 	}
 }
 

@@ -79,11 +79,19 @@ func (s *Slurm) Close() {
 	_ = os.RemoveAll(s.Dir)
 }
 
-func waitFile(path string, timeout time.Duration) error {
-	if Eventually(timeout, func() bool { _, err := os.Stat(path); return err == nil }) {
+// waitSocket waits until a server accepts connections on the unix socket
+// path: the file exists from bind(2), a moment before listen(2).
+func waitSocket(path string, timeout time.Duration) error {
+	if Eventually(timeout, func() bool {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
 		return nil
 	}
-	return fmt.Errorf("%s did not appear within %s", path, timeout)
+	return fmt.Errorf("nothing accepts connections on %s within %s", path, timeout)
 }
 
 func freePorts(n int) ([]int, error) {
