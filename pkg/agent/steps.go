@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/accel"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
@@ -33,6 +34,8 @@ func Steps(env Env) []converge.Step {
 	}
 	// Enroot: prerequisites, packages, sysctl, enroot.conf directories, enroot.conf.
 	steps = append(steps, install.Steps(c, &install.Node{Root: root, Log: env.Log})...)
+	// Enroot's Slurm hooks, from the package the step before installed.
+	steps = append(steps, &accel.HooksStep{Hooks: c.Enroot.Hooks, Root: root, Log: env.Log, Needs: []string{install.StepPackages}})
 	return append(steps, pyxisSteps(env)...)
 }
 
