@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // checkResult runs `verify --local --json` in root and returns one check.
@@ -66,5 +68,58 @@ func TestApplyKeepsEnrootsSlurmHooks(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "50-slurm-pmi.sh")); err != nil {
 		t.Fatalf("the PMI hook went too: %v", err)
+	}
+}
+
+// On a ParallelCluster-like node (Slurm in /opt/slurm, slurmd.service
+// reading /etc/sysconfig/slurmd), apply puts Slurm's bin on slurmd's PATH
+// there and restarts slurmd over D-Bus, once.
+func TestApplyPutsSlurmBinOnSlurmdPath(t *testing.T) {
+	root := sandbox(t)
+	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
+	for link, target := range map[string]string{"opt/slurm/bin/scontrol": "/usr/bin/scontrol", "opt/slurm/bin/srun": "/usr/bin/srun", "opt/slurm/include": "/usr/include"} {
+		testenv.MkdirAll(t, filepath.Dir(filepath.Join(root, link)), 0o755)
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unit := "[Service]\nType=simple\nEnvironmentFile=-/etc/sysconfig/slurmd\nExecStart=/opt/slurm/sbin/slurmd -D $SLURMD_OPTIONS\n"
+	testenv.MkdirAll(t, filepath.Join(root, "etc/systemd/system"), 0o755)
+	testenv.WriteFile(t, filepath.Join(root, "etc/systemd/system/slurmd.service"), []byte(unit), 0o644)
+	cfg := filepath.Join(root, "etc/enroot-agent/config.yaml")
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withOpt := strings.Replace(string(data), "slurm_prefix: /usr", "slurm_prefix: /opt/slurm", 1)
+	// First with both Slurm hooks off: nothing needs scontrol, slurmd is
+	// restarted for the new Pyxis alone.
+	testenv.WriteFile(t, cfg, []byte(withOpt+"enroot:\n  hooks: {50-slurm-pmi.sh: false, 50-slurm-pytorch.sh: false}\n"), 0o644)
+	if out, errOut, code := runAgent(t, "--root", root, "apply"); code != 0 || len(stub.Restarts()) != 1 {
+		t.Fatalf("apply with the hooks off: exit %d, restarts %v\n%s\n%s", code, stub.Restarts(), out, errOut)
+	}
+	sysconfig := filepath.Join(root, "etc/sysconfig/slurmd")
+	if _, err := os.Stat(sysconfig); !os.IsNotExist(err) {
+		t.Fatalf("%s written with the hooks off: %v", sysconfig, err)
+	}
+	testenv.WriteFile(t, cfg, []byte(withOpt), 0o644)
+	out, errOut, code := runAgent(t, "--root", root, "apply")
+	if code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	env, err := os.ReadFile(sysconfig)
+	if err != nil || !strings.Contains(string(env), "\nPATH=/opt/slurm/bin:/usr/local/sbin:") {
+		t.Fatalf("/etc/sysconfig/slurmd: %v\n%s", err, env)
+	}
+	if got := stub.Restarts(); len(got) != 2 || got[1] != "slurmd.service" {
+		t.Fatalf("restarts %v, want a second one for the PATH\n%s", got, out)
+	}
+	if out, errOut, code = runAgent(t, "--root", root, "apply"); code != 0 || len(stub.Restarts()) != 2 {
+		t.Fatalf("third apply: exit %d, restarts %v\n%s\n%s", code, stub.Restarts(), out, errOut)
 	}
 }

@@ -39,7 +39,7 @@ func Steps(env Env) []converge.Step {
 	return append(steps, pyxisSteps(env)...)
 }
 
-// pyxisSteps: fetch → build → plugstack → slurmd restart. Without
+// pyxisSteps: fetch → build → plugstack → slurmd's PATH → slurmd restart. Without
 // pyxis.install the plugin must already be in pyxis.libdir, and only the
 // plugstack and the restart are kept.
 func pyxisSteps(env Env) []converge.Step {
@@ -52,8 +52,12 @@ func pyxisSteps(env Env) []converge.Step {
 		}
 		steps = append(steps, &pyxis.FetchStep{B: b}, &pyxis.BuildStep{B: b})
 	}
-	return append(steps,
-		&pyxis.Plugstack{Cfg: c.Pyxis, Root: root, Log: env.Log},
-		&pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: slurm.DefaultConnect},
-	)
+	steps = append(steps, &pyxis.Plugstack{Cfg: c.Pyxis, Root: root, Log: env.Log})
+	// Enroot's Slurm hooks run scontrol with slurmd's PATH; slurmd reads it
+	// only when it starts, so its restart follows.
+	path := accel.SlurmdPath(c, root)
+	if path != nil {
+		steps = append(steps, path)
+	}
+	return append(steps, &pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: slurm.DefaultConnect, Env: path})
 }
