@@ -21,12 +21,14 @@ func SlurmdPath(cfg config.Config, root config.Root) *slurm.PathStep {
 }
 
 // Checks look at what a multi-node job needs inside its container on this
-// node: the hooks that give its ranks their rendezvous variables, and the
-// PATH those hooks find scontrol on.
+// node: the hooks that give its ranks their rendezvous variables, the PATH
+// those hooks find scontrol on, and the node's devices seen from inside a
+// container.
 func Checks(cfg config.Config, root config.Root) []verify.Check {
 	checks := []verify.Check{HooksCheck(cfg.Enroot.Hooks, root)}
 	if SlurmdPath(cfg, root) != nil {
 		checks = append(checks, slurm.PathCheck(root, cfg.Pyxis.SlurmPrefix))
 	}
-	return checks
+	probe := &Prober{Root: root, User: cfg.Verify.ContainerUser}
+	return append(checks, ContainerCheck(root, probe.Start))
 }
