@@ -30,5 +30,5 @@ func Checks(cfg config.Config, root config.Root) []verify.Check {
 		checks = append(checks, slurm.PathCheck(root, cfg.Pyxis.SlurmPrefix))
 	}
 	probe := &Prober{Root: root, User: cfg.Verify.ContainerUser}
-	return append(checks, ContainerCheck(root, probe.Start))
+	return append(checks, ToolkitCheck(root, ExecRunner), SocketsCheck(root), ContainerCheck(root, probe.Start, ExecRunner))
 }

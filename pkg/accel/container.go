@@ -51,13 +51,48 @@ func ParseSeen(out string) Seen {
 	return s
 }
 
-// Compare lists what the container misses of the host's devices.
+// Compare lists what the container misses of the host's devices: EFA
+// devices and GPU device nodes it does not see, driver libraries the NVIDIA
+// hook did not bring for the host's driver, and nvidia-smi's list of GPUs
+// when the host has nvidia-smi.
 func Compare(host Devices, seen Seen) []string {
 	var problems []string
 	if missing := without(host.EFA, seen.Devices); len(missing) > 0 {
 		problems = append(problems, fmt.Sprintf("it does not see %d of the node's %d EFA devices (%s)", len(missing), len(host.EFA), summarize(missing)))
 	}
-	return problems
+	if missing := without(host.GPUs, seen.Devices); len(missing) > 0 {
+		problems = append(problems, fmt.Sprintf("it does not see %d of the node's %d GPUs (%s)", len(missing), len(host.GPUs), summarize(missing)))
+	}
+	if host.Driver != "" && !slices.ContainsFunc(seen.Libs, func(l string) bool { return strings.HasSuffix(l, ".so."+host.Driver) }) {
+		problems = append(problems, fmt.Sprintf("the NVIDIA hook brought no library of the host's driver %s (it has: %s)", host.Driver, orNone(seen.Libs)))
+	}
+	return append(problems, compareSMI(host, seen)...)
+}
+
+// compareSMI compares `nvidia-smi -L` inside with the host's, by GPU UUID.
+func compareSMI(host Devices, seen Seen) []string {
+	switch {
+	case host.SMIErr != "":
+		return []string{"nvidia-smi -L fails on the host itself: " + host.SMIErr}
+	case host.SMI == nil:
+		return nil
+	case seen.SMIExit == -1:
+		return []string{"the NVIDIA hook mounted no nvidia-smi (it does for the utility capability)"}
+	case seen.SMIExit != 0:
+		return []string{fmt.Sprintf("nvidia-smi -L exits %d in the container: %s", seen.SMIExit, orNone(seen.SMI))}
+	}
+	want, got := GPUIDs(host.SMI), GPUIDs(seen.SMI)
+	if missing := without(want, got); len(missing) > 0 || len(got) != len(want) {
+		return []string{fmt.Sprintf("nvidia-smi -L lists %d GPUs in the container and %d on the host (missing: %s)", len(got), len(want), orNone(missing))}
+	}
+	return nil
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return summarize(list)
 }
 
 // without is the entries of want that have is lacks.
@@ -82,21 +117,21 @@ func summarize(list []string) string {
 // ContainerCheck starts a tiny container on a node with EFA adapters or
 // NVIDIA GPUs and compares what it sees with the host; on other nodes it
 // starts nothing and is ok.
-func ContainerCheck(root config.Root, start Starter) verify.Check {
+func ContainerCheck(root config.Root, start Starter, run Runner) verify.Check {
 	return verify.Func{CheckName: "container-devices", Fn: func(ctx context.Context) verify.Result {
-		return containerResult(ctx, root, start)
+		return containerResult(ctx, root, start, run)
 	}}
 }
 
-func containerResult(ctx context.Context, root config.Root, start Starter) verify.Result {
-	host, err := DetectDevices(root)
+func containerResult(ctx context.Context, root config.Root, start Starter, run Runner) verify.Result {
+	host, err := DetectDevices(ctx, root, run)
 	if err != nil {
-		return verify.Unknownf("check that the agent can read /dev and /sys", "%v", err)
+		return verify.Unknownf("check that the agent can read /dev, /sys and /proc", "%v", err)
 	}
 	if host.None() {
 		return verify.Ok("no EFA adapter and no NVIDIA GPU here: no device for a container to see")
 	}
-	out, err := start(ctx, ProbeRequest{})
+	out, err := start(ctx, request(host))
 	if err != nil {
 		return verify.Failf("jobs' containers fail the same way: fix what enroot reports (a failing hook names itself, e.g. /etc/enroot/hooks.d/98-nvidia.sh)",
 			"a container does not start on this node: %v", err)
@@ -106,16 +141,30 @@ func containerResult(ctx context.Context, root config.Root, start Starter) verif
 		return verify.Failf("", "the probe container stopped before its end: %s", lastLines(out, 5))
 	}
 	if problems := Compare(host, seen); len(problems) > 0 {
-		return verify.Failf(verify.ApplyFix+" (on EFA nodes it renders ENROOT_RESTRICT_DEV no); then look for ENROOT_RESTRICT_DEV in slurmd's environment",
-			"a container started as a job's would be %s%s", strings.Join(problems, "; "), restrictNote(root))
+		return verify.Failf(containerFix(host), "a container started as a job's would be: %s%s", strings.Join(problems, "; "), restrictNote(root))
 	}
-	return verify.Ok(fmt.Sprintf("a container sees the node's %d EFA devices", len(host.EFA)))
+	return verify.Ok("a container sees " + host.String())
 }
 
-// DetectDevices reads what the node has that containers must see.
-func DetectDevices(root config.Root) (Devices, error) {
-	efa, err := EFADevices(root)
-	return Devices{EFA: efa}, err
+// request asks for what a GPU image asks for (NVIDIA's CUDA images set
+// these): all GPUs, with the libraries of compute and the tools of utility.
+func request(host Devices) ProbeRequest {
+	if !host.GPU() {
+		return ProbeRequest{}
+	}
+	req := ProbeRequest{Env: []string{"NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"}}
+	if host.SMI != nil {
+		req.SMI = host.SMIPath
+	}
+	return req
+}
+
+func containerFix(host Devices) string {
+	fix := verify.ApplyFix + " (on EFA nodes it renders ENROOT_RESTRICT_DEV no); then look for ENROOT_RESTRICT_DEV in slurmd's environment"
+	if host.GPU() {
+		fix += "; for GPUs see the nvidia-toolkit and nvidia-sockets checks, and that /etc/enroot/hooks.d/98-nvidia.sh is Enroot's"
+	}
+	return fix
 }
 
 // restrictNote names ENROOT_RESTRICT_DEV's value in enroot.conf, the

@@ -39,7 +39,7 @@ func TestContainerCheckOnEFANode(t *testing.T) {
 	}
 	started := 0
 	check := func(out string, err error) verify.Result {
-		return ContainerCheck(config.Root(root), literal(out, err, &started)).Run(context.Background())
+		return ContainerCheck(config.Root(root), literal(out, err, &started), nil).Run(context.Background())
 	}
 	if r := check(seenEFA, nil); r.Status != verify.OK || r.Message != "a container sees the node's 4 EFA devices" {
 		t.Fatalf("all seen: %+v", r)
@@ -69,7 +69,7 @@ func TestContainerCheckStartsNothingWithoutDevices(t *testing.T) {
 	if err := testenv.FakeVerbs(root, "uverbs0", "0000:a0:00.0", "mlx5_core"); err != nil {
 		t.Fatal(err)
 	}
-	r := ContainerCheck(config.Root(root), literal("", errors.New("must not run"), &started)).Run(context.Background())
+	r := ContainerCheck(config.Root(root), literal("", errors.New("must not run"), &started), nil).Run(context.Background())
 	if r.Status != verify.OK || started != 0 {
 		t.Fatalf("%+v, %d containers", r, started)
 	}

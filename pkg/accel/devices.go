@@ -2,7 +2,9 @@ package accel
 
 import (
 	"cmp"
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,13 +26,90 @@ type Devices struct {
 	// Driver is the loaded NVIDIA kernel module's version, "" without one.
 	Driver string
 	// SMI is `nvidia-smi -L` on the host, one GPU per entry; nil when the
-	// node has no nvidia-smi.
-	SMI []string
+	// node has no nvidia-smi. SMIErr says why it failed, when it did.
+	SMI     []string
+	SMIErr  string
+	SMIPath string // host path of nvidia-smi
 }
+
+// GPU reports an NVIDIA GPU: device nodes, or a loaded driver.
+func (d Devices) GPU() bool { return len(d.GPUs) > 0 || d.Driver != "" }
 
 // None reports a node with nothing for a container to see: no EFA
 // adapter and no NVIDIA GPU.
-func (d Devices) None() bool { return len(d.EFA) == 0 && len(d.GPUs) == 0 && d.Driver == "" }
+func (d Devices) None() bool { return len(d.EFA) == 0 && !d.GPU() }
+
+func (d Devices) String() string {
+	var parts []string
+	if len(d.EFA) > 0 {
+		parts = append(parts, fmt.Sprintf("the node's %d EFA devices", len(d.EFA)))
+	}
+	if d.GPU() {
+		gpus := fmt.Sprintf("its %d GPUs (driver %s", len(d.GPUs), d.Driver)
+		if d.SMI != nil {
+			gpus += fmt.Sprintf("; nvidia-smi -L lists the same %d inside", len(d.SMI))
+		}
+		parts = append(parts, gpus+")")
+	}
+	return strings.Join(parts, " and ")
+}
+
+// DetectDevices reads what the node has that containers must see: EFA
+// devices, GPU device nodes and the driver from root, and, with run, the
+// host's `nvidia-smi -L` when there is an nvidia-smi.
+func DetectDevices(ctx context.Context, root config.Root, run Runner) (Devices, error) {
+	var d Devices
+	var err error
+	if d.EFA, err = EFADevices(root); err != nil {
+		return d, err
+	}
+	if d.GPUs, d.Driver, err = NVIDIAGPUs(root); err != nil || !d.GPU() || run == nil {
+		return d, err
+	}
+	smi := findProgram(root, "nvidia-smi")
+	if smi == "" {
+		return d, nil
+	}
+	d.SMIPath = smi
+	out, err := run(ctx, root.Path(smi), "-L")
+	if err != nil {
+		d.SMIErr = fmt.Sprintf("%v: %s", err, lastLines(string(out), 3))
+		return d, nil
+	}
+	d.SMI = SMIList(string(out))
+	return d, nil
+}
+
+// SMIList is the GPU lines of `nvidia-smi -L` ("GPU 0: NVIDIA H100 80GB
+// HBM3 (UUID: GPU-…)", and "  MIG 3g.40gb Device 0: (UUID: MIG-…)" under a
+// GPU split by MIG); never nil, so a host with nvidia-smi and no GPU
+// listed still compares.
+func SMIList(out string) []string {
+	list := []string{}
+	for _, line := range strings.Split(out, "\n") {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "GPU ") || strings.HasPrefix(t, "MIG ") {
+			list = append(list, t)
+		}
+	}
+	return list
+}
+
+// uuid is what identifies a GPU or MIG device in an nvidia-smi -L line.
+var uuid = regexp.MustCompile(`\(UUID: ([^)]+)\)`)
+
+// GPUIDs are the UUIDs of nvidia-smi -L lines, or the lines themselves
+// where a line has none.
+func GPUIDs(lines []string) []string {
+	var ids []string
+	for _, l := range lines {
+		if m := uuid.FindStringSubmatch(l); m != nil {
+			ids = append(ids, m[1])
+		} else {
+			ids = append(ids, l)
+		}
+	}
+	return ids
+}
 
 // EFADevices lists the uverbs device nodes whose device is bound to the
 // efa driver, read from root's /dev and /sys. Mellanox (mlx5) verbs

@@ -43,7 +43,7 @@ echo end
 // ProbeRequest says how to start the probe container.
 type ProbeRequest struct {
 	Env []string // KEY=VALUE for the container (enroot start -e), as an image's would be
-	SMI bool     // also copy in what the host's nvidia-smi needs to run inside
+	SMI string   // host path of nvidia-smi: copy in what it needs to run inside; "" for none
 }
 
 // Starter starts the probe container and returns what probeScript printed.
@@ -102,16 +102,16 @@ func (p *Prober) Start(ctx context.Context, req ProbeRequest) (string, error) {
 }
 
 // rootfs makes the container's root filesystem in dir: the host's shell
-// and, with smi, the libraries nvidia-smi needs (not nvidia-smi itself nor
-// the driver's libraries, which the hook mounts), plus the directories
-// enroot mounts onto.
-func (p *Prober) rootfs(dir string, smi bool) error {
+// and, with smi, the libraries the host's nvidia-smi needs (not nvidia-smi
+// itself nor the driver's libraries, which the hook mounts), plus the
+// directories enroot mounts onto.
+func (p *Prober) rootfs(dir string, smi string) error {
 	files, err := Closure(p.Root, "/bin/sh")
 	if err != nil {
 		return err
 	}
-	if smi {
-		deps, err := Closure(p.Root, "/usr/bin/nvidia-smi")
+	if smi != "" {
+		deps, err := Closure(p.Root, smi)
 		if err != nil {
 			return err
 		}
