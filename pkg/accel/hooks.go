@@ -70,6 +70,9 @@ type hook struct {
 	Ours   bool // Have carries the agent's marker
 	Exec   bool // Have is executable, so enroot runs it
 	Link   bool // Path is a symlink (an admin's ln -s of Enroot's file)
+	// Awaits: Enroot is not installed yet, so its hook cannot be read (a
+	// dry run before the first install plans the copy all the same).
+	Awaits bool
 }
 
 // Foreign reports a hook in HooksDir the agent did not write.
@@ -88,6 +91,10 @@ func (s *HooksStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		switch {
 		case h.Foreign():
 			continue
+		case h.On && h.Awaits:
+			err := fmt.Errorf("cannot copy %s: Enroot is not installed", h.Name)
+			changes = append(changes, converge.Change{Action: "write", Target: h.Path + " (Enroot's copy, once Enroot is installed)"})
+			acts = append(acts, func(context.Context) error { return err })
 		case h.On:
 			f := &converge.File{StepName: StepHooks, Path: h.Path, Opts: hookOpts}
 			p, err := f.PlanContent(h.Want)
@@ -144,6 +151,8 @@ func readHook(root config.Root, name string, on bool) (hook, error) {
 		h.Source, h.Want = data, withMarker(data, src)
 	case !errors.Is(err, fs.ErrNotExist):
 		return h, err
+	case on && !exists(root.Path(EnrootBinary)):
+		h.Awaits = true
 	case on:
 		return h, fmt.Errorf("enroot.hooks turns on %s, but the installed Enroot has no %s: install Enroot 3.x or later from NVIDIA's packages, or turn the hook off", name, src)
 	}
@@ -186,4 +195,9 @@ func hasMarker(data []byte) bool {
 		}
 	}
 	return false
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -31,6 +31,8 @@ func hooksResult(root config.Root, on map[string]bool) verify.Result {
 		switch {
 		case h.Foreign():
 			foreign = append(foreign, foreignNote(h))
+		case h.Awaits:
+			problems = append(problems, h.Name+" is on, but Enroot is not installed")
 		case h.On && !bytes.Equal(h.Have, h.Want):
 			problems = append(problems, h.Name+" is on but "+HooksDir+" does not hold the agent's copy of the installed Enroot's")
 		case h.On && !h.Exec:

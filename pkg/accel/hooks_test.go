@@ -21,6 +21,7 @@ func enrootRoot(t *testing.T) string {
 	for _, name := range []string{"50-slurm-pmi.sh", "50-slurm-pytorch.sh"} {
 		put(t, filepath.Join(root, HookSource, name), testenv.FixtureHook(name), 0o755)
 	}
+	put(t, filepath.Join(root, EnrootBinary), "#!/bin/sh\n", 0o755)
 	return root
 }
 
@@ -171,6 +172,23 @@ func TestHookMissingFromEnrootIsAnError(t *testing.T) {
 	// Off, a hook Enroot does not ship is nothing to do.
 	if got := run(t, hooksStep(root, map[string]bool{"50-sharp.sh": false})); len(got) != 0 {
 		t.Fatalf("changes %q", got)
+	}
+}
+
+// Before Enroot's first install (a dry run, a check) the copy is planned,
+// not an error; applying it then says why it cannot be done.
+func TestHooksBeforeEnrootIsInstalled(t *testing.T) {
+	root := t.TempDir()
+	s := hooksStep(root, config.Default().Enroot.Hooks)
+	plan, err := s.Plan(context.Background())
+	if err != nil || len(plan.Changes) != 2 || !strings.Contains(plan.Changes[0].Target, "once Enroot is installed") {
+		t.Fatalf("plan %+v, %v", plan, err)
+	}
+	if err := plan.Apply(context.Background()); err == nil || !strings.Contains(err.Error(), "Enroot is not installed") {
+		t.Fatalf("apply: %v", err)
+	}
+	if r := hooksResult(config.Root(root), s.Hooks); r.Status != verify.Fail || !strings.Contains(r.Message, "Enroot is not installed") {
+		t.Fatalf("check: %+v", r)
 	}
 }
 
