@@ -116,6 +116,11 @@ func (r *Refresher) refreshRegion(ctx context.Context, group []config.Registry) 
 	for i, g := range group {
 		hosts[i] = g.Host
 	}
+	if err == nil {
+		if err = checkLines(hosts, tok.login(), tok.Password); err != nil {
+			err = fmt.Errorf("ecr GetAuthorizationToken in %s: %w: refused, not written", group[0].Region, err)
+		}
+	}
 	if err != nil {
 		r.log.Warn("token refresh failed; serving the last good token until it expires", zap.String("region", group[0].Region), zap.Strings("registries", hosts), zap.Error(err))
 		return err
