@@ -93,8 +93,9 @@ func (p *Prober) Start(ctx context.Context, req ProbeRequest) (string, error) {
 	// enroot forks helpers (fuse, nsenter): a timeout kills them all.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// The container runs as an ordinary user, who could flood its output.
+	out := &capped{max: 1 << 20}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		return out.String(), fmt.Errorf("enroot start as %s: %w: %s", p.User, err, lastLines(out.String(), 5))
 	}
@@ -170,4 +171,17 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// capped keeps the first max bytes written to it and drops the rest.
+type capped struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -85,6 +86,11 @@ func slurmdProcess(root config.Root) (int, time.Time, bool, error) {
 		if err != nil {
 			continue // the process ended meanwhile
 		}
+		// Any user can name a process slurmd: only root's (or, in tests,
+		// the agent's own user's) is the daemon.
+		if !trustedProc(filepath.Dir(p)) {
+			continue
+		}
 		if comm, start, ok := ParseProcStat(string(data)); ok && comm == "slurmd" && (pid == 0 || start < oldest) {
 			oldest = start
 			pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(p)))
@@ -94,4 +100,15 @@ func slurmdProcess(root config.Root) (int, time.Time, bool, error) {
 		return 0, time.Time{}, false, nil
 	}
 	return pid, boot.Add(time.Duration(oldest) * time.Second / userHZ), true, nil
+}
+
+// trustedProc reports a /proc/<pid> directory owned by root or by the
+// agent's own user.
+func trustedProc(dir string) bool {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && (sys.Uid == 0 || int(sys.Uid) == os.Geteuid())
 }

@@ -140,6 +140,19 @@ func TestPathCheckReadsRunningSlurmd(t *testing.T) {
 		!strings.Contains(r.Message, "without /opt/slurm/bin") || !strings.HasPrefix(r.Fix, verify.ApplyFix) {
 		t.Fatalf("slurmd without Slurm's bin: %+v", r)
 	}
+	// A user's own process named slurmd, older and with the right PATH, is
+	// not the daemon.
+	if os.Geteuid() != 0 {
+		t.Fatal("this test hands a fake process to another user: run it as root (make test does)")
+	}
+	put(t, root, "/proc/4000/stat", "4000 (slurmd) S 1 4000 4000 0 -1 4194624 1514 0 0 0 3 5 0 0 20 0 2 0 100 232620032\n")
+	put(t, root, "/proc/4000/environ", "PATH=/opt/slurm/bin\x00")
+	if err := os.Chown(filepath.Join(root, "proc/4000"), 1234, 1234); err != nil {
+		t.Fatal(err)
+	}
+	if r := check.Run(context.Background()); r.Status != verify.Fail || !strings.Contains(r.Message, "pid 4242") {
+		t.Fatalf("a user's process passed for slurmd: %+v", r)
+	}
 	fakeSlurmd(t, root, "PATH=/opt/slurm/bin:/usr/bin")
 	if r := check.Run(context.Background()); r.Status != verify.OK || !strings.Contains(r.Message, "pid 4242") {
 		t.Fatalf("slurmd with Slurm's bin: %+v", r)
