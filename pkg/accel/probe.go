@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -60,7 +59,7 @@ type Prober struct {
 
 // Start builds the root filesystem, runs enroot start, and cleans up.
 func (p *Prober) Start(ctx context.Context, req ProbeRequest) (string, error) {
-	uid, gid, err := lookupUser(p.User)
+	uid, gid, err := lookupUser(ctx, p.User)
 	if err != nil {
 		return "", err
 	}
@@ -139,20 +138,17 @@ func probePath() string {
 	return std
 }
 
-func lookupUser(name string) (uint32, uint32, error) {
-	u, err := user.Lookup(name)
-	if _, nerr := strconv.Atoi(name); err != nil && nerr == nil {
-		u, err = user.LookupId(name) // a numeric id, as config allows
-	}
+// lookupUser resolves the probe's user through the node's NSS, as every
+// user lookup of the agent does (a directory user counts).
+func lookupUser(ctx context.Context, name string) (uint32, uint32, error) {
+	u, err := (*userdb.DB)(nil).User(ctx, name)
 	if err != nil {
 		return 0, 0, fmt.Errorf("verify.container_user %q: %w", name, err)
 	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil || uid == 0 {
-		return 0, 0, fmt.Errorf("verify.container_user %q is uid %s: the probe runs as an unprivileged user", name, u.Uid)
+	if u.UID == 0 {
+		return 0, 0, fmt.Errorf("verify.container_user %q is uid 0: the probe runs as an unprivileged user", name)
 	}
-	return uint32(uid), uint32(gid), nil
+	return u.UID, u.GID, nil
 }
 
 func chownAll(dir string, uid, gid uint32) error {
