@@ -31,6 +31,10 @@ var hostPaths = []string{
 	"/etc/enroot", "/etc/sysctl.d/90-enroot-agent.conf", "/etc/tmpfiles.d/enroot-agent.conf",
 	"/usr/local/lib/slurm/spank_pyxis.so", "/usr/local/lib/slurm",
 	"/run/enroot-agent", "/run/enroot", "/var/enroot", "/run/pyxis", "/etc/apparmor.d/enroot",
+	// A stand-in EFA verbs device node the rendezvous test makes, and the
+	// /dev/mqueue and /dev/log enroot's restricted /dev binds (systemd
+	// makes them on a node; this machine may run no systemd).
+	"/dev/infiniband", "/dev/mqueue", "/dev/log",
 }
 
 var guardedSysctls = []string{"/proc/sys/user/max_user_namespaces", "/proc/sys/user/max_mnt_namespaces"}

@@ -81,7 +81,11 @@ func (c *RealChain) AgentFiles() []string {
 // StartSlurm starts munged, slurmctld and slurmd reading the plugstack the
 // agent wired, with a PATH that reaches /usr/bin/enroot.
 func (c *RealChain) StartSlurm() error {
-	s, err := NewSlurmWith("ea-real1", SlurmOptions{PlugStack: c.Plugstack, Share: c.Share,
+	node := c.Node
+	if node == "" {
+		node = "ea-real1"
+	}
+	s, err := NewSlurmWith(node, SlurmOptions{PlugStack: c.Plugstack, Share: c.Share,
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}})
 	if err != nil {
 		return err
@@ -128,12 +132,17 @@ func (c *RealChain) Srun(ctx context.Context) (stdout, stderr string, err error)
 // added to the job's environment (srun passes it on to Pyxis and Enroot).
 // The caller redacts what it prints of stderr.
 func (c *RealChain) SrunCmd(ctx context.Context, user string, env ...string) *exec.Cmd {
+	return c.UserCmd(ctx, user, []string{"srun", "-N1", "--container-image=" + c.Image, "cat", c.File}, env...)
+}
+
+// UserCmd runs args (a Slurm command line) as user, with a login-like
+// environment of their own plus env.
+func (c *RealChain) UserCmd(ctx context.Context, user string, args []string, env ...string) *exec.Cmd {
 	home := filepath.Join(c.Dir, "home-"+user)
-	args := append([]string{"-u", user, "--", "env", "-i",
+	all := append([]string{"-u", user, "--", "env", "-i",
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "PWD=" + home, "USER=" + user, "LOGNAME=" + user,
 		"SLURM_CONF=" + c.Slurm.Conf}, env...)
-	args = append(args, "srun", "-N1", "--container-image="+c.Image, "cat", c.File)
-	cmd := exec.CommandContext(ctx, "runuser", args...)
+	cmd := exec.CommandContext(ctx, "runuser", append(all, args...)...)
 	cmd.Dir = home
 	return cmd
 }

@@ -16,8 +16,9 @@ import (
 
 // SystemdStub is a stand-in for systemd's D-Bus API on a private, real
 // dbus-daemon: the agent reaches it through DBUS_SYSTEM_BUS_ADDRESS, exactly
-// as it reaches systemd on a node. It answers a unit's ActiveState and
-// RestartUnit, and emits JobRemoved with the configured result.
+// as it reaches systemd on a node. It answers a unit's ActiveState,
+// RestartUnit and Reload (daemon-reload), and emits JobRemoved with the
+// configured result.
 type SystemdStub struct {
 	Addr string // the bus address, for DBUS_SYSTEM_BUS_ADDRESS
 
@@ -25,6 +26,7 @@ type SystemdStub struct {
 	states   map[string]string
 	result   string
 	restarts []string
+	reloads  int
 	conn     *dbus.Conn
 	job      uint32
 }
@@ -120,7 +122,7 @@ func (s *SystemdStub) serve() error {
 	s.conn = conn
 	// Export first, claim the name last: no call can arrive while godbus
 	// still mutates its table of objects.
-	if err := conn.ExportMethodTable(map[string]any{"RestartUnit": s.restartUnit}, managerPath, managerIf); err != nil {
+	if err := conn.ExportMethodTable(map[string]any{"RestartUnit": s.restartUnit, "Reload": s.reload}, managerPath, managerIf); err != nil {
 		return err
 	}
 	if err := conn.ExportSubtreeMethodTable(map[string]any{"Get": s.get}, unitPrefix, "org.freedesktop.DBus.Properties"); err != nil {

@@ -30,6 +30,20 @@ func (s *SystemdStub) Restarts() []string {
 	return append([]string(nil), s.restarts...)
 }
 
+// Reloads counts the daemon-reloads asked for so far.
+func (s *SystemdStub) Reloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloads
+}
+
+func (s *SystemdStub) reload() *dbus.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reloads++
+	return nil
+}
+
 func (s *SystemdStub) restartUnit(name, mode string) (dbus.ObjectPath, *dbus.Error) {
 	s.mu.Lock()
 	s.job++

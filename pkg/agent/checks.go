@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/pkg/accel"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
 	"github.com/enroot-agent/enroot-agent/pkg/images"
@@ -25,6 +26,7 @@ func Checks(env Env) []verify.Check {
 func DomainChecks(env Env) []verify.Check {
 	checks := credentials.Checks(env.Config, env.Root)
 	checks = append(checks, install.Checks(env.Config, env.Root)...)
+	checks = append(checks, accel.Checks(env.Config, env.Root)...)
 	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
 	return append(checks, images.Checks(env.Config, env.Root)...)
 }

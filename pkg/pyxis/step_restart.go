@@ -32,15 +32,23 @@ type RestartStep struct {
 	Log      *zap.Logger
 	// Connect reaches systemd; slurm.DefaultConnect in production.
 	Connect func(ctx context.Context) (slurm.UnitManager, error)
+	// Env, when set, is the PATH the agent keeps in slurmd's environment
+	// (step_restart_env.go): slurmd reads it only when it starts, so a
+	// change to it needs the same restart.
+	Env *slurm.PathStep
 }
 
 func (s *RestartStep) Name() string { return StepRestart }
 
 func (s *RestartStep) Requires() []string {
+	req := []string{StepPlugstack}
 	if s.Cfg.Install {
-		return []string{StepBuild, StepPlugstack}
+		req = []string{StepBuild, StepPlugstack}
 	}
-	return []string{StepPlugstack}
+	if s.Env != nil {
+		req = append(req, slurm.StepSlurmdPath)
+	}
+	return req
 }
 
 // Plan compares what slurmd should load with what it was last started with.
@@ -49,7 +57,7 @@ func (s *RestartStep) Requires() []string {
 // and `enroot-agent verify` keeps reporting the pending restart. --root does
 // not change which bus is used: DBUS_SYSTEM_BUS_ADDRESS does.
 func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	fp, err := Fingerprint(s.Root, s.Cfg)
+	fp, err := s.fingerprint()
 	if err != nil {
 		return nil, err
 	}
@@ -81,14 +89,19 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 // apply restarts slurmd when it runs (an inactive one loads the new Pyxis
 // when it starts), then records the fingerprint it now runs with.
 func (s *RestartStep) apply(ctx context.Context, fingerprint string, restart bool) error {
-	if restart {
+	if restart || s.reloadFirst() {
 		m, err := s.Connect(ctx)
 		if err != nil {
 			return err
 		}
 		defer m.Close()
-		if err := m.Restart(ctx, slurm.SlurmdUnit); err != nil {
+		if err := s.reload(ctx, m); err != nil {
 			return err
+		}
+		if restart {
+			if err := m.Restart(ctx, slurm.SlurmdUnit); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := atomicfile.Write(s.recordPath(), []byte(fingerprint+"\n"), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})

@@ -23,7 +23,7 @@ var warned sync.Map
 func (s *RestartStep) withoutSystemd(fp string, cause error) *converge.Plan {
 	started, running, err := slurm.SlurmdStarted(s.Root)
 	if err == nil {
-		changed, cerr := LastChange(s.Root, s.Cfg)
+		changed, cerr := s.lastChange()
 		if cerr == nil && (!running || !startedBefore(started, changed)) {
 			return converge.Satisfied("slurmd already runs the current Pyxis, or is not running (no systemd to ask)",
 				[]converge.Change{{Action: "write", Target: s.recordPath()}},

@@ -21,6 +21,8 @@ type UnitManager interface {
 	ActiveState(ctx context.Context, unit string) (string, error)
 	// Restart restarts the unit and waits for systemd's job to finish.
 	Restart(ctx context.Context, unit string) error
+	// Reload rereads unit files and drop-ins (systemctl daemon-reload).
+	Reload(ctx context.Context) error
 	Close()
 }
 
@@ -81,6 +83,13 @@ func (m *systemdManager) Restart(ctx context.Context, unit string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("restart %s: %w", unit, ctx.Err())
 	}
+}
+
+func (m *systemdManager) Reload(ctx context.Context) error {
+	if err := m.conn.ReloadContext(ctx); err != nil {
+		return fmt.Errorf("daemon-reload: %w", noSystemd(err))
+	}
+	return nil
 }
 
 func (m *systemdManager) Close() { m.conn.Close() }
