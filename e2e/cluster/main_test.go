@@ -1,0 +1,56 @@
+// Package cluster holds the scenarios that need a cluster: enroot-agent on
+// a head node and compute nodes that boot a real systemd, with the Slurm
+// ParallelCluster ships built into a shared /opt/slurm (internal/cluster).
+// One cluster serves every test of the package; it is brought up by the
+// first test that needs it and torn down when the tests end.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/cluster"
+)
+
+var (
+	upOnce sync.Once
+	shared *cluster.Cluster
+	upErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		if err := shared.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "the test cluster did not go cleanly: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// up brings the shared cluster up once; every later caller gets it (or the
+// error it failed with).
+func up(t *testing.T) *cluster.Cluster {
+	t.Helper()
+	upOnce.Do(func() {
+		logf := func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "%s cluster: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+		}
+		shared, upErr = cluster.New(context.Background(), cluster.Options{Log: logf})
+	})
+	if upErr != nil {
+		t.Fatalf("bring the cluster up: %v", upErr)
+	}
+	return shared
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
