@@ -24,6 +24,7 @@ type SystemdStub struct {
 	states   map[string]string
 	result   string
 	restarts []string
+	modes    []string
 	conn     *dbus.Conn
 	job      uint32
 }

@@ -53,6 +53,12 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	if got := stub.Restarts(); len(got) != 1 || got[0] != "slurmd.service" {
 		t.Fatalf("restarts %v", got)
 	}
+	// Not "replace": the agent's unit is ordered before slurmd, so a replace
+	// job asked for while the agent itself starts waits for the agent, which
+	// waits for the job (a real systemd node hung 2 minutes on it).
+	if got := stub.JobModes(); len(got) != 1 || got[0] != "ignore-dependencies" {
+		t.Fatalf("restart job modes %v, want ignore-dependencies", got)
+	}
 	// A rebuilt plugin, then a changed argument: one restart each.
 	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v2")
 	converge1(t, s)
