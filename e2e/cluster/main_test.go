@@ -20,6 +20,11 @@ var (
 	upOnce sync.Once
 	shared *cluster.Cluster
 	upErr  error
+
+	agentOnce  sync.Once
+	published  cluster.Published
+	bootstraps []cluster.Bootstrap
+	agentErr   error
 )
 
 func TestMain(m *testing.M) {
@@ -53,4 +58,26 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// withAgent is up, with the agent bootstrapped on every node as
+// ParallelCluster does it (head node first, then the compute nodes at once)
+// from the package make deb built and the head-node layout's configs.
+func withAgent(t *testing.T) *cluster.Cluster {
+	t.Helper()
+	c := up(t)
+	agentOnce.Do(func() {
+		published, agentErr = c.Publish(c.Package, nil)
+		if agentErr == nil {
+			bootstraps, agentErr = c.BootstrapCluster(context.Background(), published, "--timeout", "600")
+		}
+		for _, b := range bootstraps {
+			fmt.Fprintf(os.Stderr, "%s cluster: on-node-configured.sh on %s: %s (exit: %v)\n",
+				time.Now().Format("15:04:05"), b.Node, b.Took.Round(time.Millisecond), b.Err)
+		}
+	})
+	if agentErr != nil {
+		t.Fatalf("bootstrap the agent on the cluster: %v", agentErr)
+	}
+	return c
 }

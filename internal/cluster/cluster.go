@@ -39,6 +39,9 @@ type Options struct {
 	Computes int    // compute nodes (3)
 	Slurm    string // Slurm version from the upstream directory (DefaultSlurm)
 	CacheDir string // rootfs cache ($ENROOT_AGENT_CLUSTER_CACHE, else DefaultCacheDir)
+	// Package is the agent's .deb to install; empty: New builds one from
+	// the checkout with make deb.
+	Package string
 	// Log receives progress lines (nil: none).
 	Log func(format string, args ...any)
 }
@@ -47,10 +50,11 @@ type Options struct {
 type Timings struct {
 	Rootfs      time.Duration // finding or building the cached rootfs
 	RootfsBuilt bool          // this run built it
-	Prepare     time.Duration // copying it for each node and writing their files
+	Prepare     time.Duration // mounting it for each node and writing their files
 	Boot        time.Duration // every node's systemd running
 	Idle        time.Duration // from boot to every compute node idle in Slurm
-	Total       time.Duration
+	Total       time.Duration // bring-up: all of the above
+	Package     time.Duration // make deb, meanwhile
 }
 
 // User is the non-root user who runs jobs, on every node with one uid.
@@ -70,6 +74,8 @@ type Cluster struct {
 	SlurmDir string // the host directory mounted as /opt/slurm
 	HomeDir  string // the host directory mounted as /home
 	Upstream *testenv.Upstream
+	Services *Services
+	Package  Package // the agent's .deb the nodes install
 
 	controllerPort int
 	opts           Options
@@ -101,7 +107,8 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.CacheDir == "" {
 		opts.CacheDir = os.Getenv(CacheEnv)
 	}
-	up, err := testenv.LoadUpstream(SlurmTarball(opts.Slurm))
+	up, err := testenv.LoadUpstream(SlurmTarball(opts.Slurm), "enroot_"+testenv.RealEnrootVersion+"-1_amd64.deb",
+		"enroot+caps_"+testenv.RealEnrootVersion+"-1_amd64.deb", "pyxis-"+testenv.RealPyxisVersion+".tar.gz")
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +116,10 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := c.takeHost(); err != nil {
 		return nil, err
 	}
+	pkg := sync.OnceValue(c.buildPackage(ctx))
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, c.Close())
+			err = errors.Join(err, pkg().err, c.Close()) // the build writes into c.Dir: let it finish
 			c = nil
 		}
 	}()
@@ -122,6 +130,12 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 	c.Timings.Rootfs, c.Timings.RootfsBuilt = time.Since(start), built
 	t := time.Now()
+	if err := c.planNodes(); err != nil {
+		return c, err
+	}
+	if c.Services, err = startServices(c.Dir, up, c.Nodes()); err != nil {
+		return c, err
+	}
 	if err := c.prepare(base); err != nil {
 		return c, err
 	}
@@ -137,9 +151,15 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 	c.Timings.Idle = time.Since(t)
 	c.Timings.Total = time.Since(start)
-	opts.Log("cluster up in %s (rootfs %s, prepare %s, boot %s, idle %s)", c.Timings.Total.Round(time.Millisecond),
-		c.Timings.Rootfs.Round(time.Millisecond), c.Timings.Prepare.Round(time.Millisecond),
-		c.Timings.Boot.Round(time.Millisecond), c.Timings.Idle.Round(time.Millisecond))
+	deb := pkg()
+	if deb.err != nil {
+		return c, deb.err
+	}
+	c.Package, c.Timings.Package = deb.pkg, deb.took
+	opts.Log("cluster up in %s (rootfs %s, prepare %s, boot %s, idle %s; make deb meanwhile %s)",
+		c.Timings.Total.Round(time.Millisecond), c.Timings.Rootfs.Round(time.Millisecond),
+		c.Timings.Prepare.Round(time.Millisecond), c.Timings.Boot.Round(time.Millisecond),
+		c.Timings.Idle.Round(time.Millisecond), c.Timings.Package.Round(time.Millisecond))
 	return c, nil
 }
 
@@ -239,8 +259,30 @@ func (c *Cluster) Node(name string) *Node {
 	return nil
 }
 
-// prepare lays out /opt/slurm, /home and every node's root.
-func (c *Cluster) prepare(base string) error {
+type packageResult struct {
+	pkg  Package
+	took time.Duration
+	err  error
+}
+
+// buildPackage starts building the agent's .deb (unless Options gave one)
+// while the nodes come up; the function it returns waits for it.
+func (c *Cluster) buildPackage(ctx context.Context) func() packageResult {
+	ch := make(chan packageResult, 1)
+	if c.opts.Package != "" {
+		ch <- packageResult{pkg: packageFromPath(c.opts.Package)}
+	} else {
+		go func() {
+			start := time.Now()
+			pkg, err := BuildPackage(ctx, filepath.Join(c.Dir, "dist"), "", "")
+			ch <- packageResult{pkg, time.Since(start), err}
+		}()
+	}
+	return func() packageResult { return <-ch }
+}
+
+// planNodes names the nodes and gives each its ports.
+func (c *Cluster) planNodes() error {
 	c.SlurmDir = filepath.Join(c.Dir, "opt-slurm")
 	c.HomeDir = filepath.Join(c.Dir, "home")
 	ports, err := freePorts(2 + 2*c.opts.Computes)
@@ -260,9 +302,11 @@ func (c *Cluster) prepare(base string) error {
 	for i := 1; i <= c.opts.Computes; i++ {
 		c.Computes = append(c.Computes, mk("compute"+strconv.Itoa(i), true, ports[2*i], ports[2*i+1]))
 	}
-	if err := c.saveRecord(); err != nil {
-		return err
-	}
+	return c.saveRecord()
+}
+
+// prepare lays out /opt/slurm, /home and every node's root.
+func (c *Cluster) prepare(base string) error {
 	if err := unpackSlurm(c.Upstream.Dir, c.opts.Slurm, c.SlurmDir); err != nil {
 		return err
 	}
@@ -380,6 +424,9 @@ func (c *Cluster) Close() error {
 }
 
 func (c *Cluster) close() error {
+	if c.Services != nil {
+		c.Services.Close()
+	}
 	var wg sync.WaitGroup
 	nodes := c.Nodes()
 	errs := make([]error, len(nodes)+2)

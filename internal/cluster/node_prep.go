@@ -40,6 +40,9 @@ func (c *Cluster) prepareNode(n *Node, base string, mungeKey []byte) error {
 	if err != nil {
 		return fmt.Errorf("useradd %s on %s: %v: %s", User, n.Name, err, out)
 	}
+	if err := c.writeNodeEnv(n); err != nil {
+		return err
+	}
 	return c.installSlurmUnit(n)
 }
 
