@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 )
@@ -72,5 +73,5 @@ func (l *loop) newDrainer(node string) *Drainer {
 	if !l.cfg.Verify.DrainOnFailure {
 		return nil
 	}
-	return &Drainer{Node: node, Log: l.log.Named("drain")}
+	return &Drainer{Node: node, Log: l.log.Named("drain"), Scontrol: slurm.ScontrolPath(l.d.Root, l.cfg.Pyxis.SlurmPrefix)}
 }
