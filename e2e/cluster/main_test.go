@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -25,6 +26,9 @@ var (
 	published  cluster.Published
 	bootstraps []cluster.Bootstrap
 	agentErr   error
+
+	drainOnce sync.Once
+	drainErr  error
 )
 
 func TestMain(m *testing.M) {
@@ -78,6 +82,55 @@ func withAgent(t *testing.T) *cluster.Cluster {
 	})
 	if agentErr != nil {
 		t.Fatalf("bootstrap the agent on the cluster: %v", agentErr)
+	}
+	return c
+}
+
+// drainConfig is what an admin adds to the compute nodes' config to have
+// the agent drain a node that cannot run containers: drain_on_failure, and
+// the registry probe, so that a registry the node cannot pull from fails a
+// check. verify.interval is short so that the tests do not wait a minute
+// for each change.
+func drainConfig(n *cluster.Node) map[string]any {
+	if !n.Compute {
+		return nil
+	}
+	return map[string]any{"verify": map[string]any{
+		"drain_on_failure": true, "interval": "10s",
+		"probe_registries": true, "probe_images": []any{cluster.Image},
+	}}
+}
+
+// withDrain is withAgent, with drainConfig rolled out to the compute nodes
+// as an admin does with pcluster update-cluster: the new config on the
+// bucket, OnNodeUpdated running the same action again on each node (the
+// config changed, so the agent restarts and the script waits for verify).
+func withDrain(t *testing.T) *cluster.Cluster {
+	t.Helper()
+	c := withAgent(t)
+	drainOnce.Do(func() {
+		pub, err := c.Publish(c.Package, drainConfig)
+		if err != nil {
+			drainErr = err
+			return
+		}
+		published = pub
+		var wg sync.WaitGroup
+		errs := make([]error, len(c.Computes))
+		for i, n := range c.Computes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if b := c.Bootstrap(context.Background(), n, pub, "--timeout", "300"); b.Err != nil {
+					errs[i] = fmt.Errorf("%w\n%s", b.Err, b.Output)
+				}
+			}()
+		}
+		wg.Wait()
+		drainErr = errors.Join(errs...)
+	})
+	if drainErr != nil {
+		t.Fatalf("roll out drain_on_failure: %v", drainErr)
 	}
 	return c
 }

@@ -37,10 +37,10 @@ type Published struct {
 	Configs         map[string]string // node name -> URL
 }
 
-// Publish puts the script, pkg and every node's config (with extra merged
-// into each) on the mirror, as an admin uploads them to the cluster's S3
-// bucket.
-func (c *Cluster) Publish(pkg Package, extra map[string]any) (Published, error) {
+// Publish puts the script, pkg and every node's config on the mirror, as
+// an admin uploads them to the cluster's S3 bucket. extra, when not nil,
+// gives keys to merge into a node's config.
+func (c *Cluster) Publish(pkg Package, extra func(*Node) map[string]any) (Published, error) {
 	script, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(), bootstrapScript))
 	if err != nil {
 		return Published{}, err
@@ -57,7 +57,11 @@ func (c *Cluster) Publish(pkg Package, extra map[string]any) (Published, error) 
 		return p, err
 	}
 	for _, n := range c.Nodes() {
-		conf, err := c.nodeConfig(n, extra)
+		var more map[string]any
+		if extra != nil {
+			more = extra(n)
+		}
+		conf, err := c.nodeConfig(n, more)
 		if err != nil {
 			return p, err
 		}
@@ -115,13 +119,16 @@ func (c *Cluster) BootstrapCluster(ctx context.Context, pub Published, args ...s
 }
 
 // writeNodeEnv gives the node what an EC2 instance finds at fixed
-// addresses: its own metadata service and the regional ECR endpoint, in
-// the environment of every unit the node's systemd starts (the SDK's
-// standard variables); and the registry's CA where its enroot.conf points.
+// addresses, in the environment of every unit the node's systemd starts:
+// its own metadata service and the regional ECR endpoint (the SDK's
+// standard variables), and the registry under its ECR name (Go's and
+// curl's HTTPS_PROXY and SSL_CERT_FILE, which the agent's registry probe
+// honours); and the registry's CA where these and enroot.conf point.
 func (c *Cluster) writeNodeEnv(n *Node) error {
 	imds := c.Services.IMDS[n.Name]
-	env := fmt.Sprintf("# The cluster test bed: where this node finds its instance metadata and ECR.\n[Manager]\n"+
-		"DefaultEnvironment=\"AWS_EC2_METADATA_SERVICE_ENDPOINT=%s\" \"AWS_ENDPOINT_URL_ECR=%s\"\n", imds.URL, c.Services.ECR.URL)
+	env := fmt.Sprintf("# The cluster test bed: where this node finds its instance metadata, ECR and the registry.\n"+
+		"[Manager]\nDefaultEnvironment=\"AWS_EC2_METADATA_SERVICE_ENDPOINT=%s\" \"AWS_ENDPOINT_URL_ECR=%s\" "+
+		"\"HTTPS_PROXY=%s\" \"SSL_CERT_FILE=%s\"\n", imds.URL, c.Services.ECR.URL, c.Services.Proxy.URL, CAPath)
 	dir := filepath.Join(n.Root, "etc/systemd/system.conf.d")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -144,7 +151,7 @@ func (c *Cluster) writeNodeEnv(n *Node) error {
 // commands that call AWS themselves (refresh, apply): what its units get.
 func (c *Cluster) AWSEnv(n *Node) []string {
 	return []string{"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + c.Services.IMDS[n.Name].URL,
-		"AWS_ENDPOINT_URL_ECR=" + c.Services.ECR.URL}
+		"AWS_ENDPOINT_URL_ECR=" + c.Services.ECR.URL, "HTTPS_PROXY=" + c.Services.Proxy.URL, "SSL_CERT_FILE=" + CAPath}
 }
 
 // AgentURL is the agent's verify.listen address on n, for /verify,

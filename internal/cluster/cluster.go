@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // Options shape a cluster; the zero value is head + 3 compute nodes on
@@ -471,4 +472,20 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// SlurmNode is what slurmctld says of a node (scontrol show node on the
+// head node): its state flags and drain reason.
+func (c *Cluster) SlurmNode(ctx context.Context, name string) (slurm.Node, error) {
+	out, err := c.Head.Output(ctx, "scontrol", "show", "node", name)
+	if err != nil {
+		return slurm.Node{}, err
+	}
+	return slurm.ParseNode(out)
+}
+
+// Scontrol runs scontrol on the head node, as an admin there does.
+func (c *Cluster) Scontrol(ctx context.Context, args ...string) error {
+	_, err := c.Head.Output(ctx, append([]string{"scontrol"}, args...)...)
+	return err
 }

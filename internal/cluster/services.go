@@ -134,6 +134,13 @@ func (s *Services) Publish(kind, name string, data []byte) (string, error) {
 	return s.MirrorURL + "/" + kind + "/" + name, nil
 }
 
+// StopRegistry takes the registry down (an outage of the registry, seen
+// from every node); StartRegistry brings it back with its images.
+func (s *Services) StopRegistry() { s.Registry.Close() }
+
+// StartRegistry restarts the registry stopped by StopRegistry.
+func (s *Services) StartRegistry() error { return s.Registry.SetPassword(s.token) }
+
 // Token is the password ECR hands out and the registry wants.
 func (s *Services) Token() string { return s.token }
 
