@@ -177,3 +177,20 @@ func (n *Node) Unit(ctx context.Context, unit string, props ...string) (map[stri
 	}
 	return m, nil
 }
+
+// PublishPackage puts another build of the agent on the mirror and returns
+// pub with it as the package: what an admin does to roll out a new
+// version with the same configs.
+func (c *Cluster) PublishPackage(pub Published, pkg Package) (Published, error) {
+	deb, err := os.ReadFile(pkg.Path)
+	if err != nil {
+		return pub, err
+	}
+	next := pub
+	next.Configs = map[string]string{}
+	for k, v := range pub.Configs {
+		next.Configs[k] = v
+	}
+	next.Package, err = c.Services.Publish("packages", filepath.Base(pkg.Path), deb)
+	return next, err
+}

@@ -233,3 +233,9 @@ func (n *Node) stop() error {
 	n.cmd = nil
 	return errors.Join(removeCgroups(n.cgroups), n.unmountRoot())
 }
+
+// HostPath is where the host sees path of the running node, mounts inside
+// the node (its /run, /tmp) included: through its PID 1's root.
+func (n *Node) HostPath(path string) string {
+	return "/proc/" + strconv.Itoa(n.pid) + "/root" + path
+}
