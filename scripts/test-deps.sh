@@ -15,6 +15,7 @@ packages=(
   build-essential                       # cc and make for the Pyxis build
   dbus                                  # dbus-daemon for the stub systemd bus
   prometheus                            # promtool: check and unit-test the alert rules
+  libnss-extrausers                     # an NSS module that is not files: directory users and groups
   zstd                                  # unpack the upstream /opt/slurm builds
 )
 

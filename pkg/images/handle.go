@@ -9,12 +9,13 @@ import (
 	"go.uber.org/zap"
 )
 
-// handle answers one request from the importer running as h.
-func (s *Server) handle(req request, h Holder) response {
+// handle answers one request from the importer running as h; p is who the
+// kernel says connected.
+func (s *Server) handle(req request, h Holder, p peer) response {
 	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step))
 	switch req.Op {
 	case "get":
-		if err := s.authorize(h.UID); err != nil {
+		if err := s.authorize(context.Background(), p); err != nil {
 			log.Warn("image cache refused a user", zap.String("uri", req.URI), zap.Error(err))
 			return response{Error: err.Error()}
 		}

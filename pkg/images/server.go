@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"go.uber.org/zap"
 )
 
@@ -37,6 +38,8 @@ type Server struct {
 	Log   *zap.Logger
 	// Group is credentials.group: only its members (and root) are served.
 	Group string
+	// Users resolves Group through the node's NSS (nil: uncached lookups).
+	Users *userdb.DB
 
 	ln net.Listener
 	wg sync.WaitGroup
@@ -76,7 +79,7 @@ func (s *Server) Close() {
 
 func (s *Server) serve(c net.Conn) {
 	defer c.Close()
-	cred, err := rootsock.PeerCred(c)
+	p, err := peerOf(c)
 	if err != nil {
 		return
 	}
@@ -90,8 +93,8 @@ func (s *Server) serve(c net.Conn) {
 	if err != nil {
 		resp.Error = "bad request: " + err.Error()
 	} else {
-		h := Holder{UID: cred.Uid, Job: req.Job, Step: req.Step, PID: parentPID(int(cred.Pid))}
-		resp = s.handle(req, h)
+		h := Holder{UID: p.uid, Job: req.Job, Step: req.Step, PID: parentPID(p.pid)}
+		resp = s.handle(req, h, p)
 	}
 	data, _ := json.Marshal(resp)
 	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))

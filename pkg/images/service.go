@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
 )
@@ -34,9 +35,10 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if c.Credentials.EnrootConfigPath != "" {
 		credPath = root.Path(c.Credentials.EnrootConfigPath)
 	}
+	users := &userdb.DB{} // the import user's and credentials.group's lookups, kept a minute
 	cache := &Cache{
 		Store:  &Store{Dir: root.Path(im.Dir)},
-		Enroot: &Enroot{User: im.ImportUser, ConfigPath: credPath, Path: enrootPath()},
+		Enroot: &Enroot{User: im.ImportUser, ConfigPath: credPath, Path: enrootPath(), Users: users},
 		Node:   node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
 	}
 	if err := cache.Store.Prepare(); err != nil {
@@ -50,7 +52,7 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if _, err := atomicfile.EnsureDir(filepath.Dir(sock), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
 		return nil, err
 	}
-	s := &Service{Cache: cache, server: &Server{Cache: cache, Log: log, Group: c.Credentials.Group}, stop: make(chan struct{})}
+	s := &Service{Cache: cache, server: &Server{Cache: cache, Log: log, Group: c.Credentials.Group, Users: users}, stop: make(chan struct{})}
 	if err := s.server.Listen(sock); err != nil {
 		return nil, err
 	}
