@@ -11,14 +11,13 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/cluster"
 )
 
-// TestBootstrap is scenario 1: on every node, ParallelCluster's
+// testBootstrap is scenario 1: on every node, ParallelCluster's
 // OnNodeConfigured action (packaging/parallelcluster/on-node-configured.sh,
 // fetched and run as root in a service of the node's systemd) installs the
 // package make deb built, writes the node's config and exits 0 only once
 // enroot-agent verify passes; the time from its start to then is reported.
-func TestBootstrap(t *testing.T) {
-	c := withAgent(t)
-	for _, b := range bootstraps {
+func testBootstrap(t *testing.T, c *bed) {
+	for _, b := range c.bootstraps {
 		t.Logf("%s: bootstrap to verified in %s", b.Node, b.Took.Round(time.Millisecond))
 		if !strings.Contains(b.Output, "enroot-agent reports the node ready") {
 			t.Errorf("%s: the script exited 0 without saying the node is ready:\n%s", b.Node, b.Output)
@@ -37,13 +36,12 @@ func TestBootstrap(t *testing.T) {
 	}
 }
 
-// TestBootstrapWaitsForVerify: the script's exit 0 means verify passed. On
+// testBootstrapWaitsForVerify: the script's exit 0 means verify passed. On
 // a node where a check fails that the agent cannot repair (another user
 // owns the job user's enroot runtime directory), the script gives up after
 // its timeout with exit 1 and verify's output; once the node is repaired
 // the same action exits 0, without restarting the agent (nothing changed).
-func TestBootstrapWaitsForVerify(t *testing.T) {
-	c := withAgent(t)
+func testBootstrapWaitsForVerify(t *testing.T, c *bed) {
 	n := c.Computes[0]
 	dir := fmt.Sprintf("/run/enroot/user-%d", cluster.UserUID)
 	if out, err := n.Output(ctxFor(t, time.Minute), "install", "-d", "-o", "nobody", "-m", "0700", dir); err != nil {
@@ -53,7 +51,7 @@ func TestBootstrapWaitsForVerify(t *testing.T) {
 	waitVerify(t, n, false, "enroot-user-dirs")
 	before := unitProps(t, n, "enroot-agent.service", "InvocationID")
 
-	b := c.Bootstrap(ctxFor(t, 2*time.Minute), n, published, "--timeout", "3")
+	b := c.Bootstrap(ctxFor(t, 2*time.Minute), n, c.pub, "--timeout", "3")
 	if b.Err == nil || !strings.Contains(b.Output, "did not report ready within 3s") ||
 		!strings.Contains(b.Output, "enroot-user-dirs") || !strings.Contains(b.Output, dir) {
 		t.Fatalf("on-node-configured.sh on a node that fails verify: %v, want exit 1 with verify's output naming %s:\n%s",
@@ -63,7 +61,7 @@ func TestBootstrapWaitsForVerify(t *testing.T) {
 	if out, err := n.Output(ctxFor(t, time.Minute), "rm", "-rf", dir); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	b = c.Bootstrap(ctxFor(t, 5*time.Minute), n, published, "--timeout", "300")
+	b = c.Bootstrap(ctxFor(t, 5*time.Minute), n, c.pub, "--timeout", "300")
 	if b.Err != nil || !strings.Contains(b.Output, "enroot-agent reports the node ready") {
 		t.Fatalf("on-node-configured.sh once repaired: %v\n%s", b.Err, b.Output)
 	}

@@ -10,12 +10,11 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/cluster"
 )
 
-// TestContainerJob is scenario 3, what the agent is for: a non-root user
+// testContainerJob is scenario 3, what the agent is for: a non-root user
 // with no setup of their own runs srun -N3 --container-image=<ECR
 // host>#repo:tag on the head node, and every compute node's real Pyxis and
 // Enroot pull the image with the token its agent keeps, and run it.
-func TestContainerJob(t *testing.T) {
-	c := withAgent(t)
+func testContainerJob(t *testing.T, c *bed) {
 	tunnels := c.Services.Proxy.Tunnels()
 	got, err := srunContainer(t, c, 3)
 	if err != nil {
@@ -37,7 +36,7 @@ func TestContainerJob(t *testing.T) {
 // srunContainer runs, as the job user on the head node, srun -N<nodes>
 // --container-image=<the test image> printing the greeting and the node,
 // and returns the lines sorted.
-func srunContainer(t *testing.T, c *cluster.Cluster, nodes int) ([]string, error) {
+func srunContainer(t *testing.T, c *bed, nodes int) ([]string, error) {
 	t.Helper()
 	out, err := c.Head.UserOutput(ctxFor(t, 5*time.Minute), cluster.User, cluster.SrunArgs(nodes)...)
 	if err != nil {

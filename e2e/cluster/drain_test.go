@@ -9,15 +9,30 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
+// drainConfig is what an admin adds to the compute nodes' config to have
+// the agent drain a node that cannot run containers: drain_on_failure, and
+// the registry probe, so that a registry the node cannot pull from fails a
+// check. verify.interval is short so that the scenarios do not wait a
+// minute for each change. It stays rolled out for the later scenarios.
+func drainConfig(n *cluster.Node) map[string]any {
+	if !n.Compute {
+		return nil
+	}
+	return map[string]any{"verify": map[string]any{
+		"drain_on_failure": true, "interval": "10s",
+		"probe_registries": true, "probe_images": []any{cluster.Image},
+	}}
+}
+
 // adminReason is an admin's own drain, which the agent must never touch.
 const adminReason = "admin: replacing a DIMM"
 
-// TestDrainOnRegistryOutage is scenario 6, with the cluster's real
+// testDrainOnRegistryOutage is scenario 6, with the cluster's real
 // slurmctld: with verify.drain_on_failure, a registry outage drains every
 // compute node with the root cause as the reason; recovery resumes them;
 // a node an admin drained keeps the admin's reason through both.
-func TestDrainOnRegistryOutage(t *testing.T) {
-	c := withDrain(t)
+func testDrainOnRegistryOutage(t *testing.T, c *bed) {
+	c.rollOut(t, drainConfig)
 	ctx := ctxFor(t, 10*time.Minute)
 	if err := c.WaitIdle(ctx, c.Computes, 2*time.Minute); err != nil {
 		t.Fatal(err)
@@ -60,7 +75,7 @@ func TestDrainOnRegistryOutage(t *testing.T) {
 	}
 }
 
-func adminKept(t *testing.T, c *cluster.Cluster, n *cluster.Node) {
+func adminKept(t *testing.T, c *bed, n *cluster.Node) {
 	t.Helper()
 	s, err := c.SlurmNode(ctxFor(t, time.Minute), n.Name)
 	if err != nil || !s.Drain || s.Reason != adminReason {
@@ -69,7 +84,7 @@ func adminKept(t *testing.T, c *cluster.Cluster, n *cluster.Node) {
 }
 
 // waitSlurm polls slurmctld until n's state satisfies ok.
-func waitSlurm(t *testing.T, c *cluster.Cluster, n *cluster.Node, timeout time.Duration, ok func(slurm.Node) bool, what string) {
+func waitSlurm(t *testing.T, c *bed, n *cluster.Node, timeout time.Duration, ok func(slurm.Node) bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last slurm.Node

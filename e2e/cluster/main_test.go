@@ -1,8 +1,8 @@
 // Package cluster holds the scenarios that need a cluster: enroot-agent on
 // a head node and compute nodes that boot a real systemd, with the Slurm
-// ParallelCluster ships built into a shared /opt/slurm (internal/cluster).
-// One cluster serves every test of the package; it is brought up by the
-// first test that needs it and torn down when the tests end.
+// ParallelCluster ships built into a shared /opt/slurm, installed from its
+// own package by ParallelCluster's OnNodeConfigured action
+// (internal/cluster).
 package cluster
 
 import (
@@ -17,120 +17,123 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/cluster"
 )
 
-var (
-	upOnce sync.Once
-	shared *cluster.Cluster
-	upErr  error
-
-	agentOnce  sync.Once
-	published  cluster.Published
-	bootstraps []cluster.Bootstrap
-	agentErr   error
-
-	drainOnce sync.Once
-	drainErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared != nil {
-		if err := shared.Close(); err != nil {
-			fmt.Fprintf(os.Stderr, "the test cluster did not go cleanly: %v\n", err)
-			code = 1
-		}
+// TestCluster brings one cluster up, bootstraps the agent on every node as
+// ParallelCluster does (head node first, then the compute nodes at once,
+// from the package make deb built and the head-node layout's configs), runs
+// every scenario on it as a subtest, in this order, and tears it down. The
+// order is part of the design: a scenario may leave the cluster changed
+// (drain_on_failure rolled out, a newer agent package, the shared image
+// cache, Slurm 25.11) and every later one runs on that, as a real cluster
+// lives on; the Slurm upgrade comes last.
+func TestCluster(t *testing.T) {
+	b := bringUp(t)
+	for _, s := range []struct {
+		name string
+		run  func(*testing.T, *bed)
+	}{
+		{"slurm", testSlurm},
+		{"1-bootstrap", testBootstrap},
+		{"1-bootstrap-waits-for-verify", testBootstrapWaitsForVerify},
+		{"2-systemctl-status", testSystemdStatus},
+		{"3-container-job", testContainerJob},
+		{"6-drain-on-registry-outage", testDrainOnRegistryOutage},
+		{"4-watchdog", testWatchdog},
+		{"9-package-upgrade", testPackageUpgrade},
+	} {
+		t.Run(s.name, func(t *testing.T) { s.run(t, b) })
 	}
-	os.Exit(code)
 }
 
-// up brings the shared cluster up once; every later caller gets it (or the
-// error it failed with).
-func up(t *testing.T) *cluster.Cluster {
-	t.Helper()
-	upOnce.Do(func() {
-		logf := func(format string, args ...any) {
-			fmt.Fprintf(os.Stderr, "%s cluster: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-		}
-		shared, upErr = cluster.New(context.Background(), cluster.Options{Log: logf})
-	})
-	if upErr != nil {
-		t.Fatalf("bring the cluster up: %v", upErr)
+// bed is the cluster the scenarios share, and what they changed on it.
+type bed struct {
+	*cluster.Cluster
+	pub        cluster.Published   // what the bucket serves now
+	bootstraps []cluster.Bootstrap // every node's first bootstrap
+	// extra is what the configs now have beyond the shipped ones.
+	extra []func(*cluster.Node) map[string]any
+}
+
+// bringUp starts the cluster and bootstraps the agent; the test's cleanup
+// stops it and checks the host is as it was.
+func bringUp(t *testing.T) *bed {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s cluster: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
-	return shared
+	c, err := cluster.New(context.Background(), cluster.Options{Log: logf})
+	if err != nil {
+		t.Fatalf("bring the cluster up: %v", err)
+	}
+	t.Cleanup(func() { closeAndCheckHost(t, c) })
+	b := &bed{Cluster: c}
+	if b.pub, err = c.Publish(c.Package, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.bootstraps, err = c.BootstrapCluster(ctxFor(t, 20*time.Minute), b.pub, "--timeout", "600")
+	for _, r := range b.bootstraps {
+		logf("on-node-configured.sh on %s: %s (exit: %v)", r.Node, r.Took.Round(time.Millisecond), r.Err)
+	}
+	if err != nil {
+		t.Fatalf("bootstrap the agent on the cluster: %v", err)
+	}
+	return b
+}
+
+// closeAndCheckHost stops the cluster and checks that nothing of it is
+// left on the host: its work dir, its record, its cgroups and mounts.
+func closeAndCheckHost(t *testing.T, c *cluster.Cluster) {
+	if err := c.Close(); err != nil {
+		t.Errorf("the cluster did not go cleanly: %v", err)
+	}
+	if left := c.Leftovers(); len(left) > 0 {
+		t.Errorf("the cluster left on the host: %v", left)
+	}
+}
+
+// rollOut adds config to what the nodes' configs have and rolls it out as
+// an admin does with pcluster update-cluster: the new configs on the
+// bucket, then the OnNodeUpdated action (the same script) on the head node,
+// which owns the shared plugstack, and then on every compute node at once.
+// The config changed, so each agent restarts and the script waits until
+// verify passes.
+func (b *bed) rollOut(t *testing.T, config func(*cluster.Node) map[string]any) {
+	t.Helper()
+	b.extra = append(b.extra, config)
+	pub, err := b.Publish(b.Package, func(n *cluster.Node) map[string]any {
+		all := map[string]any{}
+		for _, f := range b.extra {
+			cluster.Merge(all, f(n))
+		}
+		return all
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Package = b.pub.Package // whichever version the nodes run now
+	b.pub = pub
+	run := func(n *cluster.Node) error {
+		r := b.Bootstrap(ctxFor(t, 10*time.Minute), n, pub, "--timeout", "300")
+		if r.Err != nil {
+			return fmt.Errorf("%w\n%s", r.Err, r.Output)
+		}
+		return nil
+	}
+	if err := run(b.Head); err != nil {
+		t.Fatalf("roll the config out to the head node: %v", err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(b.Computes))
+	for i, n := range b.Computes {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = run(n) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("roll the config out to the compute nodes: %v", err)
+	}
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// withAgent is up, with the agent bootstrapped on every node as
-// ParallelCluster does it (head node first, then the compute nodes at once)
-// from the package make deb built and the head-node layout's configs.
-func withAgent(t *testing.T) *cluster.Cluster {
-	t.Helper()
-	c := up(t)
-	agentOnce.Do(func() {
-		published, agentErr = c.Publish(c.Package, nil)
-		if agentErr == nil {
-			bootstraps, agentErr = c.BootstrapCluster(context.Background(), published, "--timeout", "600")
-		}
-		for _, b := range bootstraps {
-			fmt.Fprintf(os.Stderr, "%s cluster: on-node-configured.sh on %s: %s (exit: %v)\n",
-				time.Now().Format("15:04:05"), b.Node, b.Took.Round(time.Millisecond), b.Err)
-		}
-	})
-	if agentErr != nil {
-		t.Fatalf("bootstrap the agent on the cluster: %v", agentErr)
-	}
-	return c
-}
-
-// drainConfig is what an admin adds to the compute nodes' config to have
-// the agent drain a node that cannot run containers: drain_on_failure, and
-// the registry probe, so that a registry the node cannot pull from fails a
-// check. verify.interval is short so that the tests do not wait a minute
-// for each change.
-func drainConfig(n *cluster.Node) map[string]any {
-	if !n.Compute {
-		return nil
-	}
-	return map[string]any{"verify": map[string]any{
-		"drain_on_failure": true, "interval": "10s",
-		"probe_registries": true, "probe_images": []any{cluster.Image},
-	}}
-}
-
-// withDrain is withAgent, with drainConfig rolled out to the compute nodes
-// as an admin does with pcluster update-cluster: the new config on the
-// bucket, OnNodeUpdated running the same action again on each node (the
-// config changed, so the agent restarts and the script waits for verify).
-func withDrain(t *testing.T) *cluster.Cluster {
-	t.Helper()
-	c := withAgent(t)
-	drainOnce.Do(func() {
-		pub, err := c.Publish(c.Package, drainConfig)
-		if err != nil {
-			drainErr = err
-			return
-		}
-		published = pub
-		var wg sync.WaitGroup
-		errs := make([]error, len(c.Computes))
-		for i, n := range c.Computes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if b := c.Bootstrap(context.Background(), n, pub, "--timeout", "300"); b.Err != nil {
-					errs[i] = fmt.Errorf("%w\n%s", b.Err, b.Output)
-				}
-			}()
-		}
-		wg.Wait()
-		drainErr = errors.Join(errs...)
-	})
-	if drainErr != nil {
-		t.Fatalf("roll out drain_on_failure: %v", drainErr)
-	}
-	return c
 }

@@ -9,11 +9,10 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/cluster"
 )
 
-// TestSrunEveryNode: the cluster itself works before the agent is there: a
+// testSlurm: the cluster itself works before the agent is there: a
 // non-root user's srun on the head node runs on every compute node, through
 // the real slurmctld and slurmd units of the upstream Slurm in /opt/slurm.
-func TestSrunEveryNode(t *testing.T) {
-	c := up(t)
+func testSlurm(t *testing.T, c *bed) {
 	out, err := c.Head.UserOutput(ctxFor(t, 2*time.Minute), cluster.User, "srun", "-N3", "hostname")
 	if err != nil {
 		t.Fatalf("srun -N3 hostname as %s: %v", cluster.User, err)

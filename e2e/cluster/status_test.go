@@ -9,12 +9,11 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
-// TestSystemdStatus is scenario 2: what an admin reads on any node.
+// testSystemdStatus is scenario 2: what an admin reads on any node.
 // `systemctl status enroot-agent` shows the unit active with the agent's
 // STATUS sentence, and `journalctl -u enroot-agent` has its log, with no
 // token in either.
-func TestSystemdStatus(t *testing.T) {
-	c := withAgent(t)
+func testSystemdStatus(t *testing.T, c *bed) {
 	status := regexp.MustCompile(`(?m)^\s+Status: "ready: enroot ` + regexp.QuoteMeta(testenv.RealEnrootVersion) +
 		`, pyxis ` + regexp.QuoteMeta(testenv.RealPyxisVersion) + `; ECR 1 registry, token valid until \d\d:\d\dZ, next refresh \d\d:\d\dZ"$`)
 	for _, n := range c.Nodes() {

@@ -11,21 +11,20 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/cluster"
 )
 
-// TestPackageUpgrade is scenario 9: the agent's own package goes from
+// testPackageUpgrade is scenario 9: the agent's own package goes from
 // version N to N+1 on a running node, as an admin rolls it out (the new
 // .deb on the bucket, the OnNodeUpdated action run again). The service
 // restarts exactly once (the package's postinst), the credentials file
 // every job reads never disappears, the node never leaves service in
 // Slurm, and it ends verified, running N+1.
-func TestPackageUpgrade(t *testing.T) {
-	c := withAgent(t)
+func testPackageUpgrade(t *testing.T, c *bed) {
 	n := c.Computes[0]
 	ctx := ctxFor(t, 10*time.Minute)
 	next, err := cluster.BuildPackage(ctx, filepath.Join(c.Dir, "dist-next"), c.Package.Version, c.Package.Release+".1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := c.PublishPackage(published, next)
+	pub, err := c.PublishPackage(c.pub, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +38,7 @@ func TestPackageUpgrade(t *testing.T) {
 	if b.Err != nil {
 		t.Fatalf("the OnNodeUpdated action with %s: %v\n%s", filepath.Base(next.Path), b.Err, b.Output)
 	}
+	c.pub = pub // the bucket now serves N+1: the next roll-out upgrades the other nodes
 	if v, err := n.Output(ctx, "dpkg-query", "-W", "-f=${Version}", "enroot-agent"); err != nil || v != next.Full() {
 		t.Fatalf("dpkg says enroot-agent %q (%v), want %s", v, err, next.Full())
 	}
@@ -70,7 +70,7 @@ func TestPackageUpgrade(t *testing.T) {
 
 // watchSlurm polls slurmctld's view of n until the test ends and keeps the
 // first state that is not in service (drained, down, not responding).
-func watchSlurm(t *testing.T, c *cluster.Cluster, n *cluster.Node) *atomic.Pointer[string] {
+func watchSlurm(t *testing.T, c *bed, n *cluster.Node) *atomic.Pointer[string] {
 	var left atomic.Pointer[string]
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -14,13 +14,12 @@ import (
 // credentialsFile is the shared netrc every job's enroot reads.
 const credentialsFile = "/run/enroot-agent/enroot-config/.credentials"
 
-// TestWatchdog is scenario 4, with the shipped unit (WatchdogSec=60s,
+// testWatchdog is scenario 4, with the shipped unit (WatchdogSec=60s,
 // Restart=on-failure, RestartSec=15s) under the node's real systemd: a
 // stopped agent (SIGSTOP) is killed by the watchdog and started again, and
 // a killed one (SIGKILL) is restarted by Restart=; each node becomes ready
 // again, and the credentials file stays for jobs all along.
-func TestWatchdog(t *testing.T) {
-	c := withAgent(t)
+func testWatchdog(t *testing.T, c *bed) {
 	t.Run("SIGSTOP", func(t *testing.T) {
 		t.Parallel()
 		n := c.Computes[1]
@@ -59,7 +58,7 @@ func TestWatchdog(t *testing.T) {
 // restartedReady waits until systemd restarted the agent on n (one more
 // automatic restart, another main process), the unit is active with a
 // ready STATUS, and /verify passes; the unit's journal must say why.
-func restartedReady(t *testing.T, c *cluster.Cluster, n *cluster.Node, before map[string]string, why ...string) {
+func restartedReady(t *testing.T, c *bed, n *cluster.Node, before map[string]string, why ...string) {
 	t.Helper()
 	restarts, _ := strconv.Atoi(before["NRestarts"])
 	var now map[string]string

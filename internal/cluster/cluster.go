@@ -489,3 +489,29 @@ func (c *Cluster) Scontrol(ctx context.Context, args ...string) error {
 	_, err := c.Head.Output(ctx, append([]string{"scontrol"}, args...)...)
 	return err
 }
+
+// Leftovers lists what of the cluster is still on the host after Close:
+// its work dir, its record, cgroups or mounts of its nodes.
+func (c *Cluster) Leftovers() []string {
+	var left []string
+	if c.Dir != "" {
+		if _, err := os.Lstat(c.Dir); err == nil {
+			left = append(left, c.Dir)
+		}
+	}
+	if _, err := os.Lstat(clusterRecord); err == nil {
+		left = append(left, clusterRecord)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, n := range c.Nodes() {
+		for _, d := range plannedCgroups(n.cgname) {
+			if _, err := os.Lstat(d); err == nil {
+				left = append(left, d)
+			}
+		}
+		if strings.Contains(string(mounts), " "+n.Root+" ") {
+			left = append(left, "mount "+n.Root)
+		}
+	}
+	return left
+}

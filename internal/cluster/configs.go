@@ -47,7 +47,7 @@ func (c *Cluster) nodeConfig(n *Node, extra map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("%s/SHA256SUMS does not list %s", c.Upstream.Dir, pyxisTar)
 	}
 	mirror := c.Services.MirrorURL + "/upstream/"
-	merge(conf, map[string]any{
+	Merge(conf, map[string]any{
 		"enroot": map[string]any{
 			"version": testenv.RealEnrootVersion,
 			"source":  mirror,
@@ -60,7 +60,7 @@ func (c *Cluster) nodeConfig(n *Node, extra map[string]any) ([]byte, error) {
 		},
 		"verify": map[string]any{"listen": "127.0.0.1:" + strconv.Itoa(n.AgentPort)},
 	})
-	merge(conf, extra)
+	Merge(conf, extra)
 	out, err := yaml.Marshal(conf)
 	if err != nil {
 		return nil, err
@@ -69,12 +69,12 @@ func (c *Cluster) nodeConfig(n *Node, extra map[string]any) ([]byte, error) {
 	return append([]byte(head), out...), nil
 }
 
-// merge copies src into dst, recursing into mappings both have.
-func merge(dst, src map[string]any) {
+// Merge copies src into dst, recursing into mappings both have.
+func Merge(dst, src map[string]any) {
 	for k, v := range src {
 		sub, ok := v.(map[string]any)
 		if have, ok2 := dst[k].(map[string]any); ok && ok2 {
-			merge(have, sub)
+			Merge(have, sub)
 			continue
 		}
 		dst[k] = v
