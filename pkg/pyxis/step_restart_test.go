@@ -82,6 +82,14 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 3 {
 		t.Fatalf("activating: %d changes, %v, restarts %v", n, err, stub.Restarts())
 	}
+	// A failed slurmd is started with the new plugin: Slurm 24.11+ slurmd
+	// loads the plugstack when it starts and refuses to start with a Pyxis
+	// built for an older Slurm, which is how a Slurm upgrade leaves it.
+	stub.SetState("slurmd.service", "failed")
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3c")
+	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 4 {
+		t.Fatalf("failed: %d changes, %v, restarts %v", n, err, stub.Restarts())
+	}
 	// A failed job is an error, and stays pending.
 	stub.SetState("slurmd.service", "active")
 	stub.SetJobResult("failed")
