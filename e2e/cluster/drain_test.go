@@ -13,7 +13,8 @@ import (
 // the agent drain a node that cannot run containers: drain_on_failure, and
 // the registry probe, so that a registry the node cannot pull from fails a
 // check. verify.interval is short so that the scenarios do not wait a
-// minute for each change. It stays rolled out for the later scenarios.
+// minute for each change. It stays rolled out for the
+// later scenarios.
 func drainConfig(n *cluster.Node) map[string]any {
 	if !n.Compute {
 		return nil
@@ -32,7 +33,7 @@ const adminReason = "admin: replacing a DIMM"
 // compute node with the root cause as the reason; recovery resumes them;
 // a node an admin drained keeps the admin's reason through both.
 func testDrainOnRegistryOutage(t *testing.T, c *bed) {
-	c.rollOut(t, drainConfig)
+	c.rollOut(t, "drain", drainConfig)
 	ctx := ctxFor(t, 10*time.Minute)
 	if err := c.WaitIdle(ctx, c.Computes, 2*time.Minute); err != nil {
 		t.Fatal(err)

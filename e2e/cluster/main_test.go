@@ -39,6 +39,7 @@ func TestCluster(t *testing.T) {
 		{"6-drain-on-registry-outage", testDrainOnRegistryOutage},
 		{"4-watchdog", testWatchdog},
 		{"9-package-upgrade", testPackageUpgrade},
+		{"5-slurm-upgrade", testSlurmUpgrade},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.run(t, b) })
 	}
@@ -49,8 +50,8 @@ type bed struct {
 	*cluster.Cluster
 	pub        cluster.Published   // what the bucket serves now
 	bootstraps []cluster.Bootstrap // every node's first bootstrap
-	// extra is what the configs now have beyond the shipped ones.
-	extra []func(*cluster.Node) map[string]any
+	// extra is what the configs now have beyond the shipped ones, by name.
+	extra map[string]func(*cluster.Node) map[string]any
 }
 
 // bringUp starts the cluster and bootstraps the agent; the test's cleanup
@@ -64,7 +65,7 @@ func bringUp(t *testing.T) *bed {
 		t.Fatalf("bring the cluster up: %v", err)
 	}
 	t.Cleanup(func() { closeAndCheckHost(t, c) })
-	b := &bed{Cluster: c}
+	b := &bed{Cluster: c, extra: map[string]func(*cluster.Node) map[string]any{}}
 	if b.pub, err = c.Publish(c.Package, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +90,19 @@ func closeAndCheckHost(t *testing.T, c *cluster.Cluster) {
 	}
 }
 
-// rollOut adds config to what the nodes' configs have and rolls it out as
+// rollOut adds config (named name) to what the nodes' configs have, unless
+// they have it already, and rolls it out as
 // an admin does with pcluster update-cluster: the new configs on the
 // bucket, then the OnNodeUpdated action (the same script) on the head node,
 // which owns the shared plugstack, and then on every compute node at once.
 // The config changed, so each agent restarts and the script waits until
 // verify passes.
-func (b *bed) rollOut(t *testing.T, config func(*cluster.Node) map[string]any) {
+func (b *bed) rollOut(t *testing.T, name string, config func(*cluster.Node) map[string]any) {
 	t.Helper()
-	b.extra = append(b.extra, config)
+	if b.extra[name] != nil {
+		return
+	}
+	b.extra[name] = config
 	pub, err := b.Publish(b.Package, func(n *cluster.Node) map[string]any {
 		all := map[string]any{}
 		for _, f := range b.extra {

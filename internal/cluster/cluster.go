@@ -16,6 +16,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	mathrand "math/rand/v2"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -448,22 +449,40 @@ func (c *Cluster) close() error {
 	return errors.Join(errs...)
 }
 
-// freePorts finds n distinct free TCP ports on 127.0.0.1.
+// freePorts finds n distinct free TCP ports on 127.0.0.1 below the
+// kernel's ephemeral range, so that no listener bound to port 0 later (the
+// stand-ins', a client's) can be handed one of them before the node's
+// daemon binds it.
 func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
 		}
-	}()
+	}
+	const base = 10000
+	if low <= base+n {
+		return nil, fmt.Errorf("the ephemeral port range starts at %d: no room for the cluster's ports below it", low)
+	}
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n && tries < 1000; tries++ {
+		p := base + mathrand.IntN(low-base)
+		if seen[p] {
+			continue
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		seen[p] = true
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		return nil, fmt.Errorf("found only %d free ports between %d and %d", len(ports), base, low)
 	}
 	return ports, nil
 }

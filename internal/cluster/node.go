@@ -138,7 +138,8 @@ func (n *Node) waitRunning(ctx context.Context) error {
 			return nil
 		case state == "degraded":
 			failed, _ := n.Output(ctx, "systemctl", "--failed", "--no-pager", "--no-legend")
-			return fmt.Errorf("node %s booted degraded; failed units:\n%s", n.Name, failed)
+			log, _ := n.Output(ctx, "journalctl", "--no-pager", "-b", "-n", "30", "-p", "warning")
+			return fmt.Errorf("node %s booted degraded; failed units:\n%s\nits journal's warnings end:\n%s", n.Name, failed, log)
 		case ctx.Err() != nil:
 			return fmt.Errorf("node %s did not finish booting (systemctl is-system-running: %q):\n%s", n.Name, state, n.Console())
 		}
