@@ -16,11 +16,11 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
-	mathrand "math/rand/v2"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
