@@ -39,6 +39,7 @@ func TestCluster(t *testing.T) {
 		{"6-drain-on-registry-outage", testDrainOnRegistryOutage},
 		{"4-watchdog", testWatchdog},
 		{"9-package-upgrade", testPackageUpgrade},
+		{"8-prometheus-alerts", testPrometheus},
 		{"5-slurm-upgrade", testSlurmUpgrade},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.run(t, b) })

@@ -38,3 +38,22 @@ func TestParseSinfo(t *testing.T) {
 		t.Fatalf("allIn over %v is wrong", got)
 	}
 }
+
+func TestRulesWithFor(t *testing.T) {
+	rules, err := RulesWithFor("5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(rules)
+	for _, want := range []string{"alert: EnrootAgentDown", "alert: EnrootAgentCheckFailing", "for: 5s",
+		`expr: up{job="enroot-agent"} == 0`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the rewritten rules lack %q:\n%s", want, got)
+		}
+	}
+	for _, shipped := range []string{"for: 10m", "for: 15m", "for: 5m"} {
+		if strings.Contains(got, shipped) {
+			t.Errorf("the rewritten rules still say %q", shipped)
+		}
+	}
+}
