@@ -40,6 +40,7 @@ func TestCluster(t *testing.T) {
 		{"4-watchdog", testWatchdog},
 		{"9-package-upgrade", testPackageUpgrade},
 		{"8-prometheus-alerts", testPrometheus},
+		{"7-shared-image-cache", testImageCache},
 		{"5-slurm-upgrade", testSlurmUpgrade},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.run(t, b) })

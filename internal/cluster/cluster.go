@@ -75,6 +75,10 @@ type Cluster struct {
 
 	SlurmDir string // the host directory mounted as /opt/slurm
 	HomeDir  string // the host directory mounted as /home
+	// FSxDir is the host directory every node mounts read-write as /fsx,
+	// standing in for the FSx for Lustre file system of the example
+	// cluster config.
+	FSxDir string
 	Upstream *testenv.Upstream
 	Services *Services
 	Package  Package // the agent's .deb the nodes install
@@ -287,6 +291,7 @@ func (c *Cluster) buildPackage(ctx context.Context) func() packageResult {
 func (c *Cluster) planNodes() error {
 	c.SlurmDir = filepath.Join(c.Dir, "opt-slurm")
 	c.HomeDir = filepath.Join(c.Dir, "home")
+	c.FSxDir = filepath.Join(c.Dir, "fsx")
 	ports, err := freePorts(2 + 2*c.opts.Computes)
 	if err != nil {
 		return err
@@ -297,7 +302,7 @@ func (c *Cluster) planNodes() error {
 		n := &Node{Name: name, Root: filepath.Join(c.Dir, "nodes", name, "root"), Compute: compute, AgentPort: agentPort,
 			SlurmdPort: slurmdPort, cgname: tag + "-" + name, console: filepath.Join(c.Dir, "console-"+name+".log")}
 		slurm := bind{src: c.SlurmDir, dst: "/opt/slurm", ro: compute}
-		n.binds = []bind{slurm, {src: c.HomeDir, dst: "/home"}}
+		n.binds = []bind{slurm, {src: c.HomeDir, dst: "/home"}, {src: c.FSxDir, dst: "/fsx"}}
 		return n
 	}
 	c.Head = mk("head", false, ports[1], 0)
@@ -314,6 +319,9 @@ func (c *Cluster) prepare(base string) error {
 	}
 	c.Slurm = c.opts.Slurm
 	if err := c.writeSlurmConf(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.FSxDir, 0o755); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(c.HomeDir, User), 0o700); err != nil {

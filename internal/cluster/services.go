@@ -134,6 +134,23 @@ func (s *Services) Publish(kind, name string, data []byte) (string, error) {
 	return s.MirrorURL + "/" + kind + "/" + name, nil
 }
 
+// PushImage pushes another image (a shell, cat and files) to the registry
+// as repo:tag under the ECR host, and returns its --container-image name.
+func (s *Services) PushImage(repo, tag string, files map[string]string) (string, error) {
+	ref := ECRHost + ":" + s.Registry.Port + "/" + repo + ":" + tag
+	if _, err := s.Registry.PushFileImage(ref, s.token, files); err != nil {
+		return "", err
+	}
+	return ECRHost + "#" + repo + ":" + tag, nil
+}
+
+// RegistryLog is the registry's log: an access line per request, with the
+// bytes it sent.
+func (s *Services) RegistryLog() string {
+	data, _ := os.ReadFile(filepath.Join(s.dir, "registry", "registry.log"))
+	return string(data)
+}
+
 // StopRegistry takes the registry down (an outage of the registry, seen
 // from every node); StartRegistry brings it back with its images.
 func (s *Services) StopRegistry() { s.Registry.Close() }
