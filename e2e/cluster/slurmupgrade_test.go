@@ -1,6 +1,10 @@
 package cluster
 
 import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +29,22 @@ func testSlurmUpgrade(t *testing.T, c *bed) {
 	if got, err := srunContainer(t, c, len(c.Computes)); err != nil || len(got) != len(c.Computes) {
 		t.Fatalf("before the upgrade: %v %q", err, got)
 	}
+	// Every node rebuilds its node-local plugin; the shared plugstack names
+	// its path, which does not change, so no node rewrites it.
+	plugstack := func() map[string]string {
+		m := map[string]string{}
+		for _, f := range []string{"plugstack.conf", "plugstack.conf.d/pyxis.conf"} {
+			p := filepath.Join(c.SlurmDir, "etc", f)
+			data, err := os.ReadFile(p)
+			st, serr := os.Stat(p)
+			if err != nil || serr != nil {
+				t.Fatalf("the shared plugstack: %v %v", err, serr)
+			}
+			m[f] = fmt.Sprintf("%s@%s", data, st.ModTime())
+		}
+		return m
+	}
+	stackBefore := plugstack()
 	runs := map[string]string{}
 	for _, n := range c.Nodes() {
 		runs[n.Name] = unitProps(t, n, "enroot-agent.service", "InvocationID")["InvocationID"]
@@ -71,6 +91,9 @@ func testSlurmUpgrade(t *testing.T, c *bed) {
 			t.Errorf("%s: slurmctld's log does not show the agent draining it (%q) and resuming it after:\n%s",
 				n.Name, drained, tail(ctld, 4000))
 		}
+	}
+	if now := plugstack(); !maps.Equal(now, stackBefore) {
+		t.Errorf("the upgrade rewrote the shared plugstack:\nbefore %q\nafter  %q", stackBefore, now)
 	}
 	if err := c.WaitIdle(ctx, c.Computes, 2*time.Minute); err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ type Cluster struct {
 	// FSxDir is the host directory every node mounts read-write as /fsx,
 	// standing in for the FSx for Lustre file system of the example
 	// cluster config.
-	FSxDir string
+	FSxDir   string
 	Upstream *testenv.Upstream
 	Services *Services
 	Package  Package // the agent's .deb the nodes install
