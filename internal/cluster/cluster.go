@@ -17,22 +17,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	mathrand "math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // Options shape a cluster; the zero value is head + 3 compute nodes on
@@ -88,11 +81,6 @@ type Cluster struct {
 	lock           *os.File
 	closeOnce      sync.Once
 }
-
-const (
-	clusterLock   = "/run/lock/enroot-agent-cluster.lock"
-	clusterRecord = "/var/tmp/enroot-agent-cluster.json"
-)
 
 // New brings a cluster up: waits for any other cluster on this machine to
 // go, cleans up after a killed one, builds or reuses the rootfs, prepares
@@ -167,84 +155,6 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 		c.Timings.Prepare.Round(time.Millisecond), c.Timings.Boot.Round(time.Millisecond),
 		c.Timings.Idle.Round(time.Millisecond), c.Timings.Package.Round(time.Millisecond))
 	return c, nil
-}
-
-// record is what a run leaves on disk until Close finishes, so that the
-// next run cleans up after one that was killed.
-type record struct {
-	Dir     string
-	Cgroups []string
-	Mounts  []string
-}
-
-// takeHost waits for the machine's cluster lock, undoes a killed run and
-// makes the work dir.
-func (c *Cluster) takeHost() error {
-	if err := os.MkdirAll(filepath.Dir(clusterLock), 0o755); err != nil {
-		return err
-	}
-	lock, err := os.OpenFile(clusterLock, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		lock.Close()
-		return err
-	}
-	c.lock = lock
-	if err := recoverKilledRun(); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("/var/tmp", "enroot-agent-cluster-")
-	if err != nil {
-		return err
-	}
-	c.Dir = dir
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
-	return c.saveRecord()
-}
-
-func recoverKilledRun() error {
-	data, err := os.ReadFile(clusterRecord)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var r record
-	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("%s: %w (remove it once no test cluster runs)", clusterRecord, err)
-	}
-	if err := removeCgroups(r.Cgroups); err != nil {
-		return fmt.Errorf("stop the nodes of a killed cluster run (%s): %w", clusterRecord, err)
-	}
-	for _, m := range r.Mounts {
-		if err := unmount(m); err != nil {
-			return fmt.Errorf("a killed cluster run (%s): %w", clusterRecord, err)
-		}
-	}
-	if r.Dir != "" {
-		if err := os.RemoveAll(r.Dir); err != nil {
-			return err
-		}
-	}
-	return os.Remove(clusterRecord)
-}
-
-func (c *Cluster) saveRecord() error {
-	r := record{Dir: c.Dir}
-	for _, n := range c.Nodes() {
-		r.Cgroups = append(r.Cgroups, plannedCgroups(n.cgname)...)
-		r.Mounts = append(r.Mounts, n.Root)
-	}
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(clusterRecord, data, 0o600)
 }
 
 // Nodes are the head node and the compute nodes.
@@ -374,57 +284,6 @@ func (c *Cluster) bootAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// WaitIdle waits until every node of nodes is idle in Slurm (sinfo on the
-// head node).
-func (c *Cluster) WaitIdle(ctx context.Context, nodes []*Node, timeout time.Duration) error {
-	return c.WaitState(ctx, nodes, timeout, "idle")
-}
-
-// WaitState waits until sinfo on the head node shows each of nodes in one
-// of states (sinfo's short %t names: idle, drain, drng, mix, alloc, down).
-func (c *Cluster) WaitState(ctx context.Context, nodes []*Node, timeout time.Duration, states ...string) error {
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		out, err := c.Head.Output(ctx, "sinfo", "-h", "-N", "-o", "%N %t")
-		last = out
-		if err == nil && allIn(parseSinfo(out), nodes, states) {
-			return nil
-		}
-		if err != nil {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("nodes not %s after %s; sinfo says:\n%s", strings.Join(states, "/"), timeout, last)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-// parseSinfo reads `sinfo -h -N -o '%N %t'` into node -> state.
-func parseSinfo(out string) map[string]string {
-	m := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) == 2 {
-			m[f[0]] = f[1]
-		}
-	}
-	return m
-}
-
-func allIn(states map[string]string, nodes []*Node, want []string) bool {
-	for _, n := range nodes {
-		ok := false
-		for _, w := range want {
-			ok = ok || states[n.Name] == w
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // Close stops every node and removes the work dir; a cluster that fails to
 // go says what is left.
 func (c *Cluster) Close() error {
@@ -457,88 +316,8 @@ func (c *Cluster) close() error {
 	return errors.Join(errs...)
 }
 
-// freePorts finds n distinct free TCP ports on 127.0.0.1 below the
-// kernel's ephemeral range, so that no listener bound to port 0 later (the
-// stand-ins', a client's) can be handed one of them before the node's
-// daemon binds it.
-func freePorts(n int) ([]int, error) {
-	low := 32768
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(data)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil {
-				low = v
-			}
-		}
-	}
-	const base = 10000
-	if low <= base+n {
-		return nil, fmt.Errorf("the ephemeral port range starts at %d: no room for the cluster's ports below it", low)
-	}
-	var ports []int
-	seen := map[int]bool{}
-	for tries := 0; len(ports) < n && tries < 1000; tries++ {
-		p := base + mathrand.IntN(low-base)
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		return nil, fmt.Errorf("found only %d free ports between %d and %d", len(ports), base, low)
-	}
-	return ports, nil
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// SlurmNode is what slurmctld says of a node (scontrol show node on the
-// head node): its state flags and drain reason.
-func (c *Cluster) SlurmNode(ctx context.Context, name string) (slurm.Node, error) {
-	out, err := c.Head.Output(ctx, "scontrol", "show", "node", name)
-	if err != nil {
-		return slurm.Node{}, err
-	}
-	return slurm.ParseNode(out)
-}
-
-// Scontrol runs scontrol on the head node, as an admin there does.
-func (c *Cluster) Scontrol(ctx context.Context, args ...string) error {
-	_, err := c.Head.Output(ctx, append([]string{"scontrol"}, args...)...)
-	return err
-}
-
-// Leftovers lists what of the cluster is still on the host after Close:
-// its work dir, its record, cgroups or mounts of its nodes.
-func (c *Cluster) Leftovers() []string {
-	var left []string
-	if c.Dir != "" {
-		if _, err := os.Lstat(c.Dir); err == nil {
-			left = append(left, c.Dir)
-		}
-	}
-	if _, err := os.Lstat(clusterRecord); err == nil {
-		left = append(left, clusterRecord)
-	}
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, n := range c.Nodes() {
-		for _, d := range plannedCgroups(n.cgname) {
-			if _, err := os.Lstat(d); err == nil {
-				left = append(left, d)
-			}
-		}
-		if strings.Contains(string(mounts), " "+n.Root+" ") {
-			left = append(left, "mount "+n.Root)
-		}
-	}
-	return left
 }

@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // The Slurm releases of ../shared/upstream, built into /opt/slurm as
@@ -115,4 +119,71 @@ func unpackSlurm(upstream, version, dir string) error {
 		}
 	}
 	return os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+}
+
+// WaitIdle waits until every node of nodes is idle in Slurm (sinfo on the
+// head node).
+func (c *Cluster) WaitIdle(ctx context.Context, nodes []*Node, timeout time.Duration) error {
+	return c.WaitState(ctx, nodes, timeout, "idle")
+}
+
+// WaitState waits until sinfo on the head node shows each of nodes in one
+// of states (sinfo's short %t names: idle, drain, drng, mix, alloc, down).
+func (c *Cluster) WaitState(ctx context.Context, nodes []*Node, timeout time.Duration, states ...string) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		out, err := c.Head.Output(ctx, "sinfo", "-h", "-N", "-o", "%N %t")
+		last = out
+		if err == nil && allIn(parseSinfo(out), nodes, states) {
+			return nil
+		}
+		if err != nil {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("nodes not %s after %s; sinfo says:\n%s", strings.Join(states, "/"), timeout, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// parseSinfo reads `sinfo -h -N -o '%N %t'` into node -> state.
+func parseSinfo(out string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			m[f[0]] = f[1]
+		}
+	}
+	return m
+}
+
+func allIn(states map[string]string, nodes []*Node, want []string) bool {
+	for _, n := range nodes {
+		ok := false
+		for _, w := range want {
+			ok = ok || states[n.Name] == w
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// SlurmNode is what slurmctld says of a node (scontrol show node on the
+// head node): its state flags and drain reason.
+func (c *Cluster) SlurmNode(ctx context.Context, name string) (slurm.Node, error) {
+	out, err := c.Head.Output(ctx, "scontrol", "show", "node", name)
+	if err != nil {
+		return slurm.Node{}, err
+	}
+	return slurm.ParseNode(out)
+}
+
+// Scontrol runs scontrol on the head node, as an admin there does.
+func (c *Cluster) Scontrol(ctx context.Context, args ...string) error {
+	_, err := c.Head.Output(ctx, append([]string{"scontrol"}, args...)...)
+	return err
 }
