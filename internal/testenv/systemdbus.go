@@ -27,6 +27,7 @@ type SystemdStub struct {
 	result   string
 	restarts []string
 	reloads  int
+	modes    []string
 	conn     *dbus.Conn
 	job      uint32
 }

@@ -44,11 +44,19 @@ func (s *SystemdStub) reload() *dbus.Error {
 	return nil
 }
 
+// JobModes lists the job mode of each restart so far, in order.
+func (s *SystemdStub) JobModes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.modes...)
+}
+
 func (s *SystemdStub) restartUnit(name, mode string) (dbus.ObjectPath, *dbus.Error) {
 	s.mu.Lock()
 	s.job++
 	id, result := s.job, s.result
 	s.restarts = append(s.restarts, name)
+	s.modes = append(s.modes, mode)
 	s.mu.Unlock()
 	job := dbus.ObjectPath(fmt.Sprintf("/org/freedesktop/systemd1/job/%d", id))
 	// As systemd does: the reply first, the job's end later.

@@ -3,6 +3,7 @@ package agent
 import (
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 )
@@ -76,7 +77,7 @@ func (l *loop) setupChecks(node string) {
 	l.checks.creds = credentialsChecks(l.env())
 	l.checks.drainer = nil
 	if node != "" && v.DrainOnFailure {
-		l.checks.drainer = &Drainer{Node: node, Log: l.log.Named("drain")}
+		l.checks.drainer = &Drainer{Node: node, Log: l.log.Named("drain"), Scontrol: slurm.ScontrolPath(l.d.Root, l.cfg.Pyxis.SlurmPrefix)}
 	}
 }
 

@@ -73,10 +73,18 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	}
 	m.Close()
 	// An activating slurmd is not restarted: at boot it waits, ordered after
-	// the agent, and a restart job would wait for the agent in turn (a
-	// deadlock until the job times out); it reads the plugstack as it starts.
-	if state == "active" || state == "reloading" {
+	// the agent, and reads the plugstack as it starts; an inactive one was
+	// stopped, or is not started yet. A failed one is started: slurmd loads
+	// the plugstack as it starts and refuses to start with a Pyxis built for
+	// another Slurm (what a Slurm upgrade under the node leaves), so nothing
+	// else brings it back once the plugin is rebuilt.
+	switch state {
+	case "active", "reloading":
 		return converge.NewPlan("slurmd runs an older Pyxis or plugstack",
+			[]converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}},
+			func(ctx context.Context) error { return s.apply(ctx, fp, true) }), nil
+	case "failed":
+		return converge.NewPlan("slurmd failed, and the Pyxis or plugstack it would load changed",
 			[]converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}},
 			func(ctx context.Context) error { return s.apply(ctx, fp, true) }), nil
 	}
@@ -86,8 +94,8 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		func(ctx context.Context) error { return s.apply(ctx, fp, false) }), nil
 }
 
-// apply restarts slurmd when it runs (an inactive one loads the new Pyxis
-// when it starts), then records the fingerprint it now runs with.
+// apply restarts slurmd when it runs or failed (an inactive one loads the
+// new Pyxis when it starts), then records the fingerprint it now runs with.
 func (s *RestartStep) apply(ctx context.Context, fingerprint string, restart bool) error {
 	if restart || s.reloadFirst() {
 		m, err := s.Connect(ctx)

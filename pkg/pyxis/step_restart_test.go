@@ -53,6 +53,12 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	if got := stub.Restarts(); len(got) != 1 || got[0] != "slurmd.service" {
 		t.Fatalf("restarts %v", got)
 	}
+	// Not "replace": the agent's unit is ordered before slurmd, so a replace
+	// job asked for while the agent itself starts waits for the agent, which
+	// waits for the job (a real systemd node hung 2 minutes on it).
+	if got := stub.JobModes(); len(got) != 1 || got[0] != "ignore-dependencies" {
+		t.Fatalf("restart job modes %v, want ignore-dependencies", got)
+	}
 	// A rebuilt plugin, then a changed argument: one restart each.
 	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v2")
 	converge1(t, s)
@@ -78,6 +84,14 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3b")
 	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 3 {
 		t.Fatalf("activating: %d changes, %v, restarts %v", n, err, stub.Restarts())
+	}
+	// A failed slurmd is started with the new plugin: Slurm 24.11+ slurmd
+	// loads the plugstack when it starts and refuses to start with a Pyxis
+	// built for an older Slurm, which is how a Slurm upgrade leaves it.
+	stub.SetState("slurmd.service", "failed")
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3c")
+	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 4 {
+		t.Fatalf("failed: %d changes, %v, restarts %v", n, err, stub.Restarts())
 	}
 	// A failed job is an error, and stays pending.
 	stub.SetState("slurmd.service", "active")
