@@ -15,13 +15,18 @@ import (
 
 // Enroot runs enroot for the daemon as the unprivileged import user, with
 // every path enroot writes pinned (in the environment, which wins over
-// enroot.conf) into a private directory of that import, and the agent's own
-// registry credentials. It never runs enroot as root, and never reads a path
-// a job user can write.
+// enroot.conf) into a private directory of that import. enroot imports from
+// the import's front (front.go), never from the registry itself, so it needs
+// no registry credentials: its credentials file holds the front's one-time
+// password only. It never runs enroot as root, and never reads a path a job
+// user can write.
 type Enroot struct {
-	User       string // images.import_user
-	ConfigPath string // ENROOT_CONFIG_PATH: the agent's shared credentials
-	Path       string // PATH for enroot and its tools
+	User string // images.import_user
+	Path string // PATH for enroot and its tools
+	// Group is credentials.group's gid, added to the import's groups so it
+	// can reach its work directory under a 0710 root:<group> images.dir;
+	// -1 when unset.
+	Group int
 }
 
 // identity is the import user's uid, gid and groups (a credentials.group
@@ -39,6 +44,9 @@ func (e *Enroot) identity() (*syscall.Credential, error) {
 		return nil, fmt.Errorf("images.import_user %q is root: imports never run as root", e.User)
 	}
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if e.Group >= 0 {
+		cred.Groups = append(cred.Groups, uint32(e.Group))
+	}
 	gids, _ := u.GroupIds()
 	for _, g := range gids {
 		if n, err := strconv.Atoi(g); err == nil {
@@ -51,17 +59,15 @@ func (e *Enroot) identity() (*syscall.Credential, error) {
 // command is `enroot args...` as the import user in work.
 func (e *Enroot) command(ctx context.Context, cred *syscall.Credential, work string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "enroot", args...)
-	conf := e.ConfigPath
-	if conf == "" {
-		conf = filepath.Join(work, "config")
-	}
 	cmd.Env = []string{
 		"PATH=" + e.Path, "HOME=" + work, "LANG=C.UTF-8",
 		"ENROOT_CACHE_PATH=" + filepath.Join(work, "cache"),
 		"ENROOT_DATA_PATH=" + filepath.Join(work, "data"),
 		"ENROOT_TEMP_PATH=" + filepath.Join(work, "tmp"),
 		"ENROOT_RUNTIME_PATH=" + filepath.Join(work, "run"),
-		"ENROOT_CONFIG_PATH=" + conf,
+		"ENROOT_CONFIG_PATH=" + filepath.Join(work, "config"),
+		// The front is plain HTTP on loopback, never through a proxy.
+		"ENROOT_ALLOW_HTTP=y", "no_proxy=127.0.0.1,localhost", "NO_PROXY=127.0.0.1,localhost",
 	}
 	cmd.Dir = work
 	// Its own process group, killed whole on cancel; gone if the agent dies.
@@ -84,19 +90,10 @@ func run(cmd *exec.Cmd) (string, error) {
 	return out.String(), nil
 }
 
-// Import imports pinned into out (a path in a workspace).
-func (e *Enroot) Import(ctx context.Context, cred *syscall.Credential, work, pinned, out string) error {
-	_, err := run(e.command(ctx, cred, work, "import", "--output", out, pinned))
+// Import imports ref (the front's URI) into out (a path in a workspace).
+func (e *Enroot) Import(ctx context.Context, cred *syscall.Credential, work, ref, out string) error {
+	_, err := run(e.command(ctx, cred, work, "import", "--output", out, ref))
 	return err
-}
-
-// Digest resolves uri with the agent's credentials (prepull).
-func (e *Enroot) Digest(ctx context.Context, cred *syscall.Credential, work, uri string) (Digest, error) {
-	out, err := run(e.command(ctx, cred, work, "digest", uri))
-	if err != nil {
-		return "", err
-	}
-	return ParseDigest(lastLine(out))
 }
 
 func lastLine(s string) string {

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 )
 
 // entry is one cached image, as eviction sees it.
 type entry struct {
-	d    Digest
+	d    imageref.Digest
 	size int64
 	used time.Time // the record's mtime: last Lookup
 }
@@ -23,7 +25,7 @@ func (s *Store) usage() []entry {
 	recs, _ := filepath.Glob(filepath.Join(s.Dir, "sha256", "*.json"))
 	var out []entry
 	for _, r := range recs {
-		d, err := ParseDigest("sha256:" + strings.TrimSuffix(filepath.Base(r), ".json"))
+		d, err := imageref.ParseDigest("sha256:" + strings.TrimSuffix(filepath.Base(r), ".json"))
 		if err != nil {
 			continue
 		}
@@ -76,7 +78,7 @@ func (c *Cache) evictOne(e entry) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	unlock, err := c.Store.lockDigest(ctx, e.d)
+	unlock, err := c.Store.lock(ctx, e.d.Encoded())
 	if err != nil {
 		return false // being imported or evicted elsewhere
 	}
@@ -85,7 +87,7 @@ func (c *Cache) evictOne(e entry) bool {
 		return false
 	}
 	c.Store.drop(e.d)
-	_ = os.Remove(filepath.Join(c.Store.Dir, ".holds", e.d.Hex()))
+	_ = os.Remove(filepath.Join(c.Store.Dir, ".holds", e.d.Encoded()))
 	c.Log.Info("evicted an image from the cache", zap.String("digest", string(e.d)), zap.Int64("bytes", e.size))
 	return true
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+
 	"go.uber.org/zap"
 )
 
@@ -34,22 +36,28 @@ func (s *Server) handle(req request, h Holder) response {
 	return response{Error: fmt.Sprintf("unknown op %q", req.Op)}
 }
 
-// get holds the digest before it is imported, so eviction cannot take the
-// new image between its import and its use.
+// get verifies what the user asked for with the agent's credentials, then
+// holds the verified digest before it is imported, so eviction cannot take
+// the new image between its import and its use.
 func (s *Server) get(req request, h Holder) (string, error) {
-	im, err := ParseURI(req.URI)
+	im, err := imageref.ParseURI(req.URI)
 	if err != nil {
 		return "", err
 	}
-	if _, err := ParseDigest(string(req.Digest)); err != nil {
-		return "", err
-	}
-	if err := s.Cache.Store.Hold(req.Digest, s.Cache.Node, h); err != nil {
+	d, err := imageref.ParseDigest(string(req.Digest))
+	if err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout+time.Minute)
 	defer cancel()
-	path, err := s.Cache.Get(ctx, im, req.Digest)
+	v, err := s.Cache.Registry.Verify(ctx, im, d)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
+		return "", err
+	}
+	path, err := s.Cache.Get(ctx, v)
 	if err != nil {
 		_, _ = s.Cache.Store.Release(s.Cache.Node, h)
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 )
 
 // A hold says "a running step uses this image": eviction never removes a
@@ -46,11 +48,11 @@ func (s *Store) holdName(node string, h Holder) string {
 }
 
 // Hold records that h uses d.
-func (s *Store) Hold(d Digest, node string, h Holder) error {
+func (s *Store) Hold(d imageref.Digest, node string, h Holder) error {
 	if err := h.valid(); err != nil {
 		return err
 	}
-	dir := filepath.Join(s.Dir, ".holds", d.Hex())
+	dir := filepath.Join(s.Dir, ".holds", d.Encoded())
 	if _, err := atomicfile.EnsureDir(dir, privOpts); err != nil {
 		return err
 	}
@@ -91,8 +93,8 @@ func (s *Store) Renew(node string) {
 }
 
 // held says whether some fresh hold names d.
-func (s *Store) held(d Digest) bool {
-	entries, _ := os.ReadDir(filepath.Join(s.Dir, ".holds", d.Hex()))
+func (s *Store) held(d imageref.Digest) bool {
+	entries, _ := os.ReadDir(filepath.Join(s.Dir, ".holds", d.Encoded()))
 	for _, e := range entries {
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) < holdStale {
 			return true

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 )
 
 // Importer is the Pyxis side: `enroot-agent importer get URI` and
@@ -39,7 +41,7 @@ func (im *Importer) Get(ctx context.Context, uri string) (string, error) {
 }
 
 func (im *Importer) fromCache(ctx context.Context, uri string) (string, error) {
-	if _, err := ParseURI(uri); err != nil {
+	if _, err := imageref.ParseURI(uri); err != nil {
 		return "", err
 	}
 	d, err := im.digest(ctx, uri)
@@ -57,7 +59,7 @@ func (im *Importer) fromCache(ctx context.Context, uri string) (string, error) {
 }
 
 // digest is `enroot digest URI` as this user, with their credentials.
-func (im *Importer) digest(ctx context.Context, uri string) (Digest, error) {
+func (im *Importer) digest(ctx context.Context, uri string) (imageref.Digest, error) {
 	cmd := exec.CommandContext(ctx, "enroot", "digest", uri)
 	var errOut strings.Builder
 	cmd.Stderr = &errOut
@@ -65,7 +67,7 @@ func (im *Importer) digest(ctx context.Context, uri string) (Digest, error) {
 	if err != nil {
 		return "", fmt.Errorf("enroot digest %s: %v: %s", uri, err, tail(errOut.String()))
 	}
-	return ParseDigest(lastLine(string(out)))
+	return imageref.ParseDigest(lastLine(string(out)))
 }
 
 // ask sends one request to the daemon, which must run as root.

@@ -23,16 +23,18 @@ var (
 	leasePoll  = 500 * time.Millisecond
 )
 
-// forceLease makes lockDigest use the lease even where flock works, so the
+// forceLease makes lock use the lease even where flock works, so the
 // fallback is tested on this machine's filesystems.
 var forceLease = false
 
-// lockDigest takes the import lock of d across every process and node that
-// shares the directory: flock where the filesystem supports it (a dead
+// lock takes the lock .locks/<name>.lock across every process and node
+// that shares the directory: the import lock of an image from a source
+// (Verified.key), or a digest's own lock for publishing and eviction. It is
+// flock where the filesystem supports it (a dead
 // holder's lock goes with its process; NFSv4 and Lustre with -o flock
 // arbitrate it on the server), else a lease file renewed by a heartbeat.
-func (s *Store) lockDigest(ctx context.Context, d Digest) (func(), error) {
-	path := filepath.Join(s.Dir, ".locks", d.Hex()+".lock")
+func (s *Store) lock(ctx context.Context, name string) (func(), error) {
+	path := filepath.Join(s.Dir, ".locks", name+".lock")
 	if !forceLease {
 		unlock, err := flock.File(ctx, path)
 		if err == nil || !noFlock(err) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
 	"go.uber.org/zap"
+
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 )
 
 // DefaultSocket is where the daemon serves importers (re-rooted by --root).
@@ -17,11 +19,11 @@ const DefaultSocket = "/run/enroot-agent/images.sock"
 
 // request is one line an importer sends; response the line it gets back.
 type request struct {
-	Op     string `json:"op"` // "get" or "release"
-	URI    string `json:"uri,omitempty"`
-	Digest Digest `json:"digest,omitempty"`
-	Job    string `json:"job"`
-	Step   string `json:"step"`
+	Op     string          `json:"op"` // "get" or "release"
+	URI    string          `json:"uri,omitempty"`
+	Digest imageref.Digest `json:"digest,omitempty"`
+	Job    string          `json:"job"`
+	Step   string          `json:"step"`
 }
 
 type response struct {

@@ -13,8 +13,10 @@ import (
 // resolved, gets the cached file, and releases its hold; with no daemon
 // it imports on its own into PYXIS_RUNTIME_PATH.
 func TestImporterThroughTheSocket(t *testing.T) {
-	d := testDigest(4)
-	f := newFakeEnroot(t, d, 0)
+	f := newFakeEnroot(t, 0)
+	t.Setenv("ENROOT_ALLOW_HTTP", "y") // the user's enroot digest reaches the test registry
+	reg := newTestRegistry(t)
+	_, d := reg.push(t, "ml/hello:v1", "through the socket")
 	base := worldDir(t)
 	c := testCache(t, filepath.Join(base, "cache"), "n1")
 	srv := &Server{Cache: c, Log: c.Log}
@@ -27,12 +29,12 @@ func TestImporterThroughTheSocket(t *testing.T) {
 		"PYXIS_RUNTIME_PATH": filepath.Join(base, "pyxis")}
 	var stderr bytes.Buffer
 	im := &Importer{Socket: sock, Getenv: func(k string) string { return env[k] }, Stderr: &stderr}
-	uri := "docker://" + testImage.String() + ":v1"
+	uri := "docker://" + reg.Host + "#ml/hello:v1"
 	path, err := im.Get(context.Background(), uri)
 	if err != nil || path != c.Store.Path(d) {
 		t.Fatalf("get: %q, %v\n%s", path, err, stderr.String())
 	}
-	holds, _ := filepath.Glob(filepath.Join(c.Store.Dir, ".holds", d.Hex(), "*"))
+	holds, _ := filepath.Glob(filepath.Join(c.Store.Dir, ".holds", d.Encoded(), "*"))
 	if len(holds) != 1 || !strings.HasSuffix(holds[0], "n1.0.42.0") {
 		t.Fatalf("holds after get: %v", holds)
 	}
@@ -41,7 +43,7 @@ func TestImporterThroughTheSocket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if holds, _ = filepath.Glob(filepath.Join(c.Store.Dir, ".holds", d.Hex(), "*")); len(holds) != 0 {
+	if holds, _ = filepath.Glob(filepath.Join(c.Store.Dir, ".holds", d.Encoded(), "*")); len(holds) != 0 {
 		t.Fatalf("holds after release: %v", holds)
 	}
 	// A second get is a hit.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"go.uber.org/zap"
 )
 
@@ -30,14 +31,19 @@ var maintainEvery = time.Minute
 // Start prepares the directory, binds the socket and starts the upkeep.
 func Start(c config.Config, root config.Root, node string, stats *Stats, log *zap.Logger) (*Service, error) {
 	im := c.Images
-	credPath := ""
+	netrc := ""
 	if c.Credentials.EnrootConfigPath != "" {
-		credPath = root.Path(c.Credentials.EnrootConfigPath)
+		netrc = filepath.Join(root.Path(c.Credentials.EnrootConfigPath), ".credentials")
+	}
+	transport, err := newTransport(c.Enroot.Conf)
+	if err != nil {
+		return nil, err
 	}
 	cache := &Cache{
-		Store:  &Store{Dir: root.Path(im.Dir)},
-		Enroot: &Enroot{User: im.ImportUser, ConfigPath: credPath, Path: enrootPath()},
-		Node:   node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
+		Store:    &Store{Dir: root.Path(im.Dir)},
+		Enroot:   &Enroot{User: im.ImportUser, Path: enrootPath(), Group: -1},
+		Registry: &Registry{Netrc: netrc, Transport: transport},
+		Node:     node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
 	}
 	if err := cache.Store.Prepare(); err != nil {
 		return nil, err
@@ -103,32 +109,42 @@ func (s *Service) prepull(uris []string) {
 }
 
 func (s *Service) prepullOne(i int, uri string) error {
-	im, err := ParseURI(uri)
+	im, err := imageref.ParseURI(uri)
 	if err != nil {
 		return err
 	}
-	cred, err := s.Cache.Enroot.identity()
-	if err != nil {
-		return err
-	}
-	work, err := workspace(filepath.Join(s.Cache.Store.Dir, ".work"), workName(s.Cache.Node, ""), cred)
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
 	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout)
 	defer cancel()
-	d, err := s.Cache.Enroot.Digest(ctx, cred, work, uri)
+	var d imageref.Digest
+	if at := strings.LastIndex(uri, "@sha256:"); at >= 0 {
+		d, err = imageref.ParseDigest(uri[at+1:])
+	} else {
+		d, err = s.Cache.Registry.Resolve(ctx, im, tagOf(uri))
+	}
+	if err != nil {
+		return err
+	}
+	v, err := s.Cache.Registry.Verify(ctx, im, d)
 	if err != nil {
 		return err
 	}
 	h := Holder{UID: uint32(os.Geteuid()), Job: "prepull", Step: strconv.Itoa(i), PID: os.Getpid()}
 	_, _ = s.Cache.Store.Release(s.Cache.Node, h) // the digest it had before
-	if err := s.Cache.Store.Hold(d, s.Cache.Node, h); err != nil {
+	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
 		return err
 	}
-	_, err = s.Cache.Get(ctx, im, d)
+	_, err = s.Cache.Get(ctx, v)
 	return err
+}
+
+// tagOf is the tag of a prepull URI (validated by the config): what
+// follows the last ':' after the repository, "latest" when there is none.
+func tagOf(uri string) string {
+	rest := uri[strings.LastIndexAny(uri, "/#")+1:]
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		return rest[i+1:]
+	}
+	return "latest"
 }
 
 // enrootPath is the PATH enroot and its tools are found on: the agent's own,

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 )
 
@@ -34,14 +36,16 @@ type Store struct {
 
 // record is what the agent knew of a file when it put it in place.
 type record struct {
-	Digest   Digest    `json:"digest"`
-	Image    string    `json:"image"`
-	Size     int64     `json:"size"`
-	MTimeNS  int64     `json:"mtime_ns"`
-	SHA256   string    `json:"sha256"`
-	Imported time.Time `json:"imported"`
-	Node     string    `json:"node"`
-	Seconds  float64   `json:"seconds"`
+	Digest   imageref.Digest `json:"digest"`
+	Image    string          `json:"image"`     // the source it was imported from
+	Manifest string          `json:"manifest"`  // the verified manifest, as served to enroot
+	Request  imageref.Digest `json:"requested"` // the digest asked for (an index, or the same)
+	Size     int64           `json:"size"`
+	MTimeNS  int64           `json:"mtime_ns"`
+	SHA256   string          `json:"sha256"`
+	Imported time.Time       `json:"imported"`
+	Node     string          `json:"node"`
+	Seconds  float64         `json:"seconds"`
 }
 
 var (
@@ -66,9 +70,13 @@ func (s *Store) Prepare() error {
 }
 
 // Path is where the image of d lives.
-func (s *Store) Path(d Digest) string { return filepath.Join(s.Dir, "sha256", d.Hex()+".sqsh") }
+func (s *Store) Path(d imageref.Digest) string {
+	return filepath.Join(s.Dir, "sha256", d.Encoded()+".sqsh")
+}
 
-func (s *Store) recPath(d Digest) string { return filepath.Join(s.Dir, "sha256", d.Hex()+".json") }
+func (s *Store) recPath(d imageref.Digest) string {
+	return filepath.Join(s.Dir, "sha256", d.Encoded()+".json")
+}
 
 // errMissing says the image is not cached (or no longer trusted).
 var errMissing = errors.New("not cached")
@@ -77,7 +85,7 @@ var errMissing = errors.New("not cached")
 // agent recorded: owned by the agent, read-only, one link, same size and
 // mtime, and, the first time this process serves it, the same sha256. A file
 // that fails is removed (it is corrupt or planted) and errMissing returned.
-func (s *Store) Lookup(d Digest) (string, error) {
+func (s *Store) Lookup(d imageref.Digest) (string, error) {
 	rec, err := s.readRecord(d)
 	if err != nil {
 		return "", err
@@ -92,7 +100,7 @@ func (s *Store) Lookup(d Digest) (string, error) {
 	return path, nil
 }
 
-func (s *Store) readRecord(d Digest) (record, error) {
+func (s *Store) readRecord(d imageref.Digest) (record, error) {
 	data, err := atomicfile.ReadFile(s.recPath(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return record{}, errMissing
@@ -110,13 +118,14 @@ func (s *Store) readRecord(d Digest) (record, error) {
 // Publish adopts the import user's output as d's image and writes its
 // record after it, so a crash in between leaves a file with no record,
 // which is never served and is replaced by the next import.
-func (s *Store) Publish(d Digest, image, src string, producerUID int, node string, took time.Duration) (record, error) {
+func (s *Store) Publish(v *Verified, src string, producerUID int, node string, took time.Duration) (record, error) {
+	d := v.Digest
 	s.drop(d)
 	a, err := atomicfile.Adopt(src, s.Path(d), producerUID, fileOpts)
 	if err != nil {
 		return record{}, err
 	}
-	rec := record{Digest: d, Image: image, Size: a.Size, MTimeNS: a.MTime.UnixNano(), SHA256: a.SHA256,
+	rec := record{Digest: d, Image: v.Image.Source(), Manifest: string(v.Manifest), Request: v.Requested, Size: a.Size, MTimeNS: a.MTime.UnixNano(), SHA256: a.SHA256,
 		Imported: time.Now().UTC(), Node: node, Seconds: took.Seconds()}
 	data, _ := json.MarshalIndent(rec, "", "  ")
 	if _, err := atomicfile.Write(s.recPath(d), append(data, '\n'), recOpts); err != nil {
@@ -127,10 +136,10 @@ func (s *Store) Publish(d Digest, image, src string, producerUID int, node strin
 }
 
 // drop removes d's record, then its file.
-func (s *Store) drop(d Digest) {
+func (s *Store) drop(d imageref.Digest) {
 	_ = os.Remove(s.recPath(d))
 	_ = os.Remove(s.Path(d))
 	s.mu.Lock()
-	delete(s.verified, d.Hex())
+	delete(s.verified, d.Encoded())
 	s.mu.Unlock()
 }

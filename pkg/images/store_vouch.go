@@ -29,7 +29,7 @@ func (s *Store) vouch(path string, rec record) error {
 		return fmt.Errorf("size %d, mtime %d; the record says %d, %d: it changed after import", st.Size, st.Mtim.Nano(), rec.Size, rec.MTimeNS)
 	}
 	s.mu.Lock()
-	done := s.verified[rec.Digest.Hex()] == rec
+	done := s.verified[rec.Digest.Encoded()] == rec
 	s.mu.Unlock()
 	if done {
 		return nil
@@ -48,5 +48,5 @@ func (s *Store) markVerified(rec record) {
 	if s.verified == nil {
 		s.verified = map[string]record{}
 	}
-	s.verified[rec.Digest.Hex()] = rec
+	s.verified[rec.Digest.Encoded()] = rec
 }
