@@ -34,10 +34,14 @@ func (l *loop) startImages() {
 		return
 	}
 	l.images.svc = svc
+	l.serve.listeners.set(imageSocket, svc.Err)
 }
+
+const imageSocket = "the image cache socket"
 
 func (l *loop) stopImages() {
 	if l.images.svc != nil {
+		l.serve.listeners.set(imageSocket, nil)
 		l.images.svc.Stop()
 		l.images.svc = nil
 	}

@@ -35,9 +35,10 @@ type Cache struct {
 // image from the same source wait on, so N local requests take the
 // directory lock once.
 type flight struct {
-	done chan struct{}
-	path string
-	err  error
+	done     chan struct{}
+	path     string
+	err      error
+	progress Progress
 }
 
 // key names an import: the verified digest and where it is read from. Two
@@ -51,8 +52,8 @@ func (v *Verified) key() string {
 
 // Get returns the path of v's image, importing it first when needed. Only
 // one process on one node imports an image from a source; the others wait
-// for its lock and then find its file.
-func (c *Cache) Get(ctx context.Context, v *Verified) (string, error) {
+// for its lock and then find its file. p (nil: none) shows the work.
+func (c *Cache) Get(ctx context.Context, v *Verified, p *Progress) (string, error) {
 	if path, err := c.lookup(v); err == nil {
 		c.Stats.hit()
 		return path, nil
@@ -70,6 +71,7 @@ func (c *Cache) Get(ctx context.Context, v *Verified) (string, error) {
 		go c.fly(f, v)
 	}
 	c.mu.Unlock()
+	p.Follow(&f.progress)
 	select {
 	case <-f.done:
 		return f.path, f.err
@@ -81,7 +83,7 @@ func (c *Cache) Get(ctx context.Context, v *Verified) (string, error) {
 // fly runs one import on its own deadline: a client that hangs up does not
 // waste an import other clients (or the next job) will want.
 func (c *Cache) fly(f *flight, v *Verified) {
-	f.path, f.err = c.fill(v)
+	f.path, f.err = c.fill(v, &f.progress)
 	c.mu.Lock()
 	delete(c.inflight, v.key())
 	c.mu.Unlock()
@@ -100,10 +102,11 @@ func (c *Cache) lookup(v *Verified) (string, error) {
 
 // fill takes the import lock and imports unless someone else did while we
 // waited.
-func (c *Cache) fill(v *Verified) (string, error) {
+func (c *Cache) fill(v *Verified, p *Progress) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.ImportTimeout)
 	defer cancel()
-	unlock, err := c.Store.lock(ctx, v.key())
+	p.Set("waiting")
+	unlock, err := c.waitLock(ctx, v.key(), p)
 	if err != nil {
 		return "", fmt.Errorf("waiting for the import lock of %s: %w", v.Digest, err)
 	}
@@ -118,7 +121,8 @@ func (c *Cache) fill(v *Verified) (string, error) {
 		c.Log.Info("removed the work of an import that died", zap.String("digest", string(v.Digest)), zap.Int("dirs", n))
 	}
 	c.Stats.miss()
-	path, err := c.importImage(ctx, v)
+	p.Set("importing")
+	path, err := c.importImage(ctx, v, p)
 	if err != nil {
 		c.Stats.failed()
 		return "", err
@@ -127,7 +131,7 @@ func (c *Cache) fill(v *Verified) (string, error) {
 	return path, nil
 }
 
-func (c *Cache) importImage(ctx context.Context, v *Verified) (string, error) {
+func (c *Cache) importImage(ctx context.Context, v *Verified, p *Progress) (string, error) {
 	cred, err := c.Enroot.identity()
 	if err != nil {
 		return "", err
@@ -150,7 +154,16 @@ func (c *Cache) importImage(ctx context.Context, v *Verified) (string, error) {
 	pinned := v.Image.Pinned(v.Digest)
 	c.Log.Info("importing image into the cache", zap.String("image", pinned), zap.String("front", f.addr))
 	out := filepath.Join(work, "image.sqsh")
-	if err := c.Enroot.Import(ctx, cred, work, f.ref(), out); err != nil {
+	m := newMeter(out, f.sent.Load)
+	beat := c.Store.progressFile(v.key())
+	tick := func(pgid int) error {
+		if moved, _ := m.sample(pgid); moved > 0 {
+			p.Add(moved)
+			beat.touch()
+		}
+		return nil
+	}
+	if err := c.Enroot.Import(ctx, cred, work, f.ref(), out, tick); err != nil {
 		return "", fmt.Errorf("importing %s: %w", pinned, err)
 	}
 	if !isSquashfs(out) {
@@ -182,4 +195,31 @@ func (c *Cache) publish(v *Verified, out string, uid int, took time.Duration) (r
 	}
 	rec, err := c.Store.Publish(v, out, uid, c.Node, took)
 	return rec, c.Store.Path(v.Digest), err
+}
+
+// waitLock takes the import lock of key. While another process or node
+// holds it, the holder's heartbeat file (touched as its import moves) is
+// this request's progress, so its importer can tell a slow import from a
+// stuck one.
+func (c *Cache) waitLock(ctx context.Context, key string, p *Progress) (func(), error) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		beat := c.Store.progressFile(key)
+		last := beat.mtime()
+		t := time.NewTicker(HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if m := beat.mtime(); !m.Equal(last) {
+					last = m
+					p.Add(1)
+				}
+			}
+		}
+	}()
+	return c.Store.lock(ctx, key)
 }

@@ -1,7 +1,6 @@
 package images
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // Enroot runs enroot for the daemon as the unprivileged import user, with
@@ -76,29 +77,59 @@ func (e *Enroot) command(ctx context.Context, cred *syscall.Credential, work str
 	return cmd
 }
 
-// run runs the command and returns enroot's output, trimmed, in errors.
-func run(cmd *exec.Cmd) (string, error) {
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // anything it left behind
+// Import imports ref (the front's URI) into out (a path in a workspace),
+// calling tick with enroot's process group every sampleEvery while it runs;
+// an error from tick stops the import.
+func (e *Enroot) Import(ctx context.Context, cred *syscall.Credential, work, ref, out string, tick func(pgid int) error) error {
+	cmd := e.command(ctx, cred, work, "import", "--output", out, ref)
+	output := &tailBuffer{}
+	cmd.Stdout, cmd.Stderr = output, output
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("enroot import %s: %w", ref, err)
 	}
-	if err != nil {
-		return "", fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, tail(errOut.String()+out.String()))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // anything it left behind
+			if err != nil {
+				return fmt.Errorf("enroot import %s: %v: %s", ref, err, tail(output.String()))
+			}
+			return nil
+		case <-t.C:
+			if err := tick(cmd.Process.Pid); err != nil {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+				return err
+			}
+		}
 	}
-	return out.String(), nil
 }
 
-// Import imports ref (the front's URI) into out (a path in a workspace).
-func (e *Enroot) Import(ctx context.Context, cred *syscall.Credential, work, ref, out string) error {
-	_, err := run(e.command(ctx, cred, work, "import", "--output", out, ref))
-	return err
+// tailBuffer keeps the last 8 KiB written: enroot's progress bars can run
+// long, and only the end says what failed.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
 }
 
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 8<<10 {
+		t.b = append(t.b[:0:0], t.b[len(t.b)-8<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
 }
 
 func tail(s string) string {

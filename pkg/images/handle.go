@@ -2,54 +2,156 @@ package images
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
-
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
-// handle answers one request from the importer running as h.
-func (s *Server) handle(req request, h Holder) response {
-	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step))
-	switch req.Op {
-	case "get":
-		if err := s.authorize(h.UID); err != nil {
-			log.Warn("image cache refused a user", zap.String("uri", req.URI), zap.Error(err))
-			return response{Error: err.Error()}
-		}
-		path, err := s.get(req, h)
-		if err != nil {
-			log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.String("uri", req.URI), zap.Error(err))
-			return response{Error: err.Error()}
-		}
-		log.Info("served a cached image", zap.String("uri", req.URI), zap.String("path", path))
-		return response{Path: path}
-	case "release":
-		if _, err := s.Cache.Store.Release(s.Cache.Node, h); err != nil {
-			return response{Error: err.Error()}
-		}
-		return response{}
+// writeWithin bounds each write to an importer: one that stops reading is
+// dropped, not waited on.
+const writeWithin = 10 * time.Second
+
+// decode reads a Request of at most MaxRequest bytes.
+func decode(w http.ResponseWriter, r *http.Request) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("bad request: %w", err)
 	}
-	return response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+	return req, nil
+}
+
+// refuse answers a request refused before any work, with one Event.
+func refuse(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(Event{Error: err.Error()})
+}
+
+// admit reads the request and says who asks: the peer's uid, and the step
+// the request belongs to.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (Request, Holder, bool) {
+	cred, ok := peerOf(r.Context())
+	if !ok {
+		refuse(w, http.StatusForbidden, errors.New("no peer credentials"))
+		return Request{}, Holder{}, false
+	}
+	req, err := decode(w, r)
+	if err != nil {
+		code := http.StatusBadRequest
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		refuse(w, code, err)
+		return req, Holder{}, false
+	}
+	h, err := s.holder(cred, req)
+	if err != nil {
+		refuse(w, http.StatusForbidden, err)
+		return req, h, false
+	}
+	return req, h, true
+}
+
+// holder is the step a request belongs to.
+func (s *Server) holder(cred unix.Ucred, req Request) (Holder, error) {
+	h := Holder{UID: cred.Uid, Job: req.Job, Step: req.Step, PID: parentPID(int(cred.Pid))}
+	return h, h.valid()
+}
+
+func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
+	_, h, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.Cache.Store.Release(s.Cache.Node, h); err != nil {
+		refuse(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("{}\n"))
+}
+
+// handleGet answers with a stream of Events: a heartbeat every
+// HeartbeatEvery while the daemon works, then the path or the error.
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	req, h, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step), zap.String("uri", req.URI))
+	if err := s.authorize(h.UID); err != nil {
+		log.Warn("image cache refused a user", zap.Error(err))
+		refuse(w, http.StatusForbidden, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	send := func(e Event) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeWithin))
+		if err := json.NewEncoder(w).Encode(e); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	p := &Progress{}
+	type result struct {
+		path string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		path, err := s.get(r.Context(), req, h, p)
+		done <- result{path, err}
+	}()
+	t := time.NewTicker(HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case res := <-done:
+			if res.err != nil {
+				log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.Error(res.err))
+				send(Event{Error: res.err.Error()})
+				return
+			}
+			log.Info("served a cached image", zap.String("path", res.path))
+			send(Event{Path: res.path})
+			return
+		case <-t.C:
+			state, n := p.Snapshot()
+			if !send(Event{State: state, Progress: n}) {
+				return // the importer went away; get sees the context end
+			}
+		}
+	}
 }
 
 // get verifies what the user asked for with the agent's credentials, then
 // holds the verified digest before it is imported, so eviction cannot take
-// the new image between its import and its use.
-func (s *Server) get(req request, h Holder) (string, error) {
+// the new image between its import and its use. A get whose importer went
+// away releases its hold; the import goes on for the next job.
+func (s *Server) get(ctx context.Context, req Request, h Holder, p *Progress) (string, error) {
 	im, err := imageref.ParseURI(req.URI)
 	if err != nil {
 		return "", err
 	}
-	d, err := imageref.ParseDigest(string(req.Digest))
+	d, err := imageref.ParseDigest(req.Digest)
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout+time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, s.Cache.ImportTimeout+time.Minute)
 	defer cancel()
+	p.Set("verifying")
 	v, err := s.Cache.Registry.Verify(ctx, im, d)
 	if err != nil {
 		return "", err
@@ -57,12 +159,16 @@ func (s *Server) get(req request, h Holder) (string, error) {
 	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
 		return "", err
 	}
-	path, err := s.Cache.Get(ctx, v)
+	path, err := s.Cache.Get(ctx, v, p)
 	if err != nil {
 		_, _ = s.Cache.Store.Release(s.Cache.Node, h)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("import still running after images.import_timeout: %w", err)
 		}
+		return "", err
 	}
-	return path, err
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("internal: relative path %q", path)
+	}
+	return path, nil
 }

@@ -2,11 +2,14 @@ package images
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +17,18 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
-
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+)
+
+// How long a job waits on the cache before it imports on its own: the
+// daemon must answer within AnswerWithin, send a line at least every
+// LineWithin, and show progress (its counter moves) at least every
+// NoProgressFor. A wedged daemon, a stuck import or a stalled registry
+// costs a job at most these seconds, never hours.
+const (
+	AnswerWithin  = 10 * time.Second
+	LineWithin    = 15 * time.Second
+	NoProgressFor = 60 * time.Second
 )
 
 // Importer is the Pyxis side: `enroot-agent importer get URI` and
@@ -27,10 +40,9 @@ type Importer struct {
 }
 
 // Get returns the squashfs Pyxis should use for uri. It asks the daemon
-// with a digest the user resolved themselves (so the registry vouched for
-// the user), and falls back to the user's own enroot import whenever the
-// cache cannot serve: a cache problem never fails a job that would have run
-// without it.
+// with a digest the user resolved themselves (the daemon verifies it), and
+// falls back to the user's own enroot import whenever the cache cannot
+// serve: a cache problem never fails a job that would have run without it.
 func (im *Importer) Get(ctx context.Context, uri string) (string, error) {
 	path, err := im.fromCache(ctx, uri)
 	if err == nil {
@@ -48,14 +60,102 @@ func (im *Importer) fromCache(ctx context.Context, uri string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := im.ask(ctx, request{Op: "get", URI: uri, Digest: d, Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")}, 25*time.Hour)
+	req := Request{URI: uri, Digest: string(d), Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	resp, err := im.post(ctx, PathGet, req)
 	if err != nil {
 		return "", err
 	}
-	if !strings.HasPrefix(resp.Path, "/") {
-		return "", fmt.Errorf("the daemon answered no path")
+	defer resp.Body.Close()
+	return follow(ctx, cancel, resp.Body)
+}
+
+// follow reads the daemon's Events until the path or an error, giving up
+// (cancel) when the lines or the progress stop.
+func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader) (string, error) {
+	lines := make(chan Event)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 4096), MaxRequest)
+		for sc.Scan() {
+			var e Event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				select {
+				case lines <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	var last int64 = -1
+	moved := time.Now()
+	idle := time.NewTimer(LineWithin)
+	defer idle.Stop()
+	for {
+		select {
+		case e, ok := <-lines:
+			if !ok {
+				if err := context.Cause(ctx); err != nil {
+					return "", err
+				}
+				return "", errors.New("the daemon hung up without an answer")
+			}
+			switch {
+			case e.Error != "":
+				return "", errors.New(e.Error)
+			case e.Path != "":
+				if !filepath.IsAbs(e.Path) {
+					return "", fmt.Errorf("the daemon answered a relative path %q", e.Path)
+				}
+				return e.Path, nil
+			}
+			if e.Progress != last {
+				last, moved = e.Progress, time.Now()
+			} else if time.Since(moved) > NoProgressFor {
+				cancel(fmt.Errorf("the daemon showed no progress for %s (%s)", NoProgressFor, e.State))
+			}
+			idle.Reset(LineWithin)
+		case <-idle.C:
+			cancel(fmt.Errorf("the daemon sent nothing for %s", LineWithin))
+		}
 	}
-	return resp.Path, nil
+}
+
+// post sends req to the daemon, which must run as root, and returns its
+// answer when it is 200; it gives up after AnswerWithin.
+func (im *Importer) post(ctx context.Context, path string, req Request) (*http.Response, error) {
+	body, _ := json.Marshal(req)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://enroot-agent"+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, AnswerWithin)
+			defer cancel()
+			return rootsock.Dial(ctx, im.Socket)
+		},
+		ResponseHeaderTimeout: AnswerWithin,
+		DisableKeepAlives:     true,
+	}}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("the agent's image cache (%s): %w", im.Socket, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var e Event
+		_ = json.NewDecoder(io.LimitReader(resp.Body, MaxRequest)).Decode(&e)
+		if e.Error == "" {
+			e.Error = resp.Status
+		}
+		return nil, errors.New(e.Error)
+	}
+	return resp, nil
 }
 
 // digest is `enroot digest URI` as this user, with their credentials.
@@ -67,32 +167,8 @@ func (im *Importer) digest(ctx context.Context, uri string) (imageref.Digest, er
 	if err != nil {
 		return "", fmt.Errorf("enroot digest %s: %v: %s", uri, err, tail(errOut.String()))
 	}
-	return imageref.ParseDigest(lastLine(string(out)))
-}
-
-// ask sends one request to the daemon, which must run as root.
-func (im *Importer) ask(ctx context.Context, req request, wait time.Duration) (response, error) {
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := rootsock.Dial(dctx, im.Socket)
-	if err != nil {
-		return response{}, fmt.Errorf("the agent's image cache (%s): %w", im.Socket, err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wait))
-	data, _ := json.Marshal(req)
-	if _, err := c.Write(append(data, '\n')); err != nil {
-		return response{}, err
-	}
-	line, err := bufio.NewReader(c).ReadBytes('\n')
-	var resp response
-	if err == nil {
-		err = json.Unmarshal(line, &resp)
-	}
-	if err == nil && resp.Error != "" {
-		err = errors.New(resp.Error)
-	}
-	return resp, err
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return imageref.ParseDigest(lines[len(lines)-1])
 }
 
 // ownPath is where the fallback import goes, as Pyxis's simple importer.
@@ -127,9 +203,13 @@ func (im *Importer) Release(ctx context.Context) error {
 	if out, err := im.ownPath(); err == nil {
 		_ = os.Remove(out)
 	}
-	_, err := im.ask(ctx, request{Op: "release", Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")}, 30*time.Second)
-	if err != nil {
-		fmt.Fprintf(im.Stderr, "enroot-agent importer: release: %v (the daemon expires the hold once the step is gone)\n", err)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := im.post(ctx, PathRelease, Request{Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")})
+	if err == nil {
+		resp.Body.Close()
+	} else {
+		fmt.Fprintf(im.Stderr, "enroot-agent importer: release: %v (the daemon drops the hold once the step is gone)\n", err)
 	}
 	return nil
 }

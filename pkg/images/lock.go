@@ -112,3 +112,31 @@ func renew(path string) func() {
 	}()
 	return func() { close(stop); <-done; _ = os.Remove(path) }
 }
+
+// heartbeat is .locks/<key>.progress, whose mtime an import touches as it
+// moves, for the requests of other processes and nodes that wait on its
+// lock. It is a file of the agent's own, never followed through a symlink.
+type heartbeat string
+
+func (s *Store) progressFile(key string) heartbeat {
+	return heartbeat(filepath.Join(s.Dir, ".locks", key+".progress"))
+}
+
+// touch sets the mtime to now, creating the file when missing.
+func (h heartbeat) touch() {
+	now := time.Now()
+	ts := []unix.Timespec{unix.NsecToTimespec(now.UnixNano()), unix.NsecToTimespec(now.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, string(h), ts, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
+		if fd, err := unix.Open(string(h), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600); err == nil {
+			_ = unix.Close(fd)
+		}
+	}
+}
+
+func (h heartbeat) mtime() time.Time {
+	var st unix.Stat_t
+	if unix.Lstat(string(h), &st) != nil {
+		return time.Time{}
+	}
+	return time.Unix(st.Mtim.Unix())
+}

@@ -66,6 +66,9 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	return s, nil
 }
 
+// Err is why the socket stopped accepting; nil while it serves.
+func (s *Service) Err() error { return s.server.Err() }
+
 // Stop closes the socket and waits for the upkeep; an import in flight is
 // killed with its process group when the daemon exits.
 func (s *Service) Stop() {
@@ -133,7 +136,7 @@ func (s *Service) prepullOne(i int, uri string) error {
 	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
 		return err
 	}
-	_, err = s.Cache.Get(ctx, v)
+	_, err = s.Cache.Get(ctx, v, nil)
 	return err
 }
 
