@@ -24,11 +24,13 @@ type Cache struct {
 	Node          string
 	MaxSize       int64 // 0: unbounded
 	ImportTimeout time.Duration
+	Limits        Limits
 	Log           *zap.Logger
 	Stats         *Stats
 
 	mu       sync.Mutex
 	inflight map[string]*flight
+	guard    guard
 }
 
 // flight is one import in this process that later requests for the same
@@ -52,8 +54,10 @@ func (v *Verified) key() string {
 
 // Get returns the path of v's image, importing it first when needed. Only
 // one process on one node imports an image from a source; the others wait
-// for its lock and then find its file. p (nil: none) shows the work.
-func (c *Cache) Get(ctx context.Context, v *Verified, p *Progress) (string, error) {
+// for its lock and then find its file. p (nil: none) shows the work. An
+// import this request starts counts against uid's images.user_imports
+// (uid 0: the daemon or root, unbounded).
+func (c *Cache) Get(ctx context.Context, v *Verified, p *Progress, uid uint32) (string, error) {
 	if path, err := c.lookup(v); err == nil {
 		c.Stats.hit()
 		return path, nil
@@ -66,9 +70,14 @@ func (c *Cache) Get(ctx context.Context, v *Verified, p *Progress) (string, erro
 	}
 	f, joined := c.inflight[v.key()]
 	if !joined {
+		done, err := c.guard.startImport(uid, c.Limits.Imports)
+		if err != nil {
+			c.mu.Unlock()
+			return "", err
+		}
 		f = &flight{done: make(chan struct{})}
 		c.inflight[v.key()] = f
-		go c.fly(f, v)
+		go func() { defer done(); c.fly(f, v) }()
 	}
 	c.mu.Unlock()
 	p.Follow(&f.progress)
@@ -121,17 +130,22 @@ func (c *Cache) fill(v *Verified, p *Progress) (string, error) {
 		c.Log.Info("removed the work of an import that died", zap.String("digest", string(v.Digest)), zap.Int("dirs", n))
 	}
 	c.Stats.miss()
+	r, err := c.reserve(ctx, v.key(), v.Compressed())
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", v.Image.Pinned(v.Digest), err)
+	}
+	defer r.release()
 	p.Set("importing")
-	path, err := c.importImage(ctx, v, p)
+	path, err := c.importImage(ctx, v, p, r)
 	if err != nil {
 		c.Stats.failed()
 		return "", err
 	}
-	c.Evict()
+	c.Stats.usage(c.Store.usage())
 	return path, nil
 }
 
-func (c *Cache) importImage(ctx context.Context, v *Verified, p *Progress) (string, error) {
+func (c *Cache) importImage(ctx context.Context, v *Verified, p *Progress, r *reservation) (string, error) {
 	cred, err := c.Enroot.identity()
 	if err != nil {
 		return "", err
@@ -156,10 +170,16 @@ func (c *Cache) importImage(ctx context.Context, v *Verified, p *Progress) (stri
 	out := filepath.Join(work, "image.sqsh")
 	m := newMeter(out, f.sent.Load)
 	beat := c.Store.progressFile(v.key())
+	step := max(64<<20, v.Compressed()/4)
 	tick := func(pgid int) error {
-		if moved, _ := m.sample(pgid); moved > 0 {
+		moved, size := m.sample(pgid)
+		if moved > 0 {
 			p.Add(moved)
 			beat.touch()
+		}
+		r.renew()
+		if size > r.size {
+			return r.grow(ctx, size+step)
 		}
 		return nil
 	}
@@ -168,6 +188,11 @@ func (c *Cache) importImage(ctx context.Context, v *Verified, p *Progress) (stri
 	}
 	if !isSquashfs(out) {
 		return "", fmt.Errorf("enroot import of %s wrote no squashfs", pinned)
+	}
+	if fi, err := os.Lstat(out); err != nil {
+		return "", err
+	} else if err := r.grow(ctx, fi.Size()); err != nil { // written since the last tick
+		return "", fmt.Errorf("%s: %w", pinned, err)
 	}
 	rec, path, err := c.publish(v, out, int(cred.Uid), time.Since(start))
 	if err != nil {

@@ -32,7 +32,7 @@ func TestSixteenNodesImportOnce(t *testing.T) {
 					defer wg.Done()
 					v, err := c.Registry.Verify(context.Background(), reg.image("ml/hello"), d)
 					if err == nil {
-						paths[i], err = c.Get(context.Background(), v, nil)
+						paths[i], err = c.Get(context.Background(), v, nil, 0)
 					}
 					errs[i] = err
 				}()
@@ -68,7 +68,7 @@ func TestHelperNode(t *testing.T) {
 	im := (&testRegistry{Host: os.Getenv("IMAGES_HELPER_REGISTRY")}).image("ml/hello")
 	v, err := c.Registry.Verify(context.Background(), im, mustParse(t, os.Getenv("IMAGES_HELPER_DIGEST")))
 	if err == nil {
-		_, err = c.Get(context.Background(), v, nil)
+		_, err = c.Get(context.Background(), v, nil, 0)
 	}
 	t.Fatalf("the victim finished: %v", err)
 }
@@ -100,7 +100,7 @@ func TestKilledImporterIsTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	path, err := c.Get(context.Background(), v, nil)
+	path, err := c.Get(context.Background(), v, nil, 0)
 	if err != nil || path == "" {
 		t.Fatalf("after the importer died: %q, %v", path, err)
 	}

@@ -43,6 +43,11 @@ type fakeEnroot struct {
 
 type fakeConf struct {
 	Sleep time.Duration `json:"sleep"`
+	// Gate, when set, is a file each import waits for before it fetches.
+	Gate string `json:"gate"`
+	// Pad is added to each squashfs: an image that unpacks bigger than it
+	// downloads.
+	Pad int `json:"pad"`
 }
 
 // TestMain runs the fake when the binary is called as enroot.
@@ -77,8 +82,10 @@ func newFakeEnroot(t *testing.T, sleep time.Duration) *fakeEnroot {
 	return f
 }
 
-func (f *fakeEnroot) setSleep(t *testing.T, d time.Duration) {
-	data, _ := json.Marshal(fakeConf{Sleep: d})
+func (f *fakeEnroot) setSleep(t *testing.T, d time.Duration) { f.configure(t, fakeConf{Sleep: d}) }
+
+func (f *fakeEnroot) configure(t *testing.T, c fakeConf) {
+	data, _ := json.Marshal(c)
 	if err := os.WriteFile(f.conf, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +269,12 @@ func fakeImport(out, uri string) error {
 	fmt.Fprintf(lf, "%d %s\n", os.Getpid(), uri)
 	lf.Close()
 	time.Sleep(conf.Sleep)
+	for conf.Gate != "" {
+		if _, err := os.Stat(conf.Gate); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	im, err := imageref.ParseURI(uri)
 	if err != nil {
 		return err
@@ -291,7 +304,7 @@ func fakeImport(out, uri string) error {
 			image = append(image, blob...)
 		}
 	}
-	return os.WriteFile(out, image, 0o644)
+	return os.WriteFile(out, append(image, make([]byte, conf.Pad)...), 0o644)
 }
 
 func layerDigests(m fakeManifest) []string {

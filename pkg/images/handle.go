@@ -137,9 +137,11 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // get verifies what the user asked for with the agent's credentials, then
-// holds the verified digest before it is imported, so eviction cannot take
-// the new image between its import and its use. A get whose importer went
-// away releases its hold; the import goes on for the next job.
+// holds the verified digest (within the user's bounds) before it is
+// imported, so eviction cannot take the new image between its import and
+// its use. A get whose importer went away releases its hold; the import
+// goes on for the next job. A request that failed is answered from memory
+// for a while.
 func (s *Server) get(ctx context.Context, req Request, h Holder, p *Progress) (string, error) {
 	im, err := imageref.ParseURI(req.URI)
 	if err != nil {
@@ -149,22 +151,41 @@ func (s *Server) get(ctx context.Context, req Request, h Holder, p *Progress) (s
 	if err != nil {
 		return "", err
 	}
+	key := failureKey(im, d)
+	if err := s.Cache.guard.recent(key); err != nil {
+		s.Cache.Stats.refused("failed_recently")
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.Cache.ImportTimeout+time.Minute)
 	defer cancel()
+	path, err := s.serve(ctx, im, d, h, p)
+	switch {
+	case err == nil:
+		return path, nil
+	case errors.Is(err, errLimit):
+		s.Cache.Stats.refused("user_limit")
+	case errors.Is(err, errNoRoom):
+		s.Cache.Stats.refused("no_room")
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		err = fmt.Errorf("import still running after images.import_timeout: %w", err)
+	case ctx.Err() == nil: // not the importer going away
+		s.Cache.guard.fail(key, err)
+	}
+	return "", err
+}
+
+func (s *Server) serve(ctx context.Context, im imageref.Image, d imageref.Digest, h Holder, p *Progress) (string, error) {
 	p.Set("verifying")
 	v, err := s.Cache.Registry.Verify(ctx, im, d)
 	if err != nil {
 		return "", err
 	}
-	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
+	if err := s.Cache.admitHold(v, h); err != nil {
 		return "", err
 	}
-	path, err := s.Cache.Get(ctx, v, p)
+	path, err := s.Cache.Get(ctx, v, p, h.UID)
 	if err != nil {
-		_, _ = s.Cache.Store.Release(s.Cache.Node, h)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("import still running after images.import_timeout: %w", err)
-		}
+		s.Cache.Store.dropHold(v.Digest, s.Cache.Node, h)
 		return "", err
 	}
 	if !filepath.IsAbs(path) {

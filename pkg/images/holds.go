@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +79,21 @@ func (s *Store) Release(node string, h Holder) (int, error) {
 	return len(matches), nil
 }
 
+// releaseExcept drops h's holds of every digest but keep.
+func (s *Store) releaseExcept(node string, h Holder, keep imageref.Digest) {
+	matches, _ := filepath.Glob(filepath.Join(s.Dir, ".holds", "*", s.holdName(node, h)))
+	for _, m := range matches {
+		if filepath.Base(filepath.Dir(m)) != keep.Encoded() {
+			_ = os.Remove(m)
+		}
+	}
+}
+
+// drop removes h's hold of d on this node.
+func (s *Store) dropHold(d imageref.Digest, node string, h Holder) {
+	_ = os.Remove(filepath.Join(s.Dir, ".holds", d.Encoded(), s.holdName(node, h)))
+}
+
 // Renew keeps this node's holds of live steps fresh and removes those of
 // steps that ended without a release.
 func (s *Store) Renew(node string) {
@@ -101,4 +117,36 @@ func (s *Store) held(d imageref.Digest) bool {
 		}
 	}
 	return false
+}
+
+// heldBy lists the digests uid holds now, on any node.
+func (s *Store) heldBy(uid uint32) map[imageref.Digest]struct{} {
+	out := map[imageref.Digest]struct{}{}
+	dirs, _ := os.ReadDir(filepath.Join(s.Dir, ".holds"))
+	for _, dir := range dirs {
+		d, err := imageref.ParseDigest("sha256:" + dir.Name())
+		if err != nil || !dir.IsDir() {
+			continue
+		}
+		entries, _ := os.ReadDir(filepath.Join(s.Dir, ".holds", dir.Name()))
+		for _, e := range entries {
+			owner, ok := holdUID(e.Name())
+			if fi, err := e.Info(); ok && owner == uid && err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) < holdStale {
+				out[d] = struct{}{}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// holdUID reads the uid of a hold's name, <node>.<uid>.<job>.<step>; the
+// node may hold dots, so it is cut from the right.
+func holdUID(name string) (uint32, bool) {
+	f := strings.Split(name, ".")
+	if len(f) < 4 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(f[len(f)-3], 10, 32)
+	return uint32(n), err == nil
 }

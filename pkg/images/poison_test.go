@@ -34,7 +34,7 @@ func TestPlantedAndCorruptFilesAreNeverServed(t *testing.T) {
 	if err := os.WriteFile(plant, []byte("hsqs evil"), 0o444); err != nil {
 		t.Fatal(err)
 	}
-	path, err := c.Get(context.Background(), v, nil)
+	path, err := c.Get(context.Background(), v, nil, 0)
 	if err != nil || f.count(t) != 1 {
 		t.Fatalf("with a planted file: %q, %v, %d imports", path, err, f.count(t))
 	}
@@ -55,7 +55,7 @@ func TestPlantedAndCorruptFilesAreNeverServed(t *testing.T) {
 	_ = os.Chmod(path, 0o444)
 	_ = os.Chtimes(path, st.ModTime(), st.ModTime())
 	fresh := testCache(t, dir, "n1")
-	if _, err := fresh.Get(context.Background(), v, nil); err != nil || f.count(t) != 2 {
+	if _, err := fresh.Get(context.Background(), v, nil, 0); err != nil || f.count(t) != 2 {
 		t.Fatalf("a corrupt file: %v, %d imports, want a second import", err, f.count(t))
 	}
 	if fresh.Stats.Snapshot().Corrupt != 1 {
@@ -65,7 +65,7 @@ func TestPlantedAndCorruptFilesAreNeverServed(t *testing.T) {
 	fh, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	fh.Write([]byte("x"))
 	fh.Close()
-	if _, err := fresh.Get(context.Background(), v, nil); err != nil || f.count(t) != 3 {
+	if _, err := fresh.Get(context.Background(), v, nil, 0); err != nil || f.count(t) != 3 {
 		t.Fatalf("an appended file: %v, %d imports", err, f.count(t))
 	}
 }
@@ -81,7 +81,7 @@ func cacheImages(t *testing.T, c *Cache, reg *testRegistry, n int) ([]imageref.D
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := c.Get(context.Background(), v, nil)
+		p, err := c.Get(context.Background(), v, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

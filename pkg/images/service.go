@@ -132,11 +132,11 @@ func (s *Service) prepullOne(i int, uri string) error {
 		return err
 	}
 	h := Holder{UID: uint32(os.Geteuid()), Job: "prepull", Step: strconv.Itoa(i), PID: os.Getpid()}
-	_, _ = s.Cache.Store.Release(s.Cache.Node, h) // the digest it had before
 	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
 		return err
 	}
-	_, err = s.Cache.Get(ctx, v, nil)
+	s.Cache.Store.releaseExcept(s.Cache.Node, h, v.Digest) // the digest it had before
+	_, err = s.Cache.Get(ctx, v, nil, 0)
 	return err
 }
 

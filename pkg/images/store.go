@@ -23,6 +23,7 @@ import (
 //	                        mtime is the image's last use, for eviction
 //	<dir>/.locks/<hex>.lock the per-digest import lock (flock, or a lease)
 //	<dir>/.holds/<hex>/     who uses the image now (see holds.go)
+//	<dir>/.reserve/         the space imports in flight reserved (space.go)
 //	<dir>/.work/            one directory per import, owned by the import user
 //
 // A file is served only when its record vouches for it, so a file that
@@ -61,7 +62,7 @@ func (s *Store) Prepare() error {
 	if _, err := atomicfile.EnsureDir(s.Dir, dirOpts); err != nil {
 		return err
 	}
-	for name, o := range map[string]atomicfile.Options{"sha256": dirOpts, ".locks": privOpts, ".holds": privOpts, ".work": dirOpts} {
+	for name, o := range map[string]atomicfile.Options{"sha256": dirOpts, ".locks": privOpts, ".holds": privOpts, ".reserve": privOpts, ".work": dirOpts} {
 		if _, err := atomicfile.EnsureDir(filepath.Join(s.Dir, name), o); err != nil {
 			return err
 		}

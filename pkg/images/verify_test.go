@@ -41,7 +41,7 @@ func TestLyingManifestIsNeverCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := c.Get(ctx, v, nil)
+	path, err := c.Get(ctx, v, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestLyingBlobsCutTheImport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the honest manifest was refused: %v", err)
 	}
-	if path, err := c.Get(ctx, v, nil); err == nil {
+	if path, err := c.Get(ctx, v, nil, 0); err == nil {
 		data, _ := os.ReadFile(path)
 		t.Fatalf("an image with lying blobs was cached: %q", data)
 	}
@@ -86,7 +86,7 @@ func TestLyingBlobsCutTheImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := c.Get(ctx, v, nil)
+	path, err := c.Get(ctx, v, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestIndexIsFollowedToThePlatformManifest(t *testing.T) {
 	if v.Digest != amd64 || v.Requested != index {
 		t.Fatalf("verified %s (asked %s), want the amd64 manifest %s", v.Digest, v.Requested, amd64)
 	}
-	path, err := c.Get(context.Background(), v, nil)
+	path, err := c.Get(context.Background(), v, nil, 0)
 	if err != nil || path != c.Store.Path(amd64) {
 		t.Fatalf("%q, %v", path, err)
 	}
