@@ -2,6 +2,7 @@ package images
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -50,8 +51,12 @@ type fakeConf struct {
 	Pad int `json:"pad"`
 }
 
-// TestMain runs the fake when the binary is called as enroot.
+// TestMain runs the fake when the binary is called as enroot, and the
+// importer when it is called as images-importer (as Pyxis runs it).
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "images-importer" {
+		os.Exit(importerMain(os.Args[1:]))
+	}
 	if filepath.Base(os.Args[0]) == "enroot" {
 		if err := fakeEnrootMain(os.Args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, "fake enroot:", err)
@@ -331,4 +336,24 @@ func (c *fakeClient) blob(d string) ([]byte, error) {
 		return nil, fmt.Errorf("checksum mismatch: %s", d)
 	}
 	return data, nil
+}
+
+// importerMain is `enroot-agent importer get URI | release`, talking to
+// $IMAGES_SOCKET.
+func importerMain(args []string) int {
+	im := &Importer{Socket: os.Getenv("IMAGES_SOCKET"), Getenv: os.Getenv, Stderr: os.Stderr}
+	switch {
+	case len(args) == 2 && args[0] == "get":
+		path, err := im.Get(context.Background(), args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "importer:", err)
+			return 1
+		}
+		fmt.Println(path)
+		return 0
+	case len(args) == 1 && args[0] == "release":
+		_ = im.Release(context.Background())
+		return 0
+	}
+	return 2
 }

@@ -62,10 +62,20 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (Request, Holder,
 	return req, h, true
 }
 
-// holder is the step a request belongs to.
+// holder is the step a request belongs to, as the process tree says
+// (stepd.go): the claims of the request are checked, never trusted.
 func (s *Server) holder(cred unix.Ucred, req Request) (Holder, error) {
-	h := Holder{UID: cred.Uid, Job: req.Job, Step: req.Step, PID: parentPID(int(cred.Pid))}
-	return h, h.valid()
+	h := Holder{UID: cred.Uid, Job: req.Job, Step: req.Step}
+	if err := h.valid(); err != nil {
+		return h, err
+	}
+	p, err := findStep(s.Cache.Store.proc(), int(cred.Pid), cred.Uid, req.Job, req.Step)
+	if err != nil {
+		s.Cache.Stats.refused("not_a_step")
+		return h, fmt.Errorf("%w: %v", errNotAStep, err)
+	}
+	h.Proc = p
+	return h, nil
 }
 
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {

@@ -11,14 +11,19 @@ import (
 	"testing"
 
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/prometheus/procfs"
 )
 
 func testServer(t *testing.T, c *Cache) *Server {
 	return &Server{Cache: c, Log: c.Log}
 }
 
-func step(uid uint32, job string) Holder {
-	return Holder{UID: uid, Job: job, Step: "0", PID: os.Getpid()}
+// step is a holder whose life is this test process's.
+func step(uid uint32, job string) Holder { return selfHolder(uid, job) }
+
+func selfHolder(uid uint32, job string) Holder {
+	fs, _ := procfs.NewFS("/proc")
+	return Holder{UID: uid, Job: job, Step: "0", Proc: stepd{pid: os.Getpid(), start: startOf(fs, os.Getpid())}}
 }
 
 // One user asks for 30 new images at once (issue finding 5): at most

@@ -102,7 +102,7 @@ func TestEvictionSparesHeldImages(t *testing.T) {
 	c := testCache(t, filepath.Join(worldDir(t), "cache"), "n1")
 	ds, sizes := cacheImages(t, c, reg, 4)
 	// The oldest is held by a live step (this test process).
-	if err := c.Store.Hold(ds[0], "n1", Holder{UID: 1000, Job: "7", Step: "0", PID: os.Getpid()}); err != nil {
+	if err := c.Store.Hold(ds[0], "n1", selfHolder(1000, "7")); err != nil {
 		t.Fatal(err)
 	}
 	c.MaxSize = sizes - 1

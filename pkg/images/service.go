@@ -131,7 +131,7 @@ func (s *Service) prepullOne(i int, uri string) error {
 	if err != nil {
 		return err
 	}
-	h := Holder{UID: uint32(os.Geteuid()), Job: "prepull", Step: strconv.Itoa(i), PID: os.Getpid()}
+	h := s.Cache.Store.daemonHolder("prepull", strconv.Itoa(i))
 	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
 		return err
 	}
