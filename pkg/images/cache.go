@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
@@ -31,6 +32,27 @@ type Cache struct {
 	mu       sync.Mutex
 	inflight map[string]*flight
 	guard    guard
+	distrust atomic.Pointer[error] // why images.dir is no longer safe
+}
+
+// recheck checks again that only root can change the path to the
+// directory (the upkeep does, every minute); until it is safe again, no
+// request is served from it.
+func (c *Cache) recheck() {
+	if err := trustedPath(c.Store.Dir); err != nil {
+		if c.distrust.Swap(&err) == nil {
+			c.Log.Error("images.dir is no longer safe; the cache serves nothing until it is fixed", zap.Error(err), zap.String("fix", trustFix(c.Store.Dir)))
+		}
+		return
+	}
+	c.distrust.Store(nil)
+}
+
+func (c *Cache) untrusted() error {
+	if e := c.distrust.Load(); e != nil {
+		return fmt.Errorf("images.dir %s is not safe: %w", c.Store.Dir, *e)
+	}
+	return nil
 }
 
 // flight is one import in this process that later requests for the same

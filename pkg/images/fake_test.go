@@ -8,13 +8,15 @@ import (
 	"go.uber.org/zap"
 )
 
-// worldDir is a temp dir the import user can reach (t.TempDir is 0700).
+// worldDir is a temp dir the import user can reach (t.TempDir is 0700),
+// on a path only root can change (the cache refuses any other: /tmp is
+// 1777).
 func worldDir(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the image cache tests need root: the daemon runs imports as another user")
 	}
-	dir, err := os.MkdirTemp("", "images-test-")
+	dir, err := os.MkdirTemp("/var/cache", "enroot-agent-images-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func worldDir(t *testing.T) string {
 
 func testCache(t *testing.T, dir, node string) *Cache {
 	t.Helper()
-	c := &Cache{Store: &Store{Dir: dir}, Enroot: &Enroot{User: "nobody", Path: os.Getenv("PATH"), Group: -1},
+	c := &Cache{Store: &Store{Dir: dir, GID: -1}, Enroot: &Enroot{User: "nobody", Path: os.Getenv("PATH"), Group: -1},
 		Registry: &Registry{}, Node: node, ImportTimeout: time.Minute, Log: zap.NewNop(), Stats: &Stats{}}
 	if err := c.Store.Prepare(); err != nil {
 		t.Fatal(err)

@@ -161,6 +161,9 @@ func (s *Server) get(ctx context.Context, req Request, h Holder, p *Progress) (s
 	if err != nil {
 		return "", err
 	}
+	if err := s.Cache.untrusted(); err != nil {
+		return "", err
+	}
 	key := failureKey(im, d)
 	if err := s.Cache.guard.recent(key); err != nil {
 		s.Cache.Stats.refused("failed_recently")

@@ -25,7 +25,7 @@ func TestStartCleansWorkAndPrepullFollowsTheTag(t *testing.T) {
 	cfg.Images.Cache = true
 	cfg.Images.Prepull = []string{reg.Host + "#ml/hello:v1"}
 	cfg.Images.PrepullInterval = config.Duration(300 * time.Millisecond)
-	store := &Store{Dir: root.Path(cfg.Images.Dir)}
+	store := &Store{Dir: root.Path(cfg.Images.Dir), GID: -1}
 	if err := store.Prepare(); err != nil {
 		t.Fatal(err)
 	}

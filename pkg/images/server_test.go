@@ -28,7 +28,7 @@ func newImporterUnderStep(t *testing.T, base, sock string) *importerUnderStep {
 	if err := os.Mkdir(rt, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Chmod(rt, 0o1777)
+	_ = os.Chmod(rt, os.ModeSticky|0o777)
 	s := newFakeStep(t, base)
 	s.env = []string{"IMAGES_SOCKET=" + sock, "SLURM_JOB_ID=42", "SLURM_STEP_ID=0", "SLURM_JOB_UID=65534", "PYXIS_RUNTIME_PATH=" + rt,
 		"ENROOT_ALLOW_HTTP=y"} // the user's enroot digest reaches the test registry

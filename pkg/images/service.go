@@ -2,7 +2,9 @@ package images
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,9 +41,13 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if err != nil {
 		return nil, err
 	}
+	gid, err := groupID(c.Credentials.Group)
+	if err != nil {
+		return nil, err
+	}
 	cache := &Cache{
-		Store:    &Store{Dir: root.Path(im.Dir)},
-		Enroot:   &Enroot{User: im.ImportUser, Path: enrootPath(), Group: -1},
+		Store:    &Store{Dir: root.Path(im.Dir), GID: gid},
+		Enroot:   &Enroot{User: im.ImportUser, Path: enrootPath(), Group: gid},
 		Registry: &Registry{Netrc: netrc, Transport: transport},
 		Node:     node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
 	}
@@ -89,6 +95,7 @@ func (s *Service) upkeep(prepull []string, every time.Duration) {
 		case <-s.stop:
 			return
 		case <-maint.C:
+			s.Cache.recheck()
 			s.Cache.Store.Renew(s.Cache.Node)
 			s.Cache.Evict()
 		case <-pull.C:
@@ -157,4 +164,18 @@ func enrootPath() string {
 		return p
 	}
 	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+}
+
+// groupID is credentials.group's gid, -1 when it is not set.
+func groupID(group string) (int, error) {
+	if group == "" {
+		return -1, nil
+	}
+	if g, err := user.LookupGroup(group); err == nil {
+		return strconv.Atoi(g.Gid)
+	}
+	if n, err := strconv.Atoi(group); err == nil && n >= 0 {
+		return n, nil
+	}
+	return -1, fmt.Errorf("credentials.group %q: no such group on this node", group)
 }

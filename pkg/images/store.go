@@ -13,12 +13,17 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"golang.org/x/sys/unix"
 )
 
-// Store is the cache directory. Only the agent writes it:
+// Store is the cache directory. Only the agent writes it, and every
+// directory above it is root's alone (trust.go):
 //
-//	<dir>/                 0711 root: users reach a file by its digest, never list
-//	<dir>/sha256/<hex>.sqsh 0444 root: the image
+//	<dir>/                 0711 root: users reach a file by its digest, never
+//	                       list; with credentials.group 0710 root:<group>, so
+//	                       only the group's members reach the files at all
+//	<dir>/sha256/           the same
+//	<dir>/sha256/<hex>.sqsh 0444 root (0440 root:<group>): the image
 //	<dir>/sha256/<hex>.json 0600 root: its record (size, mtime, sha256); its
 //	                        mtime is the image's last use, for eviction
 //	<dir>/.locks/<hex>.lock the per-digest import lock (flock, or a lease)
@@ -30,6 +35,8 @@ import (
 // appeared without one, or changed after it, is never handed out.
 type Store struct {
 	Dir string
+	// GID is credentials.group's gid, -1 when it is not set.
+	GID int
 
 	mu       sync.Mutex
 	verified map[string]record // hex -> the record whose file was hashed in full
@@ -50,24 +57,67 @@ type record struct {
 }
 
 var (
-	dirOpts  = atomicfile.Options{Mode: 0o711, UID: -1, GID: -1}
+	workOpts = atomicfile.Options{Mode: 0o711, UID: -1, GID: -1}
 	privOpts = atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}
-	fileOpts = atomicfile.Options{Mode: 0o444, UID: -1, GID: -1}
 	recOpts  = atomicfile.Options{Mode: 0o600, UID: -1, GID: -1}
 )
 
-// Prepare makes the layout, fixing modes and refusing a directory someone
-// else made (they may have planted files in it).
+// dirOpts are the image directories': traversable by everyone, or by the
+// group only.
+func (s *Store) dirOpts() atomicfile.Options {
+	if s.GID >= 0 {
+		return atomicfile.Options{Mode: 0o710, UID: -1, GID: s.GID}
+	}
+	return atomicfile.Options{Mode: 0o711, UID: -1, GID: 0}
+}
+
+// fileOpts are the images': readable by everyone, or by the group only.
+func (s *Store) fileOpts() atomicfile.Options {
+	if s.GID >= 0 {
+		return atomicfile.Options{Mode: 0o440, UID: -1, GID: s.GID}
+	}
+	return atomicfile.Options{Mode: 0o444, UID: -1, GID: 0}
+}
+
+// Prepare checks that only root can change the path to the directory, then
+// makes the layout, fixing modes and refusing a directory someone else made
+// (they may have planted files in it).
 func (s *Store) Prepare() error {
-	if _, err := atomicfile.EnsureDir(s.Dir, dirOpts); err != nil {
+	if err := trustedPath(s.Dir); err != nil {
+		return fmt.Errorf("images.dir %s is not safe: %w; fix: %s", s.Dir, err, trustFix(s.Dir))
+	}
+	if _, err := atomicfile.EnsureDir(s.Dir, s.dirOpts()); err != nil {
 		return err
 	}
-	for name, o := range map[string]atomicfile.Options{"sha256": dirOpts, ".locks": privOpts, ".holds": privOpts, ".reserve": privOpts, ".work": dirOpts} {
+	if err := reachable(s.Dir); err != nil {
+		return fmt.Errorf("images.dir: %w; fix: %s", err, reachFix)
+	}
+	for name, o := range map[string]atomicfile.Options{"sha256": s.dirOpts(), ".locks": privOpts, ".holds": privOpts, ".reserve": privOpts, ".work": workOpts} {
 		if _, err := atomicfile.EnsureDir(filepath.Join(s.Dir, name), o); err != nil {
 			return err
 		}
 	}
+	s.reseal()
 	return nil
+}
+
+// reseal gives the cached files the mode and group of now, so turning
+// credentials.group on closes the files already there (their records stay
+// true: a mode or owner change leaves size and mtime alone).
+func (s *Store) reseal() {
+	for _, e := range s.usage() {
+		fd, err := unix.Open(s.Path(e.d), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		o := s.fileOpts()
+		if unix.Fstat(fd, &st) == nil && st.Uid == uint32(os.Geteuid()) && st.Nlink == 1 && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			_ = unix.Fchown(fd, -1, o.GID)
+			_ = unix.Fchmod(fd, uint32(o.Mode.Perm()))
+		}
+		_ = unix.Close(fd)
+	}
 }
 
 // Path is where the image of d lives.
@@ -122,7 +172,7 @@ func (s *Store) readRecord(d imageref.Digest) (record, error) {
 func (s *Store) Publish(v *Verified, src string, producerUID int, node string, took time.Duration) (record, error) {
 	d := v.Digest
 	s.drop(d)
-	a, err := atomicfile.Adopt(src, s.Path(d), producerUID, fileOpts)
+	a, err := atomicfile.Adopt(src, s.Path(d), producerUID, s.fileOpts())
 	if err != nil {
 		return record{}, err
 	}

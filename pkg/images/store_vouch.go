@@ -21,8 +21,10 @@ func (s *Store) vouch(path string, rec record) error {
 		return err
 	}
 	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o7777 != 0o444:
-		return fmt.Errorf("mode %o, want a regular file 0444", st.Mode)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG || os.FileMode(st.Mode&0o7777) != s.fileOpts().Mode:
+		return fmt.Errorf("mode %o, want a regular file %04o", st.Mode, s.fileOpts().Mode)
+	case s.GID >= 0 && int(st.Gid) != s.GID:
+		return fmt.Errorf("group %d, want credentials.group's %d", st.Gid, s.GID)
 	case int(st.Uid) != os.Geteuid() || st.Nlink != 1:
 		return fmt.Errorf("owned by uid %d with %d links, want the agent's with one", st.Uid, st.Nlink)
 	case st.Size != rec.Size || st.Mtim.Nano() != rec.MTimeNS:
