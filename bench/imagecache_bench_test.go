@@ -96,7 +96,7 @@ func (r *cacheRig) cacheOn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fmt.Fprintf(f, "images:\n  cache: true\n  dir: %s/images\n  importer: %s\n", r.c.Dir, bin)
+	fmt.Fprintf(f, "images:\n  cache: true\n  importer: %s\n", bin) // images.dir: the default
 	f.Close()
 	r.apply(b)
 	r.startDaemon(b)

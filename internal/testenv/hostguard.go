@@ -31,6 +31,17 @@ var hostPaths = []string{
 	"/etc/enroot", "/etc/sysctl.d/90-enroot-agent.conf", "/etc/tmpfiles.d/enroot-agent.conf",
 	"/usr/local/lib/slurm/spank_pyxis.so", "/usr/local/lib/slurm",
 	"/run/enroot-agent", "/run/enroot", "/var/enroot", "/run/pyxis", "/etc/apparmor.d/enroot",
+	"/var/cache/enroot-agent-images", DefaultImporter, // the image cache at its defaults
+}
+
+// wasAbsent says whether path, one of hostPaths, did not exist before.
+func (g *HostGuard) wasAbsent(path string) bool {
+	for _, p := range g.Absent {
+		if p == path {
+			return true
+		}
+	}
+	return false
 }
 
 var guardedSysctls = []string{"/proc/sys/user/max_user_namespaces", "/proc/sys/user/max_mnt_namespaces"}

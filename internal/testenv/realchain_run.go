@@ -128,14 +128,40 @@ func (c *RealChain) Srun(ctx context.Context) (stdout, stderr string, err error)
 // added to the job's environment (srun passes it on to Pyxis and Enroot).
 // The caller redacts what it prints of stderr.
 func (c *RealChain) SrunCmd(ctx context.Context, user string, env ...string) *exec.Cmd {
+	return c.SrunTask(ctx, user, env, "--container-image="+c.Image, "cat", c.File)
+}
+
+// SrunTask is `srun -N1 args...` as user (one AddUser made), with env added
+// to the job's environment: a job step of the user's, with its real
+// slurmstepd, running whatever args say.
+func (c *RealChain) SrunTask(ctx context.Context, user string, env []string, args ...string) *exec.Cmd {
 	home := filepath.Join(c.Dir, "home-"+user)
-	args := append([]string{"-u", user, "--", "env", "-i",
+	all := append([]string{"-u", user, "--", "env", "-i",
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "PWD=" + home, "USER=" + user, "LOGNAME=" + user,
 		"SLURM_CONF=" + c.Slurm.Conf}, env...)
-	args = append(args, "srun", "-N1", "--container-image="+c.Image, "cat", c.File)
-	cmd := exec.CommandContext(ctx, "runuser", args...)
+	all = append(all, "srun", "-N1")
+	cmd := exec.CommandContext(ctx, "runuser", append(all, args...)...)
 	cmd.Dir = home
 	return cmd
+}
+
+// DefaultImporter is where the packages install the agent, which Pyxis
+// runs as its importer with images.importer at its default.
+const DefaultImporter = "/usr/bin/enroot-agent"
+
+// InstallImporter puts the agent binary at DefaultImporter, so the image
+// cache runs with every default; the host guard removes it. A machine that
+// has one already (the package) is refused: it is not the test's to
+// replace.
+func (c *RealChain) InstallImporter() error {
+	if !c.guard.wasAbsent(DefaultImporter) {
+		return fmt.Errorf("%s exists on this machine (the enroot-agent package?): the image cache test installs and removes its own; remove it first", DefaultImporter)
+	}
+	data, err := os.ReadFile(c.Bin)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(DefaultImporter, data, 0o755)
 }
 
 // SrunLine is the command Srun runs, for people to read.

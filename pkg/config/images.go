@@ -54,7 +54,7 @@ func (im Images) UserBytes() int64 {
 
 func defaultImages() Images {
 	return Images{
-		Dir:             "/var/lib/enroot-agent/images",
+		Dir:             "/var/cache/enroot-agent-images",
 		MaxSize:         Size(100 << 30),
 		PrepullInterval: Duration(time.Hour),
 		ImportUser:      "nobody",

@@ -20,16 +20,17 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 )
 
-// How long a job waits on the cache before it imports on its own: the
-// daemon must answer within AnswerWithin, send a line at least every
-// LineWithin, and show progress (its counter moves) at least every
-// NoProgressFor. A wedged daemon, a stuck import or a stalled registry
-// costs a job at most these seconds, never hours.
-const (
-	AnswerWithin  = 10 * time.Second
-	LineWithin    = 15 * time.Second
-	NoProgressFor = 60 * time.Second
-)
+// Bounds say how long a job waits on the cache before it imports on its
+// own: the daemon must answer within AnswerWithin, send a line at least
+// every LineWithin, and show progress (its counter moves) at least every
+// NoProgressFor. A wedged daemon, a stuck import or a stalled registry costs
+// a job at most these, never hours.
+type Bounds struct {
+	AnswerWithin, LineWithin, NoProgressFor time.Duration
+}
+
+// DefaultBounds: seconds, not hours.
+var DefaultBounds = Bounds{AnswerWithin: 10 * time.Second, LineWithin: 15 * time.Second, NoProgressFor: 60 * time.Second}
 
 // Importer is the Pyxis side: `enroot-agent importer get URI` and
 // `release`, run by Pyxis as the job's user in the job's environment.
@@ -37,6 +38,14 @@ type Importer struct {
 	Socket string
 	Getenv func(string) string
 	Stderr io.Writer
+	Bounds Bounds // zero: DefaultBounds
+}
+
+func (im *Importer) bounds() Bounds {
+	if im.Bounds == (Bounds{}) {
+		return DefaultBounds
+	}
+	return im.Bounds
 }
 
 // Get returns the squashfs Pyxis should use for uri. It asks the daemon
@@ -68,12 +77,12 @@ func (im *Importer) fromCache(ctx context.Context, uri string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	return follow(ctx, cancel, resp.Body)
+	return follow(ctx, cancel, resp.Body, im.bounds())
 }
 
 // follow reads the daemon's Events until the path or an error, giving up
 // (cancel) when the lines or the progress stop.
-func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader) (string, error) {
+func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader, b Bounds) (string, error) {
 	lines := make(chan Event)
 	go func() {
 		defer close(lines)
@@ -92,7 +101,7 @@ func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader)
 	}()
 	var last int64 = -1
 	moved := time.Now()
-	idle := time.NewTimer(LineWithin)
+	idle := time.NewTimer(b.LineWithin)
 	defer idle.Stop()
 	for {
 		select {
@@ -114,18 +123,19 @@ func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader)
 			}
 			if e.Progress != last {
 				last, moved = e.Progress, time.Now()
-			} else if time.Since(moved) > NoProgressFor {
-				cancel(fmt.Errorf("the daemon showed no progress for %s (%s)", NoProgressFor, e.State))
+			} else if time.Since(moved) > b.NoProgressFor {
+				cancel(fmt.Errorf("the daemon showed no progress for %s (%s)", b.NoProgressFor, e.State))
 			}
-			idle.Reset(LineWithin)
+			idle.Reset(b.LineWithin)
 		case <-idle.C:
-			cancel(fmt.Errorf("the daemon sent nothing for %s", LineWithin))
+			cancel(fmt.Errorf("the daemon sent nothing for %s", b.LineWithin))
 		}
 	}
 }
 
 // post sends req to the daemon, which must run as root, and returns its
-// answer when it is 200; it gives up after AnswerWithin.
+// answer when it is 200; it gives up when there is no answer within
+// AnswerWithin.
 func (im *Importer) post(ctx context.Context, path string, req Request) (*http.Response, error) {
 	body, _ := json.Marshal(req)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://enroot-agent"+path, bytes.NewReader(body))
@@ -133,13 +143,14 @@ func (im *Importer) post(ctx context.Context, path string, req Request) (*http.R
 		return nil, err
 	}
 	hr.Header.Set("Content-Type", "application/json")
+	within := im.bounds().AnswerWithin
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, AnswerWithin)
+			ctx, cancel := context.WithTimeout(ctx, within)
 			defer cancel()
 			return rootsock.Dial(ctx, im.Socket)
 		},
-		ResponseHeaderTimeout: AnswerWithin,
+		ResponseHeaderTimeout: within,
 		DisableKeepAlives:     true,
 	}}
 	resp, err := client.Do(hr)

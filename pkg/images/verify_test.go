@@ -127,3 +127,53 @@ func mustDigestOf(t *testing.T, r *testRegistry, repoTag string) imageref.Digest
 	}
 	return d
 }
+
+// A registry that serves the real manifest of a victim's image and then
+// trickles its blobs (issue finding 10) holds up only the requests that
+// name it: the victim's request for the same digest from the real registry
+// is a separate import and completes.
+func TestStalledSourceHoldsUpNobodyElse(t *testing.T) {
+	newFakeEnroot(t, 0)
+	real, hostile := newTestRegistry(t), newTestRegistry(t)
+	_, victim := real.push(t, "ml/hello:v1", "the real image")
+	body := real.rawManifest(t, "ml/hello", victim)
+	stall := make(chan struct{})
+	hostile.lie(func(next http.Handler) http.Handler {
+		return lyingManifests("x/evil", body, victim)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/blobs/") {
+				w.WriteHeader(http.StatusOK)
+				<-stall
+				return
+			}
+			next.ServeHTTP(w, r)
+		}))
+	})
+	t.Cleanup(func() { close(stall) }) // before the registry closes
+	c := testCache(t, filepath.Join(worldDir(t), "cache"), "n1")
+	ctx := context.Background()
+	v, err := c.Registry.Verify(ctx, hostile.image("x/evil"), victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker := &Progress{}
+	attackCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _, _ = c.Get(attackCtx, v, attacker, 1000) }()
+	waitFor(t, "the attacker's import to start", func() error {
+		if state, _ := attacker.Snapshot(); state != "importing" {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+	v, err = c.Registry.Verify(ctx, real.image("ml/hello"), victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := c.Get(ctx, v, nil, 1001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); !strings.Contains(string(data), "the real image") {
+		t.Fatalf("the victim got %q", data)
+	}
+}
