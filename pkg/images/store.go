@@ -39,7 +39,9 @@ type Store struct {
 	GID int
 
 	mu       sync.Mutex
-	verified map[string]record // hex -> the record whose file was hashed in full
+	verified map[string]record   // hex -> the record whose file was hashed in full
+	hashing  map[string]*hashing // hashes in progress, by file
+	hash     func(*os.File) (string, error)
 }
 
 // record is what the agent knew of a file when it put it in place.
