@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
 )
 
@@ -254,7 +255,7 @@ func (c *Cache) waitLock(ctx context.Context, key string, p *Progress) (func(), 
 	go func() {
 		beat := c.Store.progressFile(key)
 		last := beat.mtime()
-		t := time.NewTicker(HeartbeatEvery)
+		t := time.NewTicker(importer.HeartbeatEvery)
 		defer t.Stop()
 		for {
 			select {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 )
 
 // fakeEnroot stands in for enroot where the real one cannot run (unit
@@ -341,7 +342,7 @@ func (c *fakeClient) blob(d string) ([]byte, error) {
 // importerMain is `enroot-agent importer get URI | release`, talking to
 // $IMAGES_SOCKET.
 func importerMain(args []string) int {
-	im := &Importer{Socket: os.Getenv("IMAGES_SOCKET"), Getenv: os.Getenv, Stderr: os.Stderr}
+	im := &importer.Importer{Socket: os.Getenv("IMAGES_SOCKET"), Getenv: os.Getenv, Stderr: os.Stderr}
 	switch {
 	case len(args) == 2 && args[0] == "get":
 		path, err := im.Get(context.Background(), args[1])

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -18,10 +19,10 @@ import (
 // dropped, not waited on.
 const writeWithin = 10 * time.Second
 
-// decode reads a Request of at most MaxRequest bytes.
-func decode(w http.ResponseWriter, r *http.Request) (Request, error) {
-	var req Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequest))
+// decode reads a request of at most importer.MaxRequest bytes.
+func decode(w http.ResponseWriter, r *http.Request) (importer.Request, error) {
+	var req importer.Request
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, importer.MaxRequest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return req, fmt.Errorf("bad request: %w", err)
@@ -33,16 +34,16 @@ func decode(w http.ResponseWriter, r *http.Request) (Request, error) {
 func refuse(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(Event{Error: err.Error()})
+	_ = json.NewEncoder(w).Encode(importer.Event{Error: err.Error()})
 }
 
 // admit reads the request and says who asks: the peer's uid, and the step
 // the request belongs to.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request) (Request, Holder, bool) {
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (importer.Request, Holder, bool) {
 	cred, ok := peerOf(r.Context())
 	if !ok {
 		refuse(w, http.StatusForbidden, errors.New("no peer credentials"))
-		return Request{}, Holder{}, false
+		return importer.Request{}, Holder{}, false
 	}
 	req, err := decode(w, r)
 	if err != nil {
@@ -64,7 +65,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (Request, Holder,
 
 // holder is the step a request belongs to, as the process tree says
 // (stepd.go): the claims of the request are checked, never trusted.
-func (s *Server) holder(cred unix.Ucred, req Request) (Holder, error) {
+func (s *Server) holder(cred unix.Ucred, req importer.Request) (Holder, error) {
 	h := Holder{UID: cred.Uid, Job: req.Job, Step: req.Step}
 	if err := h.valid(); err != nil {
 		return h, err
@@ -92,7 +93,7 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleGet answers with a stream of Events: a heartbeat every
-// HeartbeatEvery while the daemon works, then the path or the error.
+// importer.HeartbeatEvery while the daemon works, then the path or the error.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	req, h, ok := s.admit(w, r)
 	if !ok {
@@ -107,7 +108,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	send := func(e Event) bool {
+	send := func(e importer.Event) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeWithin))
 		if err := json.NewEncoder(w).Encode(e); err != nil {
 			return false
@@ -124,22 +125,22 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		path, err := s.get(r.Context(), req, h, p)
 		done <- result{path, err}
 	}()
-	t := time.NewTicker(HeartbeatEvery)
+	t := time.NewTicker(importer.HeartbeatEvery)
 	defer t.Stop()
 	for {
 		select {
 		case res := <-done:
 			if res.err != nil {
 				log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.Error(res.err))
-				send(Event{Error: res.err.Error()})
+				send(importer.Event{Error: res.err.Error()})
 				return
 			}
 			log.Info("served a cached image", zap.String("path", res.path))
-			send(Event{Path: res.path})
+			send(importer.Event{Path: res.path})
 			return
 		case <-t.C:
 			state, n := p.Snapshot()
-			if !send(Event{State: state, Progress: n}) {
+			if !send(importer.Event{State: state, Progress: n}) {
 				return // the importer went away; get sees the context end
 			}
 		}
@@ -152,7 +153,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 // its use. A get whose importer went away releases its hold; the import
 // goes on for the next job. A request that failed is answered from memory
 // for a while.
-func (s *Server) get(ctx context.Context, req Request, h Holder, p *Progress) (string, error) {
+func (s *Server) get(ctx context.Context, req importer.Request, h Holder, p *Progress) (string, error) {
 	im, err := imageref.ParseURI(req.URI)
 	if err != nil {
 		return "", err

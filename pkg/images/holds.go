@@ -11,6 +11,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
@@ -37,12 +38,8 @@ type Holder struct {
 	Proc      stepd // its slurmstepd (the daemon for prepull)
 }
 
-var idRE = func(s string) bool {
-	return s != "" && len(s) < 32 && strings.Trim(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") == ""
-}
-
 func (h Holder) valid() error {
-	if !idRE(h.Job) || !idRE(h.Step) {
+	if !importer.SlurmID(h.Job) || !importer.SlurmID(h.Step) {
 		return fmt.Errorf("job %q, step %q: not Slurm ids", h.Job, h.Step)
 	}
 	return nil

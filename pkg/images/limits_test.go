@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"github.com/prometheus/procfs"
 )
 
@@ -37,10 +38,10 @@ func TestOneUsersThirtyImportsAreCapped(t *testing.T) {
 	c := testCache(t, filepath.Join(worldDir(t), "cache"), "n1")
 	c.Limits = Limits{Imports: 2, Images: 8}
 	s := testServer(t, c)
-	var uris []Request
+	var uris []importer.Request
 	for i := range 30 {
 		_, d := reg.push(t, fmt.Sprintf("ml/many%d:v1", i), fmt.Sprintf("image %d", i))
-		uris = append(uris, Request{URI: "docker://" + reg.Host + fmt.Sprintf("#ml/many%d:v1", i), Digest: string(d)})
+		uris = append(uris, importer.Request{URI: "docker://" + reg.Host + fmt.Sprintf("#ml/many%d:v1", i), Digest: string(d)})
 	}
 	errs := make(chan error, 30)
 	var wg sync.WaitGroup
@@ -87,7 +88,7 @@ func TestOneUsersThirtyImportsAreCapped(t *testing.T) {
 	}
 	// Another user is not held up by the first one's bound.
 	_, d := reg.push(t, "ml/other:v1", "another user's image")
-	if _, err := s.get(context.Background(), Request{URI: "docker://" + reg.Host + "#ml/other:v1", Digest: string(d)}, step(1001, "7"), &Progress{}); err != nil {
+	if _, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/other:v1", Digest: string(d)}, step(1001, "7"), &Progress{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,7 +105,7 @@ func TestMaxSizeHeldWithoutEvictingHeldImages(t *testing.T) {
 	s := testServer(t, c)
 	get := func(name string, uid uint32, size int) (imageref.Digest, error) {
 		_, d := reg.push(t, "ml/"+name+":v1", strings.Repeat(name[:1], size))
-		_, err := s.get(context.Background(), Request{URI: "docker://" + reg.Host + "#ml/" + name + ":v1", Digest: string(d)}, step(uid, name), &Progress{})
+		_, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/" + name + ":v1", Digest: string(d)}, step(uid, name), &Progress{})
 		return d, err
 	}
 	a, err := get("alpha", 1001, 400<<10) // another user's running step holds it
@@ -151,7 +152,7 @@ func TestUserBytesAreBounded(t *testing.T) {
 	s := testServer(t, c)
 	for i, want := range []bool{true, false} {
 		_, d := reg.push(t, fmt.Sprintf("ml/big%d:v1", i), strings.Repeat(fmt.Sprint(i), 400<<10))
-		_, err := s.get(context.Background(), Request{URI: "docker://" + reg.Host + fmt.Sprintf("#ml/big%d:v1", i), Digest: string(d)}, step(1000, fmt.Sprint(i)), &Progress{})
+		_, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + fmt.Sprintf("#ml/big%d:v1", i), Digest: string(d)}, step(1000, fmt.Sprint(i)), &Progress{})
 		if (err == nil) != want || err != nil && !strings.Contains(err.Error(), "images.user_max_size") {
 			t.Fatalf("image %d: %v, want ok=%v", i, err, want)
 		}
@@ -171,7 +172,7 @@ func TestFailedDigestsAreRemembered(t *testing.T) {
 	s := testServer(t, c)
 	bogus := imageref.Digest("sha256:" + strings.Repeat("0", 64))
 	for range 50 {
-		for _, req := range []Request{
+		for _, req := range []importer.Request{
 			{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(bogus)},
 			{URI: "docker://" + hostile.Host + "#x/evil:latest", Digest: string(real)},
 		} {
@@ -190,7 +191,7 @@ func TestFailedDigestsAreRemembered(t *testing.T) {
 		t.Fatalf("imports ran: %v", f.imports(t))
 	}
 	// The real registry's image is not marked failed by the liar.
-	if _, err := s.get(context.Background(), Request{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(real)}, step(1000, "2"), &Progress{}); err != nil {
+	if _, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(real)}, step(1000, "2"), &Progress{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,12 +11,10 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
-
-// DefaultSocket is where the daemon serves importers (re-rooted by --root).
-const DefaultSocket = "/run/enroot-agent/images.sock"
 
 // Connection bounds of the socket. A uid past its cap, or any peer past
 // the total, is closed at accept: one user cannot take the daemon's
@@ -26,7 +24,8 @@ const (
 	DefaultConns       = 512
 )
 
-// Server serves the importer socket: HTTP/1.1 (protocol.go). Any local
+// Server serves the importer socket: HTTP/1.1, as pkg/importer's
+// protocol.go says. Any local
 // user may connect: the kernel's SO_PEERCRED says who they are, and that
 // uid names their holds. Every request is bounded in size and time.
 type Server struct {
@@ -50,8 +49,8 @@ func (s *Server) Listen(path string) error {
 		return fmt.Errorf("image cache socket: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathGet, s.handleGet)
-	mux.HandleFunc("POST "+PathRelease, s.handleRelease)
+	mux.HandleFunc("POST "+importer.PathGet, s.handleGet)
+	mux.HandleFunc("POST "+importer.PathRelease, s.handleRelease)
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
@@ -103,7 +104,7 @@ func (h *helperServer) call(t *testing.T) (int, string) {
 	t.Helper()
 	client := http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return rootsock.Dial(ctx, h.sock) }}}
-	resp, err := client.Post("http://x"+PathRelease, "application/json", strings.NewReader(`{"job":"","step":""}`))
+	resp, err := client.Post("http://x"+importer.PathRelease, "application/json", strings.NewReader(`{"job":"","step":""}`))
 	if err != nil {
 		t.Fatalf("the socket does not answer: %v\n%s", err, h.stderr.String())
 	}
@@ -137,7 +138,7 @@ func TestHugeAndEndlessRequestsAreBounded(t *testing.T) {
 	h := startHelperServer(t, "IMAGES_HELPER_PER_UID=64")
 	chunk := bytes.Repeat([]byte("a"), 1<<20)
 	c := h.dial(t)
-	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{\"uri\":\"", PathGet, 100<<20)
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n{\"uri\":\"", importer.PathGet, 100<<20)
 	sent := 0
 	for ; sent < 100; sent++ {
 		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -158,9 +159,9 @@ func TestHugeAndEndlessRequestsAreBounded(t *testing.T) {
 			c := h.dial(t)
 			defer c.Close()
 			if i%2 == 0 {
-				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", PathGet)
+				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", importer.PathGet)
 			} else {
-				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nX-Endless: ", PathGet)
+				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nX-Endless: ", importer.PathGet)
 			}
 			for range 200 { // 200 MiB each, unless cut
 				_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -229,7 +230,7 @@ func TestConnectionsPerUIDAreCapped(t *testing.T) {
 		t.Fatalf("connection %d of one uid: read %d, %v; want closed at once", DefaultConnsPerUID+1, n, err)
 	}
 	out, err := exec.Command("runuser", "-u", "nobody", "--", "curl", "-sS", "--max-time", "20", "--unix-socket", h.sock,
-		"-X", "POST", "-d", `{"job":"","step":""}`, "http://x"+PathRelease).CombinedOutput()
+		"-X", "POST", "-d", `{"job":"","step":""}`, "http://x"+importer.PathRelease).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "not Slurm ids") {
 		t.Fatalf("another user while root holds its cap: %v %s", err, out)
 	}

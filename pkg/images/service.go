@@ -14,6 +14,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
 )
 
@@ -58,7 +59,7 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if n := cache.Store.cleanWork(func(n, _ string) bool { return n == node }); n > 0 {
 		log.Info("removed the work of imports that died with the previous daemon", zap.Int("dirs", n))
 	}
-	sock := root.Path(DefaultSocket)
+	sock := root.Path(importer.DefaultSocket)
 	if _, err := atomicfile.EnsureDir(filepath.Dir(sock), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
 		return nil, err
 	}

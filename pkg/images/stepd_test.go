@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 )
 
 // fakeStep runs commands the way a Slurm step runs its tasks: under a root
@@ -67,7 +69,7 @@ func TestHoldsBelongToTheStep(t *testing.T) {
 	step := newFakeStep(t, base)
 	curl := func(job, stepID string) []string {
 		body := `{"uri":"docker://` + reg.Host + `#ml/hello:v1","digest":"` + string(d) + `","job":"` + job + `","step":"` + stepID + `"}`
-		return []string{"curl", "-sS", "--max-time", "30", "--unix-socket", sock, "-d", body, "http://x" + PathGet}
+		return []string{"curl", "-sS", "--max-time", "30", "--unix-socket", sock, "-d", body, "http://x" + importer.PathGet}
 	}
 	nobody := 65534
 

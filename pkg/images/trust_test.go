@@ -11,6 +11,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
@@ -229,7 +230,7 @@ func TestCacheStopsServingWhenThePathTurnsUnsafe(t *testing.T) {
 	parent := filepath.Join(worldDir(t), "parent")
 	c := testCache(t, filepath.Join(parent, "cache"), "n1")
 	s := testServer(t, c)
-	req := Request{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(d)}
+	req := importer.Request{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(d)}
 	if _, err := s.get(context.Background(), req, step(1000, "1"), &Progress{}); err != nil {
 		t.Fatal(err)
 	}

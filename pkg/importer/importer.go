@@ -1,4 +1,4 @@
-package images
+package importer
 
 import (
 	"bufio"
@@ -186,7 +186,7 @@ func (im *Importer) digest(ctx context.Context, uri string) (imageref.Digest, er
 func (im *Importer) ownPath() (string, error) {
 	rt, uid := im.Getenv("PYXIS_RUNTIME_PATH"), im.Getenv("SLURM_JOB_UID")
 	job, step := im.Getenv("SLURM_JOB_ID"), im.Getenv("SLURM_STEP_ID")
-	if !filepath.IsAbs(rt) || !idRE(uid) || !idRE(job) || !idRE(step) {
+	if !filepath.IsAbs(rt) || !SlurmID(uid) || !SlurmID(job) || !SlurmID(step) {
 		return "", fmt.Errorf("PYXIS_RUNTIME_PATH, SLURM_JOB_UID, SLURM_JOB_ID and SLURM_STEP_ID must be set (run by Pyxis)")
 	}
 	return filepath.Join(rt, uid, job+"."+step+".squashfs"), nil
@@ -223,4 +223,12 @@ func (im *Importer) Release(ctx context.Context) error {
 		fmt.Fprintf(im.Stderr, "enroot-agent importer: release: %v (the daemon drops the hold once the step is gone)\n", err)
 	}
 	return nil
+}
+
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 2000 {
+		s = "…" + s[len(s)-2000:]
+	}
+	return s
 }

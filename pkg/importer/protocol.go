@@ -1,6 +1,9 @@
-package images
+package importer
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The importer speaks HTTP/1.1 to the daemon over the unix socket, on
 // versioned paths, so either side can change what a version means only by
@@ -16,6 +19,10 @@ import "time"
 // Everything a user sends is bounded: MaxRequest bytes of body, headers
 // within a few seconds, a cap on connections per uid.
 const (
+	// DefaultSocket is where the daemon serves importers (re-rooted by
+	// --root).
+	DefaultSocket = "/run/enroot-agent/images.sock"
+
 	PathGet     = "/v1/get"
 	PathRelease = "/v1/release"
 	// MaxRequest bounds a request body; a request is a few hundred bytes.
@@ -44,4 +51,11 @@ type Event struct {
 	Progress int64  `json:"progress,omitempty"`
 	Path     string `json:"path,omitempty"`
 	Error    string `json:"error,omitempty"`
+}
+
+// SlurmID says whether s can be a Slurm job or step id as the environment
+// names it (digits, or batch, extern, interactive): it names files and
+// holds, so nothing else is taken.
+func SlurmID(s string) bool {
+	return s != "" && len(s) < 32 && strings.Trim(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") == ""
 }
