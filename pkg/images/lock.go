@@ -105,8 +105,7 @@ func renew(path string) func() {
 			case <-stop:
 				return
 			case <-t.C:
-				now := time.Now()
-				_ = os.Chtimes(path, now, now)
+				touch(path)
 			}
 		}
 	}()

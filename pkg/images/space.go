@@ -138,9 +138,8 @@ func (r *reservation) grow(ctx context.Context, n int64) error {
 // renew keeps the reservation fresh while its import runs.
 func (r *reservation) renew() {
 	if r.size > 0 && time.Since(r.renewed) > reserveRenew {
-		now := time.Now()
-		_ = os.Chtimes(r.path(), now, now)
-		r.renewed = now
+		touch(r.path())
+		r.renewed = time.Now()
 	}
 }
 

@@ -148,8 +148,7 @@ func (s *Store) Lookup(d imageref.Digest) (string, error) {
 		s.drop(d)
 		return "", fmt.Errorf("%w: %s failed its check and was removed: %v", errMissing, path, err)
 	}
-	now := time.Now()
-	_ = os.Chtimes(s.recPath(d), now, now) // last use, for eviction
+	touch(s.recPath(d)) // last use, for eviction
 	return path, nil
 }
 
