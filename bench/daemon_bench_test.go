@@ -26,7 +26,25 @@ type daemon struct {
 	url  string
 	pid  int
 	done chan struct{}
-	log  bytes.Buffer
+	log  lockedBuffer
+}
+
+// lockedBuffer is the daemon's log, read while the daemon writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startDaemon(b *testing.B, n *node) *daemon { return startDaemonWith(b, n, "") }
@@ -54,19 +72,23 @@ func startDaemonWith(b *testing.B, n *node, verifyKeys string) *daemon {
 	d.pid = d.cmd.Process.Pid
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
 	b.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := httpGet(d.url + "/healthz"); code == 200 {
-			return d
-		}
+	exited := false
+	if !testenv.Eventually(60*time.Second, func() bool {
 		select {
 		case <-d.done:
-			b.Fatalf("daemon exited:\n%s", d.log.String())
+			exited = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("daemon not serving within 60s:\n%s", d.log.String())
-		}
+		code, _ := httpGet(d.url + "/healthz")
+		return code == 200
+	}) {
+		b.Fatalf("daemon not serving within 60s:\n%s", d.log.String())
 	}
+	if exited {
+		b.Fatalf("daemon exited:\n%s", d.log.String())
+	}
+	return d
 }
 
 func httpGet(url string) (int, string) {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // concurrency is how many jobs start the same new image at once.
@@ -111,12 +113,9 @@ func (r *cacheRig) startDaemon(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = d.Process.Kill(); _ = d.Wait() })
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if _, err := os.Stat("/run/enroot-agent/images.sock"); err == nil {
-			return
-		}
+	if !testenv.Eventually(2*time.Minute, func() bool { _, err := os.Stat("/run/enroot-agent/images.sock"); return err == nil }) {
+		b.Fatalf("the image cache socket never appeared:\n%s", r.c.Redact(r.daemonLog()))
 	}
-	b.Fatalf("the image cache socket never appeared:\n%s", r.c.Redact(r.daemonLog()))
 }
 
 var logMu sync.Mutex

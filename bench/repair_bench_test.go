@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/pkg/verify"
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // repairRounds is how many times each kind of drift is made per run.
@@ -17,37 +17,37 @@ const repairRounds = 2
 
 // BenchmarkDriftRepair: the daemon (verify.interval 10s, cache_ttl 1s) on a
 // converged node, damaged by hand again and again; each time, how long from
-// the damage to a /verify 200 evaluated after it. The damage lands at a
+// the damage to the daemon's own repair, read from its log: nothing asks
+// /verify meanwhile (an evaluation someone asks for would make the daemon
+// act at once), so this is the node nobody probes. The damage lands at a
 // random moment of the check interval (a random wait of 0..10s before it),
 // so the median includes the expected wait for the next check. The repair
 // alone, from the failing check to the status "ready" again, is read from
-// the daemon's log.
+// the log too; a deleted credentials file is put back before the check
+// even fails, with no converge.
 func BenchmarkDriftRepair(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		n := newNode(b)
 		healthy(b, n)
 		n.apply(b)
 		d := startDaemonWith(b, n, "  interval: 10s\n  cache_ttl: 1s\n")
-		d.waitRepaired(b, time.Now(), 90*time.Second)
+		d.waitReady(b, 90*time.Second)
 		var took []time.Duration
 		for r := 0; r < repairRounds; r++ {
 			for _, damage := range drifts(n.root) {
 				time.Sleep(rand.N(10 * time.Second))
+				at := time.Now()
 				if err := damage(); err != nil {
 					b.Fatal(err)
 				}
-				at := time.Now()
 				took = append(took, d.waitRepaired(b, at, 60*time.Second))
 			}
 		}
-		// /verify can answer 200 from the evaluation the daemon's own check
-		// then shares, a moment before the daemon logs its status: let it.
-		time.Sleep(2 * time.Second)
-		_ = d.cmd.Process.Kill() // its log is read below: no writer may remain
+		_ = d.cmd.Process.Kill()
 		<-d.done
 		repairs := repairTimes(b, d.log.String())
-		if len(repairs) < len(took) {
-			b.Fatalf("%d repairs logged for %d drifts:\n%s", len(repairs), len(took), d.log.String())
+		if converged := len(took) - repairRounds; len(repairs) < converged {
+			b.Fatalf("%d repairs logged for %d drifts a converge repairs:\n%s", len(repairs), converged, d.log.String())
 		}
 		sortDurations(took)
 		b.ReportMetric(ms(median(repairs)), "detect_to_ready_ms")
@@ -96,19 +96,65 @@ func repairTimes(b *testing.B, log string) []time.Duration {
 	return out
 }
 
-// waitRepaired polls /verify until it answers 200 from an evaluation that
-// started after since, and returns how long after since that was.
+// logEvent is one line of the daemon's JSON log.
+type logEvent struct {
+	at          time.Time
+	msg, status string
+}
+
+func (d *daemon) events() []logEvent {
+	var out []logEvent
+	for _, line := range strings.Split(d.log.String(), "\n") {
+		var e struct{ Ts, Msg, Status string }
+		if json.Unmarshal([]byte(line), &e) != nil {
+			continue
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, e.Ts); err == nil {
+			out = append(out, logEvent{ts, e.Msg, e.Status})
+		}
+	}
+	return out
+}
+
+// waitReady waits for the daemon's first "ready" status.
+func (d *daemon) waitReady(b *testing.B, within time.Duration) {
+	b.Helper()
+	if !testenv.Eventually(within, func() bool {
+		for _, e := range d.events() {
+			if e.msg == "status" && strings.HasPrefix(e.status, "ready: ") {
+				return true
+			}
+		}
+		return false
+	}) {
+		b.Fatalf("the daemon never said ready:\n%s", d.log.String())
+	}
+}
+
+// waitRepaired watches the daemon's log for the repair of damage made at
+// since: the credentials files restored, or the status back to "ready"
+// after it had left it; it returns how long after since that was.
 func (d *daemon) waitRepaired(b *testing.B, since time.Time, within time.Duration) time.Duration {
 	b.Helper()
-	var last string
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		code, body := httpGet(d.url + "/verify")
-		var rep verify.Report
-		if code == 200 && json.Unmarshal([]byte(body), &rep) == nil && rep.Checked.After(since) {
-			return time.Since(since)
+	var took time.Duration
+	if !testenv.Eventually(within, func() bool {
+		left := false
+		for _, e := range d.events() {
+			switch {
+			case !e.at.After(since):
+			case e.msg == "restored the credentials files from the tokens held (no ECR call)":
+				took = e.at.Sub(since)
+				return true
+			case e.msg == "status" && !strings.HasPrefix(e.status, "ready: "):
+				left = true
+			case e.msg == "status" && left:
+				took = e.at.Sub(since)
+				return true
+			}
 		}
-		last = body
+		return false
+	}) {
+		b.Fatalf("no repair logged within %s of the damage:\n%s", within, d.log.String())
 	}
-	b.Fatalf("/verify not 200 within %s of the damage; last:\n%s", within, last)
-	return 0
+	return took
 }

@@ -96,6 +96,15 @@ func startAgent(t *testing.T, root, listen string, watchdog time.Duration, env .
 	}
 	go func() { a.err = cmd.Wait(); close(a.exited) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// Go's runtime answers SIGQUIT with every goroutine's stack:
+			// where a wedged loop waits is in the log below.
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-a.exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		_ = cmd.Process.Kill()
 		<-a.exited
 		if t.Failed() {
@@ -160,9 +169,7 @@ func states(ms []testenv.Notification) []string {
 // a pipe, so they can trail the notification sent after them.
 func (a *agentProc) waitLog(s string, timeout time.Duration) {
 	a.t.Helper()
-	for deadline := time.Now().Add(timeout); !strings.Contains(a.log.String(), s); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			a.t.Fatalf("no %q in the agent's log within %s", s, timeout)
-		}
+	if !testenv.Eventually(timeout, func() bool { return strings.Contains(a.log.String(), s) }) {
+		a.t.Fatalf("no %q in the agent's log within %s", s, timeout)
 	}
 }

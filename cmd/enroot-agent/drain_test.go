@@ -136,35 +136,32 @@ func TestDaemonDrainsOnFailure(t *testing.T) {
 	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool {
 		return n.Drain && strings.HasPrefix(n.Reason, "enroot-agent: credentials")
 	})
+	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 1", 25*time.Second)
+	// Once the directory is gone the daemon writes the file back from the
+	// tokens it holds, and resumes its own drain: nobody runs refresh.
 	if err := os.Remove(creds); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 1", 25*time.Second)
-	if out, code := runWith(t, cluster.Env, "--root", root, "refresh"); code != 0 {
-		t.Fatalf("refresh: exit %d\n%s", code, out)
-	}
 	waitNode(t, cluster, 25*time.Second, func(n slurm.Node) bool { return !n.Drain })
 	waitMetric(t, "http://"+listen, "enroot_agent_node_drained 0", 25*time.Second)
+	a.waitLog(`"msg":"restored the credentials files from the tokens held (no ECR call)"`, 5*time.Second)
 }
 
 // waitMetric polls /metrics until a line equals line.
 func waitMetric(t *testing.T, url, line string, within time.Duration) {
 	t.Helper()
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if _, body := get(t, url+"/metrics"); slices.Contains(strings.Split(body, "\n"), line) {
-			return
-		}
+	if !testenv.Eventually(within, func() bool {
+		_, body := get(t, url+"/metrics")
+		return slices.Contains(strings.Split(body, "\n"), line)
+	}) {
+		t.Fatalf("no %q in /metrics within %s", line, within)
 	}
-	t.Fatalf("no %q in /metrics within %s", line, within)
 }
 
 func waitNode(t *testing.T, s *testenv.Slurm, timeout time.Duration, ok func(slurm.Node) bool) {
 	t.Helper()
 	var n slurm.Node
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		if n = nodeState(t, s); ok(n) {
-			return
-		}
+	if !testenv.Eventually(timeout, func() bool { n = nodeState(t, s); return ok(n) }) {
+		t.Fatalf("node state %+v did not change as expected within %s", n, timeout)
 	}
-	t.Fatalf("node state %+v did not change as expected within %s", n, timeout)
 }

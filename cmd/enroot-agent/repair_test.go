@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // The daemon repairs drift without a restart: five kinds of damage at once,
@@ -68,14 +70,13 @@ func TestDaemonRepairsDrift(t *testing.T) {
 func waitVerify(t *testing.T, url string, code int, within time.Duration) {
 	t.Helper()
 	var last string
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	if !testenv.Eventually(within, func() bool {
 		got, body := get(t, url+"/verify")
-		if got == code {
-			return
-		}
 		last = body
+		return got == code
+	}) {
+		t.Fatalf("/verify never answered %d within %s; last:\n%s", code, within, last)
 	}
-	t.Fatalf("/verify never answered %d within %s; last:\n%s", code, within, last)
 }
 
 func grepLines(s, sub string) string {

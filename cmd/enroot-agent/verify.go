@@ -35,7 +35,7 @@ func cmdVerify(g *globals, args []string) int {
 	defer cancel()
 	rep, where := evaluate(ctx, g, cfg, log, *local)
 	if *drain {
-		if err := drainSync(ctx, cfg, log, rep); err != nil {
+		if err := drainSync(ctx, g.root, cfg, log, rep); err != nil {
 			fmt.Fprintf(g.stderr, "enroot-agent verify: %v\n", err)
 		}
 	}
@@ -71,12 +71,12 @@ func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logge
 	return rep, "locally"
 }
 
-func drainSync(ctx context.Context, cfg config.Config, log *zap.Logger, rep verify.Report) error {
+func drainSync(ctx context.Context, root config.Root, cfg config.Config, log *zap.Logger, rep verify.Report) error {
 	node, err := slurm.NodeName(cfg.Verify.NodeName)
 	if err != nil {
 		return err
 	}
-	_, err = (&agent.Drainer{Node: node, Log: log}).Sync(ctx, rep)
+	_, err = (&agent.Drainer{Node: node, Log: log, Scontrol: slurm.ScontrolPath(root, cfg.Pyxis.SlurmPrefix)}).Sync(ctx, rep)
 	return err
 }
 

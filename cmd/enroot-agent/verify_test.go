@@ -66,9 +66,10 @@ func getReport(t *testing.T, url string) (int, verify.Report, string) {
 	return code, rep, body
 }
 
-// /verify: 200 on a healthy node, 503 naming the check once the
-// credentials file is gone, 200 again after `enroot-agent refresh`; /metrics
-// parses; no token anywhere in what the daemon serves, says or logs.
+// /verify: 200 on a healthy node, 503 naming the check while a directory
+// stands where the credentials file belongs (damage the daemon cannot put
+// right), 200 again after `enroot-agent refresh`; /metrics parses; no token
+// anywhere in what the daemon serves, says or logs.
 func TestVerifyEndpointAndMetrics(t *testing.T) {
 	root, listen, bus := healthyNode(t, "  cache_ttl: 1s\n")
 	a := startAgent(t, root, listen, 0, bus)
@@ -82,7 +83,11 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 		t.Fatalf("verify CLI: exit %d\n%s%s", code, out, errOut)
 	}
 
-	if err := os.Remove(filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")); err != nil {
+	creds := filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")
+	if err := os.Remove(creds); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(creds, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// The report cached before the removal lives cache_ttl (1s): poll.
@@ -97,6 +102,9 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	out, errOut, code := runAgent(t, "--root", root, "verify", "--json")
 	if code != 1 || !strings.Contains(out, `"status": "fail"`) {
 		t.Fatalf("verify --json with a failing check: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := os.Remove(creds); err != nil {
+		t.Fatal(err)
 	}
 	if out, errOut, code := runAgent(t, "--root", root, "refresh"); code != 0 {
 		t.Fatalf("refresh: exit %d\n%s%s", code, out, errOut)

@@ -134,15 +134,18 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// waitFor waits until the daemon accepts connections on the socket path
+// (it exists from bind(2), a moment before listen(2) and its chmod).
 func waitFor(t *testing.T, path string, log *syncLog) {
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return
+	if !testenv.Eventually(3*time.Minute, func() bool {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Close()
 		}
-		time.Sleep(200 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("nothing accepts connections on %s; daemon:\n%s", path, log.String())
 	}
-	t.Fatalf("%s never appeared; daemon:\n%s", path, log.String())
 }
 
 func tailOf(s string) string {

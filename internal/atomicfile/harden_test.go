@@ -203,10 +203,11 @@ func TestWriteSweepsStaleTempFiles(t *testing.T) {
 	}
 }
 
-// startCrashChild runs TestCrashHelper, which stops right before its rename.
+// startCrashChild runs crashBeforeRename in a child, which stops right
+// before its rename.
 func startCrashChild(t *testing.T, target string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), crashEnv+"="+target)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

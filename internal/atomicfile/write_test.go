@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,25 +124,23 @@ func TestWriteRefusesUntrustedParentSymlink(t *testing.T) {
 
 const crashEnv = "ATOMICFILE_CRASH_TARGET"
 
-// TestCrashHelper is the child of TestCrashBeforeRename: it stops right before
-// the rename and waits to be killed.
-func TestCrashHelper(t *testing.T) {
-	target := os.Getenv(crashEnv)
-	if target == "" {
-		return
-	}
+// crashBeforeRename is the child of the crash tests (see TestMain): it
+// writes target, stops right before the rename and waits to be killed.
+func crashBeforeRename(target string) {
 	renameat = func(int, string, int, string) error {
 		os.Stdout.WriteString("ready\n")
 		select {}
 	}
-	_, _ = Write(target, []byte("new half-finished content\n"), opts(0o644))
+	_, err := Write(target, []byte("new half-finished content\n"), opts(0o644))
+	fmt.Fprintf(os.Stderr, "the write ended before its rename: %v\n", err)
+	os.Exit(2)
 }
 
 func TestCrashBeforeRename(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "pyxis.conf")
 	mustWrite(t, target, "old\n")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), crashEnv+"="+target)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // daemon starts `enroot-agent run` as systemd would, shows what a health
@@ -24,15 +26,11 @@ func (n *node) daemon() error {
 		fmt.Printf("\n\033[1m# its log, until SIGTERM\033[0m\n%s", logs.String())
 	}()
 	base := "http://" + n.listen
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if out, err := get(base + "/healthz"); err == nil && strings.HasPrefix(out, "HTTP 200") {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the daemon did not answer /healthz within 60s")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !testenv.Eventually(60*time.Second, func() bool {
+		out, err := get(base + "/healthz")
+		return err == nil && strings.HasPrefix(out, "HTTP 200")
+	}) {
+		return fmt.Errorf("the daemon did not answer /healthz within 60s")
 	}
 	for _, path := range []string{"/healthz", "/verify"} {
 		out, err := get(base + path)

@@ -49,12 +49,21 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %s", want)
 		}
 	}
-	// The demo ends with the real chain: a non-root user's srun printing the
-	// file from the image, pulled with the agent's token.
-	last := regexp.MustCompile(`\$ runuser -u earc[0-9a-f]+ -- srun --container-image=123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com#ml/hello:v1 cat /etc/greeting\S*\n` +
-		`hello from 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com [0-9a-f]{8}\n$`)
-	if !last.MatchString(out) {
-		t.Errorf("the demo does not end with the user's srun printing from the image:\n%s", tail(out, 3000))
+	// The real chain: a non-root user's srun printing the file from the
+	// image, pulled with the agent's token.
+	chain := regexp.MustCompile(`\$ runuser -u earc[0-9a-f]+ -- srun --container-image=123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com#ml/hello:v1 cat /etc/greeting\S*\n` +
+		`hello from 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com [0-9a-f]{8}\n`)
+	if !chain.MatchString(out) {
+		t.Errorf("the real chain's srun does not print from the image:\n%s", tail(out, 3000))
+	}
+	// The demo ends on the cluster: systemctl status of a compute node, then
+	// the user's srun -N3 printing from the image on every compute node.
+	status := regexp.MustCompile(`(?s)\$ systemctl status enroot-agent\S*\n.*Active: active \(running\).*Status: "ready: enroot 4\.1\.2, pyxis 0\.24\.0`)
+	last := regexp.MustCompile(`srun -N3 --container-image=123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com#ml/hello:v1 sh -c .*\S*\n` +
+		`(hello from 123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com [0-9a-f]{8} on compute[1-3]\n){3}$`)
+	if !status.MatchString(out) || !last.MatchString(out) {
+		t.Errorf("the demo does not end with a compute node's systemctl status and srun -N3 printing from the image on each node:\n%s",
+			tail(out, 3000))
 	}
 	if strings.Contains(out, "(exit:") {
 		t.Errorf("a demo command failed:\n%s", out)

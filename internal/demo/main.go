@@ -3,7 +3,9 @@
 // emulators reached through the real AWS SDK, Debian's real docker-registry
 // holding an image under an ECR host name, an artifact server with the Enroot
 // packages and the Pyxis tarball, real dpkg in a sandbox root, and this
-// machine's real Slurm. It prints what an admin and a user would see.
+// machine's real Slurm; then the same on a cluster of systemd nodes with the
+// Slurm ParallelCluster ships (internal/cluster). It prints what an admin and
+// a user would see.
 //
 //	go run ./internal/demo bin/enroot-agent
 package main
@@ -43,7 +45,10 @@ func run(bin string) error {
 	if err := sandbox(bin); err != nil {
 		return err
 	}
-	return realChain(bin)
+	if err := realChain(bin); err != nil {
+		return err
+	}
+	return clusterDemo()
 }
 
 // sandbox is the agent's main job in a --root sandbox, with fixture

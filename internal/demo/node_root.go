@@ -8,13 +8,14 @@ import (
 )
 
 // prepareRoot makes the sandbox look like an Ubuntu node with Slurm: a dpkg
-// database with Enroot's prerequisites, and this machine's Slurm headers and
-// srun under the sandbox's /usr.
+// database with Enroot's prerequisites, and this machine's Slurm headers,
+// srun and scontrol under the sandbox's /usr.
 func (n *node) prepareRoot() error {
 	if err := testenv.MakeDebRoot(n.root); err != nil {
 		return err
 	}
-	for link, target := range map[string]string{n.root + "/usr/include": "/usr/include", n.root + "/usr/bin/srun": "/usr/bin/srun"} {
+	for link, target := range map[string]string{n.root + "/usr/include": "/usr/include", n.root + "/usr/bin/srun": "/usr/bin/srun",
+		n.root + "/usr/bin/scontrol": "/usr/bin/scontrol"} {
 		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -152,6 +153,51 @@ func PeerCred(c net.Conn) (*unix.Ucred, error) {
 		return nil, fmt.Errorf("SO_PEERCRED: %w", cerr)
 	}
 	return cred, nil
+}
+
+// PeerGroups is the supplementary groups of the process at the other end
+// of a unix connection, as the kernel recorded them at connect
+// (SO_PEERGROUPS, Linux 4.13+): what it could read with them, without a
+// race against the peer's exit and a reused pid, and without trusting
+// anything it says. The primary group is PeerCred's Gid.
+func PeerGroups(c net.Conn) ([]uint32, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, errors.New("not a unix socket")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var groups []uint32
+	var gerr error
+	if err := raw.Control(func(fd uintptr) { groups, gerr = peerGroups(int(fd)) }); err != nil {
+		return nil, err
+	}
+	if gerr != nil {
+		return nil, fmt.Errorf("SO_PEERGROUPS: %w", gerr)
+	}
+	return groups, nil
+}
+
+// peerGroups asks with room for 64 groups, and again with the room the
+// kernel says it needs (ERANGE); NGROUPS_MAX bounds it.
+func peerGroups(fd int) ([]uint32, error) {
+	n := 64
+	for range 2 {
+		buf := make([]uint32, n)
+		size := uint32(4 * n)
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+		switch {
+		case errno == 0:
+			return buf[:size/4], nil
+		case errno != unix.ERANGE || size/4 > 65536:
+			return nil, errno
+		}
+		n = int(size / 4)
+	}
+	return nil, unix.ERANGE
 }
 
 // shortPath fits path into sun_path (108 bytes): a longer one (deep --root

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // The child mode of the test binary: serve HTTP on a socket as whatever
@@ -27,7 +29,66 @@ func TestMain(m *testing.M) {
 		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "spoofed") }))
 		os.Exit(0)
 	}
+	if p := os.Getenv("ROOTSOCK_DIAL"); p != "" {
+		c, err := net.Dial("unix", p) // a user's client: it holds on until the server hangs up
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_, _ = io.Copy(io.Discard, c)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+// PeerGroups is what the kernel recorded for the peer at connect: a
+// client with 100 supplementary groups (past the first guess of 64) gets
+// all of them, whatever it is.
+func TestPeerGroups(t *testing.T) {
+	mustRoot(t)
+	dir, err := os.MkdirTemp("", "rootsock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "dial")
+	if data, err := os.ReadFile(os.Args[0]); err != nil || os.WriteFile(bin, data, 0o755) != nil {
+		t.Fatalf("copy the test binary: %v", err)
+	}
+	path := filepath.Join(dir, "images.sock")
+	ln, err := ListenUnix(path, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	want := []uint32{100}
+	for g := uint32(47000); len(want) < 100; g++ {
+		want = append(want, g)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "ROOTSOCK_DIAL="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: want}}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cred, err := PeerCred(c)
+	if err != nil || cred.Uid != 65534 || cred.Gid != 65534 {
+		t.Fatalf("cred %+v, %v", cred, err)
+	}
+	got, err := PeerGroups(c)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("groups %v, %v; want %v", got, err, want)
+	}
 }
 
 func TestRootServerTrusted(t *testing.T) {
@@ -126,16 +187,20 @@ func get(t *testing.T, path string) string {
 	return string(b)
 }
 
+// waitFor waits until a server accepts connections on path: the socket
+// file exists from bind(2), a moment before listen(2), and a connect
+// between the two is refused.
 func waitFor(t *testing.T, path string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Lstat(path); err == nil {
-			return
+	if !testenv.Eventually(10*time.Second, func() bool {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Close()
 		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("no server on %s", path)
 	}
-	t.Fatalf("%s never appeared", path)
 }
 
 func mustRoot(t *testing.T) {

@@ -3,6 +3,8 @@
 package testenv
 
 import (
+	"debug/elf"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +21,11 @@ var (
 )
 
 // Binary builds the real enroot-agent once per test process and returns its
-// path, so end-to-end tests run exactly what ships.
+// path, so end-to-end tests run exactly what ships: built as the Makefile
+// builds the packages' binary (CGO_ENABLED=0, -trimpath, the same -ldflags
+// but the version), whatever the environment of `go test`. With cgo on, Go's
+// os/user would use glibc's NSS and hide what the static binary cannot see
+// (directory users, say), so a binary that is not static fails the test.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -29,14 +35,32 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "enroot-agent")
-		cmd := exec.Command(GoTool(), "build", "-o", binPath, "./cmd/enroot-agent")
+		cmd := exec.Command(GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=test", "-o", binPath, "./cmd/enroot-agent")
 		cmd.Dir = ModuleRoot()
-		buildOut, buildErr = cmd.CombinedOutput()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if buildOut, buildErr = cmd.CombinedOutput(); buildErr == nil {
+			buildErr = static(binPath)
+		}
 	})
 	if buildErr != nil {
 		t.Fatalf("build enroot-agent: %v\n%s", buildErr, buildOut)
 	}
 	return binPath
+}
+
+// static checks that bin asks for no dynamic loader, as the packaged binary.
+func static(bin string) error {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked: the packages ship a static binary (CGO_ENABLED=0)", bin)
+		}
+	}
+	return nil
 }
 
 // ModuleRoot is the repository root, found from this file's location.

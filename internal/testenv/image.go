@@ -35,14 +35,20 @@ var hostPrograms = map[string]string{
 // one-layer linux/amd64 image holding a shell, cat and files (path ->
 // content). It returns the manifest digest.
 func (r *Registry) PushFileImage(ref, password string, files map[string]string) (string, error) {
-	if runtime.GOARCH != "amd64" {
-		return "", fmt.Errorf("PushFileImage copies x86_64 host programs; this is %s", runtime.GOARCH)
-	}
-	tag, err := name.NewTag(ref)
+	layerTar, err := imageTar(files, nil)
 	if err != nil {
 		return "", err
 	}
-	layerTar, err := imageTar(files)
+	return r.pushLayer(ref, password, layerTar, []string{"PATH=/bin"})
+}
+
+// pushLayer pushes a one-layer linux/amd64 image of layerTar with env as
+// its config's environment.
+func (r *Registry) pushLayer(ref, password string, layerTar []byte, env []string) (string, error) {
+	if runtime.GOARCH != "amd64" {
+		return "", fmt.Errorf("test images copy x86_64 host programs; this is %s", runtime.GOARCH)
+	}
+	tag, err := name.NewTag(ref)
 	if err != nil {
 		return "", err
 	}
@@ -61,7 +67,7 @@ func (r *Registry) PushFileImage(ref, password string, files map[string]string) 
 		return "", err
 	}
 	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS, cf.Config.Env = "amd64", "linux", []string{"PATH=/bin"}
+	cf.Architecture, cf.OS, cf.Config.Env = "amd64", "linux", env
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return "", err
 	}
@@ -73,8 +79,9 @@ func (r *Registry) PushFileImage(ref, password string, files map[string]string) 
 	return d.String(), err
 }
 
-// imageTar is the layer: every directory, then the host programs, then files.
-func imageTar(files map[string]string) ([]byte, error) {
+// imageTar is the layer: every directory, then the host programs, the
+// files (mode 0644) and the programs (0755).
+func imageTar(files map[string]string, programs map[string][]byte) ([]byte, error) {
 	all := map[string][]byte{}
 	modes := map[string]int64{}
 	for in, host := range hostPrograms {
@@ -86,6 +93,9 @@ func imageTar(files map[string]string) ([]byte, error) {
 	}
 	for p, content := range files {
 		all[p], modes[p] = []byte(content), 0o644
+	}
+	for p, content := range programs {
+		all[p], modes[p] = content, 0o755
 	}
 	var paths []string
 	dirs := map[string]bool{}

@@ -20,6 +20,9 @@ type IMDS struct {
 	Region    string
 	Role      string
 	AccessKey string // the role's access key id, which the ECR emulator may require
+	// InstanceID and PrivateIP are the instance's own identity (each node of
+	// a cluster has its own emulator).
+	InstanceID, PrivateIP string
 
 	srv    *http.Server
 	mu     sync.Mutex
@@ -30,12 +33,18 @@ type IMDS struct {
 
 // NewIMDS starts the emulator on 127.0.0.1 for account and region.
 func NewIMDS(account, region string) (*IMDS, error) {
+	return NewIMDSInstance(account, region, "i-0123456789abcdef0", "10.0.0.10")
+}
+
+// NewIMDSInstance is NewIMDS for one instance of many: its identity document
+// names instanceID and privateIP.
+func NewIMDSInstance(account, region, instanceID, privateIP string) (*IMDS, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	m := &IMDS{URL: "http://" + ln.Addr().String(), Account: account, Region: region, Role: "ParallelClusterComputeRole",
-		AccessKey: "ASIAEMULATEDROLEKEY1", tokens: map[string]bool{}}
+		AccessKey: "ASIAEMULATEDROLEKEY1", InstanceID: instanceID, PrivateIP: privateIP, tokens: map[string]bool{}}
 	m.srv = &http.Server{Handler: http.HandlerFunc(m.serve), ReadHeaderTimeout: 10 * time.Second}
 	go m.srv.Serve(ln)
 	return m, nil
@@ -83,10 +92,12 @@ func (m *IMDS) serve(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/latest/dynamic/instance-identity/document":
 		writeJSON(w, map[string]any{"accountId": m.Account, "region": m.Region, "availabilityZone": m.Region + "a",
-			"instanceId": "i-0123456789abcdef0", "instanceType": "p5.48xlarge", "architecture": "x86_64",
-			"imageId": "ami-0123456789abcdef0", "privateIp": "10.0.0.10", "pendingTime": "2026-01-01T00:00:00Z", "version": "2017-09-30"})
+			"instanceId": m.InstanceID, "instanceType": "p5.48xlarge", "architecture": "x86_64",
+			"imageId": "ami-0123456789abcdef0", "privateIp": m.PrivateIP, "pendingTime": "2026-01-01T00:00:00Z", "version": "2017-09-30"})
 	case p == "/latest/meta-data/placement/region":
 		w.Write([]byte(m.Region))
+	case p == "/latest/meta-data/instance-id":
+		w.Write([]byte(m.InstanceID))
 	case p == creds:
 		w.Write([]byte(m.Role))
 	case p == creds+m.Role:

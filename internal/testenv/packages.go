@@ -138,5 +138,15 @@ func enrootFiles(pkg, version string) map[string]string {
 	return map[string]string{
 		"usr/bin/enroot":         fmt.Sprintf("#!/bin/sh\n[ \"$1\" = version ] && echo %s && exit 0\necho \"usage: enroot version\" >&2\nexit 1\n", version),
 		"etc/enroot/enroot.conf": "#ENROOT_RUNTIME_PATH ${XDG_RUNTIME_DIR}/enroot\n#ENROOT_CACHE_PATH ${XDG_CACHE_HOME}/enroot\n",
+		// The optional Slurm hooks, where NVIDIA's packages put them; the
+		// agent copies the ones enroot.hooks turns on into /etc/enroot/hooks.d.
+		"usr/share/enroot/hooks.d/50-slurm-pmi.sh":     FixtureHook("50-slurm-pmi.sh"),
+		"usr/share/enroot/hooks.d/50-slurm-pytorch.sh": FixtureHook("50-slurm-pytorch.sh"),
 	}
+}
+
+// FixtureHook is the fixture packages' stand-in for one of Enroot's optional
+// hooks: a script that does nothing, named in its text.
+func FixtureHook(name string) string {
+	return "#! /usr/bin/env bash\n# enroot test fixture: stands in for Enroot's " + name + "\nexit 0\n"
 }

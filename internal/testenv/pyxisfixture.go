@@ -132,7 +132,7 @@ func PyxisTarball(dir, version string) (string, string, error) {
 }
 
 // PyxisSandbox prepares root (an agent --root) so the agent's Pyxis steps
-// converge in it against this machine's real Slurm: Slurm's headers and srun
+// converge in it against this machine's real Slurm: Slurm's headers, srun and scontrol
 // appear under root/usr (symlinks to Debian's libslurm-dev and slurm-client),
 // the fixture tarball is served over HTTP, and the system bus is aimed at a
 // socket that does not exist, so no test can ever restart a real slurmd. It
@@ -144,7 +144,8 @@ func PyxisSandbox(t testing.TB, root string) (string, *ArtifactServer) {
 			t.Fatalf("%s is missing: install the Debian package %s (scripts/test-deps.sh)", path, pkg)
 		}
 	}
-	for link, target := range map[string]string{root + "/usr/include": "/usr/include", root + "/usr/bin/srun": "/usr/bin/srun"} {
+	for link, target := range map[string]string{root + "/usr/include": "/usr/include", root + "/usr/bin/srun": "/usr/bin/srun",
+		root + "/usr/bin/scontrol": "/usr/bin/scontrol"} {
 		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -33,6 +33,10 @@ type RealChain struct {
 	Bin   string // the agent binary
 	User  string // the non-root user, once AddUser ran
 	Share int    // jobs that may run on the node at once (before StartSlurm)
+	// Node is the Slurm NodeName (before StartSlurm; "ea-real1" when
+	// empty). Enroot's PyTorch hook hands it to jobs as MASTER_ADDR, so a
+	// rendezvous test names the node "localhost", which resolves.
+	Node string
 
 	Config, Plugstack, StateDir string
 	Env                         []string // the agent's environment

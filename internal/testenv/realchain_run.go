@@ -81,7 +81,11 @@ func (c *RealChain) AgentFiles() []string {
 // StartSlurm starts munged, slurmctld and slurmd reading the plugstack the
 // agent wired, with a PATH that reaches /usr/bin/enroot.
 func (c *RealChain) StartSlurm() error {
-	s, err := NewSlurmWith("ea-real1", SlurmOptions{PlugStack: c.Plugstack, Share: c.Share,
+	node := c.Node
+	if node == "" {
+		node = "ea-real1"
+	}
+	s, err := NewSlurmWith(node, SlurmOptions{PlugStack: c.Plugstack, Share: c.Share,
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}})
 	if err != nil {
 		return err
@@ -135,11 +139,16 @@ func (c *RealChain) SrunCmd(ctx context.Context, user string, env ...string) *ex
 // to the job's environment: a job step of the user's, with its real
 // slurmstepd, running whatever args say.
 func (c *RealChain) SrunTask(ctx context.Context, user string, env []string, args ...string) *exec.Cmd {
+	return c.UserCmd(ctx, user, append([]string{"srun", "-N1"}, args...), env...)
+}
+
+// UserCmd runs args (a Slurm command line) as user, with a login-like
+// environment of their own plus env.
+func (c *RealChain) UserCmd(ctx context.Context, user string, args []string, env ...string) *exec.Cmd {
 	home := filepath.Join(c.Dir, "home-"+user)
 	all := append([]string{"-u", user, "--", "env", "-i",
 		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "PWD=" + home, "USER=" + user, "LOGNAME=" + user,
 		"SLURM_CONF=" + c.Slurm.Conf}, env...)
-	all = append(all, "srun", "-N1")
 	cmd := exec.CommandContext(ctx, "runuser", append(all, args...)...)
 	cmd.Dir = home
 	return cmd

@@ -29,16 +29,15 @@ func (r *Registry) start() error {
 // waitReady polls /v2/ until the registry asks for credentials.
 func (r *Registry) waitReady() error {
 	client := &http.Client{Transport: r.Transport(), Timeout: 2 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	if Eventually(20*time.Second, func() bool {
 		resp, err := client.Get("https://" + r.Addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return nil
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusUnauthorized
+	}) {
+		return nil
 	}
 	log, _ := os.ReadFile(filepath.Join(r.dir, "registry.log"))
 	return fmt.Errorf("docker-registry on %s did not come up:\n%s", r.Addr, log)

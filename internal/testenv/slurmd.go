@@ -101,7 +101,7 @@ func (s *Slurm) start() error {
 		"--seed-file="+filepath.Join(munge, "munged.seed")); err != nil {
 		return err
 	}
-	if err := waitFile(sock, 10*time.Second); err != nil {
+	if err := waitSocket(sock, 10*time.Second); err != nil {
 		return fmt.Errorf("munged: %w\n%s", err, s.Logs())
 	}
 	ports, err := freePorts(2)

@@ -41,15 +41,13 @@ func (s *Slurm) Scontrol(args ...string) (string, error) {
 
 // WaitNode waits until slurmctld has heard from slurmd and the node is up.
 func (s *Slurm) WaitNode(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	var last string
-	for time.Now().Before(deadline) {
+	if Eventually(timeout, func() bool {
 		out, err := s.Scontrol("show", "node", s.Node)
 		last = out
-		if err == nil && strings.Contains(out, "State=IDLE") {
-			return nil
-		}
-		time.Sleep(300 * time.Millisecond)
+		return err == nil && strings.Contains(out, "State=IDLE")
+	}) {
+		return nil
 	}
 	return fmt.Errorf("node %s not idle within %s; last: %s", s.Node, timeout, last)
 }
@@ -81,13 +79,19 @@ func (s *Slurm) Close() {
 	_ = os.RemoveAll(s.Dir)
 }
 
-func waitFile(path string, timeout time.Duration) error {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return nil
+// waitSocket waits until a server accepts connections on the unix socket
+// path: the file exists from bind(2), a moment before listen(2).
+func waitSocket(path string, timeout time.Duration) error {
+	if Eventually(timeout, func() bool {
+		c, err := net.Dial("unix", path)
+		if err == nil {
+			c.Close()
 		}
+		return err == nil
+	}) {
+		return nil
 	}
-	return fmt.Errorf("%s did not appear within %s", path, timeout)
+	return fmt.Errorf("nothing accepts connections on %s within %s", path, timeout)
 }
 
 func freePorts(n int) ([]int, error) {

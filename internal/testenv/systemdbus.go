@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,8 +16,9 @@ import (
 
 // SystemdStub is a stand-in for systemd's D-Bus API on a private, real
 // dbus-daemon: the agent reaches it through DBUS_SYSTEM_BUS_ADDRESS, exactly
-// as it reaches systemd on a node. It answers a unit's ActiveState and
-// RestartUnit, and emits JobRemoved with the configured result.
+// as it reaches systemd on a node. It answers a unit's ActiveState,
+// RestartUnit and Reload (daemon-reload), and emits JobRemoved with the
+// configured result.
 type SystemdStub struct {
 	Addr string // the bus address, for DBUS_SYSTEM_BUS_ADDRESS
 
@@ -24,6 +26,8 @@ type SystemdStub struct {
 	states   map[string]string
 	result   string
 	restarts []string
+	reloads  int
+	modes    []string
 	conn     *dbus.Conn
 	job      uint32
 }
@@ -49,24 +53,35 @@ func StartSystemdStub(dir string) (*SystemdStub, func(), error) {
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		return nil, nil, fmt.Errorf("dbus-daemon not found: install the Debian package dbus")
 	}
-	sock := filepath.Join(dir, "system_bus_socket")
+	// The socket lives in a short directory of its own: a test's TempDir
+	// (named after the test and subtest) can exceed sun_path's 108 bytes.
+	sockDir, err := os.MkdirTemp("", "bus-")
+	if err != nil {
+		return nil, nil, err
+	}
+	sock := filepath.Join(sockDir, "system_bus_socket")
 	conf := filepath.Join(dir, "bus.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, sock)), 0o644); err != nil {
+		os.RemoveAll(sockDir)
 		return nil, nil, err
 	}
 	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address")
+	var stderr bytes.Buffer // read only after Wait
+	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		os.RemoveAll(sockDir)
 		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(sockDir)
 		return nil, nil, err
 	}
-	kill := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	kill := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(sockDir) }
 	addr, err := readAddress(out)
 	if err != nil {
 		kill()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	s := &SystemdStub{Addr: addr, states: map[string]string{}, result: "done"}
 	if err := s.serve(); err != nil {
@@ -108,7 +123,7 @@ func (s *SystemdStub) serve() error {
 	s.conn = conn
 	// Export first, claim the name last: no call can arrive while godbus
 	// still mutates its table of objects.
-	if err := conn.ExportMethodTable(map[string]any{"RestartUnit": s.restartUnit}, managerPath, managerIf); err != nil {
+	if err := conn.ExportMethodTable(map[string]any{"RestartUnit": s.restartUnit, "Reload": s.reload}, managerPath, managerIf); err != nil {
 		return err
 	}
 	if err := conn.ExportSubtreeMethodTable(map[string]any{"Get": s.get}, unitPrefix, "org.freedesktop.DBus.Properties"); err != nil {

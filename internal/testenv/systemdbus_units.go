@@ -30,11 +30,33 @@ func (s *SystemdStub) Restarts() []string {
 	return append([]string(nil), s.restarts...)
 }
 
+// Reloads counts the daemon-reloads asked for so far.
+func (s *SystemdStub) Reloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloads
+}
+
+func (s *SystemdStub) reload() *dbus.Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reloads++
+	return nil
+}
+
+// JobModes lists the job mode of each restart so far, in order.
+func (s *SystemdStub) JobModes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.modes...)
+}
+
 func (s *SystemdStub) restartUnit(name, mode string) (dbus.ObjectPath, *dbus.Error) {
 	s.mu.Lock()
 	s.job++
 	id, result := s.job, s.result
 	s.restarts = append(s.restarts, name)
+	s.modes = append(s.modes, mode)
 	s.mu.Unlock()
 	job := dbus.ObjectPath(fmt.Sprintf("/org/freedesktop/systemd1/job/%d", id))
 	// As systemd does: the reply first, the job's end later.

@@ -1,61 +1,187 @@
 package agent
 
 import (
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 )
 
 // checkState is the checks' state: the cache /verify serves from, the
-// drainer, and what the last evaluation found.
+// drainer, and what the newest evaluation found. Every evaluation the cache
+// makes, whoever asked for it (the daemon's schedule, a probe, the CLI),
+// reaches the loop, so STATUS=, /verify, the drain reason and a repair's
+// text all follow the same report at the same moment.
 type checkState struct {
 	cache   *verify.Cache
 	drainer *Drainer // nil unless verify.drain_on_failure
-	busy    bool
-	done    chan verify.Report
-	status  map[string]verify.Status
-	failing string        // the root cause, "" when all ok
-	worst   verify.Status // the last report's status, as /verify answers it
-	// repairable names the checks whose failure starts a drift repair.
+
+	// The loop's own look at the node: restore the credentials files, then
+	// evaluate. runs numbers them; again asks for one more after the one in
+	// flight (a converge ended meanwhile).
+	busy  bool
+	again bool
+	runs  uint64
+	done  chan checkRun
+	// readyAfter is the first run READY=1 waits for (0: not waiting).
+	readyAfter uint64
+
+	fresh chan verify.Report // every evaluation, newest only (see feed)
+	last  verify.Report      // the newest report seen
+	acted uint64             // Seq of the newest report drained and repaired on
+
+	status map[string]verify.Status
+	since  map[string]time.Time // when each check stopped being ok
+
+	draining  bool
+	drainNext *verify.Report // the newest report waiting for the drain in flight
+	drained   chan drainResult
+
+	// repairable names the checks whose failure starts a drift repair;
+	// creds those about the credentials files, restored before anything.
 	repairable map[string]bool
+	creds      map[string]bool
 }
 
-// startChecks evaluates the checks (through the cache /verify uses) in a
-// worker, then drains or resumes the node when drain_on_failure is set.
+type checkRun struct {
+	n          uint64
+	rep        verify.Report
+	err        error
+	restored   []string // credentials files put back before the evaluation
+	restoreErr error
+}
+
+type drainResult struct {
+	act DrainAction
+	err error
+}
+
+func newCheckState() checkState {
+	return checkState{
+		done: make(chan checkRun, 1), fresh: make(chan verify.Report, 1), drained: make(chan drainResult, 1),
+		status: map[string]verify.Status{}, since: map[string]time.Time{},
+	}
+}
+
+// setupChecks builds the checks and the drainer for the current config.
+func (l *loop) setupChecks(node string) {
+	v := l.cfg.Verify
+	if l.checks.cache == nil {
+		l.checks.cache = verify.NewCache(l.checkList(), v.CacheTTL.D(), v.Timeout.D(), node)
+		l.checks.cache.Observe(l.feed)
+	} else {
+		l.checks.cache.SetChecks(l.checkList(), v.CacheTTL.D(), v.Timeout.D(), node)
+	}
+	l.checks.repairable = Repairable(l.steps(), l.env())
+	l.checks.creds = credentialsChecks(l.env())
+	l.checks.drainer = nil
+	if node != "" && v.DrainOnFailure {
+		l.checks.drainer = &Drainer{Node: node, Log: l.log.Named("drain"), Scontrol: slurm.ScontrolPath(l.d.Root, l.cfg.Pyxis.SlurmPrefix)}
+	}
+}
+
+// feed hands an evaluation to the loop; it runs in the cache's goroutine
+// and never blocks: an older report still waiting is replaced.
+func (l *loop) feed(rep verify.Report) {
+	for {
+		select {
+		case l.checks.fresh <- rep:
+			return
+		default:
+		}
+		select {
+		case old := <-l.checks.fresh:
+			if old.Seq > rep.Seq {
+				rep = old
+			}
+		default:
+		}
+	}
+}
+
+// startChecks restores the credentials files from the tokens held (no ECR
+// call) and then evaluates the checks, in a worker. The restore comes
+// first and needs nothing else to work: a deleted .credentials is back
+// within one verify.interval whatever step fails or runs, and the node is
+// never drained for damage the daemon puts right itself.
 func (l *loop) startChecks() {
-	if l.checks.busy || !l.ready {
+	if !l.settled {
 		return
 	}
-	l.checks.busy = true
-	cache, drainer := l.checks.cache, l.checks.drainer
+	if l.checks.busy {
+		l.checks.again = true
+		return
+	}
+	l.checks.busy, l.checks.again = true, false
+	l.checks.runs++
+	run := checkRun{n: l.checks.runs}
+	cache, restore := l.checks.cache, l.restorer()
 	go func() {
-		rep, err := cache.Get(l.ctx)
-		if err != nil {
-			rep = verify.Report{Status: verify.Unknown}
-		} else if drainer != nil {
-			act, err := drainer.Sync(l.ctx, rep)
-			l.serve.drained.Store(drainer.Ours())
-			if err != nil {
-				l.log.Warn("cannot update the node's drain state", zap.Error(err))
-			} else if act != NoAction {
-				l.log.Info("drain state updated", zap.String("action", string(act)))
+		if restore != nil {
+			run.restored, run.restoreErr = restore()
+			if len(run.restored) > 0 {
+				cache.Invalidate()
 			}
 		}
-		l.checks.done <- rep
+		run.rep, run.err = cache.Get(l.ctx)
+		l.checks.done <- run
 	}()
 }
 
-// observeChecks logs each check that changed, so the journal shows when a
-// node went bad and when it recovered.
-func (l *loop) observeChecks(rep verify.Report) {
+// checksDone takes the loop's own evaluation: it may make the daemon ready,
+// and it is acted on (drain, repair) even when another caller's copy of
+// the same report arrived first.
+func (l *loop) checksDone(run checkRun) {
 	l.checks.busy = false
-	if rep.Results == nil {
+	if len(run.restored) > 0 {
+		l.serve.metrics.ObserveRepair("credentials")
+		l.log.Warn("restored the credentials files from the tokens held (no ECR call)", zap.Strings("files", run.restored))
+	}
+	if run.err == nil {
+		l.observe(run.rep)
+		if l.checks.readyAfter != 0 && run.n >= l.checks.readyAfter {
+			l.checks.readyAfter = 0
+			l.becomeReady()
+		}
+		l.act(run.rep)
+	}
+	if l.checks.again {
+		l.startChecks()
+	}
+}
+
+// observed takes an evaluation someone else asked for. While a credentials
+// check fails, the loop's own look (restore first) follows before any
+// drain or repair.
+func (l *loop) observed(rep verify.Report) {
+	if !l.observe(rep) {
 		return
 	}
+	if l.restorer() != nil && l.failsAny(rep, l.checks.creds) {
+		l.startChecks()
+		return
+	}
+	l.act(rep)
+}
+
+// observe makes rep the newest report, if it is, and logs each check that
+// changed, so the journal shows when a node went bad and when it recovered.
+func (l *loop) observe(rep verify.Report) bool {
+	if rep.Results == nil || rep.Seq <= l.checks.last.Seq {
+		return false
+	}
+	l.checks.last = rep
 	now := map[string]verify.Status{}
-	l.checks.failing, l.checks.worst = RootCause(rep.Results), rep.Status
 	for _, r := range rep.Results {
 		now[r.Name] = r.Status
 		before, known := l.checks.status[r.Name]
+		switch {
+		case r.Status == verify.OK:
+			delete(l.checks.since, r.Name)
+		case !known || before == verify.OK:
+			l.checks.since[r.Name] = rep.Checked
+		}
 		switch {
 		case known && before == r.Status:
 		case r.Status == verify.OK && known:
@@ -64,13 +190,63 @@ func (l *loop) observeChecks(rep verify.Report) {
 			l.log.Warn("check "+r.Status.String(), zap.String("check", r.Name), zap.String("message", r.Message), zap.String("fix", r.Fix))
 		}
 	}
+	for name := range l.checks.since {
+		if _, ok := now[name]; !ok {
+			delete(l.checks.since, name)
+		}
+	}
 	l.checks.status = now
+	return true
+}
+
+// act drains or resumes the node and starts a repair, once per report and
+// only once the daemon is ready.
+func (l *loop) act(rep verify.Report) {
+	if !l.ready || rep.Seq <= l.checks.acted || rep.Seq < l.checks.last.Seq {
+		return
+	}
+	l.checks.acted = rep.Seq
+	l.syncDrain(rep)
 	l.repairOnFailure(rep)
 }
 
-func (l *loop) newDrainer(node string) *Drainer {
-	if !l.cfg.Verify.DrainOnFailure {
-		return nil
+func (l *loop) failsAny(rep verify.Report, names map[string]bool) bool {
+	for _, r := range rep.Results {
+		if r.Status == verify.Fail && names[r.Name] {
+			return true
+		}
 	}
-	return &Drainer{Node: node, Log: l.log.Named("drain")}
+	return false
+}
+
+// syncDrain brings the node's Slurm drain state in step with rep in a
+// worker; a newer report waits for the call in flight.
+func (l *loop) syncDrain(rep verify.Report) {
+	drainer := l.checks.drainer
+	if drainer == nil {
+		return
+	}
+	if l.checks.draining {
+		l.checks.drainNext = &rep
+		return
+	}
+	l.checks.draining = true
+	go func() {
+		act, err := drainer.Sync(l.ctx, rep)
+		l.serve.drained.Store(drainer.Ours())
+		l.checks.drained <- drainResult{act, err}
+	}()
+}
+
+func (l *loop) drainDone(res drainResult) {
+	l.checks.draining = false
+	if res.err != nil {
+		l.log.Warn("cannot update the node's drain state", zap.Error(res.err))
+	} else if res.act != NoAction {
+		l.log.Info("drain state updated", zap.String("action", string(res.act)))
+	}
+	if next := l.checks.drainNext; next != nil {
+		l.checks.drainNext = nil
+		l.syncDrain(*next)
+	}
 }

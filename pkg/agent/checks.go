@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/pkg/accel"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
 	"github.com/enroot-agent/enroot-agent/pkg/images"
@@ -18,15 +19,24 @@ import (
 // step objects apply uses, so verify and apply cannot disagree about what a
 // converged node is. Domain checks (enroot, pyxis, credentials) follow.
 func Checks(env Env) []verify.Check {
+	return checksOf(Steps(env), DomainChecks(env))
+}
+
+// DomainChecks are the checks beyond each step's own: credentials first.
+func DomainChecks(env Env) []verify.Check {
+	checks := credentials.Checks(env.Config, env.Root)
+	checks = append(checks, install.Checks(env.Config, env.Root)...)
+	checks = append(checks, accel.Checks(env.Config, env.Root)...)
+	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
+	return append(checks, images.Checks(env.Config, env.Root)...)
+}
+
+func checksOf(steps []converge.Step, domain []verify.Check) []verify.Check {
 	var checks []verify.Check
-	for _, s := range Steps(env) {
+	for _, s := range steps {
 		checks = append(checks, StepCheck(s))
 	}
-	checks = append(checks, credentials.Checks(env.Config, env.Root)...)
-	checks = append(checks, install.Checks(env.Config, env.Root)...)
-	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
-	checks = append(checks, images.Checks(env.Config, env.Root)...)
-	return checks
+	return append(checks, domain...)
 }
 
 // stepCheckPrefix starts the name of every step's own check.
@@ -35,11 +45,21 @@ const stepCheckPrefix = "step "
 // Repairable names the checks a converge (and the credentials files'
 // rewrite after it) can turn ok again: each step's own check and the
 // credentials checks. Their failure starts a drift repair.
-func Repairable(env Env) map[string]bool {
+func Repairable(steps []converge.Step, env Env) map[string]bool {
 	names := map[string]bool{}
-	for _, s := range Steps(env) {
+	for _, s := range steps {
 		names[stepCheckPrefix+s.Name()] = true
 	}
+	for name := range credentialsChecks(env) {
+		names[name] = true
+	}
+	return names
+}
+
+// credentialsChecks names the checks about the credentials files: while
+// one fails, the daemon restores the files before it drains or converges.
+func credentialsChecks(env Env) map[string]bool {
+	names := map[string]bool{}
 	for _, c := range credentials.Checks(env.Config, env.Root) {
 		names[c.Name()] = true
 	}
@@ -71,9 +91,10 @@ func RootCause(results []verify.Result) string {
 	return ""
 }
 
-// StepCheck reports whether one converge step is converged: an empty plan is
-// ok, a pending change is a failure with its reason, and a step that cannot
-// even plan is unknown.
+// StepCheck reports whether one converge step is converged: an empty plan,
+// or one that only records a state the node is already in, is ok; a pending
+// change is a failure with its reason; a step that cannot even plan is
+// unknown.
 func StepCheck(s converge.Step) verify.Check {
 	name := stepCheckPrefix + s.Name()
 	return verify.Func{CheckName: name, Fn: func(ctx context.Context) verify.Result {
@@ -84,6 +105,8 @@ func StepCheck(s converge.Step) verify.Check {
 				"%s cannot tell whether it is converged: %v", s.Name(), err)
 		case plan.Done():
 			return verify.Ok(s.Name() + " converged")
+		case plan.Satisfied:
+			return verify.Ok(s.Name() + " converged: " + plan.Reason + " (recorded at the next converge)")
 		}
 		return verify.Failf(verify.ApplyFix,
 			"%s not converged: %s (%s)", s.Name(), plan.Reason, summary(plan))

@@ -70,6 +70,16 @@ func (l *loop) stopRefresher(deadline time.Time) {
 	l.creds.mu.Unlock()
 }
 
+// restorer is how the checks' worker puts the credentials files back from
+// the tokens held; nil until the first refresh wrote them (and while a
+// reload builds a new refresher).
+func (l *loop) restorer() func() ([]string, error) {
+	if !l.creds.started || l.creds.refresher == nil {
+		return nil
+	}
+	return l.creds.refresher.Restore
+}
+
 func (l *loop) credsStatus() (credentials.Status, bool) {
 	l.creds.mu.Lock()
 	r := l.creds.refresher

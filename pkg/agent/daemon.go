@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 )
@@ -22,6 +23,11 @@ type Daemon struct {
 	// LoadConfig rereads the config on SIGHUP.
 	LoadConfig   func() (config.Config, error)
 	NewRefresher RefresherFactory
+	// Steps and DomainChecks say what a converged node is; nil means the
+	// production lists (the package's Steps and DomainChecks). Tests of the
+	// loop's timing swap them.
+	Steps        func(Env) []converge.Step
+	DomainChecks func(Env) []verify.Check
 }
 
 // shutdownBudget bounds SIGTERM to exit: systemd waits TimeoutStopSec, but
@@ -46,8 +52,9 @@ type loop struct {
 	repair repairs
 	images imageCache
 
-	ready     bool
+	ready     bool // READY=1 was sent: repairs and drains may act
 	reloading bool
+	settled   bool           // a start or reload converge has finished: checks may run
 	pending   *config.Config // a valid reload waiting for the work in flight to stop
 	reloadErr time.Time
 	lastSent  string // the last STATUS= line
@@ -57,20 +64,46 @@ type loop struct {
 // (SIGHUP) rereads the config. It returns an error only when the daemon
 // cannot start at all (the listener cannot bind).
 func (d *Daemon) Run(ctx context.Context, cfg config.Config, reloads <-chan os.Signal) error {
-	l := &loop{
-		d: d, log: d.Log, ctx: ctx, cfg: cfg,
-		work:   converger{done: make(chan workResult, 1), failing: map[string]time.Time{}},
-		checks: checkState{done: make(chan verify.Report, 1), status: map[string]verify.Status{}},
-	}
-	l.serve.beat.Store(time.Now().UnixNano())
+	l := d.newLoop(ctx, cfg)
 	if err := l.setup(); err != nil {
 		d.notify("STATUS=failed: " + err.Error())
 		return err
 	}
+	return l.start(reloads)
+}
+
+func (d *Daemon) newLoop(ctx context.Context, cfg config.Config) *loop {
+	l := &loop{
+		d: d, log: d.Log, ctx: ctx, cfg: cfg,
+		work:   converger{done: make(chan workResult, 1), failing: map[string]bool{}},
+		checks: newCheckState(),
+	}
+	l.serve.beat.Store(time.Now().UnixNano())
+	return l
+}
+
+// start converges the node, then serves until ctx ends.
+func (l *loop) start(reloads <-chan os.Signal) error {
 	l.work.needRefresh = true
 	l.startConverge()
 	l.publishStatus()
 	return l.run(reloads)
+}
+
+// steps and checks are what a converged node is under the current config.
+func (l *loop) steps() []converge.Step {
+	if l.d.Steps != nil {
+		return l.d.Steps(l.env())
+	}
+	return Steps(l.env())
+}
+
+func (l *loop) checkList() []verify.Check {
+	domain := l.d.DomainChecks
+	if domain == nil {
+		domain = DomainChecks
+	}
+	return checksOf(l.steps(), domain(l.env()))
 }
 
 func (l *loop) run(reloads <-chan os.Signal) error {
@@ -103,17 +136,24 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 			l.startRepair("schedule")
 		case <-l.work.retryC:
 			l.work.retryC = nil
-			l.work.needRefresh = l.creds.refresher == nil
-			l.startConverge()
+			if l.work.phase == idle { // else the run in flight settles and retries
+				l.work.needRefresh = l.creds.refresher == nil
+				l.startConverge()
+			}
 		case <-reloads:
 			l.reload()
 			checks.Reset(l.cfg.Verify.Interval.D())
 			l.publishStatus()
 		case <-checks.C:
 			l.startChecks()
-		case rep := <-l.checks.done:
-			l.observeChecks(rep)
+		case run := <-l.checks.done:
+			l.checksDone(run)
 			l.publishStatus()
+		case rep := <-l.checks.fresh:
+			l.observed(rep)
+			l.publishStatus()
+		case res := <-l.checks.drained:
+			l.drainDone(res)
 		}
 	}
 }

@@ -27,9 +27,10 @@ const (
 
 // Drainer keeps the node's Slurm drain state in step with the checks.
 type Drainer struct {
-	Node    string
-	Log     *zap.Logger
-	Timeout time.Duration // per scontrol call
+	Node     string
+	Log      *zap.Logger
+	Timeout  time.Duration // per scontrol call
+	Scontrol string        // the scontrol to run (slurm.ScontrolPath); "" is PATH's
 
 	ours atomic.Bool // the node is drained with our reason, as last seen
 }
@@ -45,7 +46,7 @@ func (d *Drainer) Sync(ctx context.Context, rep verify.Report) (DrainAction, err
 	if rep.Status == verify.Unknown {
 		return NoAction, nil
 	}
-	sc := slurm.Scontrol{Node: d.Node, Timeout: d.Timeout}
+	sc := slurm.Scontrol{Node: d.Node, Timeout: d.Timeout, Path: d.Scontrol}
 	node, err := sc.Show(ctx)
 	if err != nil {
 		return NoAction, err

@@ -29,6 +29,9 @@ type Refresher interface {
 	// restart of the daemon does not call ECR when its tokens are fresh;
 	// attempted says whether ECR was asked.
 	Ensure(ctx context.Context) (attempted bool, err error)
+	// Restore rewrites every credentials file from the tokens held, with
+	// no ECR call, and returns the files it changed.
+	Restore() ([]string, error)
 	Start(ctx context.Context)
 	Stop() context.Context
 	Status() credentials.Status

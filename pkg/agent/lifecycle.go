@@ -15,15 +15,11 @@ import (
 
 // setup builds the checks, metrics and drainer and binds the listener.
 func (l *loop) setup() error {
-	node, err := slurm.NodeName(l.cfg.Verify.NodeName)
+	err := l.prepare()
 	if err != nil {
 		return err
 	}
 	v := l.cfg.Verify
-	l.checks.cache = verify.NewCache(Checks(l.env()), v.CacheTTL.D(), v.Timeout.D(), node)
-	l.checks.repairable = Repairable(l.env())
-	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus, l.serve.drained.Load)
-	l.checks.drainer = l.newDrainer(node)
 	h := handler(l.checks.cache, l.alive, l.serve.metrics.Registry)
 	if l.serve.srv, err = listen(v.Listen, h, l.log); err != nil {
 		return err
@@ -36,6 +32,17 @@ func (l *loop) setup() error {
 		l.serve.listeners.set("the verify socket", l.serve.sock.err)
 	}
 	l.startImages()
+	return nil
+}
+
+// prepare builds the checks, the drainer and the metrics.
+func (l *loop) prepare() error {
+	node, err := slurm.NodeName(l.cfg.Verify.NodeName)
+	if err != nil {
+		return err
+	}
+	l.setupChecks(node)
+	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus, l.serve.drained.Load)
 	return nil
 }
 
@@ -59,7 +66,9 @@ func (l *loop) shutdown() error {
 	l.stopImages()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	l.serve.srv.close(ctx)
+	if l.serve.srv != nil {
+		l.serve.srv.close(ctx)
+	}
 	if l.serve.sock != nil {
 		l.serve.sock.close(ctx)
 	}
@@ -114,32 +123,30 @@ func (l *loop) applyReload() {
 	node, err := slurm.NodeName(cfg.Verify.NodeName)
 	if err != nil {
 		l.log.Warn("no node name; draining is off", zap.Error(err))
+		node = ""
 	}
-	v := cfg.Verify
-	l.checks.cache.SetChecks(Checks(l.env()), v.CacheTTL.D(), v.Timeout.D(), node)
-	l.checks.repairable = Repairable(l.env())
+	l.setupChecks(node)
 	l.repair.trigger = ""
-	l.checks.drainer = nil
-	if err == nil {
-		l.checks.drainer = l.newDrainer(node)
-	}
 	l.work.needRefresh = true
 	l.startConverge()
 }
 
-// view gathers what the STATUS= line says.
+// view gathers what the STATUS= line says, from the newest report: the
+// same one /verify serves and the drain reason names.
 func (l *loop) view() statusView {
-	v := statusView{Now: time.Now(), FailingCheck: l.checks.failing, CheckStatus: l.checks.worst, ReloadErr: l.reloadErr, NextRetry: l.work.nextTry}
+	now := time.Now()
+	v := statusView{Now: now, ReloadErr: l.reloadErr}
+	if rep := l.checks.last; rep.Status != verify.OK && rep.Results != nil {
+		v.FailingCheck, v.CheckStatus = RootCause(rep.Results), rep.Status
+		v.FailingSince = l.checks.since[v.FailingCheck]
+		v.NextRetry = l.nextRetry(now)
+	}
 	if l.cfg.Enroot.Install {
 		v.EnrootVersion = l.cfg.Enroot.Version
 	}
 	if l.cfg.Pyxis.Install {
 		v.PyxisVersion = l.cfg.Pyxis.Version
 	}
-	for name, since := range l.work.failing {
-		v.FailedSteps = append(v.FailedSteps, failedStep{name, since})
-	}
-	sortFailed(v.FailedSteps)
 	if l.creds.err != nil {
 		v.CredsErr = l.creds.err.Error()
 	}
@@ -150,12 +157,13 @@ func (l *loop) view() statusView {
 		snap := l.images.stats.Snapshot()
 		v.Images = &snap
 	}
-	if !l.ready || l.reloading {
+	switch {
+	case !l.ready || l.reloading:
 		word := map[bool]string{false: "starting", true: "reloading"}[l.reloading]
-		v.Phase = word + ": " + map[phase]string{converging: "converging the node", refreshing: "refreshing ECR credentials", idle: "finishing"}[l.work.phase]
-	} else if strings.HasPrefix(l.repair.trigger, "check ") {
-		// The trigger names the failing check already.
-		v.Phase, v.FailingCheck = "repairing: "+l.repair.trigger, ""
+		doing := map[phase]string{converging: "converging the node", refreshing: "refreshing ECR credentials", idle: "checking the node"}[l.work.phase]
+		v.Phase = word + ": " + doing
+	case strings.HasPrefix(l.repair.trigger, "check ") && v.FailingCheck != "":
+		v.Repairing = true
 	}
 	return v
 }

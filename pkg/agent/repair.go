@@ -53,17 +53,18 @@ func (l *loop) startRepair(trigger string) {
 
 // repairOnFailure starts a repair when a check that a converge can fix
 // fails, unless failed steps already wait for their retry or the backoff of
-// earlier repairs has not run out.
+// earlier repairs has not run out. The repair is named after the report's
+// root cause, as the drain reason and STATUS= are.
 func (l *loop) repairOnFailure(rep verify.Report) {
-	cause := ""
+	repairable := ""
 	for _, r := range rep.Results {
 		if r.Status == verify.Fail && l.checks.repairable[r.Name] {
-			cause = r.Name
+			repairable = r.Name
 			break
 		}
 	}
 	switch {
-	case cause == "":
+	case repairable == "":
 		l.repair.streak, l.repair.notBefore = 0, time.Time{}
 		return
 	case l.work.phase != idle || !l.ready || l.pending != nil:
@@ -73,8 +74,22 @@ func (l *loop) repairOnFailure(rep verify.Report) {
 	}
 	l.repair.streak++
 	l.repair.notBefore = time.Now().Add(backoff.Exp(retryFirst, retryMax, l.repair.streak))
-	l.log.Info("a check failed; converging to repair the drift", zap.String("check", cause))
+	cause := RootCause(rep.Results)
+	l.log.Info("a check failed; converging to repair the drift", zap.String("check", cause), zap.String("repairable", repairable))
 	l.startRepair("check " + cause + " failing")
+}
+
+// nextRetry is when the daemon converges again on its own because
+// something fails: the failed steps' retry, else the next repair a failing
+// check may start; zero when neither waits.
+func (l *loop) nextRetry(now time.Time) time.Time {
+	if l.work.retryC != nil {
+		return l.work.nextTry
+	}
+	if l.repair.notBefore.After(now) {
+		return l.repair.notBefore
+	}
+	return time.Time{}
 }
 
 // observeRepairs logs and counts what a repair changed: each step that had

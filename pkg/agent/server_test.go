@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"go.uber.org/zap"
 )
 
@@ -42,18 +42,6 @@ func TestNeverSentBodyIsDropped(t *testing.T) {
 	}
 }
 
-type notes struct {
-	mu  sync.Mutex
-	all []string
-}
-
-func (n *notes) Notify(s string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.all = append(n.all, s)
-	return nil
-}
-
 // A listener that stops accepting (its Serve ended by an error, not by a
 // close) fails /healthz and stops the watchdog pings, so systemd restarts
 // the agent instead of leaving one nobody can reach (issue finding 3).
@@ -75,20 +63,16 @@ func TestDeadListenerFailsHealthzAndWatchdog(t *testing.T) {
 		return w.Code
 	}
 	l.watchdogPing()
-	if code := probe(); code != 200 || len(rec.all) != 1 {
-		t.Fatalf("healthy: /healthz %d, pings %v", code, rec.all)
+	if code, n := probe(), rec.count("WATCHDOG=1"); code != 200 || n != 1 {
+		t.Fatalf("healthy: /healthz %d, %d pings", code, n)
 	}
 	_ = ln.Close() // under the server, as a failing accept would end it
-	deadline := time.Now().Add(10 * time.Second)
-	for s.err() == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if s.err() == nil {
+	if !testenv.Eventually(10*time.Second, func() bool { return s.err() != nil }) {
 		t.Fatal("the server did not notice its listener died")
 	}
 	l.watchdogPing()
-	if code := probe(); code != http.StatusServiceUnavailable || len(rec.all) != 1 {
-		t.Fatalf("dead listener: /healthz %d, pings %v", code, rec.all)
+	if code, n := probe(), rec.count("WATCHDOG=1"); code != http.StatusServiceUnavailable || n != 1 {
+		t.Fatalf("dead listener: /healthz %d, %d pings", code, n)
 	}
 	if err := l.alive(); err == nil || !strings.Contains(err.Error(), "verify.listen stopped accepting") {
 		t.Fatalf("alive: %v", err)

@@ -14,42 +14,45 @@ import (
 type statusView struct {
 	Now           time.Time
 	Phase         string // "starting: ..." or "reloading: ..." while not ready; "" once ready
+	Repairing     bool   // a repair a failing check started runs
 	EnrootVersion string // "" when enroot is not managed
 	PyxisVersion  string
-	FailedSteps   []failedStep
-	NextRetry     time.Time
 	CredsErr      string              // the refresher could not be built
 	Creds         *credentials.Status // nil: no refresher
-	FailingCheck  string              // the root cause among the checks, "" when all ok
+	FailingCheck  string              // the newest report's root cause, "" when all ok
+	FailingSince  time.Time           // when that check stopped being ok
+	NextRetry     time.Time           // when the daemon converges again on its own; zero: not planned
 	CheckStatus   verify.Status       // the checks' overall status, as /verify answers
 	ReloadErr     time.Time           // when a reload was last rejected
 	Images        *images.Snapshot    // nil: images.cache off
 }
 
-type failedStep struct {
-	Name  string
-	Since time.Time
-}
-
 // statusLine is the one human line systemctl status shows, e.g.
 //
 //	ready: enroot 4.1.2, pyxis 0.24.0; ECR 2 registries, token valid until 21:04Z, next refresh 15:11Z
-//	degraded: ECR refresh failing since 09:12Z (throttled), token valid until 13:40Z
-//	ready: enroot 4.1.2; ECR 1 registry, token valid until 21:04Z; images: 3 cached, 2.1 GiB
+//	degraded: check pyxis-plugin failing since 09:12Z (retry 09:20Z); ECR 1 registry, ...
+//	repairing: check step enroot-conf failing since 09:12Z
+//
+// A failing check is named as the drain reason names it: the root cause of
+// the report /verify serves.
 func statusLine(v statusView) string {
 	var problems, facts []string
-	for _, f := range v.FailedSteps {
-		problems = append(problems, fmt.Sprintf("step %s failing since %s", f.Name, hm(f.Since)))
-	}
-	if len(v.FailedSteps) > 0 && !v.NextRetry.IsZero() {
-		problems[len(problems)-1] += " (retry " + hm(v.NextRetry) + ")"
-	}
+	cause := ""
 	if v.FailingCheck != "" {
 		word := "failing"
 		if v.CheckStatus == verify.Unknown {
 			word = "cannot tell"
 		}
-		problems = append(problems, "check "+v.FailingCheck+" "+word)
+		cause = "check " + v.FailingCheck + " " + word
+		if !v.FailingSince.IsZero() {
+			cause += " since " + hm(v.FailingSince)
+		}
+		if !v.NextRetry.IsZero() && !v.Repairing {
+			cause += " (retry " + hm(v.NextRetry) + ")"
+		}
+		if !v.Repairing {
+			problems = append(problems, cause)
+		}
 	}
 	ecr, ecrBad := ecrText(v)
 	if ecrBad {
@@ -66,6 +69,8 @@ func statusLine(v statusView) string {
 	switch {
 	case v.Phase != "":
 		return strings.Join(append([]string{v.Phase}, problems...), "; ")
+	case v.Repairing:
+		return strings.Join(append([]string{"repairing: " + cause}, problems...), "; ")
 	case len(problems) > 0:
 		return "degraded: " + strings.Join(append(problems, facts...), "; ")
 	}

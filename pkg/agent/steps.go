@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/accel"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
@@ -33,10 +34,12 @@ func Steps(env Env) []converge.Step {
 	}
 	// Enroot: prerequisites, packages, sysctl, enroot.conf directories, enroot.conf.
 	steps = append(steps, install.Steps(c, &install.Node{Root: root, Log: env.Log})...)
+	// Enroot's Slurm hooks, from the package the step before installed.
+	steps = append(steps, &accel.HooksStep{Hooks: c.Enroot.Hooks, Root: root, Log: env.Log, Needs: []string{install.StepPackages}})
 	return append(steps, pyxisSteps(env)...)
 }
 
-// pyxisSteps: fetch → build → plugstack → slurmd restart. Without
+// pyxisSteps: fetch → build → plugstack → slurmd's PATH → slurmd restart. Without
 // pyxis.install the plugin must already be in pyxis.libdir, and only the
 // plugstack and the restart are kept.
 func pyxisSteps(env Env) []converge.Step {
@@ -49,8 +52,12 @@ func pyxisSteps(env Env) []converge.Step {
 		}
 		steps = append(steps, &pyxis.FetchStep{B: b}, &pyxis.BuildStep{B: b})
 	}
-	return append(steps,
-		&pyxis.Plugstack{Cfg: c.Pyxis, Root: root, Log: env.Log},
-		&pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: slurm.DefaultConnect},
-	)
+	steps = append(steps, &pyxis.Plugstack{Cfg: c.Pyxis, Root: root, Log: env.Log})
+	// Enroot's Slurm hooks run scontrol with slurmd's PATH; slurmd reads it
+	// only when it starts, so its restart follows.
+	path := accel.SlurmdPath(c, root)
+	if path != nil {
+		steps = append(steps, path)
+	}
+	return append(steps, &pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: slurm.DefaultConnect, Env: path})
 }

@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/backoff"
@@ -31,7 +29,7 @@ type converger struct {
 	retries int
 	retry   *time.Timer
 	retryC  <-chan time.Time
-	failing map[string]time.Time // step -> failing since
+	failing map[string]bool // the steps the last converge failed
 	nextTry time.Time
 }
 
@@ -55,7 +53,7 @@ func (l *loop) env() Env { return Env{Config: l.cfg, Root: l.d.Root, Log: l.log}
 func (l *loop) startConverge() {
 	ctx, cancel := context.WithCancel(l.ctx)
 	l.work.phase, l.work.cancel = converging, cancel
-	steps := Steps(l.env())
+	steps := l.steps()
 	go func() {
 		rep := (&converge.Runner{Log: l.log}).Run(ctx, steps)
 		l.work.done <- workResult{kind: converging, rep: rep}
@@ -100,15 +98,15 @@ func (l *loop) finish(res workResult) {
 	l.settle()
 }
 
-// settle ends a start, reload or retry: READY=1 the first time, then the
-// retry timer when something still fails, and a fresh look by the checks.
+// settle ends a start, reload or retry: the retry timer when something
+// still fails, and a fresh look by the checks. After a start or a reload,
+// READY=1 waits for that look, so the first STATUS= after it describes the
+// node as /verify does.
 func (l *loop) settle() {
 	if !l.ready || l.reloading {
-		l.ready, l.reloading = true, false
-		l.serve.metrics.SetReady(true)
-		l.d.notify("READY=1")
-		l.log.Info("ready")
+		l.checks.readyAfter = l.checks.runs + 1
 	}
+	l.settled = true
 	if len(l.work.failing) > 0 || l.creds.err != nil {
 		delay := backoff.Exp(retryFirst, retryMax, l.work.retries+1)
 		l.work.retries++
@@ -124,20 +122,22 @@ func (l *loop) settle() {
 	l.startChecks()
 }
 
+// becomeReady sends READY=1 once the start's or the reload's converge,
+// refresh and first evaluation are done.
+func (l *loop) becomeReady() {
+	l.ready, l.reloading = true, false
+	l.serve.metrics.SetReady(true)
+	l.d.notify("READY=1")
+	l.log.Info("ready")
+}
+
+// recordFailures keeps the steps that failed, for the retry: what fails
+// is reported from the checks, which see the node as it is now.
 func (l *loop) recordFailures(rep converge.Report) {
-	now := time.Now()
-	seen := map[string]bool{}
+	clear(l.work.failing)
 	for _, r := range rep.Results {
-		seen[r.Step] = true
-		if r.Err == nil {
-			delete(l.work.failing, r.Step)
-		} else if _, ok := l.work.failing[r.Step]; !ok {
-			l.work.failing[r.Step] = now
-		}
-	}
-	for name := range l.work.failing {
-		if !seen[name] {
-			delete(l.work.failing, name)
+		if r.Err != nil {
+			l.work.failing[r.Step] = true
 		}
 	}
 }
@@ -155,13 +155,4 @@ func (l *loop) waitWork(deadline time.Time) error {
 	case <-time.After(time.Until(deadline)):
 		return errors.New("work in flight did not stop in time")
 	}
-}
-
-func sortFailed(f []failedStep) {
-	slices.SortFunc(f, func(a, b failedStep) int {
-		if c := a.Since.Compare(b.Since); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
 }

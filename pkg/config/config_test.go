@@ -39,7 +39,7 @@ verify:
 	}
 	want := []string{
 		`config.yaml:2: enroot.version: "3.4.1" is older than 3.5.0, the first enroot that can authenticate to ECR`,
-		`config.yaml:3: enroot.colour: unknown key (known: checksums, conf, flavor, install, require_checksums, source, version, version_policy)`,
+		`config.yaml:3: enroot.colour: unknown key (known: checksums, conf, flavor, hooks, install, require_checksums, source, version, version_policy)`,
 		`config.yaml:5: pyxis.slurm_prefix: "opt/slurm" is not an absolute path`,
 		`config.yaml:8: ecr.registries[0]: "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example" is not an ECR registry host (<12-digit account>.dkr.ecr.<region>.amazonaws.com)`,
 		`config.yaml:9: ecr.refresh_interval: "6x" is not a duration (write it like 6h or 90m)`,

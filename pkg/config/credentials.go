@@ -31,8 +31,13 @@ func defaultCredentials() Credentials {
 	return Credentials{EnrootConfigPath: DefaultEnrootConfigPath}
 }
 
-// principal is a user or group name as useradd accepts it, or a numeric id.
-var principal = regexp.MustCompile(`^([a-z_][a-z0-9_.-]*\$?|[0-9]+)$`)
+// principal is a user or group name, or a numeric id. Directory services
+// name them more freely than useradd: SSSD's fully qualified
+// "hpc-users@corp.example.com", Active Directory's "Domain Users", winbind's
+// "CORP\hpc". What no name may hold is kept out: the ':' and ',' of the
+// passwd and group formats, a leading '-' (an option to getent), control
+// characters, and more than 256 bytes.
+var principal = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.@\\ $-]{0,254}[A-Za-z0-9_.@\\$-])?$`)
 
 func (p *problems) validateCredentials(c *Credentials) {
 	switch {

@@ -16,6 +16,8 @@ type ECR struct {
 	RefreshBeforeExpiry Duration `yaml:"refresh_before_expiry"`
 	// RefreshJitter is the most each interval is stretched at random, so
 	// nodes booted together drift apart; left out, a tenth of the interval.
+	// Only a node with no IPv4 address uses it: the others refresh at the
+	// fixed slot their address gives them (credentials.AddressSlot).
 	RefreshJitter Duration `yaml:"refresh_jitter"`
 	// RetryInitial and RetryMax bound the backoff after a failed refresh.
 	RetryInitial Duration `yaml:"retry_initial"`

@@ -2,6 +2,7 @@ package config
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/enroot-agent/enroot-agent/internal/version"
@@ -20,6 +21,10 @@ type Enroot struct {
 	Checksums        map[string]string `yaml:"checksums"`
 	RequireChecksums bool              `yaml:"require_checksums"`
 	Conf             map[string]string `yaml:"conf"`
+	// Hooks turns on (true) or off (false) the optional hooks Enroot ships
+	// in /usr/share/enroot/hooks.d, by file name; the agent copies the ones
+	// that are on into /etc/enroot/hooks.d. Keys left out keep their default.
+	Hooks map[string]bool `yaml:"hooks"`
 }
 
 func defaultEnroot() Enroot {
@@ -29,8 +34,15 @@ func defaultEnroot() Enroot {
 		VersionPolicy: "minimum",
 		Flavor:        "caps",
 		Source:        "https://github.com/NVIDIA/enroot/releases/download/v{version}/",
+		// Multi-node jobs need both: PMI/PMIx variables and mounts inside
+		// the container, and PyTorch's MASTER_ADDR, MASTER_PORT, WORLD_SIZE.
+		Hooks: map[string]bool{"50-slurm-pmi.sh": true, "50-slurm-pytorch.sh": true},
 	}
 }
+
+// OptionalHooks are the hooks Enroot ships in /usr/share/enroot/hooks.d
+// for admins to enable (4.1.2's .deb and .rpm); enroot.hooks names only these.
+var OptionalHooks = []string{"50-mig-config.sh", "50-sharp.sh", "50-slurm-pmi.sh", "50-slurm-pytorch.sh"}
 
 // enrootConfKey is what enroot reads from enroot.conf; it silently ignores
 // any other key, so the agent rejects them instead.
@@ -57,6 +69,11 @@ func (p *problems) validateEnroot(e *Enroot) {
 	p.source("enroot.source", e.Source)
 	for name, sum := range e.Checksums {
 		p.digest("enroot.checksums."+name, sum)
+	}
+	for name := range e.Hooks {
+		if !slices.Contains(OptionalHooks, name) {
+			p.addf("enroot.hooks."+name, "Enroot ships no optional hook of that name in /usr/share/enroot/hooks.d (it ships %s)", strings.Join(OptionalHooks, ", "))
+		}
 	}
 	for key, val := range e.Conf {
 		path := "enroot.conf." + key

@@ -99,3 +99,31 @@ func (p *problems) validateSecrets(s *Secrets, ecrHosts map[string]bool) {
 		}
 	}
 }
+
+// MaxRegistryHosts bounds the hosts the agent writes credentials lines for.
+// Each line is at most 4095 bytes (what enroot's curl reads, the
+// credentials package's MaxLine), so 128 of them fill at most half of the
+// 1 MiB the agent reads back from a credentials file: the agent can never
+// write a file it would then refuse to read, and half is left to the lines
+// an admin adds.
+const MaxRegistryHosts = 128
+
+// registryHosts counts every host the credentials files get a line for:
+// the ECR registries (the node's own when none is listed), ECR Public, and
+// each secrets registry's hosts.
+func (p *problems) registryHosts(c *Config) {
+	n := max(len(c.ECR.Registries), 1)
+	if c.ECR.Public {
+		n++
+	}
+	for _, r := range c.Secrets.Registries {
+		n += len(r.HostsOf())
+	}
+	if n > MaxRegistryHosts {
+		path := "secrets.registries"
+		if len(c.Secrets.Registries) == 0 {
+			path = "ecr.registries"
+		}
+		p.addf(path, "the ecr and secrets sections name %d registry hosts, more than the %d whose credentials lines a credentials file can hold", n, MaxRegistryHosts)
+	}
+}

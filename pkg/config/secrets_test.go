@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -75,7 +76,7 @@ verify:
 		`c.yaml:10: secrets.registries[1].login: is required for kind dockerhub (the user the token belongs to)`,
 		`c.yaml:10: secrets.registries[1].hosts: is only for kind generic: kind dockerhub has its own hosts`,
 		`c.yaml:11: secrets.registries[2].login: holds characters a netrc line cannot carry`,
-		`c.yaml:11: secrets.registries[2].hosts: "https://x.example" is not a bare host name (no scheme, port or path; lower case)`,
+		`c.yaml:11: secrets.registries[2].hosts: "https://x.example" is not a bare host name (no scheme, port or path; lower case; at most 253 bytes)`,
 		`c.yaml:11: secrets.registries[2].source: "secretsmanager:" is not secretsmanager:<secret id or ARN> or ssm:<parameter name>`,
 		`c.yaml:11: secrets.registries[2]: host public.ecr.aws is also served by the ecr section`,
 		`c.yaml:12: secrets.registries[3].name: "Bad Name" is not a name (lower-case letters, digits, - and _)`,
@@ -93,5 +94,32 @@ verify:
 		if !strings.Contains(got, w) {
 			t.Errorf("missing %q in\n%s", w, got)
 		}
+	}
+}
+
+// Every host gets a credentials line; more than MaxRegistryHosts of them
+// could outgrow what the agent reads back from its own file, so the config
+// is refused at the line of the list, naming the count. A login or host too
+// long for a netrc line that leaves room for a secret is refused too.
+func TestRegistryHostsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("ecr:\n  public: true\n  registries:\n")
+	for i := range 126 {
+		fmt.Fprintf(&b, "    - %012d.dkr.ecr.us-east-1.amazonaws.com\n", i)
+	}
+	ok := b.String()
+	if _, err := Parse("c.yaml", []byte(ok)); err != nil {
+		t.Fatalf("127 hosts: %v", err)
+	}
+	ok += "secrets:\n  registries:\n    - {name: ngc, kind: ngc, source: \"ssm:/n\"}\n"
+	_, err := Parse("c.yaml", []byte(ok))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:132: secrets.registries: the ecr and secrets sections name 129 registry hosts, more than the 128") {
+		t.Fatalf("129 hosts: %v", err)
+	}
+	long := "secrets:\n  registries:\n    - {name: g, kind: generic, login: " + strings.Repeat("u", 256) + ", hosts: [" + strings.Repeat("a", 250) + ".example.com], source: \"ssm:/g\"}\n"
+	_, err = Parse("c.yaml", []byte(long))
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:3: secrets.registries[0].login: is 256 bytes, more than 255") ||
+		!strings.Contains(err.Error(), "at most 253 bytes") {
+		t.Fatalf("long login and host: %v", err)
 	}
 }

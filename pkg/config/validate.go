@@ -23,6 +23,7 @@ func (p *problems) validate(c *Config) {
 	p.validateECR(&c.ECR)
 	p.validateCredentials(&c.Credentials)
 	p.validateSecrets(&c.Secrets, c.ECR.hosts())
+	p.registryHosts(c)
 	p.validateVerify(&c.Verify)
 	p.validateConverge(&c.Converge)
 	p.validateImages(c)

@@ -36,15 +36,19 @@ type Verify struct {
 	DrainOnFailure bool `yaml:"drain_on_failure"`
 	// NodeName is this node's Slurm NodeName; empty means `hostname -s`.
 	NodeName string `yaml:"node_name"`
+	// ContainerUser is the unprivileged user the container-devices check
+	// starts its probe container as, the way a job's enroot runs.
+	ContainerUser string `yaml:"container_user"`
 }
 
 func defaultVerify() Verify {
 	return Verify{
-		Listen:      "127.0.0.1:9464",
-		TokenMargin: Duration(time.Hour),
-		CacheTTL:    Duration(10 * time.Second),
-		Interval:    Duration(time.Minute),
-		Timeout:     Duration(20 * time.Second),
+		Listen:        "127.0.0.1:9464",
+		TokenMargin:   Duration(time.Hour),
+		CacheTTL:      Duration(10 * time.Second),
+		Interval:      Duration(time.Minute),
+		Timeout:       Duration(20 * time.Second),
+		ContainerUser: "nobody",
 	}
 }
 
@@ -67,6 +71,9 @@ func (p *problems) validateVerify(v *Verify) {
 		if _, _, _, err := ParseImage(img); err != nil {
 			p.addf("verify.probe_images["+strconv.Itoa(i)+"]", "%v", err)
 		}
+	}
+	if !principal.MatchString(v.ContainerUser) || v.ContainerUser == "root" || v.ContainerUser == "0" {
+		p.addf("verify.container_user", "%q is not an unprivileged user name or id", v.ContainerUser)
 	}
 	if strings.ContainsAny(v.NodeName, " \t\n=,") {
 		p.addf("verify.node_name", "%q is not a Slurm node name", v.NodeName)

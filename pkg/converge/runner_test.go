@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
@@ -118,35 +119,40 @@ func (s *slow) Plan(ctx context.Context) (*Plan, error) {
 	}), err
 }
 
+// Under synctest the steps' sleeps run on the bubble's clock, which moves
+// only when every goroutine waits: the early fetch overlaps the install
+// exactly (300ms for both, not 600ms), however loaded the machine is.
 func TestRunnerStartsEarlyStepsBesideTheOthers(t *testing.T) {
-	var applied [4]int // one counter per step: the early one runs in another goroutine
-	install := &slow{fake: fake{name: "install", changes: 1, applied: &applied[0]}, d: 300 * time.Millisecond}
-	fetch := &slow{fake: fake{name: "fetch", changes: 1, applied: &applied[1]}, d: 300 * time.Millisecond, early: true}
-	build := &fake{name: "build", changes: 1, requires: []string{"fetch"}, applied: &applied[2]}
-	start := time.Now()
-	rep := (&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, fetch, build})
-	if took := time.Since(start); took >= 550*time.Millisecond {
-		t.Fatalf("the early fetch did not overlap the install: %s", took)
-	}
-	var got []string
-	for _, r := range rep.Results {
-		got = append(got, r.Step+" "+string(r.Outcome))
-	}
-	if strings.Join(got, ", ") != "install changed, fetch changed, build changed" || applied != [4]int{1, 1, 1, 0} {
-		t.Fatalf("report %v, %d applied", got, applied)
-	}
-	// A failed early step blocks the steps requiring it, as at its turn.
-	fetch.applyErr = errors.New("404")
-	rep = (&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, fetch, build})
-	if rep.Results[1].Outcome != Failed || rep.Results[2].Outcome != Blocked {
-		t.Fatalf("after a failed early fetch: %+v", rep.Results)
-	}
-	// A dry run, or a step that requires another, does not start early.
-	start = time.Now()
-	(&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, &slow{fake: fake{name: "late", changes: 1, requires: []string{"install"}, applied: &applied[3]}, d: 300 * time.Millisecond, early: true}})
-	if took := time.Since(start); took < 600*time.Millisecond {
-		t.Fatalf("a step with requirements ran early: %s", took)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var applied [4]int // one counter per step: the early one runs in another goroutine
+		install := &slow{fake: fake{name: "install", changes: 1, applied: &applied[0]}, d: 300 * time.Millisecond}
+		fetch := &slow{fake: fake{name: "fetch", changes: 1, applied: &applied[1]}, d: 300 * time.Millisecond, early: true}
+		build := &fake{name: "build", changes: 1, requires: []string{"fetch"}, applied: &applied[2]}
+		start := time.Now()
+		rep := (&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, fetch, build})
+		if took := time.Since(start); took != 300*time.Millisecond {
+			t.Fatalf("the early fetch did not overlap the install: %s, want 300ms", took)
+		}
+		var got []string
+		for _, r := range rep.Results {
+			got = append(got, r.Step+" "+string(r.Outcome))
+		}
+		if strings.Join(got, ", ") != "install changed, fetch changed, build changed" || applied != [4]int{1, 1, 1, 0} {
+			t.Fatalf("report %v, %d applied", got, applied)
+		}
+		// A failed early step blocks the steps requiring it, as at its turn.
+		fetch.applyErr = errors.New("404")
+		rep = (&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, fetch, build})
+		if rep.Results[1].Outcome != Failed || rep.Results[2].Outcome != Blocked {
+			t.Fatalf("after a failed early fetch: %+v", rep.Results)
+		}
+		// A dry run, or a step that requires another, does not start early.
+		start = time.Now()
+		(&Runner{Log: zap.NewNop()}).Run(context.Background(), []Step{install, &slow{fake: fake{name: "late", changes: 1, requires: []string{"install"}, applied: &applied[3]}, d: 300 * time.Millisecond, early: true}})
+		if took := time.Since(start); took != 600*time.Millisecond {
+			t.Fatalf("a step with requirements ran early: %s, want 600ms one after the other", took)
+		}
+	})
 }
 
 // A step requiring a name no earlier step has fails, and is not applied:

@@ -31,6 +31,11 @@ type Dependent interface {
 type Plan struct {
 	Reason  string
 	Changes []Change
+	// Satisfied says the node already is as the step wants and Apply only
+	// records it (a memo later plans read, such as "slurmd runs this
+	// plugin"): verify counts the step as converged at once, while the next
+	// converge still writes the record.
+	Satisfied bool
 	// apply makes the changes. A step builds it as a closure over its own
 	// typed data (the rendered file, the assets to install), so what Plan
 	// found reaches Apply without a type assertion.
@@ -40,6 +45,14 @@ type Plan struct {
 // NewPlan is a plan whose Apply calls apply.
 func NewPlan(reason string, changes []Change, apply func(ctx context.Context) error) *Plan {
 	return &Plan{Reason: reason, Changes: changes, apply: apply}
+}
+
+// Satisfied is a plan whose only change records a state the node is
+// already in.
+func Satisfied(reason string, changes []Change, apply func(ctx context.Context) error) *Plan {
+	p := NewPlan(reason, changes, apply)
+	p.Satisfied = true
+	return p
 }
 
 // Done reports whether there is nothing to do.

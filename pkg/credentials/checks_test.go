@@ -124,3 +124,16 @@ func TestCredentialsReaders(t *testing.T) {
 		}
 	}
 }
+
+// A credentials.group the node's user database does not know is why no
+// credentials file is written: verify fails and says what to check.
+func TestCredentialsReadersUnknownGroup(t *testing.T) {
+	c := node(t, vYAML+"credentials:\n  group: no-such-group-here\n", vLine, healthy(now.Add(11*time.Hour)))
+	res := verify.RunAll(context.Background(), c.checks())
+	last := res[len(res)-1]
+	if last.Name != "credentials-readers" || last.Status != verify.Fail ||
+		!strings.Contains(last.Message, "credentials.group no-such-group-here is unknown on this node, so no credentials file is written for anyone") ||
+		!strings.Contains(last.Fix, "getent group no-such-group-here must answer") {
+		t.Fatalf("%+v", last)
+	}
+}

@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -16,37 +17,51 @@ import (
 // 1-second window after the first day, the mean rate, and the least time a
 // token had left when it was replaced; that must stay above
 // ecr.refresh_before_expiry.
+//
+// "slots": every node has its own IPv4 address, drawn at random from one
+// /16 VPC (as a ParallelCluster queue's subnets are), and refreshes at its
+// address's slot. "random": no node has an address, so each interval is
+// stretched at random (ecr.refresh_jitter), the schedule before slots.
 func BenchmarkFleetSpread(b *testing.B) {
-	const nodes, days = 10000, 7
-	cfg := config.Default()
-	for i := 0; i < b.N; i++ {
-		fleetRuns++ // each run of -count simulates a different fleet
-		rng := rand.New(rand.NewPCG(fleetRuns, 42))
-		calls, margin := simulateFleet(cfg, nodes, days, rng)
-		sliding, binned, mean := callPeaks(calls, 24*time.Hour, days*24*time.Hour)
-		if before := cfg.ECR.RefreshBeforeExpiry.D(); margin <= before {
-			b.Errorf("a token was replaced with only %s left, within refresh_before_expiry %s", margin, before)
-		}
-		b.ReportMetric(float64(sliding), "peak_calls/1s_window")
-		b.ReportMetric(float64(binned), "peak_calls/clock_second")
-		b.ReportMetric(mean, "mean_calls/s")
-		b.ReportMetric(margin.Hours(), "min_token_left_h")
+	for _, mode := range []string{"slots", "random"} {
+		b.Run(mode, func(b *testing.B) {
+			const nodes, days = 10000, 7
+			cfg := config.Default()
+			for i := 0; i < b.N; i++ {
+				fleetRuns++ // each run of -count simulates a different fleet
+				rng := rand.New(rand.NewPCG(fleetRuns, 42))
+				addrs := rng.Perm(65536)[:nodes]
+				calls, margin := simulateFleet(cfg, days, rng, addrs, mode == "slots")
+				sliding, binned, mean := callPeaks(calls, 24*time.Hour, days*24*time.Hour)
+				if before := cfg.ECR.RefreshBeforeExpiry.D(); margin <= before {
+					b.Errorf("a token was replaced with only %s left, within refresh_before_expiry %s", margin, before)
+				}
+				b.ReportMetric(float64(sliding), "peak_calls/1s_window")
+				b.ReportMetric(float64(binned), "peak_calls/clock_second")
+				b.ReportMetric(mean, "mean_calls/s")
+				b.ReportMetric(margin.Hours(), "min_token_left_h")
+			}
+		})
 	}
 }
 
 var fleetRuns uint64
 
 // simulateFleet returns every call's time since the first boot, and the
-// least life a token had left when its node replaced it.
-func simulateFleet(cfg config.Config, nodes, days int, rng *rand.Rand) ([]time.Duration, time.Duration) {
+// least life a token had left when its node replaced it. addrs holds each
+// node's low 16 address bits.
+func simulateFleet(cfg config.Config, days int, rng *rand.Rand, addrs []int, slots bool) ([]time.Duration, time.Duration) {
 	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	end := epoch.Add(time.Duration(days) * 24 * time.Hour)
 	const life = 12 * time.Hour // what ECR issues
 	var calls []time.Duration
 	margin := life
-	for n := 0; n < nodes; n++ {
+	for _, low := range addrs {
 		r := &Refresher{cfg: cfg, Rand: rng.Int64N, held: map[string]Token{}}
 		s := &Schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: rng.Int64N}
+		if slots {
+			s.Slot, s.HasSlot = AddressSlot(netip.AddrFrom4([4]byte{10, 0, byte(low >> 8), byte(low)}), s.Interval)
+		}
 		// apply's refresh at boot, then the daemon's schedule starts.
 		now := epoch.Add(time.Duration(rng.Int64N(int64(time.Minute))))
 		for now.Before(end) {

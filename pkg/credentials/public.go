@@ -30,6 +30,11 @@ func (r *Refresher) refreshPublic(ctx context.Context) error {
 	if err == nil && !tok.ExpiresAt.After(r.Now()) {
 		err = fmt.Errorf("ecr-public GetAuthorizationToken: the token it returned expired at %s", tok.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	if err == nil {
+		if err = checkLine(config.PublicHost, "AWS", tok.Password); err != nil {
+			err = fmt.Errorf("ecr-public GetAuthorizationToken: %w: refused, not written", err)
+		}
+	}
 	if err != nil {
 		r.log.Warn("token refresh failed; serving the last good token until it expires", zap.String("registry", config.PublicHost), zap.Error(err))
 		return err

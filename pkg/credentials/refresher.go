@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -32,7 +33,9 @@ type Refresher struct {
 	targets   []target
 	statePath string
 	sched     *Schedule
+	slotAddr  netip.Addr // the address the schedule's slot comes from
 	run       sync.Mutex // one refresh at a time, scheduled or on demand
+	write     sync.Mutex // one writer of the files at a time: a refresh or a Restore
 
 	mu        sync.Mutex
 	regs      []config.Registry
@@ -60,6 +63,10 @@ func NewRefresher(cfg config.Config, root config.Root, log *zap.Logger) (*Refres
 		regs: cfg.ECR.Registries, held: map[string]Token{},
 	}
 	r.sched = &Schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: func(n int64) int64 { return r.Rand(n) }}
+	if addr := primaryIPv4(); addr.IsValid() {
+		r.sched.Slot, r.sched.HasSlot = AddressSlot(addr, r.sched.Interval)
+		r.slotAddr = addr
+	}
 	return r, nil
 }
 
@@ -109,6 +116,11 @@ func (r *Refresher) refreshRegion(ctx context.Context, group []config.Registry) 
 	hosts := make([]string, len(group))
 	for i, g := range group {
 		hosts[i] = g.Host
+	}
+	if err == nil {
+		if err = checkLines(hosts, tok.login(), tok.Password); err != nil {
+			err = fmt.Errorf("ecr GetAuthorizationToken in %s: %w: refused, not written", group[0].Region, err)
+		}
 	}
 	if err != nil {
 		r.log.Warn("token refresh failed; serving the last good token until it expires", zap.String("region", group[0].Region), zap.Strings("registries", hosts), zap.Error(err))

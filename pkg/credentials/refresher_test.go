@@ -159,11 +159,18 @@ func TestDeadlineFollowsTokenLife(t *testing.T) {
 	if d := r.deadline(clk.now); d != clk.now.Add(10*time.Hour) {
 		t.Fatalf("12h token: deadline in %s, want 10h", d.Sub(clk.now))
 	}
-	// With a 12h token, the regular 6h interval plus jitter comes first.
+	// With a 12h token, the regular 6h interval plus jitter comes first...
+	r.sched = &Schedule{Interval: 6 * time.Hour, Jitter: 36 * time.Minute, Rand: seeded()}
 	r.sched.Next(clk.now)
 	r.sched.SetDeadline(r.deadline(clk.now))
 	if n := r.sched.Next(clk.now).Sub(clk.now); n < 6*time.Hour || n > 6*time.Hour+36*time.Minute {
 		t.Fatalf("next refresh in %s", n)
+	}
+	// ... and so does the node's slot.
+	r.sched = &Schedule{Interval: 6 * time.Hour, Slot: 5 * time.Hour, HasSlot: true}
+	r.sched.SetDeadline(r.deadline(clk.now))
+	if got, want := r.sched.Next(clk.now), nextSlot(clk.now, 6*time.Hour, 5*time.Hour); !got.Equal(want) {
+		t.Fatalf("next refresh at %s, want the slot %s", got, want)
 	}
 	life = 90 * time.Minute // less than refresh_before_expiry: refresh early
 	r.RefreshNow(context.Background())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -75,28 +76,67 @@ func (r *Refresher) resume() {
 		return
 	}
 	r.resumed = true
-	st, err := ReadStatus(r.statePath)
+	st, netrc, err := r.recorded()
 	if err != nil {
 		r.log.Debug("no earlier refresh to resume", zap.Error(err))
 		return
+	}
+	for host, tok := range vouched(st, netrc, r.Now()) {
+		r.held[host] = tok
+		r.log.Debug("resumed token", zap.String("registry", host), zap.Time("expires_at", tok.ExpiresAt), zap.String("fingerprint", tok.Password.Fingerprint()))
+	}
+	st.Registries = nil
+	r.status, r.failures = st, st.ConsecutiveFailures
+}
+
+// adopt takes the tokens another process (apply, refresh) wrote since, the
+// way resume does, when they outlive the ones held.
+func (r *Refresher) adopt() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.targets) == 0 {
+		return
+	}
+	st, netrc, err := r.recorded()
+	if err != nil {
+		return
+	}
+	for host, tok := range vouched(st, netrc, r.Now()) {
+		if held, ok := r.held[host]; !ok || tok.ExpiresAt.After(held.ExpiresAt) {
+			r.held[host] = tok
+			r.log.Info("adopted the token another run of the agent wrote", zap.String("registry", host),
+				zap.Time("expires_at", tok.ExpiresAt), zap.String("fingerprint", tok.Password.Fingerprint()))
+		}
+	}
+}
+
+// recorded reads the recorded status and the first credentials file.
+// Callers hold r.mu.
+func (r *Refresher) recorded() (Status, *Netrc, error) {
+	st, err := ReadStatus(r.statePath)
+	if err != nil {
+		return st, nil, err
 	}
 	data, err := atomicfile.ReadFile(r.targets[0].path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			r.log.Warn("cannot read the credentials file to resume from it", zap.Error(err))
 		}
-		return
+		return st, nil, err
 	}
-	netrc := ParseNetrc(string(data))
-	now := r.Now()
+	return st, ParseNetrc(string(data)), nil
+}
+
+// vouched are the file's tokens the status vouches for (same fingerprint)
+// that have not expired, by host.
+func vouched(st Status, netrc *Netrc, now time.Time) map[string]Token {
+	out := map[string]Token{}
 	for _, rs := range st.Registries {
 		e, ok := netrc.Lookup(rs.Host)
 		if !ok || rs.Fingerprint == "" || e.Password.Fingerprint() != rs.Fingerprint || !rs.ExpiresAt.After(now) {
 			continue
 		}
-		r.held[rs.Host] = Token{Login: e.Login, Password: e.Password, ExpiresAt: rs.ExpiresAt}
-		r.log.Debug("resumed token", zap.String("registry", rs.Host), zap.Time("expires_at", rs.ExpiresAt), zap.String("fingerprint", rs.Fingerprint))
+		out[rs.Host] = Token{Login: e.Login, Password: e.Password, ExpiresAt: rs.ExpiresAt}
 	}
-	st.Registries = nil
-	r.status, r.failures = st, st.ConsecutiveFailures
+	return out
 }

@@ -23,7 +23,20 @@ func (r *Refresher) Start(ctx context.Context) {
 	// Status().NextRefresh (and the daemon's STATUS= line) reports.
 	c.Start()
 	r.reschedule()
+	r.logSlot()
 	r.scheduleSecrets(ctx, c, logger)
+}
+
+// logSlot says once when this node refreshes, so an admin can tell why.
+func (r *Refresher) logSlot() {
+	s := r.sched
+	if !s.HasSlot {
+		r.log.Info("token refresh at random points (no IPv4 address to take a slot from)",
+			zap.Duration("interval", s.Interval), zap.Duration("jitter", s.Jitter))
+		return
+	}
+	r.log.Info("token refresh slot", zap.Duration("interval", s.Interval), zap.Duration("offset", s.Slot.Truncate(time.Millisecond)),
+		zap.Stringer("address", r.slotAddr))
 }
 
 // scheduleSecrets reads the secrets every secrets.refresh_interval (plus a

@@ -1,8 +1,11 @@
 package credentials
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +126,106 @@ func TestCronLoggerAdapter(t *testing.T) {
 	}
 	if all[1].Level != zap.ErrorLevel || all[1].ContextMap()["error"] != "boom" || all[1].ContextMap()["stack"] != "..." {
 		t.Fatalf("error: %+v", all[1])
+	}
+}
+
+func TestAddressSlot(t *testing.T) {
+	for _, c := range []struct {
+		addr string
+		want time.Duration
+		ok   bool
+	}{
+		{"10.0.0.0", 0, true},
+		{"10.0.128.0", 3 * time.Hour, true},
+		{"172.31.64.0", 90 * time.Minute, true},
+		{"192.168.255.255", time.Duration(65535 * int64(6*time.Hour) / 65536), true},
+		{"::ffff:10.0.64.0", 90 * time.Minute, true},
+		{"2001:db8::1", 0, false},
+	} {
+		got, ok := AddressSlot(netip.MustParseAddr(c.addr), 6*time.Hour)
+		if got != c.want || ok != c.ok {
+			t.Errorf("AddressSlot(%s) = %s, %v; want %s, %v", c.addr, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestScheduleSlotIsAFixedPointOfTheInterval(t *testing.T) {
+	s := &Schedule{Interval: 6 * time.Hour, Slot: 90 * time.Minute, HasSlot: true, Rand: seeded()}
+	// t0 is 03:04:05 UTC: the next 6h boundary plus 90m is 07:30.
+	want := time.Date(2026, 1, 2, 7, 30, 0, 0, time.UTC)
+	if got := s.Next(t0); !got.Equal(want) {
+		t.Fatalf("first run at %s, want %s", got, want)
+	}
+	// A run at its slot is followed by the same slot one interval later.
+	if got := s.Next(want); !got.Equal(want.Add(6 * time.Hour)) {
+		t.Fatalf("after the slot: %s", got)
+	}
+	// A retry that ran off the slot returns to it.
+	if got := s.Next(want.Add(17 * time.Minute)); !got.Equal(want.Add(6 * time.Hour)) {
+		t.Fatalf("after an off-slot run: %s", got)
+	}
+	s.SetDeadline(t0.Add(time.Minute))
+	if got := s.Next(t0); !got.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("a deadline must still pull the slot earlier: %s", got)
+	}
+}
+
+// Nodes booted in the same second with neighbouring addresses are spread
+// over the interval, each 0.33 s (6h/65536) from the next.
+func TestSlotsOfNeighboursAreApart(t *testing.T) {
+	var prev time.Time
+	for i := 0; i < 300; i++ {
+		slot, _ := AddressSlot(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 6*time.Hour)
+		s := &Schedule{Interval: 6 * time.Hour, Slot: slot, HasSlot: true}
+		next := s.Next(t0)
+		if i > 0 && next.Sub(prev) != 6*time.Hour/65536 && next.Sub(prev) != 6*time.Hour/65536+time.Nanosecond {
+			t.Fatalf("node %d runs %s after its neighbour", i, next.Sub(prev))
+		}
+		prev = next
+	}
+}
+
+func TestPrimaryIPv4IsNotLoopback(t *testing.T) {
+	a := primaryIPv4()
+	if a.IsValid() && (!a.Is4() || a.IsLoopback()) {
+		t.Fatalf("primaryIPv4 = %s", a)
+	}
+}
+
+func TestEqualJitterBackoff(t *testing.T) {
+	e := equalJitter{max: 8 * time.Second, rand: seeded()}
+	for attempt, bounds := range map[int][2]time.Duration{
+		1: {time.Second, 2 * time.Second}, 2: {2 * time.Second, 4 * time.Second},
+		3: {4 * time.Second, 8 * time.Second}, 9: {4 * time.Second, 8 * time.Second},
+	} {
+		lo, hi := time.Hour, time.Duration(0)
+		for i := 0; i < 500; i++ {
+			d, _ := e.BackoffDelay(attempt, nil)
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		if lo < bounds[0] || hi > bounds[1] || hi-lo < (bounds[1]-bounds[0])*3/4 {
+			t.Errorf("attempt %d: delays %s..%s, want spread over %s..%s", attempt, lo, hi, bounds[0], bounds[1])
+		}
+	}
+}
+
+// The refresher takes its slot from this machine's address and says so when
+// its schedule starts, so an admin can tell when the node calls ECR.
+func TestRefresherLogsItsSlot(t *testing.T) {
+	r, _, _, logs, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
+	addr := primaryIPv4()
+	if r.sched.HasSlot != addr.IsValid() {
+		t.Fatalf("address %s, schedule has a slot: %v", addr, r.sched.HasSlot)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.Start(ctx)
+	<-r.Stop().Done()
+	want := "token refresh at random points"
+	if addr.IsValid() {
+		want = "token refresh slot"
+	}
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("no %q in the log:\n%s", want, logs.String())
 	}
 }

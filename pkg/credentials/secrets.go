@@ -11,7 +11,7 @@ import (
 
 // refreshSecrets reads every secrets registry once. A value read is served
 // until secrets.max_age after that read: a store that cannot be read, or a
-// value refused (checkValue), leaves the last good one until then, and a
+// value refused (checkValue, checkLine), leaves the last good one until then, and a
 // secret deleted from its store is withdrawn at once.
 func (r *Refresher) refreshSecrets(ctx context.Context) error {
 	var errs []error
@@ -43,7 +43,10 @@ func (r *Refresher) refreshSecret(ctx context.Context, s config.SecretRegistry) 
 		return err
 	}
 	if err == nil {
-		if err = checkValue(val.Reveal()); err != nil {
+		if err = checkValue(val.Reveal()); err == nil {
+			err = checkLines(s.HostsOf(), s.LoginOf(), val)
+		}
+		if err != nil {
 			err = fmt.Errorf("%w: refused, not written", err)
 		}
 	}

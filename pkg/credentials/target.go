@@ -1,15 +1,15 @@
 package credentials
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -33,8 +33,10 @@ func CredentialsFile(c config.Credentials) string {
 	return filepath.Join(c.EnrootConfigPath, ".credentials")
 }
 
-// targets resolves the config into files, looking up users and groups.
+// targets resolves the config into files, looking up users and groups in
+// the node's user database (NSS: a directory group or user works).
 func targets(c config.Credentials, root config.Root) ([]target, error) {
+	ctx, users := context.Background(), &userdb.DB{} // each lookup has its own deadline
 	var out []target
 	if c.EnrootConfigPath != "" {
 		// Readable by all local users by default: each can already get the
@@ -43,7 +45,7 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 		file := atomicfile.Options{Mode: 0o644, UID: -1, GID: 0}
 		dir := atomicfile.Options{Mode: 0o755, UID: -1, GID: 0}
 		if c.Group != "" {
-			gid, err := lookupGroup(c.Group)
+			gid, err := users.GID(ctx, c.Group)
 			if err != nil {
 				return nil, fmt.Errorf("credentials.group: %w", err)
 			}
@@ -53,11 +55,11 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 		out = append(out, target{path: root.Path(CredentialsFile(c)), opts: file, dir: &dir, dirPath: root.Path(c.EnrootConfigPath)})
 	}
 	for i, f := range c.Files {
-		uid, err := lookupUser(f.Owner)
+		uid, err := users.UID(ctx, f.Owner)
 		if err != nil {
 			return nil, fmt.Errorf("credentials.files[%d].owner: %w", i, err)
 		}
-		gid, err := lookupGroup(f.Group)
+		gid, err := users.GID(ctx, f.Group)
 		if err != nil {
 			return nil, fmt.Errorf("credentials.files[%d].group: %w", i, err)
 		}
@@ -69,8 +71,9 @@ func targets(c config.Credentials, root config.Root) ([]target, error) {
 
 // write merges want into the target's netrc and replaces it atomically.
 // It reports whether the file or its directory changed (content, mode or
-// owner).
-func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
+// owner). With onlyMissing it adds the wanted entries whose host has none
+// and changes no line already there (see Restore).
+func (t target) write(want []Entry, owned func(Entry) bool, onlyMissing bool) (bool, error) {
 	dirChanged, err := t.ensureDir()
 	if err != nil {
 		return false, err
@@ -79,9 +82,34 @@ func (t target) write(want []Entry, owned func(Entry) bool) (bool, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	data := ParseNetrc(string(cur)).MergeOwned(want, owned).Render()
+	netrc := ParseNetrc(string(cur))
+	if onlyMissing {
+		want, owned = missing(netrc, want), func(Entry) bool { return false }
+	}
+	data := netrc.MergeOwned(want, owned).Render()
+	if err := fitsReadBack(data, want); err != nil {
+		return dirChanged, err
+	}
 	changed, err := atomicfile.Write(t.path, data, t.opts)
 	return changed || dirChanged, err
+}
+
+// fitsReadBack refuses to write a file the agent would refuse to read back
+// (atomicfile.MaxRead): it would lock itself out of its own file, unable to
+// replace a token ever again. The agent's own lines always fit (at most
+// config.MaxRegistryHosts lines of at most MaxLine bytes fill half the
+// bound), so only lines someone else added can get it there; the file is
+// then left as it is, and the error says what to remove.
+func fitsReadBack(data []byte, want []Entry) error {
+	if len(data) <= atomicfile.MaxRead {
+		return nil
+	}
+	ours := 0
+	for _, e := range want {
+		ours += len(e.line())
+	}
+	return fmt.Errorf("with the agent's %d lines (%d bytes) the file would be %d bytes, over the %d bytes the agent reads back: not written, left as it is; "+
+		"%d bytes of it are lines the agent does not own: remove some of them", len(want), ours, len(data), atomicfile.MaxRead, len(data)-ours)
 }
 
 func (t target) ensureDir() (bool, error) {
@@ -97,28 +125,6 @@ func (t target) ensureDir() (bool, error) {
 // isECRHost says which netrc entries the agent may remove when their
 // registry leaves the config: only real ECR hosts.
 func isECRHost(h string) bool { _, err := config.ParseRegistry(h); return err == nil }
-
-func lookupUser(name string) (int, error) {
-	if id, err := strconv.Atoi(name); err == nil {
-		return id, nil
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(u.Uid)
-}
-
-func lookupGroup(name string) (int, error) {
-	if id, err := strconv.Atoi(name); err == nil {
-		return id, nil
-	}
-	g, err := user.LookupGroup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(g.Gid)
-}
 
 // FilePerm is what one credentials file must look like besides its content.
 type FilePerm struct {

@@ -24,7 +24,7 @@ func Checks(c config.Config, root config.Root) []verify.Check {
 	}
 	dir := root.Path(c.Images.Dir)
 	return []verify.Check{
-		verify.Func{CheckName: "image-cache-dir", Fn: func(context.Context) verify.Result { return dirCheck(dir, c.Credentials.Group) }},
+		verify.Func{CheckName: "image-cache-dir", Fn: func(ctx context.Context) verify.Result { return dirCheck(ctx, dir, c.Credentials.Group) }},
 		verify.Func{CheckName: "image-cache-space", Fn: func(context.Context) verify.Result { return spaceCheck(dir, int64(c.Images.MaxSize)) }},
 	}
 }
@@ -33,14 +33,14 @@ func Checks(c config.Config, root config.Root) []verify.Check {
 // and the import user can reach it, and its directories are the agent's
 // with the modes credentials.group asks for, so no user can plant an image
 // and no user outside the group can read one.
-func dirCheck(dir, group string) verify.Result {
+func dirCheck(ctx context.Context, dir, group string) verify.Result {
 	if err := trustedPath(dir); err != nil {
 		return verify.Failf(trustFix(dir), "%v", err)
 	}
 	if err := reachable(dir); err != nil {
 		return verify.Failf(reachFix, "%v", err)
 	}
-	gid, err := groupID(group)
+	gid, err := groupID(ctx, nil, group)
 	if err != nil {
 		return verify.Unknownf("check credentials.group", "%v", err)
 	}

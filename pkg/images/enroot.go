@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 )
 
 // Enroot runs enroot for the daemon as the unprivileged import user, with
@@ -28,33 +29,31 @@ type Enroot struct {
 	// can reach its work directory under a 0710 root:<group> images.dir;
 	// -1 when unset.
 	Group int
+	// Users resolves User through the node's NSS, so a directory user
+	// works (nil: uncached lookups).
+	Users *userdb.DB
 }
 
-// identity is the import user's uid, gid and groups (a credentials.group
-// must reach it).
+// identity is the import user's uid, gid and groups, as a login would get
+// them, plus credentials.group's gid (the import must reach its work
+// directory under images.dir, which that group closes).
 func (e *Enroot) identity() (*syscall.Credential, error) {
-	u, err := user.Lookup(e.User)
+	ctx := context.Background() // the lookups have their own deadline
+	u, err := e.Users.User(ctx, e.User)
 	if err != nil {
-		if u, err = user.LookupId(e.User); err != nil {
-			return nil, fmt.Errorf("images.import_user %q: %w", e.User, err)
-		}
+		return nil, fmt.Errorf("images.import_user %q: %w", e.User, err)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if uid == 0 {
+	if u.UID == 0 {
 		return nil, fmt.Errorf("images.import_user %q is root: imports never run as root", e.User)
 	}
-	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	if e.Group >= 0 {
-		cred.Groups = append(cred.Groups, uint32(e.Group))
+	groups, err := e.Users.Groups(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("images.import_user %q: %w", e.User, err)
 	}
-	gids, _ := u.GroupIds()
-	for _, g := range gids {
-		if n, err := strconv.Atoi(g); err == nil {
-			cred.Groups = append(cred.Groups, uint32(n))
-		}
+	if e.Group >= 0 && !slices.Contains(groups, uint32(e.Group)) {
+		groups = append(groups, uint32(e.Group))
 	}
-	return cred, nil
+	return &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: groups}, nil
 }
 
 // command is `enroot args...` as the import user in work.

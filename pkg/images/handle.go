@@ -12,7 +12,6 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // writeWithin bounds each write to an importer: one that stops reading is
@@ -37,10 +36,12 @@ func refuse(w http.ResponseWriter, code int, err error) {
 	_ = json.NewEncoder(w).Encode(importer.Event{Error: err.Error()})
 }
 
-// admit reads the request and says who asks: the peer's uid, and the step
-// the request belongs to.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request) (importer.Request, Holder, bool) {
-	cred, ok := peerOf(r.Context())
+// admit reads the request and says who asks: the peer, as the kernel
+// recorded it at connect, and the step the request belongs to. A get is
+// authorized (credentials.group) before the step is looked for, so a user
+// outside the group is told why, whatever their process tree.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, get bool) (importer.Request, Holder, bool) {
+	p, ok := peerOf(r.Context())
 	if !ok {
 		refuse(w, http.StatusForbidden, errors.New("no peer credentials"))
 		return importer.Request{}, Holder{}, false
@@ -55,7 +56,14 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (importer.Request
 		refuse(w, code, err)
 		return req, Holder{}, false
 	}
-	h, err := s.holder(cred, req)
+	if get {
+		if err := s.authorize(r.Context(), p); err != nil {
+			s.Log.Warn("image cache refused a user", zap.Uint32("uid", p.uid), zap.String("uri", req.URI), zap.Error(err))
+			refuse(w, http.StatusForbidden, err)
+			return req, Holder{}, false
+		}
+	}
+	h, err := s.holder(p, req)
 	if err != nil {
 		refuse(w, http.StatusForbidden, err)
 		return req, h, false
@@ -65,22 +73,22 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (importer.Request
 
 // holder is the step a request belongs to, as the process tree says
 // (stepd.go): the claims of the request are checked, never trusted.
-func (s *Server) holder(cred unix.Ucred, req importer.Request) (Holder, error) {
-	h := Holder{UID: cred.Uid, Job: req.Job, Step: req.Step}
+func (s *Server) holder(p peer, req importer.Request) (Holder, error) {
+	h := Holder{UID: p.uid, Job: req.Job, Step: req.Step}
 	if err := h.valid(); err != nil {
 		return h, err
 	}
-	p, err := findStep(s.Cache.Store.proc(), int(cred.Pid), cred.Uid, req.Job, req.Step)
+	step, err := findStep(s.Cache.Store.proc(), p.pid, p.uid, req.Job, req.Step)
 	if err != nil {
 		s.Cache.Stats.refused("not_a_step")
 		return h, fmt.Errorf("%w: %v", errNotAStep, err)
 	}
-	h.Proc = p
+	h.Proc = step
 	return h, nil
 }
 
 func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
-	_, h, ok := s.admit(w, r)
+	_, h, ok := s.admit(w, r, false)
 	if !ok {
 		return
 	}
@@ -95,16 +103,11 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 // handleGet answers with a stream of Events: a heartbeat every
 // importer.HeartbeatEvery while the daemon works, then the path or the error.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	req, h, ok := s.admit(w, r)
+	req, h, ok := s.admit(w, r, true)
 	if !ok {
 		return
 	}
 	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step), zap.String("uri", req.URI))
-	if err := s.authorize(h.UID); err != nil {
-		log.Warn("image cache refused a user", zap.Error(err))
-		refuse(w, http.StatusForbidden, err)
-		return
-	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // Connection bounds of the socket. A uid past its cap, or any peer past
@@ -33,6 +33,8 @@ type Server struct {
 	Log   *zap.Logger
 	// Group is credentials.group: only its members (and root) are served.
 	Group string
+	// Users resolves Group through the node's NSS (nil: uncached lookups).
+	Users *userdb.DB
 	// ConnsPerUID and Conns cap open connections (0: the defaults).
 	ConnsPerUID, Conns int
 
@@ -119,13 +121,13 @@ func (l *capListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		cred, err := rootsock.PeerCred(c)
+		p, err := readPeer(c)
 		if err != nil {
 			_ = c.Close()
 			continue
 		}
-		if l.admit(cred.Uid) {
-			return &peerConn{Conn: c, cred: *cred, l: l}, nil
+		if l.admit(p.uid) {
+			return &peerConn{Conn: c, peer: p, l: l}, nil
 		}
 		_ = c.Close()
 	}
@@ -155,17 +157,18 @@ func (l *capListener) release(uid uint32) {
 	}
 }
 
-// peerConn is an admitted connection; it knows its peer and gives its
-// slot back once, when closed.
+// peerConn is an admitted connection; it knows its peer, as the kernel
+// recorded it at connect (uid, gid, pid and supplementary groups), and
+// gives its slot back once, when closed.
 type peerConn struct {
 	net.Conn
-	cred unix.Ucred
+	peer peer
 	l    *capListener
 	once sync.Once
 }
 
 func (c *peerConn) Close() error {
-	c.once.Do(func() { c.l.release(c.cred.Uid) })
+	c.once.Do(func() { c.l.release(c.peer.uid) })
 	return c.Conn.Close()
 }
 
@@ -173,12 +176,13 @@ type peerKey struct{}
 
 func withPeer(ctx context.Context, c net.Conn) context.Context {
 	if pc, ok := c.(*peerConn); ok {
-		return context.WithValue(ctx, peerKey{}, pc.cred)
+		return context.WithValue(ctx, peerKey{}, pc.peer)
 	}
 	return ctx
 }
 
-func peerOf(ctx context.Context) (unix.Ucred, bool) {
-	cred, ok := ctx.Value(peerKey{}).(unix.Ucred)
-	return cred, ok
+// peerOf is who sent the request of ctx, as its connection recorded it.
+func peerOf(ctx context.Context) (peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(peer)
+	return p, ok
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"github.com/enroot-agent/enroot-agent/pkg/importer"
@@ -42,13 +42,14 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if err != nil {
 		return nil, err
 	}
-	gid, err := groupID(c.Credentials.Group)
+	users := &userdb.DB{} // the import user's and credentials.group's lookups, kept a minute
+	gid, err := groupID(context.Background(), users, c.Credentials.Group)
 	if err != nil {
 		return nil, err
 	}
 	cache := &Cache{
 		Store:    &Store{Dir: root.Path(im.Dir), GID: gid},
-		Enroot:   &Enroot{User: im.ImportUser, Path: enrootPath(), Group: gid},
+		Enroot:   &Enroot{User: im.ImportUser, Path: enrootPath(), Group: gid, Users: users},
 		Registry: &Registry{Netrc: netrc, Transport: transport},
 		Node:     node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
 	}
@@ -63,7 +64,7 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if _, err := atomicfile.EnsureDir(filepath.Dir(sock), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
 		return nil, err
 	}
-	s := &Service{Cache: cache, server: &Server{Cache: cache, Log: log, Group: c.Credentials.Group}, stop: make(chan struct{})}
+	s := &Service{Cache: cache, server: &Server{Cache: cache, Log: log, Group: c.Credentials.Group, Users: users}, stop: make(chan struct{})}
 	if err := s.server.Listen(sock); err != nil {
 		return nil, err
 	}
@@ -167,16 +168,15 @@ func enrootPath() string {
 	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 }
 
-// groupID is credentials.group's gid, -1 when it is not set.
-func groupID(group string) (int, error) {
+// groupID is credentials.group's gid as the node's NSS says (a directory
+// group works), -1 when it is not set.
+func groupID(ctx context.Context, users *userdb.DB, group string) (int, error) {
 	if group == "" {
 		return -1, nil
 	}
-	if g, err := user.LookupGroup(group); err == nil {
-		return strconv.Atoi(g.Gid)
+	gid, err := users.GID(ctx, group)
+	if err != nil {
+		return -1, fmt.Errorf("credentials.group %q: %w", group, err)
 	}
-	if n, err := strconv.Atoi(group); err == nil && n >= 0 {
-		return n, nil
-	}
-	return -1, fmt.Errorf("credentials.group %q: no such group on this node", group)
+	return gid, nil
 }

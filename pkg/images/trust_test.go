@@ -56,7 +56,7 @@ func TestUntrustedPathsAreRefused(t *testing.T) {
 		filepath.Join(base, "ok", "new", "images"):           "",
 	} {
 		err := (&Store{Dir: dir, GID: -1}).Prepare()
-		res := dirCheck(dir, "")
+		res := dirCheck(context.Background(), dir, "")
 		if want == "" {
 			if err != nil || res.Status != verify.OK {
 				t.Errorf("%s: %v, %s %s", dir, err, res.Status, res.Message)
@@ -84,7 +84,7 @@ func TestUnreachableDirFailsTheCheck(t *testing.T) {
 	if err := (&Store{Dir: dir, GID: -1}).Prepare(); err == nil || !strings.Contains(err.Error(), "cannot be passed") {
 		t.Fatalf("start: %v", err)
 	}
-	if res := dirCheck(dir, ""); res.Status != verify.Fail || !strings.Contains(res.Message, "cannot be passed") {
+	if res := dirCheck(context.Background(), dir, ""); res.Status != verify.Fail || !strings.Contains(res.Message, "cannot be passed") {
 		t.Fatalf("check: %s %s", res.Status, res.Message)
 	}
 }
@@ -216,7 +216,7 @@ func TestGroupClosesTheFiles(t *testing.T) {
 	if out, err := exec.Command("runuser", "-u", "nobody", "--", "ls", filepath.Join(c.Store.Dir, "sha256")).CombinedOutput(); err == nil {
 		t.Errorf("a user outside the group lists the cache: %s", out)
 	}
-	if res := dirCheck(c.Store.Dir, "100"); res.Status != verify.OK {
+	if res := dirCheck(context.Background(), c.Store.Dir, "100"); res.Status != verify.OK {
 		t.Errorf("check: %s %s", res.Status, res.Message)
 	}
 }

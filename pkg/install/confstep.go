@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/pkg/accel"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"go.uber.org/zap"
 )
@@ -37,16 +39,34 @@ func (s *ConfStep) file() *converge.File {
 // (CheckedConf) unless the file already holds exactly this text: nothing
 // will be written then, and a warm apply should start no process
 // (BENCHMARKS.md, warm converge).
-func (s *ConfStep) content(ctx context.Context) ([]byte, error) {
-	data := formatConf(s.Conf)
-	if old, err := os.ReadFile(s.Node.Root.Path(ConfPath)); err == nil && bytes.Equal(old, data) {
-		return data, nil
+func (s *ConfStep) content(ctx context.Context) ([]byte, string, error) {
+	conf, warn, err := s.conf()
+	if err != nil {
+		return nil, "", err
 	}
-	return CheckedConf(ctx, s.Conf)
+	data := formatConf(conf)
+	if old, err := os.ReadFile(s.Node.Root.Path(ConfPath)); err == nil && bytes.Equal(old, data) {
+		return data, warn, nil
+	}
+	data, err = CheckedConf(ctx, conf)
+	return data, warn, err
+}
+
+// conf is Conf with the keys this node's devices need laid over it
+// (accel.ConfKeys: an EFA node's ENROOT_RESTRICT_DEV), and a warning when
+// that overrides the config.
+func (s *ConfStep) conf() (map[string]string, string, error) {
+	keys, warn, err := accel.ConfKeys(s.Node.Root, s.Conf)
+	if err != nil || len(keys) == 0 {
+		return s.Conf, "", err
+	}
+	conf := maps.Clone(s.Conf)
+	maps.Copy(conf, keys)
+	return conf, warn, nil
 }
 
 func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	data, err := s.content(ctx)
+	data, warn, err := s.content(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +74,12 @@ func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	if err != nil || write.Done() {
 		return write, err
 	}
-	apply := func(ctx context.Context) error { return s.apply(ctx, write, data) }
+	apply := func(ctx context.Context) error {
+		if warn != "" {
+			s.Node.Log.Warn(warn)
+		}
+		return s.apply(ctx, write, data)
+	}
 	old, err := os.ReadFile(s.Node.Root.Path(ConfPath))
 	if errors.Is(err, fs.ErrNotExist) {
 		return converge.NewPlan(write.Reason, write.Changes, apply), nil

@@ -12,21 +12,20 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/install"
 )
 
-// upstreamDir holds NVIDIA's real Enroot packages (../shared/upstream,
-// or $ENROOT_AGENT_UPSTREAM). Without them the test fails: it is the one
-// that holds the resolver to the real control files.
-func upstreamDir(t *testing.T) string {
+// upstreamDir holds NVIDIA's real Enroot packages (testenv.LoadUpstream:
+// ../shared/upstream beside the checkout, or $ENROOT_AGENT_UPSTREAM), each
+// checked against its SHA256SUMS line. Without them the test fails: it is
+// the one that holds the resolver to the real control files.
+func upstreamDir(t *testing.T, files ...string) string {
 	t.Helper()
-	dir := os.Getenv("ENROOT_AGENT_UPSTREAM")
-	if dir == "" {
-		dir = "/work/shared/upstream"
+	if len(files) == 0 {
+		files = []string{"enroot_4.1.2-1_amd64.deb", "enroot+caps_4.1.2-1_amd64.deb"}
 	}
-	for _, f := range []string{"enroot_4.1.2-1_amd64.deb", "enroot+caps_4.1.2-1_amd64.deb", "SHA256SUMS"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Fatalf("the real Enroot 4.1.2 packages are needed (set ENROOT_AGENT_UPSTREAM to their directory): %v", err)
-		}
+	up, err := testenv.LoadUpstream(files...)
+	if err != nil {
+		t.Fatalf("the real Enroot 4.1.2 packages are needed: %v", err)
 	}
-	return dir
+	return up.Dir
 }
 
 // (e) The real 4.1.2 .debs: on a root whose dpkg database is empty, the
@@ -73,24 +72,73 @@ func TestUpstreamDebDependencyPlan(t *testing.T) {
 }
 
 // The real packages through the real binary, from a file:// mirror pinned by
-// its SHA256SUMS, on an air-gapped sandbox lacking bsdmainutils: the apply
-// names it and the package needing it, and dpkg never runs, so enroot is not
+// its SHA256SUMS, on an air-gapped sandbox (the real apt-get, no sources)
+// lacking jq and parallel (prerequisites that the .deb's Depends name too),
+// pigz (a prerequisite the .deb only recommends) and bsdmainutils (only its
+// Depends): one error names all four, each with what needs it, and nothing
+// is installed: apt-get is asked once, dpkg never runs, so enroot is not
 // left unpacked as with a bare dpkg -i.
-func TestUpstreamDebsAirGappedNamesBsdmainutils(t *testing.T) {
+func TestUpstreamDebsAirGappedNamesEverythingAtOnce(t *testing.T) {
 	dir := upstreamDir(t)
-	n := newNode(t, testenv.DebRootLacking(t, "bsdmainutils"))
+	n := newNode(t, testenv.DebRootLacking(t, "jq", "parallel", "pigz", "bsdmainutils"))
+	n.realApt(t)
 	n.writeConfig(t, "enroot:\n  version: \"4.1.2\"\n  source: file://"+dir+"/\n  require_checksums: true\n")
 	out, errOut := n.apply(t)
-	line := step(out, "enroot-packages")
-	if !strings.Contains(line, "failed: nothing was installed: the enroot packages need bsdmainutils (needed by enroot 4.1.2-1), which this node lacks") {
-		t.Fatalf("packages: %s\n%s\n%s", line, out, errOut)
+	want := "failed: nothing was installed: Enroot needs jq (>= 1.5) (needed by enroot 4.1.2-1), parallel (needed by enroot 4.1.2-1), " +
+		"bsdmainutils (needed by enroot 4.1.2-1), pigz (an Enroot prerequisite), which this node lacks and apt-get could not install; " +
+		"make a package repository (or a mirror) reachable, or bake them into the image (apt-get install jq parallel bsdmainutils pigz)"
+	if line := step(out, "enroot-packages"); !strings.Contains(line, want) || !strings.Contains(out, "Unable to locate package bsdmainutils") {
+		t.Fatalf("packages: %s\nwant %s\n%s\n%s", line, want, out, errOut)
+	}
+	if line := step(out, "enroot-prereqs"); !strings.Contains(line, "blocked") {
+		t.Fatalf("prerequisites: %s", line)
 	}
 	if got := dpkgStatus(t, n.root, "enroot"); got != "" {
 		t.Fatalf("enroot is %q", got)
 	}
+	installs := 0
 	for _, c := range n.changingCalls() {
 		if strings.HasPrefix(c, "dpkg ") {
 			t.Fatalf("dpkg ran: %s", c)
 		}
+		if strings.Contains(c, " install ") {
+			installs++
+		}
+	}
+	if installs != 1 {
+		t.Fatalf("apt-get install ran %d times, want once:\n%s", installs, strings.Join(n.changingCalls(), "\n"))
+	}
+}
+
+// The same with NVIDIA's el8 rpms in an rpm root (the real rpm resolves
+// their Requires; dnf cannot reach a repository): jq, parallel and gawk
+// from the rpm's Requires, pigz as a prerequisite, all in one error, and
+// neither dnf nor rpm installs anything.
+func TestUpstreamRPMsAirGappedNamesEverythingAtOnce(t *testing.T) {
+	dir := upstreamDir(t, "enroot-4.1.2-1.el8.x86_64.rpm", "enroot+caps-4.1.2-1.el8.x86_64.rpm")
+	if arch, _ := testenv.Arch(); arch != "x86_64" {
+		t.Fatalf("the upstream directory holds x86_64 rpms; this machine is %s", arch)
+	}
+	n := newNode(t, testenv.RPMRootLacking(t, "jq", "parallel", "pigz", "gawk"))
+	n.writeConfig(t, "enroot:\n  version: \"4.1.2\"\n  source: file://"+dir+"/\n  require_checksums: true\n")
+	out, errOut := n.apply(t)
+	line := step(out, "enroot-packages")
+	for _, want := range []string{"failed: nothing was installed: Enroot needs ",
+		"gawk (needed by enroot-4.1.2-1.el8.x86_64)", "jq >= 1.5 (needed by enroot-4.1.2-1.el8.x86_64)",
+		"parallel (needed by enroot-4.1.2-1.el8.x86_64)", "pigz (an Enroot prerequisite)", "dnf could not install"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("error lacks %q", want)
+		}
+	}
+	if t.Failed() || !strings.Contains(step(out, "enroot-prereqs"), "blocked") {
+		t.Fatalf("packages: %s\n%s\n%s", line, out, errOut)
+	}
+	for _, c := range n.changingCalls() {
+		if strings.HasPrefix(c, "rpm ") {
+			t.Fatalf("rpm installed something: %s", c)
+		}
+	}
+	if rpmVersion(t, n.root, "enroot") != "none" {
+		t.Fatal("enroot is installed")
 	}
 }

@@ -60,6 +60,20 @@ func (n *node) wrap(t *testing.T, tool, then string) {
 	}
 }
 
+// realApt puts the real apt-get on the node's PATH in place of the
+// repository stub, still logging each call: with the sandbox's empty
+// sources it is an air-gapped node's apt-get ("Unable to locate package").
+// A call without -o Dir= (the host's apt) is refused.
+func (n *node) realApt(t *testing.T) {
+	t.Helper()
+	real := "/usr/bin/apt-get"
+	if _, err := os.Stat(real); err != nil {
+		t.Fatalf("apt-get not found: %v", err)
+	}
+	n.wrap(t, "apt-get", `case " $* " in *" Dir="*) ;; *) echo 'test: refusing apt-get on the host' >&2; exit 100 ;; esac
+exec `+real+` "$@"`)
+}
+
 // changingCalls are the logged calls that could change the system: anything
 // but a query of the package database.
 func (n *node) changingCalls() []string {

@@ -26,14 +26,6 @@ type PackagesStep struct {
 
 func (s *PackagesStep) Name() string { return StepPackages }
 
-// Requires the prerequisites, which are a step only with enroot.install.
-func (s *PackagesStep) Requires() []string {
-	if s.Cfg.Install {
-		return []string{StepPrereqs}
-	}
-	return nil
-}
-
 // pkgPlan is what install needs from Plan.
 type pkgPlan struct {
 	assets []Asset
@@ -71,8 +63,12 @@ func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		files[i] = s.Fetcher.CachePath(req)
 		changes = append(changes, converge.Change{Action: "download", Target: artifact.Redact(req.URL) + " -> " + files[i]})
 	}
+	prereqs, err := missingPrereqs(ctx, s.Node, pm)
+	if err != nil {
+		return nil, err
+	}
 	changes = append(changes, converge.Change{Action: "install",
-		Target: "what the downloaded packages declare (Depends, Requires) and the node lacks, with " + p.Frontend + ", before touching enroot"})
+		Target: "what the downloaded packages declare (Depends, Requires) and the node lacks" + andPrereqs(prereqs) + ", with one " + p.Frontend + " command, before touching enroot"})
 	cmd := pm.InstallFilesCmd(files)
 	changes = append(changes, converge.Change{Action: "run", Target: cmd.String()})
 	st := pkgPlan{assets: assets, files: files, cmd: cmd}
@@ -80,6 +76,14 @@ func (s *PackagesStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		st.downgrade = have
 	}
 	return converge.NewPlan(reason, changes, func(ctx context.Context) error { return s.install(ctx, st) }), nil
+}
+
+// andPrereqs names the prerequisites the install brings too.
+func andPrereqs(missing []string) string {
+	if len(missing) == 0 {
+		return ""
+	}
+	return ", and the missing prerequisites (" + strings.Join(missing, ", ") + ")"
 }
 
 // direction says what moving the enroot package (found is "enroot <v>")

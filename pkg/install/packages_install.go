@@ -36,7 +36,15 @@ func (s *PackagesStep) install(ctx context.Context, st pkgPlan) error {
 		return err
 	}
 	p, _ := s.Node.Platform()
-	if err := installDeps(ctx, pm, p.Frontend, st.files, s.Node.Log); err != nil {
+	unmet := func(ctx context.Context) ([]MissingDep, error) {
+		deps, err := pm.MissingDeps(ctx, st.files)
+		if err != nil {
+			return nil, err
+		}
+		prereqs, err := missingPrereqs(ctx, s.Node, pm)
+		return withPrereqs(deps, prereqs), err
+	}
+	if err := installDeps(ctx, pm, p.Frontend, unmet, s.Node.Log); err != nil {
 		return err
 	}
 	if st.downgrade != "" {

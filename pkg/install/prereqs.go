@@ -18,16 +18,39 @@ var Prerequisites = []string{"squashfs-tools", "jq", "parallel", "pigz", "zstd",
 const gpuTools = "libnvidia-container-tools"
 
 // PrereqStep installs missing prerequisites from the distribution's
-// repositories, and nothing when all are present.
+// repositories, and nothing when all are present. It runs after the
+// packages: a package install brings the missing prerequisites in the same
+// command as the packages' own dependencies (so an air-gapped node learns
+// everything it lacks from one error), and this step keeps them installed
+// on a node whose Enroot is current.
 type PrereqStep struct{ Node *Node }
 
 func (s *PrereqStep) Name() string { return StepPrereqs }
+
+// Requires the packages: when they failed, the error named the missing
+// prerequisites already.
+func (s *PrereqStep) Requires() []string { return []string{StepPackages} }
 
 func (s *PrereqStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	pm, err := s.Node.PackageManager()
 	if err != nil {
 		return nil, err
 	}
+	missing, err := missingPrereqs(ctx, s.Node, pm)
+	if err != nil || len(missing) == 0 {
+		return &converge.Plan{}, err
+	}
+	var changes []converge.Change
+	for _, c := range pm.InstallCmds(missing) {
+		changes = append(changes, converge.Change{Action: "run", Target: c.String()})
+	}
+	return converge.NewPlan("missing: "+strings.Join(missing, ", "), changes,
+		func(ctx context.Context) error { return s.install(ctx, missing) }), nil
+}
+
+// missingPrereqs lists the prerequisites the node lacks, and the GPU tools
+// when the node has a GPU and a repository offers them.
+func missingPrereqs(ctx context.Context, node *Node, pm PackageManager) ([]string, error) {
 	var missing []string
 	for _, name := range Prerequisites {
 		ok, err := pm.Provided(ctx, name)
@@ -38,33 +61,27 @@ func (s *PrereqStep) Plan(ctx context.Context) (*converge.Plan, error) {
 			missing = append(missing, name)
 		}
 	}
-	if gpu, err := s.gpuTools(ctx, pm); err != nil {
+	gpu, err := missingGPUTools(ctx, node, pm)
+	if err != nil {
 		return nil, err
-	} else if gpu != "" {
+	}
+	if gpu != "" {
 		missing = append(missing, gpu)
 	}
-	if len(missing) == 0 {
-		return &converge.Plan{}, nil
-	}
-	var changes []converge.Change
-	for _, c := range pm.InstallCmds(missing) {
-		changes = append(changes, converge.Change{Action: "run", Target: c.String()})
-	}
-	return converge.NewPlan("missing: "+strings.Join(missing, ", "), changes,
-		func(ctx context.Context) error { return s.install(ctx, missing) }), nil
+	return missing, nil
 }
 
-// gpuTools names libnvidia-container-tools when the node has a GPU, lacks
+// missingGPUTools names libnvidia-container-tools when the node has a GPU, lacks
 // the tools, and a repository offers them (NVIDIA's repo is not everywhere).
-func (s *PrereqStep) gpuTools(ctx context.Context, pm PackageManager) (string, error) {
-	if !s.Node.HasGPU() {
+func missingGPUTools(ctx context.Context, node *Node, pm PackageManager) (string, error) {
+	if !node.HasGPU() {
 		return "", nil
 	}
 	if ok, err := pm.Provided(ctx, gpuTools); ok || err != nil {
 		return "", err
 	}
 	if ok, _ := pm.Available(ctx, gpuTools); !ok {
-		s.Node.Log.Warn("GPU present but no repository offers "+gpuTools+"; enroot's NVIDIA hook will not work until it is installed",
+		node.Log.Warn("GPU present but no repository offers "+gpuTools+"; enroot's NVIDIA hook will not work until it is installed",
 			zap.String("package", gpuTools))
 		return "", nil
 	}

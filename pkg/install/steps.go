@@ -18,8 +18,10 @@ const (
 	StepConf     = "enroot-conf"
 )
 
-// Steps lists Enroot's steps in order: prerequisites, the packages (which
-// require them), the kernel settings, the directories enroot.conf names, and
+// Steps lists Enroot's steps in order: the packages (which install the
+// missing prerequisites with their own dependencies, in one command), the
+// prerequisites (kept installed once Enroot is current; they require the
+// packages), the kernel settings, the directories enroot.conf names, and
 // enroot.conf. enroot.conf comes after the packages, so that a package
 // shipping its own default enroot.conf is corrected in the same run; it does
 // not require them, so it is written even when the install fails or is off.
@@ -28,13 +30,12 @@ const (
 func Steps(cfg config.Config, node *Node) []converge.Step {
 	conf := MergeConf(cfg.Enroot.Conf, cfg.Credentials.EnrootConfigPath)
 	fetcher := artifact.New(node.Root.Path(filepath.Join(cfg.CacheDir, "enroot")), node.Log)
-	var steps []converge.Step
+	steps := []converge.Step{&PackagesStep{Node: node, Cfg: cfg.Enroot, Fetcher: fetcher,
+		Record: node.Root.Path(filepath.Join(cfg.StateDir, RecordFile))}}
 	if cfg.Enroot.Install {
 		steps = append(steps, &PrereqStep{Node: node})
 	}
 	return append(steps,
-		&PackagesStep{Node: node, Cfg: cfg.Enroot, Fetcher: fetcher,
-			Record: node.Root.Path(filepath.Join(cfg.StateDir, RecordFile))},
 		&SysctlStep{Node: node},
 		&DirsStep{Node: node, Conf: conf},
 		TmpfilesStep(node, conf),

@@ -32,15 +32,23 @@ type RestartStep struct {
 	Log      *zap.Logger
 	// Connect reaches systemd; slurm.DefaultConnect in production.
 	Connect func(ctx context.Context) (slurm.UnitManager, error)
+	// Env, when set, is the PATH the agent keeps in slurmd's environment
+	// (step_restart_env.go): slurmd reads it only when it starts, so a
+	// change to it needs the same restart.
+	Env *slurm.PathStep
 }
 
 func (s *RestartStep) Name() string { return StepRestart }
 
 func (s *RestartStep) Requires() []string {
+	req := []string{StepPlugstack}
 	if s.Cfg.Install {
-		return []string{StepBuild, StepPlugstack}
+		req = []string{StepBuild, StepPlugstack}
 	}
-	return []string{StepPlugstack}
+	if s.Env != nil {
+		req = append(req, slurm.StepSlurmdPath)
+	}
+	return req
 }
 
 // Plan compares what slurmd should load with what it was last started with.
@@ -49,7 +57,7 @@ func (s *RestartStep) Requires() []string {
 // and `enroot-agent verify` keeps reporting the pending restart. --root does
 // not change which bus is used: DBUS_SYSTEM_BUS_ADDRESS does.
 func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
-	fp, err := Fingerprint(s.Root, s.Cfg)
+	fp, err := s.fingerprint()
 	if err != nil {
 		return nil, err
 	}
@@ -65,29 +73,43 @@ func (s *RestartStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	}
 	m.Close()
 	// An activating slurmd is not restarted: at boot it waits, ordered after
-	// the agent, and a restart job would wait for the agent in turn (a
-	// deadlock until the job times out); it reads the plugstack as it starts.
-	if state == "active" || state == "reloading" {
+	// the agent, and reads the plugstack as it starts; an inactive one was
+	// stopped, or is not started yet. A failed one is started: slurmd loads
+	// the plugstack as it starts and refuses to start with a Pyxis built for
+	// another Slurm (what a Slurm upgrade under the node leaves), so nothing
+	// else brings it back once the plugin is rebuilt.
+	switch state {
+	case "active", "reloading":
 		return converge.NewPlan("slurmd runs an older Pyxis or plugstack",
 			[]converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}},
 			func(ctx context.Context) error { return s.apply(ctx, fp, true) }), nil
+	case "failed":
+		return converge.NewPlan("slurmd failed, and the Pyxis or plugstack it would load changed",
+			[]converge.Change{{Action: "restart", Target: slurm.SlurmdUnit}},
+			func(ctx context.Context) error { return s.apply(ctx, fp, true) }), nil
 	}
-	return converge.NewPlan("slurmd is "+state+"; it loads the new Pyxis when it starts",
+	// Nothing is left to do but record it: verify passes at once.
+	return converge.Satisfied("slurmd is "+state+"; it loads the new Pyxis when it starts",
 		[]converge.Change{{Action: "write", Target: s.recordPath()}},
 		func(ctx context.Context) error { return s.apply(ctx, fp, false) }), nil
 }
 
-// apply restarts slurmd when it runs (an inactive one loads the new Pyxis
-// when it starts), then records the fingerprint it now runs with.
+// apply restarts slurmd when it runs or failed (an inactive one loads the
+// new Pyxis when it starts), then records the fingerprint it now runs with.
 func (s *RestartStep) apply(ctx context.Context, fingerprint string, restart bool) error {
-	if restart {
+	if restart || s.reloadFirst() {
 		m, err := s.Connect(ctx)
 		if err != nil {
 			return err
 		}
 		defer m.Close()
-		if err := m.Restart(ctx, slurm.SlurmdUnit); err != nil {
+		if err := s.reload(ctx, m); err != nil {
 			return err
+		}
+		if restart {
+			if err := m.Restart(ctx, slurm.SlurmdUnit); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := atomicfile.Write(s.recordPath(), []byte(fingerprint+"\n"), atomicfile.Options{Mode: 0o600, UID: -1, GID: -1})

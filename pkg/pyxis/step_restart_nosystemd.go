@@ -18,12 +18,14 @@ var warned sync.Map
 // chroot): a slurmd that is not running, or was restarted by hand since the
 // plugin changed (its start time says so), only needs the record; otherwise
 // the restart is pending, which apply and verify both say until it happens.
+// Once slurmd runs the current plugin, the plan only records that: verify
+// passes at once, without waiting for a converge to write the record.
 func (s *RestartStep) withoutSystemd(fp string, cause error) *converge.Plan {
 	started, running, err := slurm.SlurmdStarted(s.Root)
 	if err == nil {
-		changed, cerr := LastChange(s.Root, s.Cfg)
+		changed, cerr := s.lastChange()
 		if cerr == nil && (!running || !startedBefore(started, changed)) {
-			return converge.NewPlan("slurmd already runs the current Pyxis, or is not running (no systemd to ask)",
+			return converge.Satisfied("slurmd already runs the current Pyxis, or is not running (no systemd to ask)",
 				[]converge.Change{{Action: "write", Target: s.recordPath()}},
 				func(ctx context.Context) error { return s.apply(ctx, fp, false) })
 		}

@@ -53,6 +53,12 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	if got := stub.Restarts(); len(got) != 1 || got[0] != "slurmd.service" {
 		t.Fatalf("restarts %v", got)
 	}
+	// Not "replace": the agent's unit is ordered before slurmd, so a replace
+	// job asked for while the agent itself starts waits for the agent, which
+	// waits for the job (a real systemd node hung 2 minutes on it).
+	if got := stub.JobModes(); len(got) != 1 || got[0] != "ignore-dependencies" {
+		t.Fatalf("restart job modes %v, want ignore-dependencies", got)
+	}
 	// A rebuilt plugin, then a changed argument: one restart each.
 	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v2")
 	converge1(t, s)
@@ -64,6 +70,9 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	// An inactive slurmd is not started; it loads the plugin when it starts.
 	stub.SetState("slurmd.service", "inactive")
 	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3")
+	if plan, err := s.Plan(context.Background()); err != nil || !plan.Satisfied {
+		t.Fatalf("an inactive slurmd loads the new plugin when it starts: only the record is left: %+v %v", plan, err)
+	}
 	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 3 {
 		t.Fatalf("inactive: %d changes, %v, restarts %v", n, err, stub.Restarts())
 	}
@@ -75,6 +84,14 @@ func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
 	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3b")
 	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 3 {
 		t.Fatalf("activating: %d changes, %v, restarts %v", n, err, stub.Restarts())
+	}
+	// A failed slurmd is started with the new plugin: Slurm 24.11+ slurmd
+	// loads the plugstack when it starts and refuses to start with a Pyxis
+	// built for an older Slurm, which is how a Slurm upgrade leaves it.
+	stub.SetState("slurmd.service", "failed")
+	write(t, root+s.Cfg.Libdir+"/spank_pyxis.so", "ELF v3c")
+	if n, err := converge1(t, s); n != 1 || err != nil || len(stub.Restarts()) != 4 {
+		t.Fatalf("failed: %d changes, %v, restarts %v", n, err, stub.Restarts())
 	}
 	// A failed job is an error, and stays pending.
 	stub.SetState("slurmd.service", "active")
@@ -131,9 +148,16 @@ func TestNoSystemBusRestartPending(t *testing.T) {
 	if n := logs.Len(); n != 2 {
 		t.Fatalf("%d warnings after the plugin changed, want 2", n)
 	}
+	if plan, err := s.Plan(context.Background()); err != nil || plan.Satisfied {
+		t.Fatalf("a pending restart passed for converged: %+v %v", plan, err)
+	}
 	// An admin restarts slurmd by hand: its start time now follows the
-	// plugin, so the step records it and is done.
+	// plugin, so the plan only records it, and verify passes before any
+	// converge has written the record.
 	fakeSlurmd(t, root, time.Now().Add(2*time.Second))
+	if plan, err := s.Plan(context.Background()); err != nil || !plan.Satisfied || plan.Done() {
+		t.Fatalf("after a manual restart the plan must only record it: %+v %v", plan, err)
+	}
 	if n, err := converge1(t, s); n != 1 || err != nil {
 		t.Fatalf("after a manual restart: %d changes, %v", n, err)
 	}

@@ -5,15 +5,32 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
-// Scontrol runs scontrol (found on PATH; SLURM_CONF and munge as for any
-// Slurm command) for one node.
+// Scontrol runs scontrol (SLURM_CONF and munge as for any Slurm command)
+// for one node.
 type Scontrol struct {
 	Node    string
 	Timeout time.Duration // per call; 0 means 15s
+	// Path is the scontrol to run (ScontrolPath); "" finds it on PATH.
+	Path string
+}
+
+// ScontrolPath is the scontrol of the Slurm installed under prefix
+// (pyxis.slurm_prefix) when there is one, else "scontrol" from PATH. A
+// ParallelCluster node keeps Slurm in /opt/slurm/bin, which only login
+// shells have on their PATH: the agent's unit does not, and neither does
+// Slurm's HealthCheckProgram.
+func ScontrolPath(root config.Root, prefix string) string {
+	if p := root.Path(filepath.Join(prefix, "bin", "scontrol")); fileExists(p) {
+		return p
+	}
+	return "scontrol"
 }
 
 // Show reads the node's state and drain reason.
@@ -49,7 +66,11 @@ func (s Scontrol) run(ctx context.Context, args ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "scontrol", args...)
+	bin := s.Path
+	if bin == "" {
+		bin = "scontrol"
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

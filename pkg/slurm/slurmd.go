@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -47,29 +48,67 @@ func ParseBootTime(stat string) (time.Time, bool) {
 // daemon; its forks are younger), and false when none runs. proc is /proc,
 // re-rooted like every host path.
 func SlurmdStarted(root config.Root) (time.Time, bool, error) {
+	_, started, running, err := slurmdProcess(root)
+	return started, running, err
+}
+
+// SlurmdEnviron is the environment the running slurmd was started with (its
+// /proc/<pid>/environ, which only root can read) and its pid; false when no
+// slurmd runs.
+func SlurmdEnviron(root config.Root) (map[string]string, int, bool, error) {
+	pid, _, running, err := slurmdProcess(root)
+	if err != nil || !running {
+		return nil, 0, running, err
+	}
+	data, err := os.ReadFile(root.Path(fmt.Sprintf("/proc/%d/environ", pid)))
+	if err != nil {
+		return nil, pid, true, err
+	}
+	return ParseEnviron(data), pid, true, nil
+}
+
+// slurmdProcess finds the oldest running slurmd: its pid and start time.
+func slurmdProcess(root config.Root) (int, time.Time, bool, error) {
 	procDir := root.Path("/proc")
 	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
 	if err != nil {
-		return time.Time{}, false, nil // no /proc: no slurmd we could see
+		return 0, time.Time{}, false, nil // no /proc: no slurmd we could see
 	}
 	boot, ok := ParseBootTime(string(stat))
 	if !ok {
-		return time.Time{}, false, fmt.Errorf("%s/stat has no btime", procDir)
+		return 0, time.Time{}, false, fmt.Errorf("%s/stat has no btime", procDir)
 	}
 	stats, _ := filepath.Glob(filepath.Join(procDir, "[0-9]*", "stat"))
 	var oldest uint64
-	found := false
+	pid := 0
 	for _, p := range stats {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			continue // the process ended meanwhile
 		}
-		if comm, start, ok := ParseProcStat(string(data)); ok && comm == "slurmd" && (!found || start < oldest) {
-			oldest, found = start, true
+		// Any user can name a process slurmd: only root's (or, in tests,
+		// the agent's own user's) is the daemon.
+		if !trustedProc(filepath.Dir(p)) {
+			continue
+		}
+		if comm, start, ok := ParseProcStat(string(data)); ok && comm == "slurmd" && (pid == 0 || start < oldest) {
+			oldest = start
+			pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		}
 	}
-	if !found {
-		return time.Time{}, false, nil
+	if pid == 0 {
+		return 0, time.Time{}, false, nil
 	}
-	return boot.Add(time.Duration(oldest) * time.Second / userHZ), true, nil
+	return pid, boot.Add(time.Duration(oldest) * time.Second / userHZ), true, nil
+}
+
+// trustedProc reports a /proc/<pid> directory owned by root or by the
+// agent's own user.
+func trustedProc(dir string) bool {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && (sys.Uid == 0 || int(sys.Uid) == os.Geteuid())
 }

@@ -21,6 +21,8 @@ type UnitManager interface {
 	ActiveState(ctx context.Context, unit string) (string, error)
 	// Restart restarts the unit and waits for systemd's job to finish.
 	Restart(ctx context.Context, unit string) error
+	// Reload rereads unit files and drop-ins (systemctl daemon-reload).
+	Reload(ctx context.Context) error
 	Close()
 }
 
@@ -60,12 +62,22 @@ func (m *systemdManager) ActiveState(ctx context.Context, unit string) (string, 
 	return s, nil
 }
 
+// restartMode is the job mode of the restart: "ignore-dependencies". The
+// agent's unit is ordered Before=slurmd.service, so with "replace" the start
+// half of the restart waits for any start job of the agent itself: a
+// restart asked for during the agent's own start (its first converge, the
+// start after a package upgrade) waits for the agent, which waits for the
+// restart, until the job timeout (seen on a real systemd node). The agent
+// restarts only an active slurmd, whose dependencies are already up, so
+// the ordering has nothing left to order.
+const restartMode = "ignore-dependencies"
+
 // Restart queues a restart job and waits for its result. The channel is
 // buffered: go-systemd's dispatcher sends the result without waiting, and
 // an unbuffered channel we stopped reading (timeout) would block it forever.
 func (m *systemdManager) Restart(ctx context.Context, unit string) error {
 	done := make(chan string, 1)
-	if _, err := m.conn.RestartUnitContext(ctx, unit, "replace", done); err != nil {
+	if _, err := m.conn.RestartUnitContext(ctx, unit, restartMode, done); err != nil {
 		return fmt.Errorf("restart %s: %w", unit, noSystemd(err))
 	}
 	timer := time.NewTimer(m.timeout)
@@ -81,6 +93,13 @@ func (m *systemdManager) Restart(ctx context.Context, unit string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("restart %s: %w", unit, ctx.Err())
 	}
+}
+
+func (m *systemdManager) Reload(ctx context.Context) error {
+	if err := m.conn.ReloadContext(ctx); err != nil {
+		return fmt.Errorf("daemon-reload: %w", noSystemd(err))
+	}
+	return nil
 }
 
 func (m *systemdManager) Close() { m.conn.Close() }

@@ -12,6 +12,10 @@ type Report struct {
 	Node    string    `json:"node,omitempty"`
 	Checked time.Time `json:"checked_at"`
 	Results []Result  `json:"checks"`
+	// Seq numbers a cache's evaluations in the order they ran (from 1; 0
+	// for a report made without a cache): two reports can share a Checked
+	// time, never a Seq.
+	Seq uint64 `json:"-"`
 }
 
 // Cache serves one evaluation of the checks for TTL, and makes concurrent
@@ -28,6 +32,19 @@ type Cache struct {
 	last     *Report
 	inflight chan struct{} // closed when the running evaluation ends
 	gen      int           // bumped by SetChecks, so a stale run is not cached
+	seq      uint64        // the last evaluation's Seq
+	observe  func(Report)
+}
+
+// Observe has fn called with every report the cache evaluates, whoever
+// asked for it (a probe, the CLI, the daemon's own schedule), right after
+// it is stored and before any caller gets it: the daemon derives its
+// STATUS=, drain and repairs from the very report /verify serves. fn must
+// not block.
+func (c *Cache) Observe(fn func(Report)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.observe = fn
 }
 
 // NewCache returns a cache over checks.
@@ -95,11 +112,18 @@ func (c *Cache) evaluate(done chan struct{}, gen int, checks []Check, timeout ti
 	results := RunAll(ctx, checks)
 	rep := &Report{Status: Overall(results), Node: node, Checked: c.Now(), Results: results}
 	c.mu.Lock()
-	if gen == c.gen {
+	fresh := gen == c.gen
+	if fresh {
+		c.seq++
+		rep.Seq = c.seq
 		c.last = rep
 	}
 	c.inflight = nil
+	observe := c.observe
 	c.mu.Unlock()
+	if fresh && observe != nil {
+		observe(*rep)
+	}
 	close(done)
 }
 

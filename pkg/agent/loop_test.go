@@ -1,0 +1,284 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/secret"
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// The daemon's loop in-process, for tests run under testing/synctest: its
+// tickers, timers and backoff run on the bubble's clock, so a test says
+// "ten seconds later" and means it exactly, on any machine, however
+// loaded. The steps are the test's (Daemon.Steps); the credentials
+// refresher and checks are the real ones, fed tokens by a stand-in source.
+// No listener is bound: /verify is asked through its handler.
+
+// notes records what the daemon tells systemd.
+type notes struct {
+	mu     sync.Mutex
+	states []string
+}
+
+func (n *notes) Notify(state string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.states = append(n.states, state)
+	return nil
+}
+
+func (n *notes) count(state string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, s := range n.states {
+		if s == state {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *notes) has(prefix string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range n.states {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// status is the last STATUS= line.
+func (n *notes) status() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := len(n.states) - 1; i >= 0; i-- {
+		if s, ok := strings.CutPrefix(n.states[i], "STATUS="); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// step is a converge step the test drives: converged or drifted, an Apply
+// that fails or waits, and a plan that only records (Satisfied).
+type step struct {
+	name string
+
+	mu        sync.Mutex
+	drifted   bool
+	satisfied bool          // the drift is only a record to write
+	fail      error         // Apply fails with it
+	hold      chan struct{} // Apply waits for it to close
+	applies   int
+}
+
+func (s *step) Name() string { return s.name }
+
+func (s *step) Plan(context.Context) (*converge.Plan, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.drifted {
+		return &converge.Plan{}, nil
+	}
+	changes := []converge.Change{{Action: "write", Target: "/etc/" + s.name}}
+	if s.satisfied {
+		return converge.Satisfied("already so; recording it", changes, s.apply), nil
+	}
+	return converge.NewPlan("drifted", changes, s.apply), nil
+}
+
+func (s *step) apply(ctx context.Context) error {
+	s.mu.Lock()
+	s.applies++
+	hold, fail := s.hold, s.fail
+	s.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if fail != nil {
+		return fail
+	}
+	s.mu.Lock()
+	s.drifted, s.satisfied = false, false
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *step) set(f func(s *step)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+func (s *step) applied() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applies
+}
+
+// tokens stands in for ECR: a fresh 12-hour token per call, on the
+// bubble's clock.
+type tokens struct{}
+
+func (tokens) Token(context.Context, config.Registry) (credentials.Token, error) {
+	return credentials.Token{Password: secret.New("LOOPTESTTOKEN"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
+}
+
+func (tokens) NodeRegistry(context.Context) (config.Registry, error) {
+	return config.Registry{}, errors.New("not used: ecr.registries is set")
+}
+
+// node is one daemon under test.
+type node struct {
+	t     *testing.T
+	root  string
+	steps []converge.Step
+	notes *notes
+	logs  *observer.ObservedLogs
+	log   *zap.Logger
+	l     *loop
+	// domain are checks beyond the credentials ones, and watchdog systemd's
+	// WatchdogSec; both set before start.
+	domain   []verify.Check
+	watchdog time.Duration
+}
+
+const loopYAML = `ecr:
+  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]
+verify:
+  interval: 10s
+  cache_ttl: 1s
+`
+
+// startNode runs the loop until the test ends. Call it inside the bubble.
+func startNode(t *testing.T, yaml string, steps ...converge.Step) *node {
+	t.Helper()
+	n := newNode(t)
+	n.start(yaml, steps...)
+	return n
+}
+
+func newNode(t *testing.T) *node {
+	core, logs := observer.New(zap.InfoLevel)
+	return &node{t: t, root: t.TempDir(), notes: &notes{}, logs: logs, log: zap.New(core)}
+}
+
+// start runs the loop with verifyKeys (indented lines) added to the verify
+// section, and steps as the node's converge steps.
+func (n *node) start(verifyKeys string, steps ...converge.Step) {
+	t := n.t
+	t.Helper()
+	if !strings.Contains(verifyKeys, "node_name:") {
+		verifyKeys += "  node_name: n1\n"
+	}
+	cfg, err := config.Parse("loop.yaml", []byte(loopYAML+verifyKeys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.steps = steps
+	d := &Daemon{
+		Root: config.Root(n.root), Log: n.log, Version: "test", Notifier: n.notes, Watchdog: n.watchdog,
+		NewRefresher: func(cfg config.Config, root config.Root, log *zap.Logger) (Refresher, error) {
+			r, err := credentials.NewRefresher(cfg, root, log)
+			if err == nil {
+				r.Source = tokens{}
+			}
+			return r, err
+		},
+		Steps:        func(Env) []converge.Step { return n.steps },
+		DomainChecks: func(env Env) []verify.Check { return append(credentials.Checks(env.Config, env.Root), n.domain...) },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.l = d.newLoop(ctx, cfg)
+	if err := n.l.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- n.l.start(nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// waitFor sleeps on the bubble's clock until cond holds; an hour of fake
+// time costs nothing real.
+func (n *node) waitFor(what string, cond func() bool) {
+	n.t.Helper()
+	if !testenv.Eventually(time.Hour, cond) {
+		n.dump()
+		n.t.Fatalf("%s: not within an hour; STATUS=%s", what, n.notes.status())
+	}
+}
+
+// after lets d pass on the bubble's clock and everything it started settle.
+func after(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+func (n *node) credentialsFile() string {
+	return filepath.Join(n.root, "run/enroot-agent/enroot-config/.credentials")
+}
+
+func (n *node) exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// verify asks /verify through the daemon's own handler.
+func (n *node) verify() (int, verify.Report) {
+	n.t.Helper()
+	rec := httptest.NewRecorder()
+	handler(n.l.checks.cache, func() error { return nil }, n.l.serve.metrics.Registry).ServeHTTP(rec, httptest.NewRequest("GET", "/verify", nil))
+	var rep verify.Report
+	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
+		n.t.Fatalf("/verify: %v\n%s", err, rec.Body)
+	}
+	return rec.Code, rep
+}
+
+// agree asks /verify and checks that STATUS= says what it says: ready on a
+// 200, else the same root cause.
+func (n *node) agree() string {
+	n.t.Helper()
+	code, rep := n.verify()
+	synctest.Wait() // the loop takes the evaluation /verify just made
+	st := n.notes.status()
+	cause := RootCause(rep.Results)
+	switch {
+	case code == 200 && !strings.HasPrefix(st, "ready: "):
+		n.t.Fatalf("/verify 200 while STATUS=%s", st)
+	case code != 200 && !strings.Contains(st, "check "+cause+" "):
+		n.t.Fatalf("/verify %d naming %q while STATUS=%s", code, cause, st)
+	}
+	return st
+}
+
+func (n *node) logged(msg string) int { return n.logs.FilterMessage(msg).Len() }
+
+func (n *node) dump() {
+	for _, e := range n.logs.All() {
+		n.t.Logf("%s %s %v", e.Time.Format("15:04:05.000"), e.Message, e.ContextMap())
+	}
+}
