@@ -29,10 +29,16 @@ func worldDir(t *testing.T) string {
 
 func testCache(t *testing.T, dir, node string) *Cache {
 	t.Helper()
-	c := &Cache{Store: &Store{Dir: dir, GID: -1}, Enroot: &Enroot{User: "nobody", Path: os.Getenv("PATH"), Group: -1},
-		Registry: &Registry{}, Node: node, ImportTimeout: time.Minute, Log: zap.NewNop(), Stats: &Stats{}}
-	if err := c.Store.Prepare(); err != nil {
+	c, err := newTestCache(dir, node)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// newTestCache is a node's cache in dir, importing as nobody.
+func newTestCache(dir, node string) (*Cache, error) {
+	c := &Cache{Store: &Store{Dir: dir, GID: -1}, Enroot: &Enroot{User: "nobody", Path: os.Getenv("PATH"), Group: -1},
+		Registry: &Registry{}, Node: node, ImportTimeout: time.Minute, Log: zap.NewNop(), Stats: &Stats{}}
+	return c, c.Store.Prepare()
 }
