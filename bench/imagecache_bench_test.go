@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,8 +114,16 @@ func (r *cacheRig) startDaemon(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = d.Process.Kill(); _ = d.Wait() })
-	if !testenv.Eventually(2*time.Minute, func() bool { _, err := os.Stat("/run/enroot-agent/images.sock"); return err == nil }) {
-		b.Fatalf("the image cache socket never appeared:\n%s", r.c.Redact(r.daemonLog()))
+	// The socket exists from bind(2), a moment before listen(2): wait until
+	// it accepts.
+	if !testenv.Eventually(2*time.Minute, func() bool {
+		c, err := net.Dial("unix", "/run/enroot-agent/images.sock")
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		b.Fatalf("nothing accepts connections on the image cache socket:\n%s", r.c.Redact(r.daemonLog()))
 	}
 }
 

@@ -74,7 +74,7 @@ func (r *cacheRig) apply(b *testing.B) {
 // firstLine runs the chain's srun as user and returns the time from its
 // start to the first line of its output, which must be the file's content.
 func (r *cacheRig) firstLine(b *testing.B, user string) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // a GiB image on a busy machine
 	defer cancel()
 	cmd := r.c.SrunCmd(ctx, user)
 	var stderr strings.Builder
