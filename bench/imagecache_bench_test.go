@@ -113,7 +113,8 @@ func (r *cacheRig) startDaemon(b *testing.B) {
 	if err := d.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = d.Process.Kill(); _ = d.Wait() })
+	r.daemon = d
+	b.Cleanup(r.stopDaemon)
 	// The socket exists from bind(2), a moment before listen(2): wait until
 	// it accepts.
 	if !testenv.Eventually(2*time.Minute, func() bool {
@@ -124,6 +125,15 @@ func (r *cacheRig) startDaemon(b *testing.B) {
 		return err == nil
 	}) {
 		b.Fatalf("nothing accepts connections on the image cache socket:\n%s", r.c.Redact(r.daemonLog()))
+	}
+}
+
+// stopDaemon ends the daemon startDaemon started, if it runs.
+func (r *cacheRig) stopDaemon() {
+	if r.daemon != nil {
+		_ = r.daemon.Process.Kill()
+		_ = r.daemon.Wait()
+		r.daemon = nil
 	}
 }
 

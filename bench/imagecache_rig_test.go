@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -26,9 +27,10 @@ const imageBlob = 16 << 20
 // cacheRig is the real chain (testenv.RealChain: real agent, Enroot,
 // Pyxis, Slurm and registry) with users and big images for the benchmark.
 type cacheRig struct {
-	c     *testenv.RealChain
-	users []string
-	dlog  strings.Builder
+	c      *testenv.RealChain
+	users  []string
+	dlog   strings.Builder
+	daemon *exec.Cmd // the agent's daemon, once cacheOn started it
 }
 
 func newCacheRig(b *testing.B, users int) *cacheRig {
