@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,7 +99,7 @@ func (r *cacheRig) cacheOn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fmt.Fprintf(f, "images:\n  cache: true\n  dir: %s/images\n  importer: %s\n", r.c.Dir, bin)
+	fmt.Fprintf(f, "images:\n  cache: true\n  importer: %s\n", bin) // images.dir: the default
 	f.Close()
 	r.apply(b)
 	r.startDaemon(b)
@@ -112,9 +113,27 @@ func (r *cacheRig) startDaemon(b *testing.B) {
 	if err := d.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = d.Process.Kill(); _ = d.Wait() })
-	if !testenv.Eventually(2*time.Minute, func() bool { _, err := os.Stat("/run/enroot-agent/images.sock"); return err == nil }) {
-		b.Fatalf("the image cache socket never appeared:\n%s", r.c.Redact(r.daemonLog()))
+	r.daemon = d
+	b.Cleanup(r.stopDaemon)
+	// The socket exists from bind(2), a moment before listen(2): wait until
+	// it accepts.
+	if !testenv.Eventually(2*time.Minute, func() bool {
+		c, err := net.Dial("unix", "/run/enroot-agent/images.sock")
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		b.Fatalf("nothing accepts connections on the image cache socket:\n%s", r.c.Redact(r.daemonLog()))
+	}
+}
+
+// stopDaemon ends the daemon startDaemon started, if it runs.
+func (r *cacheRig) stopDaemon() {
+	if r.daemon != nil {
+		_ = r.daemon.Process.Kill()
+		_ = r.daemon.Wait()
+		r.daemon = nil
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -26,9 +27,10 @@ const imageBlob = 16 << 20
 // cacheRig is the real chain (testenv.RealChain: real agent, Enroot,
 // Pyxis, Slurm and registry) with users and big images for the benchmark.
 type cacheRig struct {
-	c     *testenv.RealChain
-	users []string
-	dlog  strings.Builder
+	c      *testenv.RealChain
+	users  []string
+	dlog   strings.Builder
+	daemon *exec.Cmd // the agent's daemon, once cacheOn started it
 }
 
 func newCacheRig(b *testing.B, users int) *cacheRig {
@@ -74,7 +76,7 @@ func (r *cacheRig) apply(b *testing.B) {
 // firstLine runs the chain's srun as user and returns the time from its
 // start to the first line of its output, which must be the file's content.
 func (r *cacheRig) firstLine(b *testing.B, user string) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // a GiB image on a busy machine
 	defer cancel()
 	cmd := r.c.SrunCmd(ctx, user)
 	var stderr strings.Builder

@@ -37,7 +37,7 @@ func TestDebMaintainerScripts(t *testing.T) {
 	// Into another root (DPKG_ROOT): no live systemd call, and a purge
 	// deletes the state and cache there, not here.
 	root := t.TempDir()
-	for _, d := range []string{"var/lib/enroot-agent", "var/cache/enroot-agent"} {
+	for _, d := range []string{"var/lib/enroot-agent", "var/cache/enroot-agent", "var/cache/enroot-agent-images"} {
 		writeFile(t, filepath.Join(root, d, "f"), "x", 0o600)
 	}
 	for _, s := range []string{"postinst configure 0.9-1", "prerm remove", "postrm purge"} {
@@ -46,7 +46,7 @@ func TestDebMaintainerScripts(t *testing.T) {
 			t.Errorf("%s with DPKG_ROOT ran systemctl %q", s, got)
 		}
 	}
-	for _, d := range []string{"var/lib/enroot-agent", "var/cache/enroot-agent"} {
+	for _, d := range []string{"var/lib/enroot-agent", "var/cache/enroot-agent", "var/cache/enroot-agent-images"} {
 		if _, err := os.Stat(filepath.Join(root, d)); !os.IsNotExist(err) {
 			t.Errorf("purge left %s (%v)", d, err)
 		}

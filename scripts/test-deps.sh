@@ -18,6 +18,7 @@ packages=(
   prometheus                            # promtool: check and unit-test the alert rules
   libnss-extrausers                     # an NSS module that is not files: directory users and groups
   zstd                                  # unpack the upstream /opt/slurm builds
+  squashfuse fuse-overlayfs             # Pyxis's use_squashfuse=1 (bench: BenchmarkImageCacheGiB)
 )
 
 # The cluster test bed (internal/cluster): systemd-nspawn nodes from a

@@ -3,22 +3,37 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// The directory of TestDirectoryUsersAndGroups: a group and users that only
+// The directory of TestDirectoryUsersAndGroups: groups and users that only
 // NSS (libnss-extrausers) knows, as SSSD serves them on a node joined to
-// AD/LDAP. dirann and dirimp are in dirhpc, dirbob is not.
+// AD/LDAP. dirann and dirimp are in dirhpc, dirbob is not; dirimp is also
+// in dirimpx, which only NSS can tell the image cache's import.
 var (
 	dirGroup = testenv.DirGroup{Name: "dirhpc", GID: 47000, Members: []string{"dirann", "dirimp"}}
+	dirImpX  = testenv.DirGroup{Name: "dirimpx", GID: 47010, Members: []string{"dirimp"}}
 	dirAnn   = testenv.DirUser{Name: "dirann", UID: 47001, GID: 47001}
 	dirBob   = testenv.DirUser{Name: "dirbob", UID: 47002, GID: 47002}
 	dirImp   = testenv.DirUser{Name: "dirimp", UID: 47003, GID: 47003}
@@ -28,17 +43,17 @@ var (
 // as the packages build it): credentials.group gives the shared file and
 // its directory the directory group's gid, a credentials.files entry is
 // owned by a directory user and group, credentials-readers names the gid,
-// the image cache serves a directory user in the group and refuses one
-// outside it, and imports run as a directory import_user with its
-// directory groups (it reads the 0640 credentials file through them).
+// the image cache serves a directory user in the group (by the groups the
+// kernel recorded for the connection, which setpriv --init-groups got from
+// NSS) and refuses one outside it, and imports run as a directory
+// import_user with its directory groups.
 func TestDirectoryUsersAndGroups(t *testing.T) {
 	needRoot(t, "setpriv", "getent")
-	testenv.StartDirectory(t, []testenv.DirUser{dirAnn, dirBob, dirImp}, []testenv.DirGroup{dirGroup})
-	root := sandbox(t)
-	openToOthers(t, root)
+	testenv.StartDirectory(t, []testenv.DirUser{dirAnn, dirBob, dirImp}, []testenv.DirGroup{dirGroup, dirImpX})
+	// The cache refuses an images.dir below a directory others can write
+	// (t.TempDir is below the 1777 /tmp).
+	root := sandboxAt(t, trustedNodeRoot(t))
 	listen := freeAddr(t)
-	// images.dir is outside the state dir: the default one is under the
-	// 0700 /var/lib/enroot-agent, which the import user cannot reach.
 	appendConfig(t, root, `credentials:
   group: dirhpc
   files:
@@ -46,7 +61,6 @@ func TestDirectoryUsersAndGroups(t *testing.T) {
 images:
   cache: true
   import_user: dirimp
-  dir: /srv/enroot-images
 verify:
   listen: `+listen+"\n")
 	out, errOut, code := runAgent(t, "--root", root, "apply")
@@ -76,31 +90,107 @@ verify:
 		return
 	}
 
+	uri, digest := pushTestImage(t)
 	world := worldTraversableDir(t)
-	fake := fakeEnrootFor(t, world)
+	fake := fakeEnrootFor(t, world, digest)
 	bin := filepath.Join(world, "enroot-agent")
 	if out, err := exec.Command("install", "-m", "0755", testenv.Binary(t), bin).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	a := startAgent(t, root, listen, 0, "PATH="+fake.dir+":"+os.Getenv("PATH"))
 	sock := filepath.Join(root, "run/enroot-agent/images.sock")
-	if !testenv.Eventually(2*time.Minute, func() bool { _, err := os.Stat(sock); return err == nil }) {
-		t.Fatalf("%s never appeared\nagent:\n%s", sock, a.log)
+	if !testenv.Eventually(2*time.Minute, func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatalf("nothing accepts connections on %s\nagent:\n%s", sock, a.log)
 	}
 
-	path, stderr := importAs(t, bin, root, world, fake, dirAnn)
-	if !strings.HasPrefix(path, filepath.Join(root, "srv/enroot-images")+"/") || strings.Contains(stderr, "image cache not used") {
-		t.Fatalf("dirann (in dirhpc) was not served from the cache: %q\n%s", path, stderr)
+	images := filepath.Join(root, "var/cache/enroot-agent-images")
+	if mode, uid, gid := owner(t, images); mode != 0o710 || uid != 0 || gid != dirGroup.GID {
+		t.Errorf("%s: %04o %d:%d, want 0710 0:%d (closed to users outside dirhpc)", images, mode, uid, gid, dirGroup.GID)
 	}
-	if got := fake.importedBy(t); got != fmt.Sprint(dirImp.UID) {
-		t.Fatalf("the cache's import ran as uid %q, want the directory import_user %d\nagent:\n%s", got, dirImp.UID, a.log)
+	path, stderr := importAs(t, bin, root, world, fake, dirAnn, uri)
+	if !strings.HasPrefix(path, images+"/") || strings.Contains(stderr, "image cache not used") {
+		t.Fatalf("dirann (in dirhpc) was not served from the cache: %q\n%s\nagent:\n%s", path, stderr, a.log)
 	}
-	path, stderr = importAs(t, bin, root, world, fake, dirBob)
+	uid, groups := fake.importedBy(t)
+	if uid != fmt.Sprint(dirImp.UID) {
+		t.Fatalf("the cache's import ran as uid %q, want the directory import_user %d\nagent:\n%s", uid, dirImp.UID, a.log)
+	}
+	for _, g := range []uint32{dirImp.GID, dirGroup.GID, dirImpX.GID} {
+		if !slices.Contains(strings.Fields(groups), fmt.Sprint(g)) {
+			t.Errorf("the cache's import ran with groups %q, want %d among them (the import user's NSS groups and credentials.group)", groups, g)
+		}
+	}
+	// Membership is the connection's, not the directory's: dirann in a
+	// process that dropped its supplementary groups is refused, as its own
+	// enroot could not read the 0640 credentials file either.
+	path, stderr = importWith(t, bin, root, world, fake, dirAnn, uri, "--clear-groups")
+	if !strings.Contains(stderr, "image cache not used (uid 47001 is not in credentials.group dirhpc") {
+		t.Fatalf("dirann without its groups was served or not told why: %q\n%s", path, stderr)
+	}
+	path, stderr = importAs(t, bin, root, world, fake, dirBob, uri)
 	if !strings.Contains(stderr, "image cache not used (uid 47002 is not in credentials.group dirhpc") ||
 		path != filepath.Join(world, "pyxis", "47002", "7.0.squashfs") {
 		t.Fatalf("dirbob (not in dirhpc) was served or not told why: %q\n%s", path, stderr)
 	}
 	a.waitLog("image cache refused a user", 30*time.Second)
+}
+
+// trustedNodeRoot is testenv.NodeRoot on a path only root can change.
+func trustedNodeRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/cache", "enroot-agent-dirtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.MakeNodeRoot(dir, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// pushTestImage pushes a one-layer linux image to a registry on loopback
+// (go-containerregistry's, in memory; the daemon verifies its manifest) and
+// returns its URI as enroot names it and its manifest digest.
+func pushTestImage(t *testing.T) (string, string) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer([]byte("directory users"), types.DockerLayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = runtime.GOARCH, "linux"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(host+"/ml/hello:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "docker://" + host + "#ml/hello:v1", d.String()
 }
 
 func owner(t *testing.T, p string) (os.FileMode, uint32, uint32) {
@@ -122,28 +212,28 @@ func lineOf(text, word string) string {
 }
 
 // fakeEnroot stands in for enroot (which a --root sandbox does not have):
-// `digest` prints a digest, and `import` writes a file with squashfs magic
-// after reading ENROOT_CONFIG_PATH/.credentials, the agent's 0640 file,
-// which only a process holding credentials.group can; it records the uid it
-// ran as.
-type fakeEnroot struct{ dir, uids string }
+// `digest` prints the pushed image's digest, and `import` writes a file
+// with squashfs magic after reading ENROOT_CONFIG_PATH/.credentials when
+// there is one (the daemon's import: its front's password, the import
+// user's own), and records the uid and groups it ran with.
+type fakeEnroot struct{ dir, ids string }
 
-func fakeEnrootFor(t *testing.T, world string) fakeEnroot {
+func fakeEnrootFor(t *testing.T, world, digest string) fakeEnroot {
 	t.Helper()
-	f := fakeEnroot{dir: filepath.Join(world, "bin"), uids: filepath.Join(world, "import-uids")}
+	f := fakeEnroot{dir: filepath.Join(world, "bin"), ids: filepath.Join(world, "import-ids")}
 	if err := os.MkdirAll(f.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(f.uids, nil, 0o666); err != nil || os.Chmod(f.uids, 0o666) != nil {
+	if err := os.WriteFile(f.ids, nil, 0o666); err != nil || os.Chmod(f.ids, 0o666) != nil {
 		t.Fatal(err)
 	}
 	script := `#!/bin/sh
 case "$1" in
-digest) echo sha256:` + strings.Repeat("ab", 32) + ` ;;
-import) if [ -n "$ENROOT_CONFIG_PATH" ] && [ -d "$ENROOT_CONFIG_PATH" ]; then
+digest) echo ` + digest + ` ;;
+import) if [ -n "$ENROOT_CONFIG_PATH" ] && [ -f "$ENROOT_CONFIG_PATH/.credentials" ]; then
           cat "$ENROOT_CONFIG_PATH/.credentials" >/dev/null || exit 1
         fi
-        id -u >> ` + f.uids + `; printf hsqs > "$3" ;;
+        echo "$(id -u):$(id -G)" >> ` + f.ids + `; printf hsqs > "$3" ;;
 *) echo "fake enroot: $*" >&2; exit 1 ;;
 esac
 `
@@ -153,23 +243,41 @@ esac
 	return f
 }
 
-// importedBy is the uid of the first import.
-func (f fakeEnroot) importedBy(t *testing.T) string {
-	data, err := os.ReadFile(f.uids)
+// importedBy is the uid and the groups of the first import.
+func (f fakeEnroot) importedBy(t *testing.T) (string, string) {
+	data, err := os.ReadFile(f.ids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, _, _ := strings.Cut(string(data), "\n")
-	return first
+	uid, groups, _ := strings.Cut(first, ":")
+	return uid, groups
 }
 
 // importAs runs Pyxis's side, `enroot-agent importer get URI`, as u with
 // the groups a login gives u (setpriv --init-groups asks NSS, as slurmd
-// does), and returns the path it printed and its stderr.
-func importAs(t *testing.T, bin, root, world string, f fakeEnroot, u testenv.DirUser) (string, string) {
+// does), in job 7's step 0: under a root process named slurmstepd and
+// titled as Slurm titles it (this machine's bash under that name), as the
+// cache requires of a hold. It returns the path it printed and its stderr.
+func importAs(t *testing.T, bin, root, world string, f fakeEnroot, u testenv.DirUser, uri string) (string, string) {
+	return importWith(t, bin, root, world, f, u, uri, "--init-groups")
+}
+
+// importWith is importAs with groups, setpriv's option for the groups
+// (--init-groups, --clear-groups).
+func importWith(t *testing.T, bin, root, world string, f fakeEnroot, u testenv.DirUser, uri, groups string) (string, string) {
 	t.Helper()
-	cmd := exec.Command("setpriv", fmt.Sprintf("--reuid=%d", u.UID), fmt.Sprintf("--regid=%d", u.GID), "--init-groups", "--",
-		bin, "--root", root, "importer", "get", "docker://123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello:v1")
+	stepd := filepath.Join(world, "slurmstepd")
+	if _, err := os.Stat(stepd); err != nil {
+		if out, err := exec.Command("install", "-m", "0755", "/bin/bash", stepd).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	// `; exit $?` keeps bash from exec-ing setpriv: the slurmstepd stays
+	// the importer's parent.
+	cmd := exec.Command(stepd, "-c", `setpriv --reuid="$1" --regid="$2" "$5" -- "$0" --root "$3" importer get "$4"; exit $?`,
+		bin, fmt.Sprint(u.UID), fmt.Sprint(u.GID), root, uri, groups)
+	cmd.Args[0] = "slurmstepd: [7.0]"
 	cmd.Env = []string{"PATH=" + f.dir + ":/usr/bin:/bin", "SLURM_JOB_ID=7", "SLURM_STEP_ID=0", fmt.Sprintf("SLURM_JOB_UID=%d", u.UID),
 		"PYXIS_RUNTIME_PATH=" + filepath.Join(world, "pyxis")}
 	if err := os.MkdirAll(filepath.Join(world, "pyxis"), 0o777); err != nil || os.Chmod(filepath.Join(world, "pyxis"), 0o777) != nil {

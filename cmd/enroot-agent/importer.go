@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/enroot-agent/enroot-agent/pkg/images"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 )
 
 // Pyxis runs its importer as `<importer> get URI` and `<importer> release`
@@ -31,7 +31,7 @@ func cmdImporter(g *globals, args []string) int {
 func importerRun(g *globals, op string, args []string) int {
 	ctx, stop := interruptible()
 	defer stop()
-	im := &images.Importer{Socket: g.root.Path(images.DefaultSocket), Getenv: os.Getenv, Stderr: g.stderr}
+	im := &importer.Importer{Socket: g.root.Path(importer.DefaultSocket), Getenv: os.Getenv, Stderr: g.stderr}
 	switch {
 	case op == "get" && len(args) == 1:
 		path, err := im.Get(ctx, args[0])

@@ -32,7 +32,12 @@ func runAgent(t *testing.T, args ...string) (string, string, int) {
 // default path aims each domain at its local stand-in.
 func sandbox(t *testing.T) string {
 	t.Helper()
-	root := testenv.NodeRoot(t)
+	return sandboxAt(t, testenv.NodeRoot(t))
+}
+
+// sandboxAt is sandbox in root, a node root made by testenv.MakeNodeRoot.
+func sandboxAt(t *testing.T, root string) string {
+	t.Helper()
 	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
 	cfg := filepath.Join(root, "etc/enroot-agent/config.yaml")
 	if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {

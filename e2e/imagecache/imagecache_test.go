@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 // "response completed" line; the access line is counted.
 var blobGets = regexp.MustCompile(`"GET /v2/ml/hello/blobs/sha256:[0-9a-f]+ HTTP/1.1" 200`)
 
+// The cache runs with every default (images: {cache: true} and nothing
+// else): images.dir /var/cache/enroot-agent-images, the importer at
+// /usr/bin/enroot-agent, images.import_user nobody.
 func TestTwoUsersOneImport(t *testing.T) {
 	c, err := testenv.NewRealChain(testenv.Binary(t))
 	if err != nil {
@@ -33,13 +37,11 @@ func TestTwoUsersOneImport(t *testing.T) {
 			t.Errorf("the host is not restored: %v", err)
 		}
 	})
-	bin := filepath.Join(c.Dir, "enroot-agent") // reachable by Pyxis as the job's user
-	if out, err := exec.Command("install", "-m", "0755", c.Bin, bin).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
+	if err := c.InstallImporter(); err != nil {
+		t.Fatal(err)
 	}
 	port := freePort(t)
-	extra := fmt.Sprintf("images:\n  cache: true\n  dir: %s/images\n  importer: %s\nverify:\n  listen: 127.0.0.1:%d\n", c.Dir, bin, port)
-	appendFile(t, c.Config, extra)
+	appendFile(t, c.Config, fmt.Sprintf("images:\n  cache: true\nverify:\n  listen: 127.0.0.1:%d\n", port))
 	if out, errOut, code := c.Agent("apply"); code != 0 {
 		t.Fatalf("apply: %d\n%s%s", code, out, errOut)
 	}
@@ -48,13 +50,20 @@ func TestTwoUsersOneImport(t *testing.T) {
 	}
 	daemon := exec.Command(c.Bin, "--config", c.Config, "--log-format", "console", "run")
 	daemon.Env = c.Env
-	var dlog strings.Builder
-	daemon.Stdout, daemon.Stderr = &dlog, &dlog
+	dlog := &syncLog{}
+	daemon.Stdout, daemon.Stderr = dlog, dlog
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = daemon.Process.Kill(); _ = daemon.Wait() })
-	waitFor(t, "/run/enroot-agent/images.sock", &dlog)
+	waitFor(t, "/run/enroot-agent/images.sock", dlog)
+
+	// Before anyone pulls it, a user tries to poison the cache with a
+	// registry that lies about the image's digest.
+	if err := c.AddUser(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("LyingRegistryIsRefused", func(t *testing.T) { lyingRegistry(t, c, dlog) })
 
 	regLog := filepath.Join(c.Dir, "registry", "registry.log")
 	var fetched []int
@@ -80,10 +89,29 @@ func TestTwoUsersOneImport(t *testing.T) {
 	}
 	t.Logf("blob downloads: %v", fetched)
 
-	images := filepath.Join(c.Dir, "images")
-	t.Run("RejectedCredentialsGetNothing", func(t *testing.T) { rejectedCredentials(t, c, &dlog) })
+	images := "/var/cache/enroot-agent-images"
+	t.Run("RejectedCredentialsGetNothing", func(t *testing.T) { rejectedCredentials(t, c, dlog) })
 	t.Run("UsersCannotPlantFiles", func(t *testing.T) { cannotPlant(t, c, images) })
-	t.Run("CorruptFileIsImportedAgain", func(t *testing.T) { corruptFile(t, c, images, &dlog) })
+	t.Run("CorruptFileIsImportedAgain", func(t *testing.T) { corruptFile(t, c, images, dlog) })
+}
+
+// syncLog is the daemon's output, written by its process and read by the
+// test.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func appendFile(t *testing.T, path, s string) {
@@ -108,7 +136,7 @@ func freePort(t *testing.T) int {
 
 // waitFor waits until the daemon accepts connections on the socket path
 // (it exists from bind(2), a moment before listen(2) and its chmod).
-func waitFor(t *testing.T, path string, log *strings.Builder) {
+func waitFor(t *testing.T, path string, log *syncLog) {
 	if !testenv.Eventually(3*time.Minute, func() bool {
 		c, err := net.Dial("unix", path)
 		if err == nil {

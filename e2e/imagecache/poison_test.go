@@ -16,7 +16,7 @@ import (
 // cache, though the image is cached: the importer's `enroot digest` with
 // the user's own credentials fails, so it never asks the daemon, and its
 // fallback import fails too. The rejected password is in no output.
-func rejectedCredentials(t *testing.T, c *testenv.RealChain, dlog *strings.Builder) {
+func rejectedCredentials(t *testing.T, c *testenv.RealChain, dlog *syncLog) {
 	served := strings.Count(dlog.String(), "served a cached image")
 	conf := filepath.Join(c.Dir, "home-"+c.User, "wrong-creds")
 	password := "wrongpw" + strings.Repeat("x", 12)
@@ -68,7 +68,7 @@ func cannotPlant(t *testing.T, c *testenv.RealChain, images string) {
 // Root overwrites bytes of the cached file: the next get finds that it
 // no longer matches its record, removes it and imports it again from the
 // registry, and the job runs.
-func corruptFile(t *testing.T, c *testenv.RealChain, images string, dlog *strings.Builder) {
+func corruptFile(t *testing.T, c *testenv.RealChain, images string, dlog *syncLog) {
 	path := cachedFile(t, images)
 	before, _ := os.ReadFile(filepath.Join(c.Dir, "registry", "registry.log"))
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)

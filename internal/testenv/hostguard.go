@@ -31,10 +31,21 @@ var hostPaths = []string{
 	"/etc/enroot", "/etc/sysctl.d/90-enroot-agent.conf", "/etc/tmpfiles.d/enroot-agent.conf",
 	"/usr/local/lib/slurm/spank_pyxis.so", "/usr/local/lib/slurm",
 	"/run/enroot-agent", "/run/enroot", "/var/enroot", "/run/pyxis", "/etc/apparmor.d/enroot",
+	"/var/cache/enroot-agent-images", DefaultImporter, // the image cache at its defaults
 	// A stand-in EFA verbs device node the rendezvous test makes, and the
 	// /dev/mqueue and /dev/log enroot's restricted /dev binds (systemd
 	// makes them on a node; this machine may run no systemd).
 	"/dev/infiniband", "/dev/mqueue", "/dev/log",
+}
+
+// wasAbsent says whether path, one of hostPaths, did not exist before.
+func (g *HostGuard) wasAbsent(path string) bool {
+	for _, p := range g.Absent {
+		if p == path {
+			return true
+		}
+	}
+	return false
 }
 
 var guardedSysctls = []string{"/proc/sys/user/max_user_namespaces", "/proc/sys/user/max_mnt_namespaces"}

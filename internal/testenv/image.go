@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -45,6 +46,18 @@ func (r *Registry) PushFileImage(ref, password string, files map[string]string) 
 // pushLayer pushes a one-layer linux/amd64 image of layerTar with env as
 // its config's environment.
 func (r *Registry) pushLayer(ref, password string, layerTar []byte, env []string) (string, error) {
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.pushLayers(ref, password, []v1.Layer{layer}, env)
+}
+
+// pushLayers pushes a linux/amd64 image of layers, in order, with env as
+// its config's environment.
+func (r *Registry) pushLayers(ref, password string, layers []v1.Layer, env []string) (string, error) {
 	if runtime.GOARCH != "amd64" {
 		return "", fmt.Errorf("test images copy x86_64 host programs; this is %s", runtime.GOARCH)
 	}
@@ -52,13 +65,7 @@ func (r *Registry) pushLayer(ref, password string, layerTar []byte, env []string
 	if err != nil {
 		return "", err
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	})
-	if err != nil {
-		return "", err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
 		return "", err
 	}

@@ -132,7 +132,14 @@ func (c *RealChain) Srun(ctx context.Context) (stdout, stderr string, err error)
 // added to the job's environment (srun passes it on to Pyxis and Enroot).
 // The caller redacts what it prints of stderr.
 func (c *RealChain) SrunCmd(ctx context.Context, user string, env ...string) *exec.Cmd {
-	return c.UserCmd(ctx, user, []string{"srun", "-N1", "--container-image=" + c.Image, "cat", c.File}, env...)
+	return c.SrunTask(ctx, user, env, "--container-image="+c.Image, "cat", c.File)
+}
+
+// SrunTask is `srun -N1 args...` as user (one AddUser made), with env added
+// to the job's environment: a job step of the user's, with its real
+// slurmstepd, running whatever args say.
+func (c *RealChain) SrunTask(ctx context.Context, user string, env []string, args ...string) *exec.Cmd {
+	return c.UserCmd(ctx, user, append([]string{"srun", "-N1"}, args...), env...)
 }
 
 // UserCmd runs args (a Slurm command line) as user, with a login-like
@@ -145,6 +152,25 @@ func (c *RealChain) UserCmd(ctx context.Context, user string, args []string, env
 	cmd := exec.CommandContext(ctx, "runuser", append(all, args...)...)
 	cmd.Dir = home
 	return cmd
+}
+
+// DefaultImporter is where the packages install the agent, which Pyxis
+// runs as its importer with images.importer at its default.
+const DefaultImporter = "/usr/bin/enroot-agent"
+
+// InstallImporter puts the agent binary at DefaultImporter, so the image
+// cache runs with every default; the host guard removes it. A machine that
+// has one already (the package) is refused: it is not the test's to
+// replace.
+func (c *RealChain) InstallImporter() error {
+	if !c.guard.wasAbsent(DefaultImporter) {
+		return fmt.Errorf("%s exists on this machine (the enroot-agent package?): the image cache test installs and removes its own; remove it first", DefaultImporter)
+	}
+	data, err := os.ReadFile(c.Bin)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(DefaultImporter, data, 0o755)
 }
 
 // SrunLine is the command Srun runs, for people to read.

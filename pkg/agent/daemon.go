@@ -114,7 +114,7 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 		t := time.NewTicker(l.d.Watchdog / 2)
 		defer t.Stop()
 		watchdog = t.C
-		l.d.notify("WATCHDOG=1")
+		l.watchdogPing()
 	}
 	checks := time.NewTicker(l.cfg.Verify.Interval.D())
 	defer checks.Stop()
@@ -127,7 +127,7 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 			l.publishStatus()
 		case <-watchdog:
 			// Pinged from the loop itself: a wedged loop stops the pings.
-			l.d.notify("WATCHDOG=1")
+			l.watchdogPing()
 		case res := <-l.work.done:
 			l.finish(res)
 			l.publishStatus()

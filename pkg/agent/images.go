@@ -34,10 +34,14 @@ func (l *loop) startImages() {
 		return
 	}
 	l.images.svc = svc
+	l.serve.listeners.set(imageSocket, svc.Err)
 }
+
+const imageSocket = "the image cache socket"
 
 func (l *loop) stopImages() {
 	if l.images.svc != nil {
+		l.serve.listeners.set(imageSocket, nil)
 		l.images.svc.Stop()
 		l.images.svc = nil
 	}
@@ -56,6 +60,7 @@ var imageDescs = map[string]*prometheus.Desc{
 	"evictions": prometheus.NewDesc(ns+"_image_cache_evictions_total", "Images evicted to stay under images.max_size.", nil, nil),
 	"size":      prometheus.NewDesc(ns+"_image_cache_bytes", "Bytes of images in the cache directory.", nil, nil),
 	"images":    prometheus.NewDesc(ns+"_image_cache_images", "Images in the cache directory.", nil, nil),
+	"refused":   prometheus.NewDesc(ns+"_image_cache_refused_total", "Requests the cache turned away (the job then imports on its own), by reason.", []string{"reason"}, nil),
 }
 
 func (c *imageCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -77,6 +82,9 @@ func (c *imageCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("bytes", float64(s.ImportBytes))
 	counter("corrupt", float64(s.Corrupt))
 	counter("evictions", float64(s.Evictions))
+	for reason, n := range s.Refused {
+		counter("refused", float64(n), reason)
+	}
 	ch <- prometheus.MustNewConstMetric(imageDescs["size"], prometheus.GaugeValue, float64(s.CacheBytes))
 	ch <- prometheus.MustNewConstMetric(imageDescs["images"], prometheus.GaugeValue, float64(s.CachedImages))
 }

@@ -24,9 +24,12 @@ func (l *loop) setup() error {
 	if l.serve.srv, err = listen(v.Listen, h, l.log); err != nil {
 		return err
 	}
+	l.serve.listeners.set("verify.listen", l.serve.srv.err)
 	// Without the socket the CLI evaluates locally: slower, never wrong.
 	if l.serve.sock, err = listenSocket(l.d.Root, h, l.log); err != nil {
 		l.log.Warn("no root-only verify socket; `enroot-agent verify` will run the checks itself", zap.Error(err))
+	} else {
+		l.serve.listeners.set("the verify socket", l.serve.sock.err)
 	}
 	l.startImages()
 	return nil

@@ -34,16 +34,34 @@ type Images struct {
 	Importer string `yaml:"importer"`
 	// ImportTimeout bounds one import.
 	ImportTimeout Duration `yaml:"import_timeout"`
+	// UserImports bounds the imports one uid's requests start at once on a
+	// node.
+	UserImports int `yaml:"user_imports"`
+	// UserImages bounds the distinct images one uid holds at once.
+	UserImages int `yaml:"user_images"`
+	// UserMaxSize bounds the bytes of the images one uid holds at once;
+	// 0: a quarter of MaxSize.
+	UserMaxSize Size `yaml:"user_max_size"`
+}
+
+// UserBytes is the per-uid bound in bytes, 0 when unbounded.
+func (im Images) UserBytes() int64 {
+	if im.UserMaxSize > 0 {
+		return int64(im.UserMaxSize)
+	}
+	return int64(im.MaxSize) / 4
 }
 
 func defaultImages() Images {
 	return Images{
-		Dir:             "/var/lib/enroot-agent/images",
+		Dir:             "/var/cache/enroot-agent-images",
 		MaxSize:         Size(100 << 30),
 		PrepullInterval: Duration(time.Hour),
 		ImportUser:      "nobody",
 		Importer:        "/usr/bin/enroot-agent",
 		ImportTimeout:   Duration(time.Hour),
+		UserImports:     2,
+		UserImages:      8,
 	}
 }
 
@@ -58,6 +76,15 @@ func (p *problems) validateImages(c *Config) {
 	p.between("images.import_timeout", im.ImportTimeout, time.Minute, 24*time.Hour, "")
 	if !principal.MatchString(im.ImportUser) || im.ImportUser == "root" || im.ImportUser == "0" {
 		p.addf("images.import_user", "%q is not an unprivileged user name or id", im.ImportUser)
+	}
+	if im.UserImports < 1 || im.UserImports > 64 {
+		p.addf("images.user_imports", "%d is not between 1 and 64", im.UserImports)
+	}
+	if im.UserImages < 1 || im.UserImages > 1024 {
+		p.addf("images.user_images", "%d is not between 1 and 1024", im.UserImages)
+	}
+	if im.MaxSize > 0 && im.UserMaxSize > im.MaxSize {
+		p.addf("images.user_max_size", "%s is more than images.max_size (%s)", im.UserMaxSize, im.MaxSize)
 	}
 	for i, uri := range im.Prepull {
 		if msg := prepullURI(uri); msg != "" {

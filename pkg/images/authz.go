@@ -21,8 +21,9 @@ type peer struct {
 	pid    int
 }
 
-// peerOf reads the connecting process's credentials from the socket.
-func peerOf(c net.Conn) (peer, error) {
+// readPeer reads the connecting process's credentials from the socket, once,
+// when the connection is accepted.
+func readPeer(c net.Conn) (peer, error) {
 	cred, err := rootsock.PeerCred(c)
 	if err != nil {
 		return peer{}, err

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,17 +10,20 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 )
 
-// 16 nodes share one directory and ask for one new digest at once: one
-// import, and every node gets the same verified file.
+// 16 nodes share one directory and ask for one new image at once: one
+// import, pinned to the verified digest, and every node gets the same file.
 func TestSixteenNodesImportOnce(t *testing.T) {
 	for _, lease := range []bool{false, true} {
 		t.Run(map[bool]string{false: "flock", true: "lease"}[lease], func(t *testing.T) {
 			defer func(old bool) { forceLease = old }(forceLease)
 			forceLease = lease
-			d := testDigest(1)
-			f := newFakeEnroot(t, d, 500*time.Millisecond)
+			f := newFakeEnroot(t, 500*time.Millisecond)
+			reg := newTestRegistry(t)
+			_, d := reg.push(t, "ml/hello:v1", "sixteen")
 			dir := filepath.Join(worldDir(t), "cache")
 			paths := make([]string, 16)
 			errs := make([]error, 16)
@@ -29,20 +33,25 @@ func TestSixteenNodesImportOnce(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					paths[i], errs[i] = c.Get(context.Background(), testImage, d)
+					v, err := c.Registry.Verify(context.Background(), reg.image("ml/hello"), d)
+					if err == nil {
+						paths[i], err = c.Get(context.Background(), v, nil, 0)
+					}
+					errs[i] = err
 				}()
 			}
 			wg.Wait()
 			for i := range paths {
-				if errs[i] != nil || paths[i] != filepath.Join(dir, "sha256", d.Hex()+".sqsh") {
+				if errs[i] != nil || paths[i] != filepath.Join(dir, "sha256", d.Encoded()+".sqsh") {
 					t.Fatalf("node %d: %q, %v", i, paths[i], errs[i])
 				}
 			}
-			if n := f.count(t); n != 1 {
-				t.Fatalf("%d imports for 16 nodes, want 1: %v", n, f.imports(t))
+			imports := f.imports(t)
+			if len(imports) != 1 {
+				t.Fatalf("%d imports for 16 nodes, want 1: %v", len(imports), imports)
 			}
-			if !strings.Contains(strings.Join(f.imports(t), " "), testImage.Pinned(d)) {
-				t.Fatalf("the import was not pinned to the digest: %v", f.imports(t))
+			if !strings.HasPrefix(imports[0], "docker://127.0.0.1:") || !strings.HasSuffix(imports[0], "#ml/hello@"+string(d)) {
+				t.Fatalf("the import was not of the front, pinned to the digest: %v", imports)
 			}
 			st, _ := os.Stat(paths[0])
 			if st.Mode().Perm() != 0o444 {
@@ -52,39 +61,54 @@ func TestSixteenNodesImportOnce(t *testing.T) {
 	}
 }
 
-// TestHelperNode is a node in its own process, for the kill test.
-func TestHelperNode(t *testing.T) {
-	dir := os.Getenv("IMAGES_HELPER_DIR")
-	if dir == "" {
-		return
+// helperNode is a node in its own process, for the kill test: it imports
+// until it is killed. TestMain runs it instead of the tests when
+// IMAGES_HELPER_DIR is set, so it can never be counted as a test that
+// passed; an import that ends is an error (exit 1).
+func helperNode(dir string) int {
+	c, err := newTestCache(dir, "victim")
+	if err == nil {
+		var d imageref.Digest
+		if d, err = imageref.ParseDigest(os.Getenv("IMAGES_HELPER_DIGEST")); err == nil {
+			im := (&testRegistry{Host: os.Getenv("IMAGES_HELPER_REGISTRY")}).image("ml/hello")
+			var v *Verified
+			if v, err = c.Registry.Verify(context.Background(), im, d); err == nil {
+				_, err = c.Get(context.Background(), v, nil, 0)
+			}
+		}
 	}
-	c := testCache(t, dir, "victim")
-	_, err := c.Get(context.Background(), testImage, testDigest(2))
-	t.Fatalf("the victim finished: %v", err)
+	fmt.Fprintf(os.Stderr, "the victim finished: %v\n", err)
+	return 1
 }
 
 // The importing node is killed mid-import: its lock goes with it, and the
 // next node imports instead of waiting forever.
 func TestKilledImporterIsTakenOver(t *testing.T) {
-	d := testDigest(2)
-	f := newFakeEnroot(t, d, 3*time.Second)
+	f := newFakeEnroot(t, 3*time.Second)
+	reg := newTestRegistry(t)
+	_, d := reg.push(t, "ml/hello:v1", "killed")
 	dir := filepath.Join(worldDir(t), "cache")
-	victim := exec.Command(os.Args[0], "-test.run=^TestHelperNode$")
-	victim.Env = append(os.Environ(), "IMAGES_HELPER_DIR="+dir)
+	victim := exec.Command(os.Args[0])
+	victim.Env = append(os.Environ(), "IMAGES_HELPER_DIR="+dir, "IMAGES_HELPER_REGISTRY="+reg.Host, "IMAGES_HELPER_DIGEST="+string(d))
 	if err := victim.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for f.count(t) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if f.count(t) != 1 {
-		t.Fatal("the victim never started its import")
-	}
+	waitFor(t, "the victim's import", func() error {
+		if f.count(t) == 0 {
+			return os.ErrNotExist
+		}
+		return nil
+	})
 	_ = victim.Process.Kill()
 	_ = victim.Wait()
+	f.setSleep(t, 0)
+	c := testCache(t, dir, "survivor")
+	v, err := c.Registry.Verify(context.Background(), reg.image("ml/hello"), d)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
-	path, err := testCache(t, dir, "survivor").Get(context.Background(), testImage, d)
+	path, err := c.Get(context.Background(), v, nil, 0)
 	if err != nil || path == "" {
 		t.Fatalf("after the importer died: %q, %v", path, err)
 	}

@@ -2,60 +2,211 @@ package images
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"path/filepath"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
 )
 
-// handle answers one request from the importer running as h; p is who the
-// kernel says connected.
-func (s *Server) handle(req request, h Holder, p peer) response {
-	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step))
-	switch req.Op {
-	case "get":
-		if err := s.authorize(context.Background(), p); err != nil {
-			log.Warn("image cache refused a user", zap.String("uri", req.URI), zap.Error(err))
-			return response{Error: err.Error()}
-		}
-		path, err := s.get(req, h)
-		if err != nil {
-			log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.String("uri", req.URI), zap.Error(err))
-			return response{Error: err.Error()}
-		}
-		log.Info("served a cached image", zap.String("uri", req.URI), zap.String("path", path))
-		return response{Path: path}
-	case "release":
-		if _, err := s.Cache.Store.Release(s.Cache.Node, h); err != nil {
-			return response{Error: err.Error()}
-		}
-		return response{}
+// writeWithin bounds each write to an importer: one that stops reading is
+// dropped, not waited on.
+const writeWithin = 10 * time.Second
+
+// decode reads a request of at most importer.MaxRequest bytes.
+func decode(w http.ResponseWriter, r *http.Request) (importer.Request, error) {
+	var req importer.Request
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, importer.MaxRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("bad request: %w", err)
 	}
-	return response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+	return req, nil
 }
 
-// get holds the digest before it is imported, so eviction cannot take the
-// new image between its import and its use.
-func (s *Server) get(req request, h Holder) (string, error) {
-	im, err := ParseURI(req.URI)
+// refuse answers a request refused before any work, with one Event.
+func refuse(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(importer.Event{Error: err.Error()})
+}
+
+// admit reads the request and says who asks: the peer, as the kernel
+// recorded it at connect, and the step the request belongs to. A get is
+// authorized (credentials.group) before the step is looked for, so a user
+// outside the group is told why, whatever their process tree.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, get bool) (importer.Request, Holder, bool) {
+	p, ok := peerOf(r.Context())
+	if !ok {
+		refuse(w, http.StatusForbidden, errors.New("no peer credentials"))
+		return importer.Request{}, Holder{}, false
+	}
+	req, err := decode(w, r)
 	if err != nil {
-		return "", err
+		code := http.StatusBadRequest
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		refuse(w, code, err)
+		return req, Holder{}, false
 	}
-	if _, err := ParseDigest(string(req.Digest)); err != nil {
-		return "", err
-	}
-	if err := s.Cache.Store.Hold(req.Digest, s.Cache.Node, h); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout+time.Minute)
-	defer cancel()
-	path, err := s.Cache.Get(ctx, im, req.Digest)
-	if err != nil {
-		_, _ = s.Cache.Store.Release(s.Cache.Node, h)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("import still running after images.import_timeout: %w", err)
+	if get {
+		if err := s.authorize(r.Context(), p); err != nil {
+			s.Log.Warn("image cache refused a user", zap.Uint32("uid", p.uid), zap.String("uri", req.URI), zap.Error(err))
+			refuse(w, http.StatusForbidden, err)
+			return req, Holder{}, false
 		}
 	}
-	return path, err
+	h, err := s.holder(p, req)
+	if err != nil {
+		refuse(w, http.StatusForbidden, err)
+		return req, h, false
+	}
+	return req, h, true
+}
+
+// holder is the step a request belongs to, as the process tree says
+// (stepd.go): the claims of the request are checked, never trusted.
+func (s *Server) holder(p peer, req importer.Request) (Holder, error) {
+	h := Holder{UID: p.uid, Job: req.Job, Step: req.Step}
+	if err := h.valid(); err != nil {
+		return h, err
+	}
+	step, err := findStep(s.Cache.Store.proc(), p.pid, p.uid, req.Job, req.Step)
+	if err != nil {
+		s.Cache.Stats.refused("not_a_step")
+		return h, fmt.Errorf("%w: %v", errNotAStep, err)
+	}
+	h.Proc = step
+	return h, nil
+}
+
+func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
+	_, h, ok := s.admit(w, r, false)
+	if !ok {
+		return
+	}
+	if _, err := s.Cache.Store.Release(s.Cache.Node, h); err != nil {
+		refuse(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("{}\n"))
+}
+
+// handleGet answers with a stream of Events: a heartbeat every
+// importer.HeartbeatEvery while the daemon works, then the path or the error.
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	req, h, ok := s.admit(w, r, true)
+	if !ok {
+		return
+	}
+	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step), zap.String("uri", req.URI))
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	send := func(e importer.Event) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(writeWithin))
+		if err := json.NewEncoder(w).Encode(e); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	p := &Progress{}
+	type result struct {
+		path string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		path, err := s.get(r.Context(), req, h, p)
+		done <- result{path, err}
+	}()
+	t := time.NewTicker(importer.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case res := <-done:
+			if res.err != nil {
+				log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.Error(res.err))
+				send(importer.Event{Error: res.err.Error()})
+				return
+			}
+			log.Info("served a cached image", zap.String("path", res.path))
+			send(importer.Event{Path: res.path})
+			return
+		case <-t.C:
+			state, n := p.Snapshot()
+			if !send(importer.Event{State: state, Progress: n}) {
+				return // the importer went away; get sees the context end
+			}
+		}
+	}
+}
+
+// get verifies what the user asked for with the agent's credentials, then
+// holds the verified digest (within the user's bounds) before it is
+// imported, so eviction cannot take the new image between its import and
+// its use. A get whose importer went away releases its hold; the import
+// goes on for the next job. A request that failed is answered from memory
+// for a while.
+func (s *Server) get(ctx context.Context, req importer.Request, h Holder, p *Progress) (string, error) {
+	im, err := imageref.ParseURI(req.URI)
+	if err != nil {
+		return "", err
+	}
+	d, err := imageref.ParseDigest(req.Digest)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Cache.untrusted(); err != nil {
+		return "", err
+	}
+	key := failureKey(im, d)
+	if err := s.Cache.guard.recent(key); err != nil {
+		s.Cache.Stats.refused("failed_recently")
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Cache.ImportTimeout+time.Minute)
+	defer cancel()
+	path, err := s.serve(ctx, im, d, h, p)
+	switch {
+	case err == nil:
+		return path, nil
+	case errors.Is(err, errLimit):
+		s.Cache.Stats.refused("user_limit")
+	case errors.Is(err, errNoRoom):
+		s.Cache.Stats.refused("no_room")
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		err = fmt.Errorf("import still running after images.import_timeout: %w", err)
+	case ctx.Err() == nil: // not the importer going away
+		s.Cache.guard.fail(key, err)
+	}
+	return "", err
+}
+
+func (s *Server) serve(ctx context.Context, im imageref.Image, d imageref.Digest, h Holder, p *Progress) (string, error) {
+	p.Set("verifying")
+	v, err := s.Cache.Registry.Verify(ctx, im, d)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Cache.admitHold(v, h); err != nil {
+		return "", err
+	}
+	path, err := s.Cache.Get(ctx, v, p, h.UID)
+	if err != nil {
+		s.Cache.Store.dropHold(v.Digest, s.Cache.Node, h)
+		return "", err
+	}
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("internal: relative path %q", path)
+	}
+	return path, nil
 }

@@ -23,16 +23,18 @@ var (
 	leasePoll  = 500 * time.Millisecond
 )
 
-// forceLease makes lockDigest use the lease even where flock works, so the
+// forceLease makes lock use the lease even where flock works, so the
 // fallback is tested on this machine's filesystems.
 var forceLease = false
 
-// lockDigest takes the import lock of d across every process and node that
-// shares the directory: flock where the filesystem supports it (a dead
+// lock takes the lock .locks/<name>.lock across every process and node
+// that shares the directory: the import lock of an image from a source
+// (Verified.key), or a digest's own lock for publishing and eviction. It is
+// flock where the filesystem supports it (a dead
 // holder's lock goes with its process; NFSv4 and Lustre with -o flock
 // arbitrate it on the server), else a lease file renewed by a heartbeat.
-func (s *Store) lockDigest(ctx context.Context, d Digest) (func(), error) {
-	path := filepath.Join(s.Dir, ".locks", d.Hex()+".lock")
+func (s *Store) lock(ctx context.Context, name string) (func(), error) {
+	path := filepath.Join(s.Dir, ".locks", name+".lock")
 	if !forceLease {
 		unlock, err := flock.File(ctx, path)
 		if err == nil || !noFlock(err) {
@@ -103,10 +105,37 @@ func renew(path string) func() {
 			case <-stop:
 				return
 			case <-t.C:
-				now := time.Now()
-				_ = os.Chtimes(path, now, now)
+				touch(path)
 			}
 		}
 	}()
 	return func() { close(stop); <-done; _ = os.Remove(path) }
+}
+
+// heartbeat is .locks/<key>.progress, whose mtime an import touches as it
+// moves, for the requests of other processes and nodes that wait on its
+// lock. It is a file of the agent's own, never followed through a symlink.
+type heartbeat string
+
+func (s *Store) progressFile(key string) heartbeat {
+	return heartbeat(filepath.Join(s.Dir, ".locks", key+".progress"))
+}
+
+// touch sets the mtime to now, creating the file when missing.
+func (h heartbeat) touch() {
+	now := time.Now()
+	ts := []unix.Timespec{unix.NsecToTimespec(now.UnixNano()), unix.NsecToTimespec(now.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, string(h), ts, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
+		if fd, err := unix.Open(string(h), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600); err == nil {
+			_ = unix.Close(fd)
+		}
+	}
+}
+
+func (h heartbeat) mtime() time.Time {
+	var st unix.Stat_t
+	if unix.Lstat(string(h), &st) != nil {
+		return time.Time{}
+	}
+	return time.Unix(st.Mtim.Unix())
 }

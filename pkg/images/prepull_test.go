@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"go.uber.org/zap"
 )
 
@@ -16,22 +17,23 @@ import (
 // only its node's), imports every images.prepull image before any job asks,
 // holds it, and follows the tag to its new digest on the schedule.
 func TestStartCleansWorkAndPrepullFollowsTheTag(t *testing.T) {
-	a, b := testDigest(20), testDigest(21)
-	f := newFakeEnroot(t, a, 0)
+	f := newFakeEnroot(t, 0)
+	reg := newTestRegistry(t)
+	_, a := reg.push(t, "ml/hello:v1", "first")
 	root := config.Root(worldDir(t))
 	cfg := config.Default()
 	cfg.Images.Cache = true
-	cfg.Images.Prepull = []string{testImage.String() + ":v1"}
+	cfg.Images.Prepull = []string{reg.Host + "#ml/hello:v1"}
 	cfg.Images.PrepullInterval = config.Duration(300 * time.Millisecond)
-	store := &Store{Dir: root.Path(cfg.Images.Dir)}
+	store := &Store{Dir: root.Path(cfg.Images.Dir), GID: -1}
 	if err := store.Prepare(); err != nil {
 		t.Fatal(err)
 	}
+	key := strings.Repeat("ab", 32) + ".0123456789abcdef"
 	dead := map[string]bool{ // name -> removed at start
-		"n1-" + testDigest(22).Hex() + "-0123456789ab":   true,
-		"n1-digest-0123456789ab":                         true,
-		"n1-x-" + testDigest(22).Hex() + "-0123456789ab": false, // node n1-x
-		"n2-" + testDigest(22).Hex() + "-0123456789ab":   false,
+		"n1-" + key + "-0123456789ab":   true,
+		"n1-x-" + key + "-0123456789ab": false, // node n1-x
+		"n2-" + key + "-0123456789ab":   false,
 	}
 	for name := range dead {
 		partial := filepath.Join(store.Dir, ".work", name, "data", "rootfs")
@@ -50,10 +52,10 @@ func TestStartCleansWorkAndPrepullFollowsTheTag(t *testing.T) {
 			t.Errorf("work dir %s: removed=%v, want %v", name, err != nil, removed)
 		}
 	}
-	hold := func(d Digest) string {
-		return filepath.Join(store.Dir, ".holds", d.Hex(), "n1."+strconv.Itoa(os.Geteuid())+".prepull.0")
+	hold := func(d imageref.Digest) string {
+		return filepath.Join(store.Dir, ".holds", d.Encoded(), "n1."+strconv.Itoa(os.Geteuid())+".prepull.0")
 	}
-	cached := func(d Digest) func() error {
+	cached := func(d imageref.Digest) func() error {
 		return func() error {
 			if _, err := svc.Cache.Store.Lookup(d); err != nil {
 				return err
@@ -63,12 +65,19 @@ func TestStartCleansWorkAndPrepullFollowsTheTag(t *testing.T) {
 		}
 	}
 	waitFor(t, "the prepulled, held image", cached(a))
-	f.setDigest(t, b) // the tag moves
+	_, b := reg.push(t, "ml/hello:v1", "second") // the tag moves
 	waitFor(t, "the image at the new digest", cached(b))
-	if !strings.Contains(strings.Join(f.imports(t), " "), testImage.Pinned(b)) {
-		t.Fatalf("the second import is not the new digest: %v", f.imports(t))
+	if got := f.imports(t); len(got) != 2 || !strings.HasSuffix(got[1], "@"+string(b)) {
+		t.Fatalf("the second import is not the new digest: %v", got)
 	}
-	time.Sleep(time.Second) // a few more rounds at the same digest
+	// Three more rounds resolve the tag to the same digest: hits, no import.
+	resolved := reg.requests("/manifests/v1")
+	waitFor(t, "three more prepull rounds", func() error {
+		if reg.requests("/manifests/v1") < resolved+3 {
+			return os.ErrNotExist
+		}
+		return nil
+	})
 	if n := f.count(t); n != 2 {
 		t.Fatalf("%d imports, want 2: an unchanged digest is a hit", n)
 	}

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/internal/userdb"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+	"github.com/enroot-agent/enroot-agent/pkg/importer"
 	"go.uber.org/zap"
 )
 
@@ -31,15 +34,24 @@ var maintainEvery = time.Minute
 // Start prepares the directory, binds the socket and starts the upkeep.
 func Start(c config.Config, root config.Root, node string, stats *Stats, log *zap.Logger) (*Service, error) {
 	im := c.Images
-	credPath := ""
+	netrc := ""
 	if c.Credentials.EnrootConfigPath != "" {
-		credPath = root.Path(c.Credentials.EnrootConfigPath)
+		netrc = filepath.Join(root.Path(c.Credentials.EnrootConfigPath), ".credentials")
+	}
+	transport, err := newTransport(c.Enroot.Conf)
+	if err != nil {
+		return nil, err
 	}
 	users := &userdb.DB{} // the import user's and credentials.group's lookups, kept a minute
+	gid, err := groupID(context.Background(), users, c.Credentials.Group)
+	if err != nil {
+		return nil, err
+	}
 	cache := &Cache{
-		Store:  &Store{Dir: root.Path(im.Dir)},
-		Enroot: &Enroot{User: im.ImportUser, ConfigPath: credPath, Path: enrootPath(), Users: users},
-		Node:   node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
+		Store:    &Store{Dir: root.Path(im.Dir), GID: gid},
+		Enroot:   &Enroot{User: im.ImportUser, Path: enrootPath(), Group: gid, Users: users},
+		Registry: &Registry{Netrc: netrc, Transport: transport},
+		Node:     node, MaxSize: int64(im.MaxSize), ImportTimeout: im.ImportTimeout.D(), Log: log, Stats: stats,
 	}
 	if err := cache.Store.Prepare(); err != nil {
 		return nil, err
@@ -48,7 +60,7 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	if n := cache.Store.cleanWork(func(n, _ string) bool { return n == node }); n > 0 {
 		log.Info("removed the work of imports that died with the previous daemon", zap.Int("dirs", n))
 	}
-	sock := root.Path(DefaultSocket)
+	sock := root.Path(importer.DefaultSocket)
 	if _, err := atomicfile.EnsureDir(filepath.Dir(sock), atomicfile.Options{Mode: 0o755, UID: -1, GID: -1}); err != nil {
 		return nil, err
 	}
@@ -61,6 +73,9 @@ func Start(c config.Config, root config.Root, node string, stats *Stats, log *za
 	go s.upkeep(im.Prepull, im.PrepullInterval.D())
 	return s, nil
 }
+
+// Err is why the socket stopped accepting; nil while it serves.
+func (s *Service) Err() error { return s.server.Err() }
 
 // Stop closes the socket and waits for the upkeep; an import in flight is
 // killed with its process group when the daemon exits.
@@ -82,6 +97,7 @@ func (s *Service) upkeep(prepull []string, every time.Duration) {
 		case <-s.stop:
 			return
 		case <-maint.C:
+			s.Cache.recheck()
 			s.Cache.Store.Renew(s.Cache.Node)
 			s.Cache.Evict()
 		case <-pull.C:
@@ -105,32 +121,42 @@ func (s *Service) prepull(uris []string) {
 }
 
 func (s *Service) prepullOne(i int, uri string) error {
-	im, err := ParseURI(uri)
+	im, err := imageref.ParseURI(uri)
 	if err != nil {
 		return err
 	}
-	cred, err := s.Cache.Enroot.identity()
-	if err != nil {
-		return err
-	}
-	work, err := workspace(filepath.Join(s.Cache.Store.Dir, ".work"), workName(s.Cache.Node, ""), cred)
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
 	ctx, cancel := context.WithTimeout(context.Background(), s.Cache.ImportTimeout)
 	defer cancel()
-	d, err := s.Cache.Enroot.Digest(ctx, cred, work, uri)
+	var d imageref.Digest
+	if at := strings.LastIndex(uri, "@sha256:"); at >= 0 {
+		d, err = imageref.ParseDigest(uri[at+1:])
+	} else {
+		d, err = s.Cache.Registry.Resolve(ctx, im, tagOf(uri))
+	}
 	if err != nil {
 		return err
 	}
-	h := Holder{UID: uint32(os.Geteuid()), Job: "prepull", Step: strconv.Itoa(i), PID: os.Getpid()}
-	_, _ = s.Cache.Store.Release(s.Cache.Node, h) // the digest it had before
-	if err := s.Cache.Store.Hold(d, s.Cache.Node, h); err != nil {
+	v, err := s.Cache.Registry.Verify(ctx, im, d)
+	if err != nil {
 		return err
 	}
-	_, err = s.Cache.Get(ctx, im, d)
+	h := s.Cache.Store.daemonHolder("prepull", strconv.Itoa(i))
+	if err := s.Cache.Store.Hold(v.Digest, s.Cache.Node, h); err != nil {
+		return err
+	}
+	s.Cache.Store.releaseExcept(s.Cache.Node, h, v.Digest) // the digest it had before
+	_, err = s.Cache.Get(ctx, v, nil, 0)
 	return err
+}
+
+// tagOf is the tag of a prepull URI (validated by the config): what
+// follows the last ':' after the repository, "latest" when there is none.
+func tagOf(uri string) string {
+	rest := uri[strings.LastIndexAny(uri, "/#")+1:]
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		return rest[i+1:]
+	}
+	return "latest"
 }
 
 // enrootPath is the PATH enroot and its tools are found on: the agent's own,
@@ -140,4 +166,17 @@ func enrootPath() string {
 		return p
 	}
 	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+}
+
+// groupID is credentials.group's gid as the node's NSS says (a directory
+// group works), -1 when it is not set.
+func groupID(ctx context.Context, users *userdb.DB, group string) (int, error) {
+	if group == "" {
+		return -1, nil
+	}
+	gid, err := users.GID(ctx, group)
+	if err != nil {
+		return -1, fmt.Errorf("credentials.group %q: %w", group, err)
+	}
+	return gid, nil
 }

@@ -18,6 +18,9 @@ type Snapshot struct {
 	ImportBytes                                               uint64
 	CacheBytes                                                int64
 	CachedImages                                              int
+	// Refused counts requests the cache turned away, by reason: the
+	// importer then imports on its own.
+	Refused map[string]uint64
 }
 
 func (s *Stats) add(f func(*Snapshot)) {
@@ -37,8 +40,20 @@ func (s *Stats) evicted() { s.add(func(x *Snapshot) { x.Evictions++ }) }
 func (s *Stats) imported(d time.Duration, n int64) {
 	s.add(func(x *Snapshot) { x.Imports++; x.ImportSeconds += d.Seconds(); x.ImportBytes += uint64(n) })
 }
-func (s *Stats) usage(bytes int64, n int) {
-	s.add(func(x *Snapshot) { x.CacheBytes, x.CachedImages = bytes, n })
+func (s *Stats) usage(entries []entry) {
+	var bytes int64
+	for _, e := range entries {
+		bytes += e.size
+	}
+	s.add(func(x *Snapshot) { x.CacheBytes, x.CachedImages = bytes, len(entries) })
+}
+func (s *Stats) refused(reason string) {
+	s.add(func(x *Snapshot) {
+		if x.Refused == nil {
+			x.Refused = map[string]uint64{}
+		}
+		x.Refused[reason]++
+	})
 }
 
 // Snapshot returns the counters now.
@@ -48,5 +63,10 @@ func (s *Stats) Snapshot() Snapshot {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.s
+	out := s.s
+	out.Refused = map[string]uint64{}
+	for k, v := range s.s.Refused {
+		out.Refused[k] = v
+	}
+	return out
 }

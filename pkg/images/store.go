@@ -10,65 +10,126 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/pkg/imageref"
+
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"golang.org/x/sys/unix"
 )
 
-// Store is the cache directory. Only the agent writes it:
+// Store is the cache directory. Only the agent writes it, and every
+// directory above it is root's alone (trust.go):
 //
-//	<dir>/                 0711 root: users reach a file by its digest, never list
-//	<dir>/sha256/<hex>.sqsh 0444 root: the image
+//	<dir>/                 0711 root: users reach a file by its digest, never
+//	                       list; with credentials.group 0710 root:<group>, so
+//	                       only the group's members reach the files at all
+//	<dir>/sha256/           the same
+//	<dir>/sha256/<hex>.sqsh 0444 root (0440 root:<group>): the image
 //	<dir>/sha256/<hex>.json 0600 root: its record (size, mtime, sha256); its
 //	                        mtime is the image's last use, for eviction
 //	<dir>/.locks/<hex>.lock the per-digest import lock (flock, or a lease)
 //	<dir>/.holds/<hex>/     who uses the image now (see holds.go)
+//	<dir>/.reserve/         the space imports in flight reserved (space.go)
 //	<dir>/.work/            one directory per import, owned by the import user
 //
 // A file is served only when its record vouches for it, so a file that
 // appeared without one, or changed after it, is never handed out.
 type Store struct {
 	Dir string
+	// GID is credentials.group's gid, -1 when it is not set.
+	GID int
 
 	mu       sync.Mutex
-	verified map[string]record // hex -> the record whose file was hashed in full
+	verified map[string]record   // hex -> the record whose file was hashed in full
+	hashing  map[string]*hashing // hashes in progress, by file
+	hash     func(*os.File) (string, error)
 }
 
 // record is what the agent knew of a file when it put it in place.
 type record struct {
-	Digest   Digest    `json:"digest"`
-	Image    string    `json:"image"`
-	Size     int64     `json:"size"`
-	MTimeNS  int64     `json:"mtime_ns"`
-	SHA256   string    `json:"sha256"`
-	Imported time.Time `json:"imported"`
-	Node     string    `json:"node"`
-	Seconds  float64   `json:"seconds"`
+	Digest   imageref.Digest `json:"digest"`
+	Image    string          `json:"image"`     // the source it was imported from
+	Manifest string          `json:"manifest"`  // the verified manifest, as served to enroot
+	Request  imageref.Digest `json:"requested"` // the digest asked for (an index, or the same)
+	Size     int64           `json:"size"`
+	MTimeNS  int64           `json:"mtime_ns"`
+	SHA256   string          `json:"sha256"`
+	Imported time.Time       `json:"imported"`
+	Node     string          `json:"node"`
+	Seconds  float64         `json:"seconds"`
 }
 
 var (
-	dirOpts  = atomicfile.Options{Mode: 0o711, UID: -1, GID: -1}
+	workOpts = atomicfile.Options{Mode: 0o711, UID: -1, GID: -1}
 	privOpts = atomicfile.Options{Mode: 0o700, UID: -1, GID: -1}
-	fileOpts = atomicfile.Options{Mode: 0o444, UID: -1, GID: -1}
 	recOpts  = atomicfile.Options{Mode: 0o600, UID: -1, GID: -1}
 )
 
-// Prepare makes the layout, fixing modes and refusing a directory someone
-// else made (they may have planted files in it).
+// dirOpts are the image directories': traversable by everyone, or by the
+// group only.
+func (s *Store) dirOpts() atomicfile.Options {
+	if s.GID >= 0 {
+		return atomicfile.Options{Mode: 0o710, UID: -1, GID: s.GID}
+	}
+	return atomicfile.Options{Mode: 0o711, UID: -1, GID: 0}
+}
+
+// fileOpts are the images': readable by everyone, or by the group only.
+func (s *Store) fileOpts() atomicfile.Options {
+	if s.GID >= 0 {
+		return atomicfile.Options{Mode: 0o440, UID: -1, GID: s.GID}
+	}
+	return atomicfile.Options{Mode: 0o444, UID: -1, GID: 0}
+}
+
+// Prepare checks that only root can change the path to the directory, then
+// makes the layout, fixing modes and refusing a directory someone else made
+// (they may have planted files in it).
 func (s *Store) Prepare() error {
-	if _, err := atomicfile.EnsureDir(s.Dir, dirOpts); err != nil {
+	if err := trustedPath(s.Dir); err != nil {
+		return fmt.Errorf("images.dir %s is not safe: %w; fix: %s", s.Dir, err, trustFix(s.Dir))
+	}
+	if _, err := atomicfile.EnsureDir(s.Dir, s.dirOpts()); err != nil {
 		return err
 	}
-	for name, o := range map[string]atomicfile.Options{"sha256": dirOpts, ".locks": privOpts, ".holds": privOpts, ".work": dirOpts} {
+	if err := reachable(s.Dir); err != nil {
+		return fmt.Errorf("images.dir: %w; fix: %s", err, reachFix)
+	}
+	for name, o := range map[string]atomicfile.Options{"sha256": s.dirOpts(), ".locks": privOpts, ".holds": privOpts, ".reserve": privOpts, ".work": workOpts} {
 		if _, err := atomicfile.EnsureDir(filepath.Join(s.Dir, name), o); err != nil {
 			return err
 		}
 	}
+	s.reseal()
 	return nil
 }
 
-// Path is where the image of d lives.
-func (s *Store) Path(d Digest) string { return filepath.Join(s.Dir, "sha256", d.Hex()+".sqsh") }
+// reseal gives the cached files the mode and group of now, so turning
+// credentials.group on closes the files already there (their records stay
+// true: a mode or owner change leaves size and mtime alone).
+func (s *Store) reseal() {
+	for _, e := range s.usage() {
+		fd, err := unix.Open(s.Path(e.d), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		o := s.fileOpts()
+		if unix.Fstat(fd, &st) == nil && st.Uid == uint32(os.Geteuid()) && st.Nlink == 1 && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			_ = unix.Fchown(fd, -1, o.GID)
+			_ = unix.Fchmod(fd, uint32(o.Mode.Perm()))
+		}
+		_ = unix.Close(fd)
+	}
+}
 
-func (s *Store) recPath(d Digest) string { return filepath.Join(s.Dir, "sha256", d.Hex()+".json") }
+// Path is where the image of d lives.
+func (s *Store) Path(d imageref.Digest) string {
+	return filepath.Join(s.Dir, "sha256", d.Encoded()+".sqsh")
+}
+
+func (s *Store) recPath(d imageref.Digest) string {
+	return filepath.Join(s.Dir, "sha256", d.Encoded()+".json")
+}
 
 // errMissing says the image is not cached (or no longer trusted).
 var errMissing = errors.New("not cached")
@@ -77,7 +138,7 @@ var errMissing = errors.New("not cached")
 // agent recorded: owned by the agent, read-only, one link, same size and
 // mtime, and, the first time this process serves it, the same sha256. A file
 // that fails is removed (it is corrupt or planted) and errMissing returned.
-func (s *Store) Lookup(d Digest) (string, error) {
+func (s *Store) Lookup(d imageref.Digest) (string, error) {
 	rec, err := s.readRecord(d)
 	if err != nil {
 		return "", err
@@ -87,12 +148,11 @@ func (s *Store) Lookup(d Digest) (string, error) {
 		s.drop(d)
 		return "", fmt.Errorf("%w: %s failed its check and was removed: %v", errMissing, path, err)
 	}
-	now := time.Now()
-	_ = os.Chtimes(s.recPath(d), now, now) // last use, for eviction
+	touch(s.recPath(d)) // last use, for eviction
 	return path, nil
 }
 
-func (s *Store) readRecord(d Digest) (record, error) {
+func (s *Store) readRecord(d imageref.Digest) (record, error) {
 	data, err := atomicfile.ReadFile(s.recPath(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return record{}, errMissing
@@ -110,13 +170,14 @@ func (s *Store) readRecord(d Digest) (record, error) {
 // Publish adopts the import user's output as d's image and writes its
 // record after it, so a crash in between leaves a file with no record,
 // which is never served and is replaced by the next import.
-func (s *Store) Publish(d Digest, image, src string, producerUID int, node string, took time.Duration) (record, error) {
+func (s *Store) Publish(v *Verified, src string, producerUID int, node string, took time.Duration) (record, error) {
+	d := v.Digest
 	s.drop(d)
-	a, err := atomicfile.Adopt(src, s.Path(d), producerUID, fileOpts)
+	a, err := atomicfile.Adopt(src, s.Path(d), producerUID, s.fileOpts())
 	if err != nil {
 		return record{}, err
 	}
-	rec := record{Digest: d, Image: image, Size: a.Size, MTimeNS: a.MTime.UnixNano(), SHA256: a.SHA256,
+	rec := record{Digest: d, Image: v.Image.Source(), Manifest: string(v.Manifest), Request: v.Requested, Size: a.Size, MTimeNS: a.MTime.UnixNano(), SHA256: a.SHA256,
 		Imported: time.Now().UTC(), Node: node, Seconds: took.Seconds()}
 	data, _ := json.MarshalIndent(rec, "", "  ")
 	if _, err := atomicfile.Write(s.recPath(d), append(data, '\n'), recOpts); err != nil {
@@ -127,10 +188,10 @@ func (s *Store) Publish(d Digest, image, src string, producerUID int, node strin
 }
 
 // drop removes d's record, then its file.
-func (s *Store) drop(d Digest) {
+func (s *Store) drop(d imageref.Digest) {
 	_ = os.Remove(s.recPath(d))
 	_ = os.Remove(s.Path(d))
 	s.mu.Lock()
-	delete(s.verified, d.Hex())
+	delete(s.verified, d.Encoded())
 	s.mu.Unlock()
 }

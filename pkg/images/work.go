@@ -12,19 +12,16 @@ import (
 )
 
 // Each import (and each prepull resolve) works in its own directory under
-// .work/, named <node>-<digest hex>-<random> (or <node>-digest-<random>),
+// .work/, named <node>-<key>-<random> (key: the digest hex and a hash of the
+// source),
 // removed when it ends. A daemon killed mid-import leaves its directory
 // behind, with the partial image in it; it is removed by the next import
-// of that digest, from any node, which holds the digest's lock and so
+// from that source, from any node, which holds its lock and so
 // knows no one else is importing it, and by the node's daemon when it
 // starts, as no import of that node can be running then.
 
-// workName names a work directory; d is "" for a prepull resolve.
-func workName(node string, d Digest) string {
-	what := "digest"
-	if d != "" {
-		what = d.Hex()
-	}
+// workName names a work directory of what, an import's key.
+func workName(node, what string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return node + "-" + what + "-" + hex.EncodeToString(b)

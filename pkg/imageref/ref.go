@@ -1,0 +1,137 @@
+// Package imageref is how enroot names a registry image: the docker:// URI
+// grammar Pyxis hands its importer, and the sha256 manifest digest that
+// pins it. Both sides of the image cache read names through it: the
+// importer that runs as the job's user (pkg/importer) and the daemon
+// (pkg/images). It imports nothing heavier than go-digest.
+package imageref
+
+import (
+	_ "crypto/sha256" // go-digest hashes sha256 only when it is linked
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Digest is a sha256 manifest digest, "sha256:<64 hex>".
+type Digest = digest.Digest
+
+// ParseDigest accepts a sha256 digest, as `enroot digest` prints it (a
+// trailing newline is fine); other algorithms are refused, since the cache
+// names its files by the sha256.
+func ParseDigest(s string) (Digest, error) {
+	d, err := digest.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return "", fmt.Errorf("%q is not a sha256 manifest digest: %w", cut(s), err)
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("%q is not a sha256 manifest digest", cut(s))
+	}
+	return d, nil
+}
+
+// cut keeps an error readable when a user sends a megabyte of digest.
+func cut(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}
+
+// DockerHub is the registry enroot pulls from when a name has none.
+const DockerHub = "registry-1.docker.io"
+
+// Image is a registry image as enroot names it, without tag or digest.
+type Image struct {
+	Registry string // "" for Docker Hub's short forms
+	Sep      string // "#" (enroot's form) or "/" (Docker's)
+	Repo     string
+}
+
+// enroot's URI grammar (docker.sh _parse_uri), without the credentials
+// selector USER@ and without a tag or digest, which are cut off first.
+var (
+	userRE   = regexp.MustCompile(`^[[:alnum:]_.!~*'()%;:&=+$,-]+@`)
+	enrootRE = regexp.MustCompile(`^([^#/@]+)#([a-z0-9/._-]+)$`)
+	dockerRE = regexp.MustCompile(`^(?:([^/#@]+)/)?([a-z0-9/._-]+)$`)
+	tagRE    = regexp.MustCompile(`:[[:alnum:]._-]+$`)
+	atDigest = regexp.MustCompile(`@sha256:[[:alnum:]]+$`)
+	hostRE   = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$`)
+)
+
+// maxURI bounds what is parsed at all: an image name is short.
+const maxURI = 1024
+
+// ParseURI reads a docker:// URI as Pyxis hands it to the importer
+// (docker://[USER@][REGISTRY#]IMAGE[:TAG][@DIGEST], or Docker's
+// REGISTRY/IMAGE form). A bare REGISTRY#IMAGE[:TAG] is read as docker://.
+// Anything else (dockerd://, podman://, a squashfs path) is not cacheable.
+func ParseURI(uri string) (Image, error) {
+	if len(uri) > maxURI {
+		return Image{}, fmt.Errorf("%q is longer than %d bytes: not an image name", cut(uri), maxURI)
+	}
+	rest, ok := strings.CutPrefix(uri, "docker://")
+	if !ok && (strings.Contains(uri, "://") || !strings.Contains(uri, "#")) {
+		return Image{}, fmt.Errorf("%q is not a docker:// image: only registry images are cached", cut(uri))
+	}
+	rest = tagRE.ReplaceAllString(atDigest.ReplaceAllString(rest, ""), "")
+	if m := userRE.FindString(rest); m != "" && strings.Count(rest, "@") == 1 {
+		rest = rest[len(m):]
+	}
+	im, ok := match(rest)
+	if !ok || (im.Registry != "" && !hostRE.MatchString(im.Registry)) {
+		return Image{}, fmt.Errorf("%q is not an image name enroot can import", cut(uri))
+	}
+	return im, nil
+}
+
+func match(rest string) (Image, bool) {
+	if m := enrootRE.FindStringSubmatch(rest); m != nil {
+		return Image{Registry: m[1], Sep: "#", Repo: m[2]}, true
+	}
+	if m := dockerRE.FindStringSubmatch(rest); m != nil && m[2] != "" {
+		return dockerImage(m[1], m[2]), true
+	}
+	return Image{}, false
+}
+
+// dockerImage applies Docker's rule: a first component with a dot or a
+// colon is a registry, anything else is a Docker Hub namespace.
+func dockerImage(first, rest string) Image {
+	if first == "" {
+		return Image{Repo: rest}
+	}
+	if strings.ContainsAny(first, ".:") {
+		return Image{Registry: first, Sep: "/", Repo: rest}
+	}
+	return Image{Repo: first + "/" + rest}
+}
+
+// Pinned is the image at exactly d as a URI, with no USER@.
+func (im Image) Pinned(d Digest) string {
+	return "docker://" + im.Registry + im.Sep + im.Repo + "@" + string(d)
+}
+
+func (im Image) String() string { return im.Registry + im.Sep + im.Repo }
+
+// Host is the registry enroot talks to (Docker Hub for a name without one).
+func (im Image) Host() string {
+	if im.Registry == "" {
+		return DockerHub
+	}
+	return im.Registry
+}
+
+// Path is the repository path on Host, as the registry API names it:
+// Docker Hub's official images live under library/.
+func (im Image) Path() string {
+	if im.Registry == "" && !strings.Contains(im.Repo, "/") {
+		return "library/" + im.Repo
+	}
+	return im.Repo
+}
+
+// Source names where the image comes from, host and path: two requests
+// share an import only when they name the same source.
+func (im Image) Source() string { return im.Host() + "/" + im.Path() }

@@ -1,0 +1,65 @@
+package imageref
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseURIAndPin(t *testing.T) {
+	d := Digest("sha256:" + "ab12000000000000000000000000000000000000000000000000000000000000")
+	for uri, want := range map[string]string{
+		"docker://123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello:v1":  "docker://123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello@" + string(d),
+		"docker://AWS@123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello": "docker://123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello@" + string(d),
+		"docker://nvcr.io#nvidia/pytorch:24.01-py3@sha256:" + d.Encoded():    "docker://nvcr.io#nvidia/pytorch@" + string(d),
+		"docker://registry.example.com:5000/team/app:1.2":                    "docker://registry.example.com:5000/team/app@" + string(d),
+		"docker://ubuntu:24.04":                                    "docker://ubuntu@" + string(d),
+		"docker://library/ubuntu":                                  "docker://library/ubuntu@" + string(d),
+		"123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello:v1": "docker://123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello@" + string(d),
+		"docker://host.example.com:5000#a/b:c":                     "docker://host.example.com:5000#a/b@" + string(d),
+	} {
+		im, err := ParseURI(uri)
+		if err != nil {
+			t.Errorf("%s: %v", uri, err)
+			continue
+		}
+		if got := im.Pinned(d); got != want {
+			t.Errorf("%s pinned: %s, want %s", uri, got, want)
+		}
+	}
+	for _, bad := range []string{"dockerd://ubuntu", "/tmp/x.sqsh", "docker://", "docker://a#B/C", "podman://x",
+		"docker://a b#x/y", "docker://" + strings.Repeat("a", 2000) + "#x"} {
+		if _, err := ParseURI(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+func TestSourceNamesHostAndPath(t *testing.T) {
+	for uri, want := range map[string]string{
+		"docker://ubuntu:24.04":                  "registry-1.docker.io/library/ubuntu",
+		"docker://nvidia/cuda":                   "registry-1.docker.io/nvidia/cuda",
+		"docker://nvcr.io#nvidia/pytorch:24.01":  "nvcr.io/nvidia/pytorch",
+		"docker://127.0.0.1:5000#x/evil:latest":  "127.0.0.1:5000/x/evil",
+		"docker://registry.example.com/team/app": "registry.example.com/team/app",
+	} {
+		im, err := ParseURI(uri)
+		if err != nil || im.Source() != want {
+			t.Errorf("%s: source %q, %v; want %q", uri, im.Source(), err, want)
+		}
+	}
+}
+
+func TestParseDigest(t *testing.T) {
+	hex := strings.Repeat("ab", 32)
+	if d, err := ParseDigest("sha256:" + hex + "\n"); err != nil || d.Encoded() != hex {
+		t.Errorf("%v, %v", d, err)
+	}
+	for _, bad := range []string{"sha256:abc", "md5:" + hex, "sha256:" + hex + "/../x", "sha256:" + strings.ToUpper(hex),
+		"sha512:" + hex + hex, "", strings.Repeat("x", 1<<20)} {
+		if _, err := ParseDigest(bad); err == nil {
+			t.Errorf("digest %q accepted", cut(bad))
+		} else if len(err.Error()) > 400 {
+			t.Errorf("error not cut: %d bytes", len(err.Error()))
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package images
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/prometheus/procfs"
+)
+
+// A hold belongs to a job step, and the daemon, not the request, says which:
+// the process that connected must descend, through processes of its own
+// uid, from the step's real slurmstepd. What is checked, in /proc, walking
+// up from the peer's pid (SO_PEERCRED) through at most maxAncestry parents:
+//
+//   - every process before the slurmstepd runs as the peer's uid (real uid):
+//     a chain that leaves the user's processes (sshd, a setuid helper, a
+//     shell of someone else) before a slurmstepd is refused;
+//   - the first slurmstepd met is one: its command name (comm) is
+//     slurmstepd, all four of its uids (real, effective, saved, filesystem)
+//     are 0, and its title is Slurm's "slurmstepd: [<job>.<step>]";
+//   - that job and step are the ones the request claims (SLURM_JOB_ID and
+//     SLURM_STEP_ID of the importer's environment; batch, extern and
+//     interactive steps by name or by Slurm's number for them).
+//
+// The hold then names that slurmstepd (pid and start time), and ends when
+// it does: the node's daemon drops a hold whose slurmstepd is gone. A user
+// cannot make a root process named slurmstepd, so a hold cannot outlive
+// the user's own job step.
+const maxAncestry = 64
+
+// stepTitle is slurmstepd's process title (setproctitle "[%s]" of Slurm's
+// step id, " stepmgr" on a step manager).
+var stepTitle = regexp.MustCompile(`^slurmstepd: \[([0-9]+)\.([0-9a-zA-Z+]+)( stepmgr)?\]`)
+
+// slurmSteps are Slurm's numbers for the steps it names (slurm.h).
+var slurmSteps = map[string]string{
+	"4294967290": "interactive", // SLURM_INTERACTIVE_STEP
+	"4294967291": "batch",       // SLURM_BATCH_SCRIPT
+	"4294967292": "extern",      // SLURM_EXTERN_CONT
+}
+
+// stepd is a slurmstepd: its pid and start time (clock ticks after boot),
+// which together name one process for the whole uptime.
+type stepd struct {
+	pid   int
+	start uint64
+}
+
+// findStep is the slurmstepd of the step job.step that pid runs under as
+// uid, or why there is none.
+func findStep(fs procfs.FS, pid int, uid uint32, job, step string) (stepd, error) {
+	if s, ok := slurmSteps[step]; ok {
+		step = s
+	}
+	for hops := 0; pid > 1 && hops < maxAncestry; hops++ {
+		p, err := fs.Proc(pid)
+		if err != nil {
+			return stepd{}, fmt.Errorf("process %d is gone: %w", pid, err)
+		}
+		st, err := p.Stat()
+		if err != nil {
+			return stepd{}, fmt.Errorf("process %d: %w", pid, err)
+		}
+		status, err := p.NewStatus()
+		if err != nil {
+			return stepd{}, fmt.Errorf("process %d: %w", pid, err)
+		}
+		if st.Comm == "slurmstepd" && status.UIDs == [4]uint64{} {
+			return matchStep(p, st, job, step)
+		}
+		if status.UIDs[0] != uint64(uid) {
+			return stepd{}, fmt.Errorf("process %d (%s, uid %d) between the request and any slurmstepd is not uid %d's: the request does not come from a job step", pid, st.Comm, status.UIDs[0], uid)
+		}
+		pid = st.PPID
+	}
+	return stepd{}, fmt.Errorf("no slurmstepd among the ancestors of the request: holds are for job steps")
+}
+
+// matchStep checks the slurmstepd's title against the claimed step.
+func matchStep(p procfs.Proc, st procfs.ProcStat, job, step string) (stepd, error) {
+	cmd, err := p.CmdLine()
+	if err != nil || len(cmd) == 0 {
+		return stepd{}, fmt.Errorf("slurmstepd %d: no title: %v", st.PID, err)
+	}
+	m := stepTitle.FindStringSubmatch(cmd[0])
+	if m == nil {
+		return stepd{}, fmt.Errorf("slurmstepd %d: title %q is not Slurm's", st.PID, cut(cmd[0]))
+	}
+	if m[1] != job || (m[2] != step && !hetComponent(m[2], step)) {
+		return stepd{}, fmt.Errorf("the request claims step %s.%s but runs under slurmstepd %d of step %s.%s", job, step, st.PID, m[1], m[2])
+	}
+	return stepd{pid: st.PID, start: st.Starttime}, nil
+}
+
+// hetComponent: a heterogeneous step's title is <step>+<component>, its
+// environment says <step>.
+func hetComponent(title, step string) bool {
+	base, _, ok := strings.Cut(title, "+")
+	return ok && base == step
+}
+
+// alive says whether the process pid that started at start still runs.
+func (s stepd) alive(fs procfs.FS) bool {
+	if s.pid <= 0 || s.start == 0 {
+		return false
+	}
+	p, err := fs.Proc(s.pid)
+	if err != nil {
+		return false
+	}
+	st, err := p.Stat()
+	return err == nil && st.Starttime == s.start
+}
+
+// startOf is pid's start time, 0 when it is gone.
+func startOf(fs procfs.FS, pid int) uint64 {
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return 0
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Starttime
+}
+
+func cut(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
