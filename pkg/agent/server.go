@@ -14,6 +14,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/probe"
 	"go.uber.org/zap"
 )
 
@@ -25,6 +26,7 @@ type serving struct {
 	metrics *Metrics
 	beat    atomic.Int64 // unix nanos of the loop's last turn; read by /healthz
 	drained atomic.Bool  // the daemon's drainer has the node drained; read by /metrics
+	probes  probe.Record // the credentials-probe check's latest stages; read by /metrics
 }
 
 // server is the HTTP listener for /verify, /healthz and /metrics. It is

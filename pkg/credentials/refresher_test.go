@@ -160,15 +160,15 @@ func TestDeadlineFollowsTokenLife(t *testing.T) {
 		t.Fatalf("12h token: deadline in %s, want 10h", d.Sub(clk.now))
 	}
 	// With a 12h token, the regular 6h interval plus jitter comes first...
-	r.sched = &Schedule{Interval: 6 * time.Hour, Jitter: 36 * time.Minute, Rand: seeded()}
+	r.sched = &schedule{Interval: 6 * time.Hour, Jitter: 36 * time.Minute, Rand: seeded()}
 	r.sched.Next(clk.now)
-	r.sched.SetDeadline(r.deadline(clk.now))
+	r.sched.setDeadline(r.deadline(clk.now))
 	if n := r.sched.Next(clk.now).Sub(clk.now); n < 6*time.Hour || n > 6*time.Hour+36*time.Minute {
 		t.Fatalf("next refresh in %s", n)
 	}
 	// ... and so does the node's slot.
-	r.sched = &Schedule{Interval: 6 * time.Hour, Slot: 5 * time.Hour, HasSlot: true}
-	r.sched.SetDeadline(r.deadline(clk.now))
+	r.sched = &schedule{Interval: 6 * time.Hour, Slot: 5 * time.Hour, HasSlot: true}
+	r.sched.setDeadline(r.deadline(clk.now))
 	if got, want := r.sched.Next(clk.now), nextSlot(clk.now, 6*time.Hour, 5*time.Hour); !got.Equal(want) {
 		t.Fatalf("next refresh at %s, want the slot %s", got, want)
 	}
@@ -200,7 +200,7 @@ func TestNoOverlappingRuns(t *testing.T) {
 		return Token{Password: secret.New("x"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
 	}
 	// A schedule far faster than a run: cron fires while runs are in flight.
-	r.sched = &Schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
+	r.sched = &schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)
@@ -229,7 +229,7 @@ func TestNoOverlappingRuns(t *testing.T) {
 	if src.calls["us-east-1"] < 5 {
 		t.Fatalf("only %d runs in 20s: the schedule is not firing", src.calls["us-east-1"])
 	}
-	if st, err := ReadStatus(r.statePath); err != nil || !st.NextRefresh.IsZero() && st.NextRefresh.Before(st.LastAttempt) {
+	if st, err := readStatus(r.statePath); err != nil || !st.NextRefresh.IsZero() && st.NextRefresh.Before(st.LastAttempt) {
 		t.Fatalf("recorded status shows a next refresh before the last attempt: %+v %v", st, err)
 	}
 	// cron itself skipped the ticks that came while a run was in flight,
@@ -319,7 +319,7 @@ func TestPanicDoesNotDisableSchedule(t *testing.T) {
 		}
 		return Token{Password: secret.New("x"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
 	}
-	r.sched = &Schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
+	r.sched = &schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)
