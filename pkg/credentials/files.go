@@ -184,7 +184,7 @@ func (r *Refresher) entries() []netrc.Entry {
 func (r *Refresher) Restore() ([]string, error) {
 	r.resume()
 	r.adopt()
-	r.expire(r.Now(), nil)
+	r.expire(r.now(), nil)
 	changed, errs := r.writeFiles(true)
 	// The status must vouch for the tokens just written back. A refresh in
 	// flight records it itself when it ends, and a second writer of the
@@ -319,7 +319,7 @@ func (r *Refresher) resume() {
 		r.log.Debug("no earlier refresh to resume", zap.Error(err))
 		return
 	}
-	for host, tok := range vouched(st, n, r.Now()) {
+	for host, tok := range vouched(st, n, r.now()) {
 		r.held[host] = tok
 		r.log.Debug("resumed token", zap.String("registry", host), zap.Time("expires_at", tok.ExpiresAt), zap.String("fingerprint", tok.Password.Fingerprint()))
 	}
@@ -339,7 +339,7 @@ func (r *Refresher) adopt() {
 	if err != nil {
 		return
 	}
-	for host, tok := range vouched(st, n, r.Now()) {
+	for host, tok := range vouched(st, n, r.now()) {
 		if held, ok := r.held[host]; !ok || tok.ExpiresAt.After(held.ExpiresAt) {
 			r.held[host] = tok
 			r.log.Info("adopted the token another run of the agent wrote", zap.String("registry", host),

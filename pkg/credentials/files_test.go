@@ -257,7 +257,7 @@ func TestRestoreFromHeldTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherSrc := &scripted{calls: map[string]int{}}
-	other.Source, other.Now, other.Rand = otherSrc, clk.Now, seeded()
+	other.Source, other.now, other.rand = otherSrc, clk.Now, seeded()
 	otherSrc.answer = func(string) (Token, error) {
 		return Token{Password: secret.New("NEWERTOKEN"), ExpiresAt: clk.now.Add(12 * time.Hour)}, nil
 	}

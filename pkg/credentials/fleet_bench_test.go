@@ -57,7 +57,7 @@ func simulateFleet(cfg config.Config, days int, rng *rand.Rand, addrs []int, slo
 	var calls []time.Duration
 	margin := life
 	for _, low := range addrs {
-		r := &Refresher{cfg: cfg, Rand: rng.Int64N, held: map[string]Token{}}
+		r := &Refresher{cfg: cfg, rand: rng.Int64N, held: map[string]Token{}}
 		s := &schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: rng.Int64N}
 		if slots {
 			s.Slot, s.HasSlot = addressSlot(netip.AddrFrom4([4]byte{10, 0, byte(low >> 8), byte(low)}), s.Interval)

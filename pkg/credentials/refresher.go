@@ -28,9 +28,9 @@ type Refresher struct {
 
 	// Source fetches tokens; nil means the AWS SDK, loaded at first use.
 	Source TokenSource
-	// Now and Rand are the clock and the randomness (seams for tests).
-	Now  func() time.Time
-	Rand func(n int64) int64
+	// now and rand are the clock and the randomness (seams for tests).
+	now  func() time.Time
+	rand func(n int64) int64
 
 	targets   []target
 	statePath string
@@ -60,11 +60,11 @@ func NewRefresher(cfg config.Config, root config.Root, log *zap.Logger) (*Refres
 	}
 	r := &Refresher{
 		cfg: cfg, root: root, log: log.Named("credentials"),
-		Now: time.Now, Rand: rand.Int64N,
+		now: time.Now, rand: rand.Int64N,
 		targets: ts, statePath: statusPath(cfg, root),
 		regs: cfg.ECR.Registries, held: map[string]Token{},
 	}
-	r.sched = &schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: func(n int64) int64 { return r.Rand(n) }}
+	r.sched = &schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: func(n int64) int64 { return r.rand(n) }}
 	if addr := primaryIPv4(); addr.IsValid() {
 		r.sched.Slot, r.sched.HasSlot = addressSlot(addr, r.sched.Interval)
 		r.slotAddr = addr
@@ -82,7 +82,7 @@ func (r *Refresher) RefreshNow(ctx context.Context) error {
 }
 
 func (r *Refresher) refresh(ctx context.Context) error {
-	start := r.Now()
+	start := r.now()
 	regs, err := r.registries(ctx)
 	var errs []error
 	if err != nil {
@@ -95,7 +95,7 @@ func (r *Refresher) refresh(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, r.refreshPublic(ctx), r.readSecrets(ctx))
-	r.expire(r.Now(), r.served(regs, err == nil))
+	r.expire(r.now(), r.served(regs, err == nil))
 	errs = append(errs, r.writeTargets()...)
 	err = errors.Join(errs...)
 	r.record(start, err)
@@ -112,7 +112,7 @@ func (r *Refresher) refreshRegion(ctx context.Context, group []config.Registry) 
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ECR.Timeout.D())
 	defer cancel()
 	tok, err := src.Token(ctx, group[0])
-	if err == nil && !tok.ExpiresAt.After(r.Now()) {
+	if err == nil && !tok.ExpiresAt.After(r.now()) {
 		err = fmt.Errorf("ecr GetAuthorizationToken in %s: the token it returned expired at %s", group[0].Region, tok.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	hosts := make([]string, len(group))
@@ -177,9 +177,9 @@ func (r *Refresher) Ensure(ctx context.Context) (attempted bool, err error) {
 		if serr := r.readSecrets(ctx); serr != nil {
 			// Logged; the last good values are kept until secrets.max_age.
 			err = serr
-			r.record(r.Now(), serr)
+			r.record(r.now(), serr)
 		}
-		r.expire(r.Now(), r.served(regs, true))
+		r.expire(r.now(), r.served(regs, true))
 		// The status must show the resumed tokens: the daemon's STATUS= line,
 		// verify and metrics read it.
 		r.mu.Lock()
@@ -194,7 +194,7 @@ func (r *Refresher) Ensure(ctx context.Context) (attempted bool, err error) {
 func (r *Refresher) due(regs []config.Registry) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	soon := r.Now().Add(r.cfg.ECR.RefreshBeforeExpiry.D())
+	soon := r.now().Add(r.cfg.ECR.RefreshBeforeExpiry.D())
 	hosts := []string{}
 	for _, g := range regs {
 		hosts = append(hosts, g.Host)
@@ -373,7 +373,7 @@ func (r *Refresher) refreshPublic(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ECR.Timeout.D())
 	defer cancel()
 	tok, err := pub.PublicToken(ctx)
-	if err == nil && !tok.ExpiresAt.After(r.Now()) {
+	if err == nil && !tok.ExpiresAt.After(r.now()) {
 		err = fmt.Errorf("ecr-public GetAuthorizationToken: the token it returned expired at %s", tok.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if err == nil {
@@ -439,7 +439,7 @@ func (r *Refresher) refreshSecret(ctx context.Context, s config.SecretRegistry) 
 		log.Error("secret not read; serving the last good value until secrets.max_age after its read", zap.Error(err))
 		return err
 	}
-	tok := Token{Login: s.LoginOf(), Password: val, ExpiresAt: r.Now().Add(r.cfg.Secrets.MaxAge.D())}
+	tok := Token{Login: s.LoginOf(), Password: val, ExpiresAt: r.now().Add(r.cfg.Secrets.MaxAge.D())}
 	r.mu.Lock()
 	for _, h := range s.HostsOf() {
 		r.held[h] = tok
@@ -464,12 +464,12 @@ func (r *Refresher) refreshSecrets(ctx context.Context) error {
 	r.run.Lock()
 	defer func() { r.run.Unlock(); r.reschedule(); r.persist() }()
 	r.resume()
-	start := r.Now()
+	start := r.now()
 	err := r.readSecrets(ctx)
 	r.mu.Lock()
 	regs := r.regs
 	r.mu.Unlock()
-	r.expire(r.Now(), r.served(regs, len(regs) > 0))
+	r.expire(r.now(), r.served(regs, len(regs) > 0))
 	err = errors.Join(append(r.writeTargets(), err)...)
 	if err != nil {
 		// A success here says nothing of the ECR tokens, so only a failure

@@ -60,7 +60,7 @@ func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *syncBuf
 	r, logs, file := realRefresher(t, yaml)
 	src := &scripted{calls: map[string]int{}}
 	clk := &clock{now: t0}
-	r.Source, r.Now, r.Rand = src, clk.Now, seeded()
+	r.Source, r.now, r.rand = src, clk.Now, seeded()
 	return r, src, clk, logs, file
 }
 
@@ -194,7 +194,7 @@ func TestNodeRegistryWhenNoneConfigured(t *testing.T) {
 
 func TestNoOverlappingRuns(t *testing.T) {
 	r, src, _, logs, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
-	r.Now = time.Now
+	r.now = time.Now
 	src.hold = 60 * time.Millisecond
 	src.answer = func(string) (Token, error) {
 		return Token{Password: secret.New("x"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
@@ -273,7 +273,7 @@ func TestResumeAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Source, b.Now, b.Rand = src, clk.Now, seeded()
+	b.Source, b.now, b.rand = src, clk.Now, seeded()
 	clk.Advance(time.Hour)
 	refreshed, err := b.Ensure(context.Background())
 	if err != nil || refreshed || src.calls["us-east-1"] != 1 {
@@ -297,7 +297,7 @@ func TestResumeAcrossProcesses(t *testing.T) {
 	// A token the status does not vouch for (edited by hand) is not adopted.
 	testenv.WriteFile(t, file, []byte("machine 111122223333.dkr.ecr.us-east-1.amazonaws.com login AWS password FORGED\n"), 0o644)
 	c, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
-	c.Source, c.Now, c.Rand = src, clk.Now, seeded()
+	c.Source, c.now, c.rand = src, clk.Now, seeded()
 	if refreshed, _ := c.Ensure(context.Background()); !refreshed || strings.Contains(read(t, file), "FORGED") {
 		t.Fatalf("a forged line was adopted: refreshed=%v\n%s", refreshed, read(t, file))
 	}
@@ -307,7 +307,7 @@ func TestResumeAcrossProcesses(t *testing.T) {
 // inside SkipIfStillRunning, which would otherwise never free its slot.
 func TestPanicDoesNotDisableSchedule(t *testing.T) {
 	r, src, _, logs, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
-	r.Now = time.Now
+	r.now = time.Now
 	var n int
 	src.answer = func(string) (Token, error) {
 		src.mu.Lock()
@@ -363,7 +363,7 @@ func TestDiscoveryFailureKeepsResumedToken(t *testing.T) {
 	}
 	b, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
 	src.nodeErr = errors.New("IMDS unreachable")
-	b.Source, b.Now, b.Rand = src, clk.Now, seeded()
+	b.Source, b.now, b.rand = src, clk.Now, seeded()
 	clk.Advance(11 * time.Hour)
 	if err := b.RefreshNow(context.Background()); err == nil || !strings.Contains(read(t, file), "password NODETOKEN") {
 		t.Fatalf("err %v; file %q", err, read(t, file))

@@ -165,7 +165,7 @@ func (r *Refresher) scheduleSecrets(ctx context.Context, c *cron.Cron, logger cr
 		return
 	}
 	every := r.cfg.Secrets.RefreshInterval.D()
-	sched := &schedule{Interval: every, Jitter: every / 10, Rand: func(n int64) int64 { return r.Rand(n) }}
+	sched := &schedule{Interval: every, Jitter: every / 10, Rand: func(n int64) int64 { return r.rand(n) }}
 	sched.started = true // the refresh that started the node read them
 	job := cron.NewChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)).Then(cron.FuncJob(func() {
 		if ctx.Err() == nil {
@@ -206,7 +206,7 @@ func (r *Refresher) reschedule() {
 		r.status.NextRefresh = time.Time{} // nothing scheduled (apply, refresh, or stopped)
 		return
 	}
-	r.sched.setDeadline(r.deadline(r.Now()))
+	r.sched.setDeadline(r.deadline(r.now()))
 	if r.entry != 0 {
 		r.cron.Remove(r.entry)
 	}
@@ -233,7 +233,7 @@ func (r *Refresher) deadline(now time.Time) time.Time {
 		// cluster whose nodes all failed at once (an ECR or IMDS outage)
 		// over the whole window, so they do not retry in lockstep.
 		retry := backoff.Exp(e.RetryInitial.D(), e.RetryMax.D(), r.failures)
-		earlier(now.Add(backoff.Jitter(retry, time.Second, r.Rand)))
+		earlier(now.Add(backoff.Jitter(retry, time.Second, r.rand)))
 	}
 	for _, tok := range r.held {
 		earlier(earlyRefresh(now, tok.ExpiresAt, e.RefreshBeforeExpiry.D(), e.RetryInitial.D()))

@@ -79,7 +79,7 @@ func TestRetryDelayCappedFullJitter(t *testing.T) {
 	cfg.ECR.RetryInitial, cfg.ECR.RetryMax = config.Duration(30*time.Second), config.Duration(15*time.Minute)
 	// With no token held, only the failures decide the deadline.
 	retryDelay := func(n int, rand func(int64) int64) time.Duration {
-		r := &Refresher{cfg: cfg, Rand: rand, failures: n, held: map[string]Token{}}
+		r := &Refresher{cfg: cfg, rand: rand, failures: n, held: map[string]Token{}}
 		return r.deadline(t0).Sub(t0)
 	}
 	r := seeded()

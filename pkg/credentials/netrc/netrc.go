@@ -52,8 +52,8 @@ func Parse(data string) *Netrc {
 	return n
 }
 
-// Entries lists the single-line entries at column 0, in file order.
-func (n *Netrc) Entries() []Entry {
+// entries lists the single-line entries at column 0, in file order.
+func (n *Netrc) entries() []Entry {
 	var out []Entry
 	for _, l := range n.lines {
 		if l.entry != nil {
@@ -65,7 +65,7 @@ func (n *Netrc) Entries() []Entry {
 
 // Lookup returns the entry enroot would use for host: the first one.
 func (n *Netrc) Lookup(host string) (Entry, bool) {
-	for _, e := range n.Entries() {
+	for _, e := range n.entries() {
 		if e.Host == host {
 			return e, true
 		}

@@ -102,7 +102,7 @@ func TestParseEntries(t *testing.T) {
 	n := Parse("machine a login u password p1\n#machine b login u password p\nmachine a\tlogin v\tpassword p2\r\nmachine \"q\" login u password p\n" +
 		"login x password y\nmachine c login u password p # trailing\n")
 	var got []string
-	for _, e := range n.Entries() {
+	for _, e := range n.entries() {
 		got = append(got, e.Host+"/"+e.Login+"/"+e.Password.Reveal())
 	}
 	if strings.Join(got, " ") != "a/u/p1 a/v/p2" {

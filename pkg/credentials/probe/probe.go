@@ -42,16 +42,18 @@ const (
 )
 
 // Prober pulls as enroot would. Its zero value is ready: the node's proxy
-// (HTTPS_PROXY) and CAs (SSL_CERT_FILE), 10 s per request.
+// (HTTPS_PROXY) and CAs (SSL_CERT_FILE).
 type Prober struct {
 	// Transport reaches the registries and the hosts they redirect to;
 	// nil means http.DefaultTransport.
 	Transport http.RoundTripper
-	// Timeout bounds each request, its body included; 0 means 10 s.
-	Timeout time.Duration
 	// LoginFix says what to do when login fails (refresh the file).
 	LoginFix string
 }
+
+// requestTimeout bounds each request, its body included: a registry or
+// blob store that hangs fails its stage, not the whole check.
+const requestTimeout = 10 * time.Second
 
 // Pull probes host with the netrc entry e: login alone when repo is "",
 // else login, the manifest of repo at ref (a tag or a digest) and the first
@@ -162,29 +164,24 @@ func (r *Record) Stages() []Stage {
 // session is one registry's probe: the transport to it and, once login
 // settled how enroot would authenticate, the client that does so.
 type session struct {
-	host    string
-	auth    authn.Authenticator
-	base    http.RoundTripper
-	timeout time.Duration
-	reg     name.Registry
-	client  *http.Client // set by login
+	host   string
+	auth   authn.Authenticator
+	base   http.RoundTripper
+	reg    name.Registry
+	client *http.Client // set by login
 	// redirected is the last host a redirect led to (ECR -> S3).
 	redirected string
 }
 
 func (p Prober) session(host string, e netrc.Entry) *session {
-	base, timeout := p.Transport, p.Timeout
+	base := p.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	return &session{
-		host:    host,
-		auth:    authn.FromConfig(authn.AuthConfig{Username: e.Login, Password: e.Password.Reveal()}),
-		base:    httpsOnly{host: host, next: base},
-		timeout: timeout,
+		host: host,
+		auth: authn.FromConfig(authn.AuthConfig{Username: e.Login, Password: e.Password.Reveal()}),
+		base: httpsOnly{host: host, next: base},
 	}
 }
 
@@ -197,7 +194,7 @@ func (s *session) login(ctx context.Context, repo string) error {
 		return fmt.Errorf("%q is not a registry host: %w", s.host, err)
 	}
 	s.reg = reg
-	pctx, cancel := context.WithTimeout(ctx, s.timeout)
+	pctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	ch, err := transport.Ping(pctx, reg, s.base)
 	var te *transport.Error
@@ -247,7 +244,7 @@ func (s *session) bearer(ctx context.Context, ch *transport.Challenge, repo stri
 	if repo != "" {
 		scopes = []string{"repository:" + repo + ":" + transport.PullScope}
 	}
-	tctx, cancel := context.WithTimeout(ctx, s.timeout)
+	tctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	tok, err := transport.Exchange(tctx, s.reg, s.auth, s.base, scopes, ch)
 	if err != nil {
@@ -360,7 +357,7 @@ func (s *session) layer(ctx context.Context, repo, digest string) error {
 
 // newClient follows at most 5 redirects, recording where they led.
 func (s *session) newClient(rt http.RoundTripper) *http.Client {
-	return &http.Client{Transport: rt, Timeout: s.timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	return &http.Client{Transport: rt, Timeout: requestTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		s.redirected = req.URL.Host
 		if len(via) >= 5 {
 			return fmt.Errorf("stopped after %d redirects", len(via))
