@@ -112,7 +112,7 @@ func (t target) write(want []netrc.Entry, owned func(netrc.Entry) bool, onlyMiss
 // fitsReadBack refuses to write a file the agent would refuse to read back
 // (atomicfile.MaxRead): it would lock itself out of its own file, unable to
 // replace a token ever again. The agent's own lines always fit (at most
-// config.MaxRegistryHosts lines of at most MaxLine bytes fill half the
+// config.MaxRegistryHosts lines of at most netrc.MaxLine bytes fill half the
 // bound), so only lines someone else added can get it there; the file is
 // then left as it is, and the error says what to remove.
 func fitsReadBack(data []byte, want []netrc.Entry) error {
