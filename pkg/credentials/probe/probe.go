@@ -207,21 +207,22 @@ func (s *session) login(ctx context.Context, repo string) error {
 	switch strings.ToLower(ch.Scheme) {
 	case "":
 		// A 200, or a 401 without a challenge: Ping cannot tell them apart.
-		return s.confirm(ctx, s.base, "GET /v2/ answered %s")
+		return s.confirm(ctx, s.base, "GET /v2/")
 	case "basic":
 		rt, err := transport.FromToken(reg, s.auth, s.base, ch, nil)
 		if err != nil {
 			return err
 		}
-		return s.confirm(ctx, rt, "GET /v2/ with the credentials answered %s")
+		return s.confirm(ctx, rt, "GET /v2/ with the credentials")
 	case "bearer":
 		return s.bearer(ctx, ch, repo)
 	}
 	return fmt.Errorf("GET /v2/ asks for %q authentication, which enroot does not speak", ch.Scheme)
 }
 
-// confirm GETs /v2/ through rt, which must answer 200, and keeps rt.
-func (s *session) confirm(ctx context.Context, rt http.RoundTripper, refused string) error {
+// confirm GETs /v2/ through rt, which must answer 200, and keeps rt; what
+// names the request in the error.
+func (s *session) confirm(ctx context.Context, rt http.RoundTripper, what string) error {
 	s.client = s.newClient(rt)
 	resp, err := s.get(ctx, "https://"+s.host+"/v2/", nil)
 	if err != nil {
@@ -229,7 +230,7 @@ func (s *session) confirm(ctx context.Context, rt http.RoundTripper, refused str
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf(refused, resp.Status)
+		return fmt.Errorf("%s answered %s", what, resp.Status)
 	}
 	return nil
 }
