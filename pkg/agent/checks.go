@@ -24,7 +24,7 @@ func Checks(env Env) []verify.Check {
 
 // DomainChecks are the checks beyond each step's own: credentials first.
 func DomainChecks(env Env) []verify.Check {
-	checks := credentials.Checks(env.Config, env.Root)
+	checks := credentials.Checks(env.Config, env.Root, env.Probes)
 	checks = append(checks, install.Checks(env.Config, env.Root)...)
 	checks = append(checks, accel.Checks(env.Config, env.Root)...)
 	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
@@ -60,7 +60,7 @@ func Repairable(steps []converge.Step, env Env) map[string]bool {
 // one fails, the daemon restores the files before it drains or converges.
 func credentialsChecks(env Env) map[string]bool {
 	names := map[string]bool{}
-	for _, c := range credentials.Checks(env.Config, env.Root) {
+	for _, c := range credentials.Checks(env.Config, env.Root, nil) {
 		names[c.Name()] = true
 	}
 	return names

@@ -42,7 +42,7 @@ func (l *loop) prepare() error {
 		return err
 	}
 	l.setupChecks(node)
-	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus, l.serve.drained.Load)
+	l.serve.metrics = NewMetrics(l.d.Version, l.checks.cache, l.credsStatus, &l.serve.probes, l.serve.drained.Load)
 	return nil
 }
 

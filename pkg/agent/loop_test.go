@@ -208,8 +208,10 @@ func (n *node) start(verifyKeys string, steps ...converge.Step) {
 			}
 			return r, err
 		},
-		Steps:        func(Env) []converge.Step { return n.steps },
-		DomainChecks: func(env Env) []verify.Check { return append(credentials.Checks(env.Config, env.Root), n.domain...) },
+		Steps: func(Env) []converge.Step { return n.steps },
+		DomainChecks: func(env Env) []verify.Check {
+			return append(credentials.Checks(env.Config, env.Root, env.Probes), n.domain...)
+		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.l = d.newLoop(ctx, cfg)

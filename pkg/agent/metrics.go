@@ -7,6 +7,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/probe"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -27,9 +28,9 @@ type Metrics struct {
 }
 
 // NewMetrics registers every metric. creds may return ok=false when no
-// refresher runs.
+// refresher runs. probes holds the latest registry probe (nil: none).
 // drained says whether the daemon's drainer holds the node drained.
-func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.Status, bool), drained func() bool) *Metrics {
+func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.Status, bool), probes *probe.Record, drained func() bool) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		stepDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "converge_step_duration_seconds",
@@ -47,7 +48,7 @@ func NewMetrics(version string, cache *verify.Cache, creds func() (credentials.S
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
 	build.Set(1)
 	m.Registry.MustRegister(m.stepDuration, m.stepSuccess, m.convergeLast, m.ready, m.repairs, build,
-		&snapshots{cache: cache, creds: creds, drained: drained},
+		&snapshots{cache: cache, creds: creds, probes: probes, drained: drained},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

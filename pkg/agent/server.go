@@ -16,6 +16,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/probe"
 	"go.uber.org/zap"
 )
 
@@ -28,6 +29,7 @@ type serving struct {
 	beat      atomic.Int64 // unix nanos of the loop's last turn; read by /healthz
 	drained   atomic.Bool  // the daemon's drainer has the node drained; read by /metrics
 	listeners listeners    // read by /healthz and the watchdog
+	probes    probe.Record // the credentials-probe check's latest stages; read by /metrics
 }
 
 // listeners is the health of everything the daemon serves. A listener

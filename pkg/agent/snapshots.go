@@ -2,6 +2,7 @@ package agent
 
 import (
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/probe"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,6 +31,7 @@ var (
 type snapshots struct {
 	cache   *verify.Cache
 	creds   func() (credentials.Status, bool)
+	probes  *probe.Record
 	drained func() bool
 }
 
@@ -56,7 +58,7 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, last)
 	}
-	for _, st := range credentials.LastProbe() {
+	for _, st := range s.probes.Stages() {
 		v := 1.0
 		if st.Err != "" {
 			v = 0

@@ -11,6 +11,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/probe"
 	"github.com/enroot-agent/enroot-agent/pkg/install"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
@@ -22,6 +23,9 @@ type Env struct {
 	Config config.Config
 	Root   config.Root
 	Log    *zap.Logger
+	// Probes keeps the latest registry probe for the metrics: the daemon
+	// holds one for its life; nil (verify, apply) keeps nothing.
+	Probes *probe.Record
 }
 
 // Steps lists, in order, everything that makes up a converged node.

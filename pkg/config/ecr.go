@@ -17,7 +17,7 @@ type ECR struct {
 	// RefreshJitter is the most each interval is stretched at random, so
 	// nodes booted together drift apart; left out, a tenth of the interval.
 	// Only a node with no IPv4 address uses it: the others refresh at the
-	// fixed slot their address gives them (credentials.AddressSlot).
+	// fixed slot their address gives them (pkg/credentials, schedule.go).
 	RefreshJitter Duration `yaml:"refresh_jitter"`
 	// RetryInitial and RetryMax bound the backoff after a failed refresh.
 	RetryInitial Duration `yaml:"retry_initial"`

@@ -101,9 +101,9 @@ func (p *problems) validateSecrets(s *Secrets, ecrHosts map[string]bool) {
 }
 
 // MaxRegistryHosts bounds the hosts the agent writes credentials lines for.
-// Each line is at most 4095 bytes (what enroot's curl reads, the
-// credentials package's MaxLine), so 128 of them fill at most half of the
-// 1 MiB the agent reads back from a credentials file: the agent can never
+// Each line is at most 4095 bytes (what enroot's curl reads, netrc.MaxLine
+// in pkg/credentials/netrc), so 128 of them fill at most half of the 1 MiB
+// the agent reads back from a credentials file: the agent can never
 // write a file it would then refuse to read, and half is left to the lines
 // an admin adds.
 const MaxRegistryHosts = 128

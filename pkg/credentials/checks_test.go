@@ -3,7 +3,6 @@ package credentials
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/secret"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/probe"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
 
@@ -24,20 +24,20 @@ const (
 var now = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // node writes a credentials file and a recorded status as a refresh would.
-func node(t *testing.T, yaml, netrc string, st *Status) checker {
+func node(t *testing.T, yaml, lines string, st *Status) checker {
 	t.Helper()
 	cfg, err := config.Parse("c.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	root := config.Root(t.TempDir())
-	file := root.Path(CredentialsFile(cfg.Credentials))
+	file := root.Path(credentialsFile(cfg.Credentials))
 	testenv.MkdirAll(t, filepath.Dir(file), 0o755)
-	testenv.WriteFile(t, file, []byte(netrc), 0o644)
+	testenv.WriteFile(t, file, []byte(lines), 0o644)
 	if st != nil {
 		b, _ := json.Marshal(st)
 		testenv.MkdirAll(t, root.Path(cfg.StateDir), 0o700)
-		testenv.WriteFile(t, StatusPath(cfg, root), b, 0o600)
+		testenv.WriteFile(t, statusPath(cfg, root), b, 0o600)
 	}
 	return checker{Config: cfg, Root: root, Now: func() time.Time { return now }}
 }
@@ -72,7 +72,7 @@ func TestCredentialsChecks(t *testing.T) {
 	for _, c := range cases {
 		n := node(t, vYAML, c.netrc, c.st)
 		if c.netrc == "" { // the unreadable case: right content, wrong mode
-			file := n.Root.Path(CredentialsFile(n.Config.Credentials))
+			file := n.Root.Path(credentialsFile(n.Config.Credentials))
 			testenv.WriteFile(t, file, []byte(vLine), 0o600)
 			os.Chmod(file, 0o600)
 		}
@@ -96,7 +96,7 @@ func TestCredentialsChecks(t *testing.T) {
 func TestCredentialsProbe(t *testing.T) {
 	reg := testenv.StartRegistry(t, []string{vHost}, vTok)
 	c := node(t, vYAML+"verify:\n  probe_registries: true\n", vLine, healthy(now.Add(11*time.Hour)))
-	c.Client = &http.Client{Transport: reg.Transport(), Timeout: 10 * time.Second}
+	c.Transport = reg.Transport()
 	res := verify.RunAll(context.Background(), c.checks())
 	if len(res) != 4 || res[2].Name != "credentials-probe" || res[2].Status != verify.OK {
 		t.Fatalf("probe with the right token: %+v", res)
@@ -107,6 +107,39 @@ func TestCredentialsProbe(t *testing.T) {
 	res = verify.RunAll(context.Background(), c.checks())
 	if res[2].Status != verify.Fail || !strings.Contains(res[2].Message, "401 Unauthorized") || strings.Contains(res[2].Message, vTok) {
 		t.Fatalf("probe with a refused token: %+v", res[2])
+	}
+}
+
+// The probe pulls through Debian's real docker-registry behind a front that
+// redirects blobs to an S3 stand-in, as ECR does. With the stand-in
+// stopped, login and manifest stay ok and layer fails naming S3. The stages
+// are kept in the daemon's record for the metrics.
+func TestProbePullsALayerThroughS3(t *testing.T) {
+	reg := testenv.StartRegistry(t, []string{vHost}, vTok)
+	if _, err := reg.PushFileImage(reg.Addr+"/ml/hello:v1", vTok, map[string]string{"/etc/greeting": "hi\n"}); err != nil {
+		t.Fatal(err)
+	}
+	front := testenv.StartBlobRedirect(t, reg, vTok)
+	yaml := vYAML + "verify:\n  probe_registries: true\n  probe_images: [\"" + vHost + "#ml/hello:v1\"]\n"
+	c := node(t, yaml, vLine, healthy(now.Add(11*time.Hour)))
+	c.Transport, c.Probes = front.Transport(), &probe.Record{}
+	res := c.probe(context.Background())
+	want := vHost + "#ml/hello:v1: login ok, manifest ok, layer ok"
+	if res.Status != verify.OK || !strings.Contains(res.Message, want) {
+		t.Fatalf("probe through a reachable S3: %+v", res)
+	}
+	front.StopS3()
+	res = c.probe(context.Background())
+	msg := vHost + "#ml/hello:v1: login ok, manifest ok, layer: S3 unreachable (redirected to " + front.S3Addr + "):"
+	if res.Status != verify.Fail || !strings.Contains(res.Message, msg) || !strings.Contains(res.Message, "connection refused") {
+		t.Fatalf("probe with S3 stopped: %+v", res)
+	}
+	if !strings.Contains(res.Fix, "S3 gateway endpoint") || strings.Contains(res.Message+res.Fix, vTok) {
+		t.Fatalf("fix %q", res.Fix)
+	}
+	stages := c.Probes.Stages()
+	if len(stages) != 3 || stages[2].Name != "layer" || stages[2].Err == "" || stages[0].Err != "" || stages[1].Err != "" {
+		t.Fatalf("recorded stages %+v", stages)
 	}
 }
 

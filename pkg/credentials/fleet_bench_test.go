@@ -57,10 +57,10 @@ func simulateFleet(cfg config.Config, days int, rng *rand.Rand, addrs []int, slo
 	var calls []time.Duration
 	margin := life
 	for _, low := range addrs {
-		r := &Refresher{cfg: cfg, Rand: rng.Int64N, held: map[string]Token{}}
-		s := &Schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: rng.Int64N}
+		r := &Refresher{cfg: cfg, rand: rng.Int64N, held: map[string]Token{}}
+		s := &schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: rng.Int64N}
 		if slots {
-			s.Slot, s.HasSlot = AddressSlot(netip.AddrFrom4([4]byte{10, 0, byte(low >> 8), byte(low)}), s.Interval)
+			s.Slot, s.HasSlot = addressSlot(netip.AddrFrom4([4]byte{10, 0, byte(low >> 8), byte(low)}), s.Interval)
 		}
 		// apply's refresh at boot, then the daemon's schedule starts.
 		now := epoch.Add(time.Duration(rng.Int64N(int64(time.Minute))))
@@ -70,7 +70,7 @@ func simulateFleet(cfg config.Config, days int, rng *rand.Rand, addrs []int, slo
 			}
 			calls = append(calls, now.Sub(epoch))
 			r.held["reg"] = Token{ExpiresAt: now.Add(life)}
-			s.SetDeadline(r.deadline(now)) // reschedule after the run
+			s.setDeadline(r.deadline(now)) // reschedule after the run
 			next := s.Next(now)
 			s.Next(next) // cron asks again when the run starts; the answer is replaced
 			now = next

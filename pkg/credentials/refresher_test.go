@@ -60,7 +60,7 @@ func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *syncBuf
 	r, logs, file := realRefresher(t, yaml)
 	src := &scripted{calls: map[string]int{}}
 	clk := &clock{now: t0}
-	r.Source, r.Now, r.Rand = src, clk.Now, seeded()
+	r.Source, r.now, r.rand = src, clk.Now, seeded()
 	return r, src, clk, logs, file
 }
 
@@ -160,15 +160,15 @@ func TestDeadlineFollowsTokenLife(t *testing.T) {
 		t.Fatalf("12h token: deadline in %s, want 10h", d.Sub(clk.now))
 	}
 	// With a 12h token, the regular 6h interval plus jitter comes first...
-	r.sched = &Schedule{Interval: 6 * time.Hour, Jitter: 36 * time.Minute, Rand: seeded()}
+	r.sched = &schedule{Interval: 6 * time.Hour, Jitter: 36 * time.Minute, Rand: seeded()}
 	r.sched.Next(clk.now)
-	r.sched.SetDeadline(r.deadline(clk.now))
+	r.sched.setDeadline(r.deadline(clk.now))
 	if n := r.sched.Next(clk.now).Sub(clk.now); n < 6*time.Hour || n > 6*time.Hour+36*time.Minute {
 		t.Fatalf("next refresh in %s", n)
 	}
 	// ... and so does the node's slot.
-	r.sched = &Schedule{Interval: 6 * time.Hour, Slot: 5 * time.Hour, HasSlot: true}
-	r.sched.SetDeadline(r.deadline(clk.now))
+	r.sched = &schedule{Interval: 6 * time.Hour, Slot: 5 * time.Hour, HasSlot: true}
+	r.sched.setDeadline(r.deadline(clk.now))
 	if got, want := r.sched.Next(clk.now), nextSlot(clk.now, 6*time.Hour, 5*time.Hour); !got.Equal(want) {
 		t.Fatalf("next refresh at %s, want the slot %s", got, want)
 	}
@@ -194,13 +194,13 @@ func TestNodeRegistryWhenNoneConfigured(t *testing.T) {
 
 func TestNoOverlappingRuns(t *testing.T) {
 	r, src, _, logs, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
-	r.Now = time.Now
+	r.now = time.Now
 	src.hold = 60 * time.Millisecond
 	src.answer = func(string) (Token, error) {
 		return Token{Password: secret.New("x"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
 	}
 	// A schedule far faster than a run: cron fires while runs are in flight.
-	r.sched = &Schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
+	r.sched = &schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)
@@ -229,7 +229,7 @@ func TestNoOverlappingRuns(t *testing.T) {
 	if src.calls["us-east-1"] < 5 {
 		t.Fatalf("only %d runs in 20s: the schedule is not firing", src.calls["us-east-1"])
 	}
-	if st, err := ReadStatus(r.statePath); err != nil || !st.NextRefresh.IsZero() && st.NextRefresh.Before(st.LastAttempt) {
+	if st, err := readStatus(r.statePath); err != nil || !st.NextRefresh.IsZero() && st.NextRefresh.Before(st.LastAttempt) {
 		t.Fatalf("recorded status shows a next refresh before the last attempt: %+v %v", st, err)
 	}
 	// cron itself skipped the ticks that came while a run was in flight,
@@ -273,7 +273,7 @@ func TestResumeAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Source, b.Now, b.Rand = src, clk.Now, seeded()
+	b.Source, b.now, b.rand = src, clk.Now, seeded()
 	clk.Advance(time.Hour)
 	refreshed, err := b.Ensure(context.Background())
 	if err != nil || refreshed || src.calls["us-east-1"] != 1 {
@@ -297,7 +297,7 @@ func TestResumeAcrossProcesses(t *testing.T) {
 	// A token the status does not vouch for (edited by hand) is not adopted.
 	testenv.WriteFile(t, file, []byte("machine 111122223333.dkr.ecr.us-east-1.amazonaws.com login AWS password FORGED\n"), 0o644)
 	c, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
-	c.Source, c.Now, c.Rand = src, clk.Now, seeded()
+	c.Source, c.now, c.rand = src, clk.Now, seeded()
 	if refreshed, _ := c.Ensure(context.Background()); !refreshed || strings.Contains(read(t, file), "FORGED") {
 		t.Fatalf("a forged line was adopted: refreshed=%v\n%s", refreshed, read(t, file))
 	}
@@ -307,7 +307,7 @@ func TestResumeAcrossProcesses(t *testing.T) {
 // inside SkipIfStillRunning, which would otherwise never free its slot.
 func TestPanicDoesNotDisableSchedule(t *testing.T) {
 	r, src, _, logs, _ := fixture(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
-	r.Now = time.Now
+	r.now = time.Now
 	var n int
 	src.answer = func(string) (Token, error) {
 		src.mu.Lock()
@@ -319,7 +319,7 @@ func TestPanicDoesNotDisableSchedule(t *testing.T) {
 		}
 		return Token{Password: secret.New("x"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
 	}
-	r.sched = &Schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
+	r.sched = &schedule{Interval: 5 * time.Millisecond, Jitter: time.Millisecond, Rand: seeded()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)
@@ -363,7 +363,7 @@ func TestDiscoveryFailureKeepsResumedToken(t *testing.T) {
 	}
 	b, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
 	src.nodeErr = errors.New("IMDS unreachable")
-	b.Source, b.Now, b.Rand = src, clk.Now, seeded()
+	b.Source, b.now, b.rand = src, clk.Now, seeded()
 	clk.Advance(11 * time.Hour)
 	if err := b.RefreshNow(context.Background()); err == nil || !strings.Contains(read(t, file), "password NODETOKEN") {
 		t.Fatalf("err %v; file %q", err, read(t, file))

@@ -1,19 +1,22 @@
 package credentials
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/backoff"
+	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 )
 
-// Schedule is a robfig/cron Schedule for the token refresh.
+// schedule is a robfig/cron Schedule for the token refresh.
 //
 // With a Slot, every run falls at the same point of the interval, counted
 // from the Unix epoch: a node's slot comes from its IPv4 address (see
-// AddressSlot), so the nodes of one VPC, whose addresses differ, refresh at
+// addressSlot), so the nodes of one VPC, whose addresses differ, refresh at
 // distinct, evenly spaced moments instead of at random ones. Independent
 // random schedules make a Poisson process: 10,000 nodes at 6 h put 6 or 7
 // calls into some second of every week (BENCHMARKS.md, fleet spread), while
@@ -26,7 +29,7 @@ import (
 // the node. Either way, a deadline set after each run pulls the next time
 // earlier (an early refresh before a token expires, or a retry after a
 // failure).
-type Schedule struct {
+type schedule struct {
 	Interval time.Duration
 	Jitter   time.Duration
 	// Slot places every run at this offset into the interval; ignored
@@ -42,7 +45,7 @@ type Schedule struct {
 }
 
 // Next implements cron.Schedule.
-func (s *Schedule) Next(now time.Time) time.Time {
+func (s *schedule) Next(now time.Time) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var next time.Time
@@ -78,19 +81,19 @@ func nextSlot(now time.Time, interval, slot time.Duration) time.Time {
 	return time.Unix(0, t).In(now.Location())
 }
 
-// SetDeadline makes the next Next return no later than t.
-func (s *Schedule) SetDeadline(t time.Time) {
+// setDeadline makes the next Next return no later than t.
+func (s *schedule) setDeadline(t time.Time) {
 	s.mu.Lock()
 	s.deadline = t
 	s.mu.Unlock()
 }
 
-// AddressSlot is a node's place in the interval: the low 16 bits of its
+// addressSlot is a node's place in the interval: the low 16 bits of its
 // IPv4 address, as a fraction of the interval. An AWS VPC is at most a /16,
 // so within one CIDR block of a VPC every node has its own slot; nodes of
 // different blocks may share one. ok is false for anything but IPv4, whose
 // low bits are no such identity.
-func AddressSlot(addr netip.Addr, interval time.Duration) (slot time.Duration, ok bool) {
+func addressSlot(addr netip.Addr, interval time.Duration) (slot time.Duration, ok bool) {
 	if !addr.Unmap().Is4() {
 		return 0, false
 	}
@@ -121,6 +124,132 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// Start begins the schedule and returns at once. Call RefreshNow first: the
+// schedule's first run comes at a random point within one interval.
+func (r *Refresher) Start(ctx context.Context) {
+	logger := cronLogger{r.log}
+	c := cron.New(cron.WithLogger(logger), cron.WithLocation(time.UTC))
+	// SkipIfStillRunning must wrap Recover: in cron v3.0.1 a panic escaping
+	// SkipIfStillRunning never gives back its slot, disabling the job.
+	job := cron.NewChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)).Then(cron.FuncJob(func() { r.scheduled(ctx) }))
+	r.mu.Lock()
+	r.cron, r.job = c, job
+	r.mu.Unlock()
+	// Started first: only a running cron computes an entry's Next, which
+	// Status().NextRefresh (and the daemon's STATUS= line) reports.
+	c.Start()
+	r.reschedule()
+	r.logSlot()
+	r.scheduleSecrets(ctx, c, logger)
+}
+
+// logSlot says once when this node refreshes, so an admin can tell why.
+func (r *Refresher) logSlot() {
+	s := r.sched
+	if !s.HasSlot {
+		r.log.Info("token refresh at random points (no IPv4 address to take a slot from)",
+			zap.Duration("interval", s.Interval), zap.Duration("jitter", s.Jitter))
+		return
+	}
+	r.log.Info("token refresh slot", zap.Duration("interval", s.Interval), zap.Duration("offset", s.Slot.Truncate(time.Millisecond)),
+		zap.Stringer("address", r.slotAddr))
+}
+
+// scheduleSecrets reads the secrets every secrets.refresh_interval (plus a
+// tenth at random), apart from the ECR tokens: a rotated secret reaches the
+// files within one interval without an ECR call.
+func (r *Refresher) scheduleSecrets(ctx context.Context, c *cron.Cron, logger cronLogger) {
+	if len(r.cfg.Secrets.Registries) == 0 {
+		return
+	}
+	every := r.cfg.Secrets.RefreshInterval.D()
+	sched := &schedule{Interval: every, Jitter: every / 10, Rand: func(n int64) int64 { return r.rand(n) }}
+	sched.started = true // the refresh that started the node read them
+	job := cron.NewChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)).Then(cron.FuncJob(func() {
+		if ctx.Err() == nil {
+			_ = r.refreshSecrets(ctx) // logged and recorded
+		}
+	}))
+	c.Schedule(sched, job)
+}
+
+// Stop ends the schedule; the context is done when an in-flight run ends.
+func (r *Refresher) Stop() context.Context {
+	r.mu.Lock()
+	c := r.cron
+	r.cron = nil
+	r.mu.Unlock()
+	if c == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	return c.Stop()
+}
+
+func (r *Refresher) scheduled(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	r.log.Debug("scheduled refresh")
+	_ = r.RefreshNow(ctx) // logged and recorded in Status by refresh
+}
+
+// reschedule registers the job again so cron asks the schedule for a time
+// that knows the last run's outcome (cron asks when a run starts).
+func (r *Refresher) reschedule() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cron == nil {
+		r.status.NextRefresh = time.Time{} // nothing scheduled (apply, refresh, or stopped)
+		return
+	}
+	r.sched.setDeadline(r.deadline(r.now()))
+	if r.entry != 0 {
+		r.cron.Remove(r.entry)
+	}
+	r.entry = r.cron.Schedule(r.sched, r.job)
+	r.status.NextRefresh = r.cron.Entry(r.entry).Next
+	r.log.Debug("next refresh", zap.Time("at", r.status.NextRefresh))
+}
+
+// deadline is the latest time the next refresh may start: a retry after a
+// failure, an early refresh before a token runs low, and at the latest the
+// moment a held token expires, so it is removed on time. Zero means the
+// regular interval decides. Callers hold r.mu.
+func (r *Refresher) deadline(now time.Time) time.Time {
+	var d time.Time
+	earlier := func(t time.Time) {
+		if d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	e := r.cfg.ECR
+	if r.failures > 0 {
+		// After the n-th consecutive failure, uniform in [1s,
+		// min(retry_max, retry_initial*2^(n-1))]: full jitter spreads a
+		// cluster whose nodes all failed at once (an ECR or IMDS outage)
+		// over the whole window, so they do not retry in lockstep.
+		retry := backoff.Exp(e.RetryInitial.D(), e.RetryMax.D(), r.failures)
+		earlier(now.Add(backoff.Jitter(retry, time.Second, r.rand)))
+	}
+	for _, tok := range r.held {
+		earlier(earlyRefresh(now, tok.ExpiresAt, e.RefreshBeforeExpiry.D(), e.RetryInitial.D()))
+		earlier(tok.ExpiresAt)
+	}
+	return d
+}
+
+// earlyRefresh is when a token expiring at exp should be replaced: before
+// it has less than before left, but never sooner than half its remaining
+// life nor than floor from now, so a short-lived token cannot make the
+// refresher spin.
+func earlyRefresh(now, exp time.Time, before, floor time.Duration) time.Time {
+	t := exp.Add(-before)
+	t = later(t, now.Add(exp.Sub(now)/2))
+	return later(t, now.Add(floor))
 }
 
 // cronLogger adapts zap to cron's logr-style Logger. cron's Info lines

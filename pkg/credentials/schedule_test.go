@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -18,7 +19,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 func seeded() func(int64) int64 { return rand.New(rand.NewPCG(1, 2)).Int64N }
 
 func TestScheduleJitterBounds(t *testing.T) {
-	s := &Schedule{Interval: 6 * time.Hour, Jitter: 36 * time.Minute, Rand: seeded()}
+	s := &schedule{Interval: 6 * time.Hour, Jitter: 36 * time.Minute, Rand: seeded()}
 	first := s.Next(t0)
 	if !first.After(t0) || first.After(t0.Add(6*time.Hour)) {
 		t.Fatalf("first offset %s outside (0, 6h]", first.Sub(t0))
@@ -41,7 +42,7 @@ func TestScheduleFirstOffsetsSpreadNodes(t *testing.T) {
 	r := seeded()
 	var firsts []time.Duration
 	for node := 0; node < 200; node++ {
-		s := &Schedule{Interval: time.Hour, Jitter: 0, Rand: r}
+		s := &schedule{Interval: time.Hour, Jitter: 0, Rand: r}
 		firsts = append(firsts, s.Next(t0).Sub(t0))
 	}
 	lo, hi := slicesMinMax(firsts)
@@ -51,32 +52,42 @@ func TestScheduleFirstOffsetsSpreadNodes(t *testing.T) {
 }
 
 func TestScheduleDeadlineCountsOnce(t *testing.T) {
-	s := &Schedule{Interval: time.Hour, Jitter: time.Minute, Rand: seeded()}
+	s := &schedule{Interval: time.Hour, Jitter: time.Minute, Rand: seeded()}
 	s.Next(t0)
-	s.SetDeadline(t0.Add(10 * time.Minute))
+	s.setDeadline(t0.Add(10 * time.Minute))
 	if got := s.Next(t0); !got.Equal(t0.Add(10 * time.Minute)) {
 		t.Fatalf("deadline ignored: %s", got)
 	}
 	if got := s.Next(t0); got.Before(t0.Add(time.Hour)) {
 		t.Fatalf("deadline used twice: %s", got)
 	}
-	s.SetDeadline(t0.Add(-time.Minute))
+	s.setDeadline(t0.Add(-time.Minute))
 	if got := s.Next(t0); !got.Equal(t0) {
 		t.Fatalf("a past deadline must mean now, got %s", got)
 	}
-	s.SetDeadline(t0.Add(5 * time.Hour))
+	s.setDeadline(t0.Add(5 * time.Hour))
 	if got := s.Next(t0); got.After(t0.Add(time.Hour + time.Minute)) {
 		t.Fatalf("a late deadline must not delay the interval: %s", got)
 	}
 }
 
+// After the n-th failure the next refresh comes at most
+// ecr.retry_initial doubled n-1 times (capped at ecr.retry_max), and at
+// least 1s from now, spread over that whole window.
 func TestRetryDelayCappedFullJitter(t *testing.T) {
+	cfg := config.Default()
+	cfg.ECR.RetryInitial, cfg.ECR.RetryMax = config.Duration(30*time.Second), config.Duration(15*time.Minute)
+	// With no token held, only the failures decide the deadline.
+	retryDelay := func(n int, rand func(int64) int64) time.Duration {
+		r := &Refresher{cfg: cfg, rand: rand, failures: n, held: map[string]Token{}}
+		return r.deadline(t0).Sub(t0)
+	}
 	r := seeded()
 	for n := 1; n <= 12; n++ {
 		ceil := min(30*time.Second<<(n-1), 15*time.Minute)
 		var lo, hi time.Duration = time.Hour, 0
 		for i := 0; i < 500; i++ {
-			d := retryDelay(n, 30*time.Second, 15*time.Minute, r)
+			d := retryDelay(n, r)
 			lo, hi = min(lo, d), max(hi, d)
 		}
 		if lo < time.Second || hi > ceil {
@@ -86,7 +97,7 @@ func TestRetryDelayCappedFullJitter(t *testing.T) {
 			t.Fatalf("failure %d: delays %s..%s do not use the full window up to %s", n, lo, hi, ceil)
 		}
 	}
-	if d := retryDelay(3, 30*time.Second, 15*time.Minute, func(n int64) int64 { return n - 1 }); d != 2*time.Minute {
+	if d := retryDelay(3, func(n int64) int64 { return n - 1 }); d != 2*time.Minute {
 		t.Fatalf("third failure ceiling %s, want 2m", d)
 	}
 }
@@ -142,15 +153,15 @@ func TestAddressSlot(t *testing.T) {
 		{"::ffff:10.0.64.0", 90 * time.Minute, true},
 		{"2001:db8::1", 0, false},
 	} {
-		got, ok := AddressSlot(netip.MustParseAddr(c.addr), 6*time.Hour)
+		got, ok := addressSlot(netip.MustParseAddr(c.addr), 6*time.Hour)
 		if got != c.want || ok != c.ok {
-			t.Errorf("AddressSlot(%s) = %s, %v; want %s, %v", c.addr, got, ok, c.want, c.ok)
+			t.Errorf("addressSlot(%s) = %s, %v; want %s, %v", c.addr, got, ok, c.want, c.ok)
 		}
 	}
 }
 
 func TestScheduleSlotIsAFixedPointOfTheInterval(t *testing.T) {
-	s := &Schedule{Interval: 6 * time.Hour, Slot: 90 * time.Minute, HasSlot: true, Rand: seeded()}
+	s := &schedule{Interval: 6 * time.Hour, Slot: 90 * time.Minute, HasSlot: true, Rand: seeded()}
 	// t0 is 03:04:05 UTC: the next 6h boundary plus 90m is 07:30.
 	want := time.Date(2026, 1, 2, 7, 30, 0, 0, time.UTC)
 	if got := s.Next(t0); !got.Equal(want) {
@@ -164,7 +175,7 @@ func TestScheduleSlotIsAFixedPointOfTheInterval(t *testing.T) {
 	if got := s.Next(want.Add(17 * time.Minute)); !got.Equal(want.Add(6 * time.Hour)) {
 		t.Fatalf("after an off-slot run: %s", got)
 	}
-	s.SetDeadline(t0.Add(time.Minute))
+	s.setDeadline(t0.Add(time.Minute))
 	if got := s.Next(t0); !got.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("a deadline must still pull the slot earlier: %s", got)
 	}
@@ -175,8 +186,8 @@ func TestScheduleSlotIsAFixedPointOfTheInterval(t *testing.T) {
 func TestSlotsOfNeighboursAreApart(t *testing.T) {
 	var prev time.Time
 	for i := 0; i < 300; i++ {
-		slot, _ := AddressSlot(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 6*time.Hour)
-		s := &Schedule{Interval: 6 * time.Hour, Slot: slot, HasSlot: true}
+		slot, _ := addressSlot(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 6*time.Hour)
+		s := &schedule{Interval: 6 * time.Hour, Slot: slot, HasSlot: true}
 		next := s.Next(t0)
 		if i > 0 && next.Sub(prev) != 6*time.Hour/65536 && next.Sub(prev) != 6*time.Hour/65536+time.Nanosecond {
 			t.Fatalf("node %d runs %s after its neighbour", i, next.Sub(prev))

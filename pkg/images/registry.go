@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/netrc"
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -208,7 +208,7 @@ func (r *Registry) auth(host string) authn.Authenticator {
 		return authn.Anonymous
 	}
 	h, _, _ := strings.Cut(host, ":")
-	e, ok := credentials.ParseNetrc(string(data)).Lookup(h)
+	e, ok := netrc.Parse(string(data)).Lookup(h)
 	if !ok {
 		return authn.Anonymous
 	}
