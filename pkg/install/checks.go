@@ -80,9 +80,9 @@ func enrootConf(ctx context.Context, cfg config.Config, root config.Root) verify
 		return verify.Unknownf("check enroot.conf in the agent's config", "cannot render enroot.conf: %v", err)
 	}
 	if plan.Done() {
-		return verify.Ok(ConfPath + " is as configured")
+		return verify.Ok(EnrootConfPath + " is as configured")
 	}
-	return verify.Failf(verify.ApplyFix+"; change keys in the agent's config, not in the file", "%s %s", ConfPath, plan.Reason)
+	return verify.Failf(verify.ApplyFix+"; change keys in the agent's config, not in the file", "%s %s", EnrootConfPath, plan.Reason)
 }
 
 func enrootNamespaces(root config.Root) verify.Result {

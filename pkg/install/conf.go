@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// ConfPath is Enroot's system configuration file.
-const ConfPath = "/etc/enroot/enroot.conf"
+// EnrootConfPath is Enroot's system configuration file.
+const EnrootConfPath = "/etc/enroot/enroot.conf"
 
 // DefaultConf suits a ParallelCluster GPU node. Every path is node-local and
 // private to one user: enroot creates these with umask 077, so a directory

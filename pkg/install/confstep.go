@@ -32,7 +32,7 @@ type ConfStep struct {
 func (s *ConfStep) Name() string { return StepConf }
 
 func (s *ConfStep) file() *converge.File {
-	return &converge.File{StepName: s.Name(), Path: s.Node.Root.Path(ConfPath), Opts: atomicfile.Default}
+	return &converge.File{StepName: s.Name(), Path: s.Node.Root.Path(EnrootConfPath), Opts: atomicfile.Default}
 }
 
 // content is the enroot.conf the agent wants. It is checked with `bash -n`
@@ -45,7 +45,7 @@ func (s *ConfStep) content(ctx context.Context) ([]byte, string, error) {
 		return nil, "", err
 	}
 	data := formatConf(conf)
-	if old, err := os.ReadFile(s.Node.Root.Path(ConfPath)); err == nil && bytes.Equal(old, data) {
+	if old, err := os.ReadFile(s.Node.Root.Path(EnrootConfPath)); err == nil && bytes.Equal(old, data) {
 		return data, warn, nil
 	}
 	data, err = CheckedConf(ctx, conf)
@@ -80,7 +80,7 @@ func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
 		}
 		return s.apply(ctx, write, data)
 	}
-	old, err := os.ReadFile(s.Node.Root.Path(ConfPath))
+	old, err := os.ReadFile(s.Node.Root.Path(EnrootConfPath))
 	if errors.Is(err, fs.ErrNotExist) {
 		return converge.NewPlan(write.Reason, write.Changes, apply), nil
 	}
@@ -91,9 +91,9 @@ func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
 	if keys := DiffConf(string(old), string(data)); len(keys) > 0 {
 		reason = "differs from the rendered config in " + strings.Join(keys, ", ")
 	}
-	backup := s.Node.Root.Path(ConfPath + BackupSuffix)
+	backup := s.Node.Root.Path(EnrootConfPath + BackupSuffix)
 	if _, err := os.Lstat(backup); errors.Is(err, fs.ErrNotExist) {
-		changes = append([]converge.Change{{Action: "backup", Target: s.Node.Root.Path(ConfPath) + " -> " + backup}}, changes...)
+		changes = append([]converge.Change{{Action: "backup", Target: s.Node.Root.Path(EnrootConfPath) + " -> " + backup}}, changes...)
 	}
 	return converge.NewPlan(reason, changes, apply), nil
 }
@@ -102,7 +102,7 @@ func (s *ConfStep) Plan(ctx context.Context) (*converge.Plan, error) {
 // replacements are logged only: the first copy is the one an admin wants
 // back), then writes the rendered file.
 func (s *ConfStep) apply(ctx context.Context, write *converge.Plan, data []byte) error {
-	path := s.Node.Root.Path(ConfPath)
+	path := s.Node.Root.Path(EnrootConfPath)
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -54,7 +54,7 @@ func TestConfStepKeepsEFADevicesVisible(t *testing.T) {
 			core, logs := observer.New(zap.WarnLevel)
 			step := &ConfStep{Node: &Node{Root: config.Root(root), Log: zap.New(core)}, Conf: MergeConf(overrides, cfg.Credentials.EnrootConfigPath)}
 			run(t, step)
-			data, err := os.ReadFile(filepath.Join(root, ConfPath))
+			data, err := os.ReadFile(filepath.Join(root, EnrootConfPath))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -30,7 +30,7 @@ func TestConfStepBacksUpOnceAndOverwritesEdits(t *testing.T) {
 	node := &Node{Root: config.Root(root), Log: zap.New(core)}
 	conf := MergeConf(nil, "")
 	step := &ConfStep{Node: node, Conf: conf}
-	path := filepath.Join(root, ConfPath)
+	path := filepath.Join(root, EnrootConfPath)
 
 	// No enroot yet: /etc/enroot is created and no backup is made.
 	run(t, step)

@@ -109,7 +109,7 @@ func startedBefore(started, changed time.Time) bool {
 }
 
 func slurmMemlock(p config.Pyxis, root config.Root) verify.Result {
-	conf := slurm.ConfPath(p.SlurmPrefix, root)
+	conf := slurm.SlurmConfPath(p.SlurmPrefix, root)
 	settings, err := slurm.ReadConf(root, conf)
 	if err != nil {
 		return verify.Unknownf("set SLURM_CONF for the agent, or slurm_prefix", "cannot read slurm.conf: %v", err)

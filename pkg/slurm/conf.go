@@ -1,9 +1,8 @@
 package slurm
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,8 +20,8 @@ type Setting struct {
 // case-insensitive in Slurm and come back lower-cased; '#' starts a comment;
 // NodeName=… and PartitionName=… lines, whose pairs describe nodes and
 // partitions rather than the cluster, are skipped. includes lists the
-// targets of Include lines, as written.
-func ParseConf(file string, data []byte) (settings map[string]Setting, includes []string) {
+// Include lines, in order.
+func ParseConf(file string, data []byte) (settings map[string]Setting, includes []Include) {
 	settings = map[string]Setting{}
 	for i, line := range strings.Split(string(data), "\n") {
 		fields := strings.Fields(StripComment(line))
@@ -30,7 +29,7 @@ func ParseConf(file string, data []byte) (settings map[string]Setting, includes 
 			continue
 		}
 		if strings.EqualFold(fields[0], "include") && len(fields) > 1 {
-			includes = append(includes, fields[1])
+			includes = append(includes, Include{File: file, Line: i + 1, Pattern: fields[1]})
 			continue
 		}
 		key, _, _ := strings.Cut(fields[0], "=")
@@ -48,10 +47,10 @@ func ParseConf(file string, data []byte) (settings map[string]Setting, includes 
 	return settings, includes
 }
 
-// ConfPath finds slurm.conf as Slurm's clients do: SLURM_CONF, else the
+// SlurmConfPath finds slurm.conf as Slurm's clients do: SLURM_CONF, else the
 // build's sysconfdir, <prefix>/etc (ParallelCluster) or /etc/slurm (distros).
 // Like every host path, it is read under --root.
-func ConfPath(prefix string, root config.Root) string {
+func SlurmConfPath(prefix string, root config.Root) string {
 	if conf := os.Getenv("SLURM_CONF"); conf != "" {
 		return conf
 	}
@@ -62,40 +61,24 @@ func ConfPath(prefix string, root config.Root) string {
 	return conf
 }
 
-// ReadConf reads slurm.conf (a host path) and the files it includes;
-// a later setting overrides an earlier one, as in Slurm.
+// ReadConf reads slurm.conf (a host path) and the files it includes. A
+// file's includes are read after its own settings and override them; a
+// later setting overrides an earlier one, as in Slurm. A missing slurm.conf,
+// and an include the walk cannot follow, are errors.
 func ReadConf(root config.Root, path string) (map[string]Setting, error) {
 	all := map[string]Setting{}
-	return all, readConf(root, path, all, 0)
-}
-
-func readConf(root config.Root, path string, all map[string]Setting, depth int) error {
-	if depth > MaxIncludeDepth {
-		return fmt.Errorf("%s: includes nest deeper than %d", path, MaxIncludeDepth)
-	}
-	data, err := os.ReadFile(root.Path(path))
-	if err != nil {
-		return err
-	}
-	settings, includes := ParseConf(path, data)
-	for k, v := range settings {
-		all[k] = v
-	}
-	for _, inc := range includes {
-		if !filepath.IsAbs(inc) {
-			inc = filepath.Join(filepath.Dir(path), inc)
+	w := IncludeWalker{Root: root, Missing: MissingFails}
+	walked, err := w.Walk(path, func(file string, data []byte, include func(Include)) {
+		settings, includes := ParseConf(file, data)
+		maps.Copy(all, settings)
+		for _, inc := range includes {
+			include(inc)
 		}
-		matches, err := Glob(root, inc)
-		if err != nil {
-			return fmt.Errorf("%s: include %s: %w", path, inc, err)
-		}
-		for _, m := range matches {
-			if err := readConf(root, m, all, depth+1); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-		}
+	})
+	if err == nil && len(walked.Problems) > 0 {
+		err = walked.Problems[0]
 	}
-	return nil
+	return all, err
 }
 
 // MemlockAdvice says what is wrong with how slurm.conf propagates the

@@ -20,7 +20,7 @@ func TestParseConf(t *testing.T) {
 	if _, ok := s["cpus"]; ok {
 		t.Fatal("node lines must not set cluster keys")
 	}
-	if s["plugstackconfig"].Value != "/opt/slurm/etc/plugstack.conf" || len(inc) != 1 || inc[0] != "slurm_parallelcluster.conf" {
+	if s["plugstackconfig"].Value != "/opt/slurm/etc/plugstack.conf" || len(inc) != 1 || inc[0].Pattern != "slurm_parallelcluster.conf" {
 		t.Fatalf("settings %+v includes %v", s, inc)
 	}
 }
