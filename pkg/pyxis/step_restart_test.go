@@ -112,7 +112,7 @@ func fakeSlurmd(t *testing.T, root string, started time.Time) {
 	boot := time.Now().Add(-time.Hour).Truncate(time.Second)
 	write(t, root+"/proc/stat", fmt.Sprintf("cpu 0 0 0 0\nbtime %d\n", boot.Unix()))
 	ticks := started.Sub(boot) * 100 / time.Second
-	write(t, root+"/proc/4242/stat", fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", ticks))
+	write(t, root+"/proc/4242/stat", fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n", ticks))
 }
 
 // Without systemd the restart is pending, not done: apply says so once per

@@ -34,7 +34,7 @@ func TestIncludeWalkerReadsInSlurmsOrder(t *testing.T) {
 	write(t, root+"/etc/main.conf", "a\ninclude d/*.conf\nb\ninclude /etc/abs.conf\ninclude d/none-*.conf\n")
 	write(t, root+"/etc/d/2.conf", "two\n")
 	write(t, root+"/etc/d/1.conf", "one\ninclude ../abs.conf\n") // relative to d/
-	write(t, root+"/etc/d/.1.conf.tmp-x", "temp\n")               // glob(3): never a dot file
+	write(t, root+"/etc/d/.1.conf.tmp-x", "temp\n")              // glob(3): never a dot file
 	write(t, root+"/etc/abs.conf", "abs\n")
 	if err := os.Mkdir(root+"/etc/d/dir.conf", 0o755); err != nil { // a directory reads as empty
 		t.Fatal(err)

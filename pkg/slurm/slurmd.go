@@ -1,48 +1,22 @@
 package slurm
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/prometheus/procfs"
 )
 
 // userHZ is the unit of /proc/<pid>/stat's start time: USER_HZ, fixed at
 // 100 in the kernel ABI of every architecture Slurm nodes run on.
 const userHZ = 100
-
-// ParseProcStat reads the command name and the start time (in clock ticks
-// after boot) from a /proc/<pid>/stat line. The name is in parentheses and
-// may itself hold spaces and parentheses, so fields are counted from the last ')'.
-func ParseProcStat(line string) (comm string, start uint64, ok bool) {
-	open, end := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
-	if open < 0 || end < open {
-		return "", 0, false
-	}
-	fields := strings.Fields(line[end+1:])
-	// Field 3 (state) is fields[0]; field 22 (starttime) is fields[19].
-	if len(fields) < 20 {
-		return "", 0, false
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	return line[open+1 : end], start, err == nil
-}
-
-// ParseBootTime reads btime (seconds since the epoch) from /proc/stat.
-func ParseBootTime(stat string) (time.Time, bool) {
-	for _, line := range strings.Split(stat, "\n") {
-		if v, ok := strings.CutPrefix(line, "btime "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return time.Unix(n, 0), err == nil
-		}
-	}
-	return time.Time{}, false
-}
 
 // SlurmdStarted returns when the oldest running slurmd started (the main
 // daemon; its forks are younger), and false when none runs. proc is /proc,
@@ -68,37 +42,42 @@ func SlurmdEnviron(root config.Root) (map[string]string, int, bool, error) {
 }
 
 // slurmdProcess finds the oldest running slurmd: its pid and start time.
+// /proc is read with procfs at root's /proc, so --root re-roots it too.
 func slurmdProcess(root config.Root) (int, time.Time, bool, error) {
 	procDir := root.Path("/proc")
-	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
+	proc, err := procfs.NewFS(procDir)
 	if err != nil {
 		return 0, time.Time{}, false, nil // no /proc: no slurmd we could see
 	}
-	boot, ok := ParseBootTime(string(stat))
-	if !ok {
-		return 0, time.Time{}, false, fmt.Errorf("%s/stat has no btime", procDir)
+	stat, err := proc.Stat()
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, time.Time{}, false, nil
 	}
-	stats, _ := filepath.Glob(filepath.Join(procDir, "[0-9]*", "stat"))
+	if err != nil || stat.BootTime == 0 {
+		return 0, time.Time{}, false, fmt.Errorf("%s/stat has no btime: %v", procDir, err)
+	}
+	procs, err := proc.AllProcs()
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("list %s: %w", procDir, err)
+	}
 	var oldest uint64
 	pid := 0
-	for _, p := range stats {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue // the process ended meanwhile
-		}
+	for _, p := range procs {
+		st, err := p.Stat()
 		// Any user can name a process slurmd: only root's (or, in tests,
-		// the agent's own user's) is the daemon.
-		if !trustedProc(filepath.Dir(p)) {
+		// the agent's own user's) is the daemon. An error is a process
+		// that ended meanwhile.
+		if err != nil || st.Comm != "slurmd" || !trustedProc(filepath.Join(procDir, strconv.Itoa(p.PID))) {
 			continue
 		}
-		if comm, start, ok := ParseProcStat(string(data)); ok && comm == "slurmd" && (pid == 0 || start < oldest) {
-			oldest = start
-			pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if pid == 0 || st.Starttime < oldest {
+			oldest, pid = st.Starttime, p.PID
 		}
 	}
 	if pid == 0 {
 		return 0, time.Time{}, false, nil
 	}
+	boot := time.Unix(int64(stat.BootTime), 0)
 	return pid, boot.Add(time.Duration(oldest) * time.Second / userHZ), true, nil
 }
 

@@ -120,8 +120,8 @@ func TestPathStepLeavesAGoodPathAlone(t *testing.T) {
 func fakeSlurmd(t *testing.T, root string, env ...string) {
 	t.Helper()
 	put(t, root, "/proc/stat", "cpu 1 2 3\nbtime 1700000000\n")
-	put(t, root, "/proc/4242/stat", "4242 (slurmd) S 1 4242 4242 0 -1 4194624 1514 0 0 0 3 5 0 0 20 0 2 0 123456 232620032\n")
-	put(t, root, "/proc/4243/stat", "4243 (slurmd) S 4242 4242 4242 0 -1 4194624 1514 0 0 0 3 5 0 0 20 0 2 0 123999 232620032\n")
+	put(t, root, "/proc/4242/stat", "4242 (slurmd) S 1 4242 4242 0 -1 4194624 1514 0 0 0 3 5 0 0 20 0 2 0 123456"+statTail)
+	put(t, root, "/proc/4243/stat", "4243 (slurmd) S 4242 4242 4242 0 -1 4194624 1514 0 0 0 3 5 0 0 20 0 2 0 123999"+statTail)
 	put(t, root, "/proc/4242/environ", strings.Join(env, "\x00")+"\x00")
 }
 
@@ -145,7 +145,7 @@ func TestPathCheckReadsRunningSlurmd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test hands a fake process to another user: run it as root (make test does)")
 	}
-	put(t, root, "/proc/4000/stat", "4000 (slurmd) S 1 4000 4000 0 -1 4194624 1514 0 0 0 3 5 0 0 20 0 2 0 100 232620032\n")
+	put(t, root, "/proc/4000/stat", "4000 (slurmd) S 1 4000 4000 0 -1 4194624 1514 0 0 0 3 5 0 0 20 0 2 0 100"+statTail)
 	put(t, root, "/proc/4000/environ", "PATH=/opt/slurm/bin\x00")
 	if err := os.Chown(filepath.Join(root, "proc/4000"), 1234, 1234); err != nil {
 		t.Fatal(err)
