@@ -44,6 +44,7 @@ type loop struct {
 	log *zap.Logger
 	ctx context.Context
 	cfg config.Config
+	env Env // built from cfg by NewEnv, and rebuilt only with it
 
 	work   converger
 	creds  keeper
@@ -74,7 +75,7 @@ func (d *Daemon) Run(ctx context.Context, cfg config.Config, reloads <-chan os.S
 
 func (d *Daemon) newLoop(ctx context.Context, cfg config.Config) *loop {
 	l := &loop{
-		d: d, log: d.Log, ctx: ctx, cfg: cfg,
+		d: d, log: d.Log, ctx: ctx, cfg: cfg, env: NewEnv(cfg, d.Root, d.Log),
 		work:   converger{done: make(chan workResult, 1), failing: map[string]bool{}},
 		checks: newCheckState(),
 	}
@@ -93,9 +94,9 @@ func (l *loop) start(reloads <-chan os.Signal) error {
 // steps and checks are what a converged node is under the current config.
 func (l *loop) steps() []converge.Step {
 	if l.d.Steps != nil {
-		return l.d.Steps(l.env())
+		return l.d.Steps(l.env)
 	}
-	return Steps(l.env())
+	return Steps(l.env)
 }
 
 func (l *loop) checkList() []verify.Check {
@@ -103,7 +104,7 @@ func (l *loop) checkList() []verify.Check {
 	if domain == nil {
 		domain = DomainChecks
 	}
-	return checksOf(l.steps(), domain(l.env()))
+	return checksOf(l.steps(), domain(l.env))
 }
 
 func (l *loop) run(reloads <-chan os.Signal) error {

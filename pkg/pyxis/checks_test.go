@@ -13,7 +13,7 @@ import (
 
 func check(t *testing.T, cfg config.Config, root, name string) verify.Result {
 	t.Helper()
-	for _, c := range Checks(cfg, config.Root(root)) {
+	for _, c := range Checks(cfg, config.Root(root), nil) {
 		if c.Name() == name {
 			return c.Run(context.Background())
 		}

@@ -24,7 +24,7 @@ func restartStep(t *testing.T) (*RestartStep, string) {
 	write(t, root+cfg.Libdir+"/spank_pyxis.so", "ELF v1")
 	write(t, root+cfg.Plugstack, "required "+cfg.Libdir+"/spank_pyxis.so\n")
 	write(t, root+"/var/lib/enroot-agent/.keep", "")
-	return &RestartStep{Cfg: cfg, Root: config.Root(root), StateDir: "/var/lib/enroot-agent", Log: zap.NewNop(), Connect: slurm.DefaultConnect}, root
+	return &RestartStep{Cfg: cfg, Root: config.Root(root), StateDir: "/var/lib/enroot-agent", Log: zap.NewNop(), Connect: slurm.DefaultConnect, Warned: &RestartWarnings{}}, root
 }
 
 func converge1(t *testing.T, s *RestartStep) (changes int, err error) {

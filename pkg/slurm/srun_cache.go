@@ -6,14 +6,19 @@ import (
 	"syscall"
 )
 
-// srunCache keeps what each srun binary answered to --version, keyed by the
-// file's identity: the daemon converges and checks every few minutes, and a
-// converged node must start no process for it. An upgrade replaces the
-// binary (new inode, size or ctime), which misses the cache.
-var srunCache = struct {
-	sync.Mutex
-	m map[string]srunAnswer
-}{m: map[string]srunAnswer{}}
+// Detector finds the node's Slurm (Detect) and keeps what each srun binary
+// answered to --version, keyed by the file's identity: the daemon converges
+// and checks every few minutes, and a converged node must start no process
+// for it. An upgrade replaces the binary (new inode, size or ctime), which
+// misses the cache. The daemon builds one per config and hands it to every
+// step and check that asks; a nil *Detector asks srun every time.
+type Detector struct {
+	mu   sync.Mutex
+	srun map[string]srunAnswer
+}
+
+// NewDetector returns a Detector with an empty cache.
+func NewDetector() *Detector { return &Detector{srun: map[string]srunAnswer{}} }
 
 type srunAnswer struct {
 	id      fileID
@@ -36,24 +41,26 @@ func identify(path string) (fileID, bool) {
 	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, true
 }
 
-// cachedSrunVersion is srunReports, run again only when srun changed. An
-// srun that gave no answer is asked again next time.
-func cachedSrunVersion(ctx context.Context, srun string) string {
+// srunVersion is srunReports, run again only when srun changed. An srun
+// that gave no answer is asked again next time. The lock is held while srun
+// runs (10 s at most): checks run in parallel, and the ones that ask at
+// once wait for one answer instead of each starting srun.
+func (d *Detector) srunVersion(ctx context.Context, srun string) string {
+	if d == nil {
+		return srunReports(ctx, srun)
+	}
 	id, ok := identify(srun)
 	if !ok {
 		return ""
 	}
-	srunCache.Lock()
-	a, hit := srunCache.m[srun]
-	srunCache.Unlock()
-	if hit && a.id == id {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a, hit := d.srun[srun]; hit && a.id == id {
 		return a.version
 	}
 	v := srunReports(ctx, srun)
 	if v != "" {
-		srunCache.Lock()
-		srunCache.m[srun] = srunAnswer{id: id, version: v}
-		srunCache.Unlock()
+		d.srun[srun] = srunAnswer{id: id, version: v}
 	}
 	return v
 }

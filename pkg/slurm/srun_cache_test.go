@@ -31,13 +31,14 @@ func TestSrunVersionCachedByIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	d := NewDetector() // one per daemon config
 	detect := func() string {
 		t.Helper()
-		d, err := Detect(context.Background(), config.Root(root), "/opt/slurm")
+		found, err := d.Detect(context.Background(), config.Root(root), "/opt/slurm")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d.Version
+		return found.Version
 	}
 	runs := func() int {
 		data, _ := os.ReadFile(calls)

@@ -58,7 +58,7 @@ func ParseHeaderVersion(h string) (string, bool) {
 // own answer when it gives one, else the headers'. When both answer and
 // disagree, the headers do not belong to the running Slurm and a plugin built
 // with them would be refused: that is an error.
-func Detect(ctx context.Context, root config.Root, prefix string) (Detected, error) {
+func (d *Detector) Detect(ctx context.Context, root config.Root, prefix string) (Detected, error) {
 	var s Detected
 	var hdrVersion, hdrPath string
 	for _, inc := range []string{filepath.Join(prefix, "include"), "/usr/include"} {
@@ -71,7 +71,7 @@ func Detect(ctx context.Context, root config.Root, prefix string) (Detected, err
 		}
 	}
 	srun := filepath.Join(prefix, "bin", "srun")
-	runVersion := cachedSrunVersion(ctx, root.Path(srun))
+	runVersion := d.srunVersion(ctx, root.Path(srun))
 	switch {
 	case runVersion != "" && hdrVersion != "" && runVersion != hdrVersion:
 		return s, fmt.Errorf("%s reports Slurm %s but the headers in %s are Slurm %s; a plugin built with them would be refused: install the headers of the running Slurm", srun, runVersion, hdrPath, hdrVersion)

@@ -28,19 +28,20 @@ func TestParseVersions(t *testing.T) {
 func TestDetectSlurmHeadersAndMismatch(t *testing.T) {
 	root := t.TempDir()
 	r := config.Root(root)
-	if _, err := Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "cannot tell the Slurm version") {
+	var d *Detector // nil: no cache, srun is asked every time
+	if _, err := d.Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "cannot tell the Slurm version") {
 		t.Fatalf("nothing installed: %v", err)
 	}
 	write(t, root+"/opt/slurm/include/slurm/spank.h", "")
 	write(t, root+"/opt/slurm/include/slurm/slurm_version.h", "#define SLURM_VERSION_NUMBER 0x170b04\n")
-	s, err := Detect(context.Background(), r, "/opt/slurm")
+	s, err := d.Detect(context.Background(), r, "/opt/slurm")
 	if err != nil || s.Version != "23.11.4" || s.Include != root+"/opt/slurm/include" {
 		t.Fatalf("headers: %+v %v", s, err)
 	}
 	// An srun that reports another release: the headers are not its own.
 	write(t, root+"/opt/slurm/bin/srun", "#!/bin/sh\necho slurm 23.11.6\n")
 	os.Chmod(root+"/opt/slurm/bin/srun", 0o755)
-	if _, err := Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "reports Slurm 23.11.6 but the headers") {
+	if _, err := d.Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "reports Slurm 23.11.6 but the headers") {
 		t.Fatalf("mismatch: %v", err)
 	}
 }
