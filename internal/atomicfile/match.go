@@ -28,12 +28,6 @@ func Matches(path string, data []byte, opts Options) (bool, error) {
 	return same, wrap(path, err)
 }
 
-// DirMatches reports whether path is a directory with opts.
-func DirMatches(path string, opts Options) (bool, error) {
-	problem, err := DirProblem(path, opts)
-	return problem == "" && err == nil, err
-}
-
 // DirProblem says what keeps path from being a directory with opts ("" when
 // nothing does), in words fit for a plan or a verify message.
 func DirProblem(path string, opts Options) (string, error) {

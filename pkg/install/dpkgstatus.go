@@ -9,10 +9,12 @@ import (
 )
 
 // dpkgDB answers "which version of a package is installed" from dpkg's
-// status file, as dpkg-query does, without starting a process: a warm apply
-// asks about eight packages, and eight dpkg-query runs were most of its
-// time (BENCHMARKS.md, warm converge). The parse is kept until the file
-// changes: dpkg replaces it (new inode) on every change.
+// status file without starting a process: every converge asks about each
+// prerequisite and Enroot package, and a dpkg-query per package was most of
+// a warm apply's time (BENCHMARKS.md, row 1). The parse is kept until the
+// file's inode, size or mtime changes (dpkg writes a new file and renames it
+// over the old one); while dpkg's journal holds entries, version cannot
+// answer and the caller asks dpkg-query, which reads the journal too.
 type dpkgDB struct {
 	mu       sync.Mutex
 	id       [3]int64 // inode, size, mtime of the parsed file

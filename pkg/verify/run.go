@@ -69,19 +69,6 @@ func Overall(results []Result) Status {
 	return worst
 }
 
-// FirstFailing names the first failing check (else the first unknown), for
-// a drain reason or a STATUS line; "" when every check is ok.
-func FirstFailing(results []Result) string {
-	for _, want := range []Status{Fail, Unknown} {
-		for _, r := range results {
-			if r.Status == want {
-				return r.Name
-			}
-		}
-	}
-	return ""
-}
-
 // String is one line for logs.
 func (r Result) String() string {
 	return fmt.Sprintf("%s %s: %s", r.Name, r.Status, r.Message)
