@@ -25,9 +25,6 @@ type Options struct {
 // Default is a root-owned, world-readable file.
 var Default = Options{Mode: 0o644, UID: -1, GID: -1}
 
-// renameat is a seam: the crash test stops a child process right before it.
-var renameat = unix.Renameat
-
 // Write makes path hold exactly data with opts. It compares first and writes
 // nothing when content, mode and owner already match, so a converged node sees
 // no mtime change. Otherwise it writes a temp file in the same directory, named
@@ -35,6 +32,12 @@ var renameat = unix.Renameat
 // can pick it up, fsyncs it, renames it over path and fsyncs the directory.
 // It never follows a symlink at path. It reports whether it changed anything.
 func Write(path string, data []byte, opts Options) (bool, error) {
+	return writeRenaming(path, data, opts, unix.Renameat)
+}
+
+// writeRenaming is Write with its rename as a parameter: the crash test's child
+// stops right before it.
+func writeRenaming(path string, data []byte, opts Options, renameat func(int, string, int, string) error) (bool, error) {
 	dir, name := filepath.Split(filepath.Clean(path))
 	dirfd, err := openDir(dir, nil)
 	if err != nil {

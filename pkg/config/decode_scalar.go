@@ -42,11 +42,22 @@ func (p *problems) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-var kindNames = map[yaml.Kind]string{yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list", yaml.ScalarNode: "a single value"}
-
 func (p *problems) expect(n *yaml.Node, k yaml.Kind, path string) bool {
 	if n.Kind != k {
-		p.addf(path, "expected %s, found %s", kindNames[k], kindNames[n.Kind])
+		p.addf(path, "expected %s, found %s", kindName(k), kindName(n.Kind))
 	}
 	return n.Kind == k
+}
+
+// kindName says what a YAML node is, in an admin's words.
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	}
+	return ""
 }

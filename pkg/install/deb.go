@@ -1,6 +1,7 @@
 package install
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -10,9 +11,10 @@ import (
 
 // dpkg drives dpkg for queries and local files, and apt-get for repositories.
 type dpkg struct {
-	root string // "" for the real root
-	run  Runner
-	db   dpkgDB
+	root      string // "" for the real root
+	run       Runner
+	db        dpkgDB
+	lockRetry time.Duration // 0 means lockRetryEvery
 }
 
 // aptEnv keeps apt and dpkg from ever asking a question: a prompt on a node
@@ -108,13 +110,14 @@ func (m *dpkg) Run(ctx context.Context, c Cmd) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (while waiting for the dpkg lock)", ctx.Err())
-		case <-time.After(lockRetryEvery):
+		case <-time.After(cmp.Or(m.lockRetry, lockRetryEvery)):
 		}
 	}
 }
 
-// How long and how often Run retries a locked dpkg.
-var (
+// How long and how often Run retries a locked dpkg, unless the dpkg value
+// says otherwise (tests retry faster).
+const (
 	lockWait       = 5 * time.Minute
 	lockRetryEvery = 10 * time.Second
 )

@@ -31,13 +31,12 @@ func TestDpkgWaitsForTheLock(t *testing.T) {
 	if err := unix.FcntlFlock(lock.Fd(), unix.F_SETLK, &flk); err != nil {
 		t.Fatal(err)
 	}
-	lockRetryEvery = 100 * time.Millisecond
-	defer func() { lockRetryEvery = 10 * time.Second }()
 	time.AfterFunc(400*time.Millisecond, func() { lock.Close() })
 
 	pm := NewPackageManager(Platform{Family: Deb, Frontend: "apt-get"}, config.Root(root), nil)
 	attempts := 0
 	counting := pm.(*dpkg)
+	counting.lockRetry = 100 * time.Millisecond
 	real := counting.run
 	counting.run = func(ctx context.Context, c Cmd) ([]byte, error) { attempts++; return real(ctx, c) }
 	if err := pm.Run(context.Background(), pm.InstallFilesCmd(files)); err != nil {

@@ -21,15 +21,26 @@ const (
 	Include                  // read every file the glob matches, in order
 )
 
-var kindNames = map[string]Kind{"required": Required, "optional": Optional, "include": Include}
-
 func (k Kind) String() string {
-	for name, v := range kindNames {
-		if v == k {
-			return name
-		}
+	switch k {
+	case Required:
+		return "required"
+	case Optional:
+		return "optional"
+	case Include:
+		return "include"
 	}
 	return "invalid"
+}
+
+// parseKind reads a line's first field.
+func parseKind(s string) (Kind, bool) {
+	for _, k := range []Kind{Required, Optional, Include} {
+		if k.String() == s {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // Line is one meaningful plugstack line.
@@ -76,7 +87,7 @@ func Parse(file string, data []byte) ([]Line, []Invalid) {
 		if len(fields) == 0 {
 			continue
 		}
-		kind, ok := kindNames[fields[0]]
+		kind, ok := parseKind(fields[0])
 		switch {
 		case !ok:
 			bad = append(bad, Invalid{file, n, text, fmt.Sprintf("%q is not required, optional or include", fields[0])})

@@ -23,18 +23,21 @@ const (
 	Unknown
 )
 
-var statusNames = [...]string{OK: "ok", Fail: "fail", Unknown: "unknown"}
-
 func (s Status) String() string {
-	if s < 0 || int(s) >= len(statusNames) {
-		return fmt.Sprintf("Status(%d)", int(s))
+	switch s {
+	case OK:
+		return "ok"
+	case Fail:
+		return "fail"
+	case Unknown:
+		return "unknown"
 	}
-	return statusNames[s]
+	return fmt.Sprintf("Status(%d)", int(s))
 }
 
 // MarshalJSON writes the status as "ok", "fail" or "unknown".
 func (s Status) MarshalJSON() ([]byte, error) {
-	if s < 0 || int(s) >= len(statusNames) {
+	if s < OK || s > Unknown {
 		return nil, fmt.Errorf("verify: invalid status %d", int(s))
 	}
 	return json.Marshal(s.String())
@@ -47,9 +50,9 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &name); err != nil {
 		return fmt.Errorf("verify: status: %w", err)
 	}
-	for i, n := range statusNames {
-		if n == name {
-			*s = Status(i)
+	for _, st := range []Status{OK, Fail, Unknown} {
+		if st.String() == name {
+			*s = st
 			return nil
 		}
 	}
