@@ -3,6 +3,7 @@ package install
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -30,5 +31,23 @@ func TestSquattedDirs(t *testing.T) {
 	got := strings.Join(bad, "; ")
 	if len(bad) != 2 || !strings.Contains(got, "/run/enroot/user-1002 (owner uid 1003)") || !strings.Contains(got, "/var/enroot/cache/user-0") {
 		t.Fatalf("got %q", bad)
+	}
+}
+
+func TestConfDirs(t *testing.T) {
+	got := ConfDirs(map[string]string{
+		"ENROOT_RUNTIME_PATH": "/run/enroot/user-$(id -u)",
+		"ENROOT_DATA_PATH":    "/run/enroot/data/user-${UID}",
+		"ENROOT_CACHE_PATH":   "${HOME}/.cache/enroot",
+		"ENROOT_TEMP_PATH":    "/var/enroot/tmp/",
+		"ENROOT_CONFIG_PATH":  "/run/enroot-agent/enroot-config",
+	})
+	if want := []string{"/run/enroot", "/run/enroot/data", "/var/enroot/tmp"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q want %q", got, want)
+	}
+	for v, want := range map[string]string{"/$(id -u)": "", "relative/x": "", "/a/b c": "/a", "/x/`id -u`/y": "/x", "/": ""} {
+		if got := staticDir(v); got != want {
+			t.Errorf("staticDir(%q) = %q, want %q", v, got, want)
+		}
 	}
 }
