@@ -44,7 +44,7 @@ func BenchmarkPeriodicConverge(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		env := agent.Env{Config: cfg, Root: config.Root(n.root), Log: infoLogger()}
+		env := agent.NewEnv(cfg, config.Root(n.root), infoLogger())
 		runner := &converge.Runner{Log: env.Log}
 		firstStarts := n.started()
 		converged(b, runner.Run(context.Background(), agent.Steps(env)))

@@ -24,7 +24,7 @@ func cmdApply(g *globals, args []string) int {
 	defer log.Sync()
 	ctx, stop := interruptible()
 	defer stop()
-	steps := agent.Steps(agent.Env{Config: cfg, Root: g.root, Log: log})
+	steps := agent.Steps(agent.NewEnv(cfg, g.root, log))
 	rep := (&converge.Runner{Log: log, DryRun: *dry}).Run(ctx, steps)
 	printReport(g.stdout, rep, *dry)
 	// Credentials do not depend on the install steps: a node whose Pyxis

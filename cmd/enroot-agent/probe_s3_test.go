@@ -51,7 +51,7 @@ func TestVerifyProbeSaysS3IsUnreachable(t *testing.T) {
 	if code != 503 || p.Status != verify.Fail || !strings.Contains(p.Message, want) || !strings.Contains(p.Fix, "S3 gateway endpoint") {
 		t.Fatalf("S3 stopped: %d, probe %+v, want %q\n%s", code, p, want, body)
 	}
-	if failing := verify.FirstFailing(rep.Results); failing != "credentials-probe" {
+	if failing := firstFailing(rep.Results); failing != "credentials-probe" {
 		t.Fatalf("S3 stopped: the first failing check is %q, want only credentials-probe\n%s", failing, body)
 	}
 

@@ -15,7 +15,9 @@ import (
 )
 
 // slurmdStarted puts a running slurmd into root's /proc, as pkg/slurm reads
-// it on a node without systemd: btime a day ago, the start in clock ticks.
+// it on a node without systemd: btime a day ago, the start in clock ticks,
+// and an environment with Slurm's bin (the node's slurm_prefix is /usr)
+// on its PATH, which the slurmd-path check reads.
 func slurmdStarted(t *testing.T, root string, at time.Time) {
 	t.Helper()
 	boot := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
@@ -23,8 +25,7 @@ func slurmdStarted(t *testing.T, root string, at time.Time) {
 	testenv.WriteFile(t, filepath.Join(root, "proc/stat"), []byte(fmt.Sprintf("cpu 0 0 0 0\nbtime %d\n", boot.Unix())), 0o644)
 	ticks := at.Sub(boot) * 100 / time.Second
 	testenv.WriteFile(t, filepath.Join(root, "proc/4242/stat"),
-		[]byte(fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", ticks)), 0o644)
-	// Slurm's bin on its PATH, as the slurmd-path check wants it.
+		[]byte(fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n", ticks)), 0o644)
 	testenv.WriteFile(t, filepath.Join(root, "proc/4242/environ"), []byte("PATH=/opt/slurm/bin:/usr/sbin:/usr/bin:/sbin:/bin\x00"), 0o400)
 }
 

@@ -63,7 +63,7 @@ func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logge
 	if g.debug {
 		stepLog = log
 	}
-	cache := verify.NewCache(agent.Checks(agent.Env{Config: cfg, Root: g.root, Log: stepLog}), 0, cfg.Verify.Timeout.D(), node)
+	cache := verify.NewCache(agent.Checks(agent.NewEnv(cfg, g.root, stepLog)), 0, cfg.Verify.Timeout.D(), node)
 	rep, err := cache.Get(ctx)
 	if err != nil {
 		rep = verify.Report{Status: verify.Unknown, Node: node}

@@ -102,3 +102,47 @@ func foreignDir(path string, st unix.Stat_t, opts Options) error {
 	return fmt.Errorf("%s is owned by uid %d, not uid %d: someone else made it first and may have left files in it for the agent to trust; check what is inside, remove it, and run apply again",
 		path, st.Uid, wantUID(opts))
 }
+
+// DirProblem says what keeps path from being a directory with opts ("" when
+// nothing does), in words fit for a plan or a verify message.
+func DirProblem(path string, opts Options) (string, error) {
+	fd, err := openDir(path, nil)
+	if err != nil {
+		if isNotExist(err) {
+			return "missing", nil
+		}
+		return "", err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", err
+	}
+	want := uint32(opts.Mode.Perm() | special(opts.Mode))
+	switch {
+	case !owned(st, opts) && !adoptable(st, opts):
+		return foreignDir(path, st, opts).Error(), nil
+	case !owned(st, opts):
+		return fmt.Sprintf("owned by uid %d gid %d, want uid %d", st.Uid, st.Gid, wantUID(opts)), nil
+	case st.Mode&0o7777 != want:
+		return fmt.Sprintf("mode %04o, want %04o", st.Mode&0o7777, want), nil
+	}
+	if private(opts) {
+		if n := len(stale(fd, anyTemp, false)); n > 0 {
+			return fmt.Sprintf("holds %d temp file(s) an interrupted write left behind", n), nil
+		}
+	}
+	return "", nil
+}
+
+// MkdirIfMissing creates dir, world-readable and owned by root (parents
+// too), only when it is missing. An existing directory is someone else's,
+// the administrator's on a shared /opt/slurm perhaps: its mode and owner
+// are left as they are.
+func MkdirIfMissing(dir string) error {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return nil
+	}
+	_, err := EnsureDir(dir, Options{Mode: 0o755, UID: -1, GID: -1})
+	return err
+}

@@ -91,7 +91,7 @@ func TestEnsureDirRefusesUserOwnedPrivateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := opts(0o700)
-	if ok, err := DirMatches(dir, want); ok || err != nil {
+	if ok, err := dirMatches(dir, want); ok || err != nil {
 		t.Fatalf("DirMatches on a user's directory = %v, %v", ok, err)
 	}
 	if problem, _ := DirProblem(dir, want); !strings.Contains(problem, "uid 65534") {
@@ -118,7 +118,7 @@ func TestEnsureDirReclaimsUserOwnedStickyDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := opts(0o777 | os.ModeSticky)
-	if ok, _ := DirMatches(dir, want); ok {
+	if ok, _ := dirMatches(dir, want); ok {
 		t.Fatal("a user's directory matched")
 	}
 	if changed, err := EnsureDir(dir, want); err != nil || !changed {
@@ -127,7 +127,7 @@ func TestEnsureDirReclaimsUserOwnedStickyDir(t *testing.T) {
 	if st := stat(t, dir); st.Uid != 0 || st.Mode&0o7777 != 0o1777 {
 		t.Fatalf("uid %d mode %o", st.Uid, st.Mode&0o7777)
 	}
-	if ok, _ := DirMatches(dir, want); !ok {
+	if ok, _ := dirMatches(dir, want); !ok {
 		t.Fatal("not converged after EnsureDir")
 	}
 }
@@ -262,7 +262,14 @@ func TestLeftoverTempFilesAreNotConverged(t *testing.T) {
 	planted := filepath.Join(shared, ".x.tmp-00112233aabb")
 	mustWrite(t, planted, "")
 	os.Chtimes(planted, old, old)
-	if ok, _ := DirMatches(shared, opts(0o777|os.ModeSticky)); !ok {
+	if ok, _ := dirMatches(shared, opts(0o777|os.ModeSticky)); !ok {
 		t.Fatal("a user's file made a shared directory unconverged")
 	}
+}
+
+// dirMatches reports whether path is a directory with opts: DirProblem
+// finds nothing to say.
+func dirMatches(path string, opts Options) (bool, error) {
+	problem, err := DirProblem(path, opts)
+	return problem == "" && err == nil, err
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,9 +27,6 @@ type Options struct {
 // Default is a root-owned, world-readable file.
 var Default = Options{Mode: 0o644, UID: -1, GID: -1}
 
-// renameat is a seam: the crash test stops a child process right before it.
-var renameat = unix.Renameat
-
 // Write makes path hold exactly data with opts. It compares first and writes
 // nothing when content, mode and owner already match, so a converged node sees
 // no mtime change. Otherwise it writes a temp file in the same directory, named
@@ -35,6 +34,12 @@ var renameat = unix.Renameat
 // can pick it up, fsyncs it, renames it over path and fsyncs the directory.
 // It never follows a symlink at path. It reports whether it changed anything.
 func Write(path string, data []byte, opts Options) (bool, error) {
+	return writeRenaming(path, data, opts, unix.Renameat)
+}
+
+// writeRenaming is Write with its rename as a parameter: the crash test's child
+// stops right before it.
+func writeRenaming(path string, data []byte, opts Options, renameat func(int, string, int, string) error) (bool, error) {
 	dir, name := filepath.Split(filepath.Clean(path))
 	dirfd, err := openDir(dir, nil)
 	if err != nil {
@@ -161,4 +166,114 @@ func wrap(path string, err error) error {
 		return err
 	}
 	return &os.PathError{Op: "write", Path: path, Err: err}
+}
+
+// Matches reports whether path already holds data with opts, by the same
+// rules Write uses to decide that there is nothing to do. Dry runs and checks
+// call it so that they agree with Write. A stale temp file of path (see
+// sweep) is something Write would remove, so it makes Matches false.
+func Matches(path string, data []byte, opts Options) (bool, error) {
+	dir, name := filepath.Split(filepath.Clean(path))
+	dirfd, err := openDir(dir, nil)
+	if err != nil {
+		if isNotExist(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	defer unix.Close(dirfd)
+	same, err := matches(dirfd, name, data, opts)
+	if same && err == nil && len(stale(dirfd, ofName(name), false)) > 0 {
+		same = false
+	}
+	return same, wrap(path, err)
+}
+
+// tempSuffixLen is the length of the random hex suffix of a temp file name.
+const tempSuffixLen = 12
+
+// sweepGrace spares a temp file created a moment ago: its writer may not
+// have taken its lock yet.
+const sweepGrace = 5 * time.Second
+
+func tempPrefix(name string) string { return "." + name + ".tmp-" }
+
+// Every writer holds an exclusive flock on its temp file from creation to
+// rename, so a temp file nobody holds was left by a writer that died (kill
+// -9, power loss) and is older than every write still running. Only names
+// Write itself makes are considered, never through a symlink.
+
+// sweep removes the stale temp files in dirfd that match. It is best effort:
+// it never fails the write or the directory step that calls it.
+func sweep(dirfd int, match func(string) bool) { stale(dirfd, match, true) }
+
+// stale lists the stale temp files in dirfd that match, removing them when
+// remove is set.
+func stale(dirfd int, match func(string) bool, remove bool) []string {
+	dup, err := unix.Dup(dirfd)
+	if err != nil {
+		return nil
+	}
+	d := os.NewFile(uintptr(dup), "")
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	var out []string
+	for _, n := range names {
+		if match(n) && isStale(dirfd, n, remove) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ofName matches the temp files of one file; anyTemp those of every file.
+func ofName(name string) func(string) bool {
+	return func(n string) bool { return tempSuffix(strings.TrimPrefix(n, tempPrefix(name)), n) }
+}
+
+func anyTemp(n string) bool {
+	i := strings.LastIndex(n, ".tmp-")
+	return strings.HasPrefix(n, ".") && i > 1 && tempSuffix(n[i+len(".tmp-"):], n)
+}
+
+func tempSuffix(suffix, n string) bool {
+	if suffix == n || len(suffix) != tempSuffixLen {
+		return false
+	}
+	_, err := hex.DecodeString(suffix)
+	return err == nil
+}
+
+func isStale(dirfd int, n string, remove bool) bool {
+	fd, err := unix.Openat(dirfd, n, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false
+	}
+	if time.Since(time.Unix(st.Mtim.Unix())) < sweepGrace {
+		return false
+	}
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return false // a live writer holds it
+	}
+	if remove {
+		return unix.Unlinkat(dirfd, n, 0) == nil
+	}
+	return true
+}
+
+// LeftoverTemps counts the stale temp files of path that the next Write of
+// path removes, so a plan can say why it is not done.
+func LeftoverTemps(path string) int {
+	dir, name := filepath.Split(filepath.Clean(path))
+	dirfd, err := openDir(dir, nil)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(dirfd)
+	return len(stale(dirfd, ofName(name), false))
 }

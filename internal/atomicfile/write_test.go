@@ -127,11 +127,11 @@ const crashEnv = "ATOMICFILE_CRASH_TARGET"
 // crashBeforeRename is the child of the crash tests (see TestMain): it
 // writes target, stops right before the rename and waits to be killed.
 func crashBeforeRename(target string) {
-	renameat = func(int, string, int, string) error {
+	stop := func(int, string, int, string) error {
 		os.Stdout.WriteString("ready\n")
 		select {}
 	}
-	_, err := Write(target, []byte("new half-finished content\n"), opts(0o644))
+	_, err := writeRenaming(target, []byte("new half-finished content\n"), opts(0o644), stop)
 	fmt.Fprintf(os.Stderr, "the write ended before its rename: %v\n", err)
 	os.Exit(2)
 }

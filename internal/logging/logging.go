@@ -1,4 +1,3 @@
-// Package logging builds the agent's zap logger.
 package logging
 
 import (

@@ -73,8 +73,8 @@ func (l *loop) setupChecks(node string) {
 	} else {
 		l.checks.cache.SetChecks(l.checkList(), v.CacheTTL.D(), v.Timeout.D(), node)
 	}
-	l.checks.repairable = Repairable(l.steps(), l.env())
-	l.checks.creds = credentialsChecks(l.env())
+	l.checks.repairable = Repairable(l.steps(), l.env)
+	l.checks.creds = credentialsChecks(l.env)
 	l.checks.drainer = nil
 	if node != "" && v.DrainOnFailure {
 		l.checks.drainer = &Drainer{Node: node, Log: l.log.Named("drain"), Scontrol: slurm.ScontrolPath(l.d.Root, l.cfg.Pyxis.SlurmPrefix)}

@@ -27,7 +27,7 @@ func DomainChecks(env Env) []verify.Check {
 	checks := credentials.Checks(env.Config, env.Root, env.Probes)
 	checks = append(checks, install.Checks(env.Config, env.Root)...)
 	checks = append(checks, accel.Checks(env.Config, env.Root)...)
-	checks = append(checks, pyxis.Checks(env.Config, env.Root)...)
+	checks = append(checks, pyxis.Checks(env.Config, env.Root, env.Slurm)...)
 	return append(checks, images.Checks(env.Config, env.Root)...)
 }
 

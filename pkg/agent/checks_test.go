@@ -21,7 +21,7 @@ func TestStepChecksFollowConverge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := Env{Config: cfg, Root: config.Root(root), Log: zap.NewNop()}
+	env := NewEnv(cfg, config.Root(root), zap.NewNop())
 	ctx := context.Background()
 	before := verify.RunAll(ctx, Checks(env))
 	if len(before) == 0 || verify.Overall(before) != verify.Fail {

@@ -44,6 +44,7 @@ type loop struct {
 	log *zap.Logger
 	ctx context.Context
 	cfg config.Config
+	env Env // built from cfg by NewEnv, and rebuilt only with it
 
 	work   converger
 	creds  keeper
@@ -78,8 +79,17 @@ func (d *Daemon) newLoop(ctx context.Context, cfg config.Config) *loop {
 		work:   converger{done: make(chan workResult, 1), failing: map[string]bool{}},
 		checks: newCheckState(),
 	}
+	l.env = l.newEnv(cfg)
 	l.serve.beat.Store(time.Now().UnixNano())
 	return l
+}
+
+// newEnv is NewEnv with the daemon's own keepers: the probe record the
+// metrics read outlives every config.
+func (l *loop) newEnv(cfg config.Config) Env {
+	env := NewEnv(cfg, l.d.Root, l.log)
+	env.Probes = &l.serve.probes
+	return env
 }
 
 // start converges the node, then serves until ctx ends.
@@ -93,9 +103,9 @@ func (l *loop) start(reloads <-chan os.Signal) error {
 // steps and checks are what a converged node is under the current config.
 func (l *loop) steps() []converge.Step {
 	if l.d.Steps != nil {
-		return l.d.Steps(l.env())
+		return l.d.Steps(l.env)
 	}
-	return Steps(l.env())
+	return Steps(l.env)
 }
 
 func (l *loop) checkList() []verify.Check {
@@ -103,7 +113,7 @@ func (l *loop) checkList() []verify.Check {
 	if domain == nil {
 		domain = DomainChecks
 	}
-	return checksOf(l.steps(), domain(l.env()))
+	return checksOf(l.steps(), domain(l.env))
 }
 
 func (l *loop) run(reloads <-chan os.Signal) error {

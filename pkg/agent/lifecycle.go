@@ -118,6 +118,7 @@ func (l *loop) applyReload() {
 		l.work.retryC = nil
 	}
 	l.cfg, l.reloading, l.work.retries, l.creds.err = cfg, true, 0, nil
+	l.env = l.newEnv(cfg)
 	l.stopImages()
 	l.startImages()
 	node, err := slurm.NodeName(cfg.Verify.NodeName)

@@ -112,7 +112,7 @@ func slurmdAt(t *testing.T, root string, started time.Time, plugin string) {
 	testenv.WriteFile(t, filepath.Join(root, "proc/stat"), []byte(fmt.Sprintf("cpu 0 0 0 0\nbtime %d\n", boot.Unix())), 0o644)
 	ticks := started.Sub(boot) * 100 / time.Second
 	testenv.WriteFile(t, filepath.Join(root, "proc/4242/stat"),
-		[]byte(fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", ticks)), 0o644)
+		[]byte(fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n", ticks)), 0o644)
 }
 
 // slurmd runs an older plugin and no systemd can restart it: the restart

@@ -18,7 +18,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// Env is what every step needs to find and change the host.
+// Env is what every step needs to find and change the host, and what the
+// steps and checks built from it share between runs. NewEnv builds it; the
+// daemon builds one per config and keeps it while that config runs.
 type Env struct {
 	Config config.Config
 	Root   config.Root
@@ -26,6 +28,18 @@ type Env struct {
 	// Probes keeps the latest registry probe for the metrics: the daemon
 	// holds one for its life; nil (verify, apply) keeps nothing.
 	Probes *probe.Record
+	// Slurm keeps srun's answer to --version for the Pyxis build steps and
+	// checks: a converged node starts no process to converge or check.
+	Slurm *slurm.Detector
+	// Restarts keeps a pending slurmd restart from being logged at every
+	// converge.
+	Restarts *pyxis.RestartWarnings
+}
+
+// NewEnv is the Env of one config: the one place the state its steps and
+// checks share is made.
+func NewEnv(cfg config.Config, root config.Root, log *zap.Logger) Env {
+	return Env{Config: cfg, Root: root, Log: log, Slurm: slurm.NewDetector(), Restarts: &pyxis.RestartWarnings{}}
 }
 
 // Steps lists, in order, everything that makes up a converged node.
@@ -51,7 +65,7 @@ func pyxisSteps(env Env) []converge.Step {
 	var steps []converge.Step
 	if c.Pyxis.Install {
 		b := &pyxis.Builder{
-			Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, CacheDir: c.CacheDir, Log: env.Log,
+			Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, CacheDir: c.CacheDir, Log: env.Log, Slurm: env.Slurm,
 			Fetcher: artifact.New(root.Path(filepath.Join(c.CacheDir, "pyxis")), env.Log),
 		}
 		steps = append(steps, &pyxis.FetchStep{B: b}, &pyxis.BuildStep{B: b})
@@ -63,5 +77,6 @@ func pyxisSteps(env Env) []converge.Step {
 	if path != nil {
 		steps = append(steps, path)
 	}
-	return append(steps, &pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log, Connect: slurm.DefaultConnect, Env: path})
+	return append(steps, &pyxis.RestartStep{Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, Log: env.Log,
+		Connect: slurm.DefaultConnect, Env: path, Warned: env.Restarts})
 }

@@ -46,10 +46,6 @@ const (
 	retryMax   = 15 * time.Minute
 )
 
-func (l *loop) env() Env {
-	return Env{Config: l.cfg, Root: l.d.Root, Log: l.log, Probes: &l.serve.probes}
-}
-
 // startConverge runs every step in a worker; steps already done cost only
 // their Plan, so a retry reruns the whole list.
 func (l *loop) startConverge() {

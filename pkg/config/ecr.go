@@ -1,8 +1,13 @@
 package config
 
 import (
+	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // ECR lists the registries to keep credentials for and when to refresh them.
@@ -89,4 +94,124 @@ func short(d time.Duration) string {
 		}
 	}
 	return s
+}
+
+// Registry is an ECR registry host, parsed and checked when the config loads
+// (decodeNode, below, decodes it).
+type Registry struct {
+	Host      string
+	Account   string
+	Region    string
+	FIPS      bool
+	DualStack bool
+	Suffix    string
+	// RoleARN, when set, is assumed (STS AssumeRole) for this registry's
+	// token alone: a registry in another account whose repository policy
+	// does not trust the node's own role.
+	RoleARN string
+}
+
+func (r Registry) String() string { return r.Host }
+
+// ecrHost follows amazon-ecr-credential-helper's pattern: a 12-digit account,
+// dkr.ecr (or dual-stack dkr-ecr), an optional -fips, a region, and one of the
+// partitions' DNS suffixes. Anchored at both ends, so look-alikes such as
+// "...amazonaws.com.evil.example" do not match.
+var ecrHost = regexp.MustCompile(`^(\d{12})\.dkr([.-])ecr(-fips)?\.([a-z0-9][a-z0-9-]*)\.` +
+	`(amazonaws\.com|amazonaws\.com\.cn|amazonaws\.eu|on\.aws|on\.amazonwebservices\.com\.cn|` +
+	`sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$`)
+
+// dualStackSuffix says which suffixes belong to the dual-stack (dkr-ecr)
+// names; mixing the two forms names a host that does not exist.
+var dualStackSuffix = map[string]bool{"on.aws": true, "on.amazonwebservices.com.cn": true}
+
+// ParseRegistry checks that host is an ECR registry host name. A scheme, a
+// path or a port is an error: enroot matches the credentials by bare host.
+func ParseRegistry(host string) (Registry, error) {
+	switch {
+	case host == "":
+		return Registry{}, fmt.Errorf("registry host is empty")
+	case strings.Contains(host, "://"), strings.ContainsAny(host, "/:#@ "):
+		return Registry{}, fmt.Errorf("%q is not a bare registry host (write it like 123456789012.dkr.ecr.us-east-1.amazonaws.com, with no scheme, port or path)", host)
+	}
+	m := ecrHost.FindStringSubmatch(strings.ToLower(host))
+	if m == nil || (m[2] == "-") != dualStackSuffix[m[5]] {
+		return Registry{}, fmt.Errorf("%q is not an ECR registry host (<12-digit account>.dkr.ecr.<region>.amazonaws.com)", host)
+	}
+	return Registry{
+		Host:      m[0],
+		Account:   m[1],
+		FIPS:      m[3] != "",
+		Region:    m[4],
+		DualStack: m[2] == "-",
+		Suffix:    m[5],
+	}, nil
+}
+
+// NodeRegistry names the account's private registry in region, for a node
+// that discovered both from its instance identity document.
+func NodeRegistry(account, region string) (Registry, error) {
+	suffix := "amazonaws.com"
+	for prefix, s := range partitionSuffix {
+		if strings.HasPrefix(region, prefix) {
+			suffix = s
+		}
+	}
+	return ParseRegistry(account + ".dkr.ecr." + region + "." + suffix)
+}
+
+// partitionSuffix maps a region prefix to its partition's DNS suffix; every
+// other region is in the aws partition.
+var partitionSuffix = map[string]string{
+	"cn-":      "amazonaws.com.cn",
+	"us-iso-":  "c2s.ic.gov",
+	"us-isob-": "sc2s.sgov.gov",
+	"eu-isoe-": "cloud.adc-e.uk",
+	"us-isof-": "csp.hci.ic.gov",
+	"eusc-":    "amazonaws.eu",
+}
+
+// roleARN is an IAM role in any partition: arn:<partition>:iam::<account>:role/<path/name>.
+var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+
+// decodeNode accepts the plain host (how ecr.registries was always written)
+// or a mapping {host, role_arn} for a registry in another account whose
+// pulls need a role assumed there.
+func (r *Registry) decodeNode(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		parsed, err := ParseRegistry(n.Value)
+		if err != nil {
+			return err
+		}
+		*r = parsed
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("expected a registry host or a mapping {host, role_arn}")
+	}
+	var host, role string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: %s: expected a single value", v.Line, k.Value)
+		}
+		switch k.Value {
+		case "host":
+			host = v.Value
+		case "role_arn":
+			role = v.Value
+		default:
+			return fmt.Errorf("line %d: unknown key %q (known: host, role_arn)", k.Line, k.Value)
+		}
+	}
+	parsed, err := ParseRegistry(host)
+	if err != nil {
+		return err
+	}
+	if role != "" && !roleARN.MatchString(role) {
+		return fmt.Errorf("role_arn %q is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", clip(role, maxQuoted))
+	}
+	parsed.RoleARN = role
+	*r = parsed
+	return nil
 }

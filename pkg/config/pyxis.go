@@ -1,6 +1,12 @@
 package config
 
-import "github.com/enroot-agent/enroot-agent/internal/version"
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/enroot-agent/enroot-agent/internal/version"
+)
 
 // Pyxis says which Pyxis to build, against which Slurm, and how to wire it.
 type Pyxis struct {
@@ -40,4 +46,62 @@ func (p *problems) validatePyxis(x *Pyxis) {
 	p.absolute("pyxis.slurm_prefix", x.SlurmPrefix)
 	p.absolute("pyxis.libdir", x.Libdir)
 	p.absolute("pyxis.plugstack", x.Plugstack)
+}
+
+// pyxisArg is one argument Pyxis accepts on its plugstack line (config.c's
+// pyxis_config_parse). Pyxis refuses an unknown argument or a bad value at
+// plugin init, and then every srun, sbatch and salloc on the node fails: so
+// both are config errors here, long before the line reaches a plugstack.
+type pyxisArg struct {
+	since version.V                 // first Pyxis release that accepts it
+	check func(value string) string // "" when fine, else what is wrong
+}
+
+var pyxisArgs = map[string]pyxisArg{
+	"runtime_path":       {check: absolutePath},
+	"execute_entrypoint": {check: pyxisBool},
+	"container_scope":    {check: oneOf("global", "job")},
+	"sbatch_support":     {check: pyxisBool},
+	"use_enroot_load":    {check: pyxisBool},
+	"importer":           {since: version.V{0, 21, 0}, check: absolutePath},
+	"use_squashfuse":     {since: version.V{0, 22, 0}, check: pyxisBool},
+}
+
+// validatePyxisArgs checks each argument against what the configured Pyxis
+// version accepts. version is ok only when pyxis.version parsed.
+func (p *problems) validatePyxisArgs(args map[string]string, v version.V, ok bool) {
+	for _, key := range slices.Sorted(maps.Keys(args)) {
+		path, value := "pyxis.args."+key, args[key]
+		a, known := pyxisArgs[key]
+		switch {
+		case !known:
+			p.addf(path, "Pyxis has no argument %q, and an unknown argument makes every srun on the node fail (known: %s)", key, strings.Join(slices.Sorted(maps.Keys(pyxisArgs)), ", "))
+		case ok && v.Less(a.since):
+			p.addf(path, "needs Pyxis %s or newer; pyxis.version is %s", a.since, v)
+		case strings.ContainsAny(value, " \t\n#"):
+			// Slurm splits plugstack lines on blanks and cuts them at '#'.
+			p.addf(path, "%q holds a blank or '#', which a plugstack line cannot carry", value)
+		default:
+			if msg := a.check(value); msg != "" {
+				p.addf(path, "%q %s", value, msg)
+			}
+		}
+	}
+}
+
+func pyxisBool(v string) string {
+	switch v {
+	case "1", "true", "yes", "y", "0", "false", "no", "n":
+		return ""
+	}
+	return "is not a Pyxis boolean (1, true, yes, y, 0, false, no or n)"
+}
+
+func oneOf(values ...string) func(string) string {
+	return func(v string) string {
+		if slices.Contains(values, v) {
+			return ""
+		}
+		return "is not one of " + strings.Join(values, ", ")
+	}
 }

@@ -1,6 +1,3 @@
-// Package converge runs the steps that bring a node to its desired state. A
-// step can say whether its work is done, and why not, without changing
-// anything; the same answer serves apply, apply --dry-run and verify.
 package converge
 
 import (

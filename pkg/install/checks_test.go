@@ -50,7 +50,7 @@ func TestEnrootConfCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(root, ConfPath)
+	path := filepath.Join(root, EnrootConfPath)
 	testenv.MkdirAll(t, filepath.Dir(path), 0o755)
 	testenv.WriteFile(t, path, content, 0o644)
 	if r := enrootCheck(t, cfg, root, "enroot-conf"); r.Status != verify.OK {

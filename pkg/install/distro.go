@@ -1,8 +1,3 @@
-// Package install puts Enroot on a node and configures it: the distribution's
-// package manager for Enroot's prerequisites, the upstream Enroot packages at
-// the configured version (fetched and verified by pkg/artifact), the kernel
-// settings Enroot needs, and /etc/enroot/enroot.conf. Each piece is a
-// converge.Step, so apply, apply --dry-run and verify share one answer.
 package install
 
 import (

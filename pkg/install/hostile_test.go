@@ -96,7 +96,7 @@ func TestConfBackupKeepsModeAndOwner(t *testing.T) {
 	needRoot(t)
 	root := t.TempDir()
 	step := &ConfStep{Node: &Node{Root: config.Root(root), Log: zap.NewNop()}, Conf: MergeConf(nil, "")}
-	path := filepath.Join(root, ConfPath)
+	path := filepath.Join(root, EnrootConfPath)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type Builder struct {
 	CacheDir string // host path; the private build dir is made inside it
 	Fetcher  Fetcher
 	Log      *zap.Logger
+	Slurm    *slurm.Detector // the daemon's, which keeps srun's answer; nil asks srun every time
 
 	tarball *artifact.Result
 }
@@ -44,7 +45,7 @@ func (b *Builder) source() string { return artifact.Expand(b.Cfg.Source, b.Cfg.V
 
 // stale says why a build is needed ("" when the installed plugin matches).
 func (b *Builder) stale(ctx context.Context) (string, slurm.Detected, error) {
-	sl, err := slurm.Detect(ctx, b.Root, b.Cfg.SlurmPrefix)
+	sl, err := b.Slurm.Detect(ctx, b.Root, b.Cfg.SlurmPrefix)
 	if err != nil {
 		return "", sl, err
 	}

@@ -16,17 +16,18 @@ import (
 // Checks look at what srun needs from Pyxis on this node: the plugin,
 // built for the running Slurm; a plugstack that reaches it and loads nothing
 // missing; slurmd restarted since either changed; and the memlock limit.
-func Checks(cfg config.Config, root config.Root) []verify.Check {
+// sl is the daemon's Slurm detector, shared with the build steps.
+func Checks(cfg config.Config, root config.Root, sl *slurm.Detector) []verify.Check {
 	p := cfg.Pyxis
 	return []verify.Check{
-		verify.Func{CheckName: "pyxis-plugin", Fn: func(ctx context.Context) verify.Result { return pyxisPlugin(ctx, cfg, root) }},
+		verify.Func{CheckName: "pyxis-plugin", Fn: func(ctx context.Context) verify.Result { return pyxisPlugin(ctx, cfg, root, sl) }},
 		verify.Func{CheckName: "pyxis-plugstack", Fn: func(context.Context) verify.Result { return pyxisPlugstack(p, root) }},
 		verify.Func{CheckName: "slurmd-pyxis-loaded", Fn: func(context.Context) verify.Result { return slurmdLoaded(cfg, root) }},
 		verify.Func{CheckName: "slurm-memlock", Fn: func(context.Context) verify.Result { return slurmMemlock(p, root) }},
 	}
 }
 
-func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root) verify.Result {
+func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root, detector *slurm.Detector) verify.Result {
 	plugin := filepath.Join(cfg.Pyxis.Libdir, PluginName)
 	if _, err := os.Stat(root.Path(plugin)); err != nil {
 		return verify.Failf(verify.ApplyFix, "%s is missing: every srun, sbatch and salloc that loads it fails", plugin)
@@ -38,7 +39,7 @@ func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root) verif
 	if err != nil || rec.PyxisVersion == "" {
 		return verify.Unknownf(verify.ApplyFix, "no build record for %s in %s: cannot tell which Slurm it was built for", plugin, cfg.StateDir)
 	}
-	sl, err := slurm.Detect(ctx, root, cfg.Pyxis.SlurmPrefix)
+	sl, err := detector.Detect(ctx, root, cfg.Pyxis.SlurmPrefix)
 	if err != nil {
 		return verify.Unknownf("check slurm_prefix", "%v", err)
 	}
@@ -109,7 +110,7 @@ func startedBefore(started, changed time.Time) bool {
 }
 
 func slurmMemlock(p config.Pyxis, root config.Root) verify.Result {
-	conf := slurm.ConfPath(p.SlurmPrefix, root)
+	conf := slurm.SlurmConfPath(p.SlurmPrefix, root)
 	settings, err := slurm.ReadConf(root, conf)
 	if err != nil {
 		return verify.Unknownf("set SLURM_CONF for the agent, or slurm_prefix", "cannot read slurm.conf: %v", err)

@@ -13,7 +13,7 @@ import (
 
 func check(t *testing.T, cfg config.Config, root, name string) verify.Result {
 	t.Helper()
-	for _, c := range Checks(cfg, config.Root(root)) {
+	for _, c := range Checks(cfg, config.Root(root), nil) {
 		if c.Name() == name {
 			return c.Run(context.Background())
 		}
@@ -81,8 +81,8 @@ func TestSlurmdStartedBeforeTheChange(t *testing.T) {
 	}
 	// Booted at 1_700_000_000; slurmd started 100 s later (10000 ticks).
 	write(t, root+"/proc/stat", "cpu 1 2\nbtime 1700000000\n")
-	write(t, root+"/proc/812/stat", "812 (slurmd) S 1 812 812 0 -1 4194624 0 0 0 0 0 0 0 0 20 0 1 0 10000 0 0\n")
-	write(t, root+"/proc/813/stat", "813 (bash) S 1 813 813 0 -1 4194624 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n")
+	write(t, root+"/proc/812/stat", "812 (slurmd) S 1 812 812 0 -1 4194624 0 0 0 0 0 0 0 0 20 0 1 0 10000 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n")
+	write(t, root+"/proc/813/stat", "813 (bash) S 1 813 813 0 -1 4194624 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n")
 	started := time.Unix(1700000100, 0)
 	os.Chtimes(root+"/opt/slurm/etc/plugstack.conf", started.Add(-time.Hour), started.Add(-time.Hour))
 	os.Chtimes(root+"/usr/local/lib/slurm/spank_pyxis.so", started.Add(time.Minute), started.Add(time.Minute))

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // An image may already carry a Pyxis of its own: ParallelCluster 3.11+
@@ -37,13 +38,12 @@ func foreignPyxis(lines []Line, own string) []string {
 // about to add would start loading: plugstack.conf.d/*.conf files other
 // than its own, which Slurm does not read yet.
 func dormantPyxis(root config.Root, plugstack, own string) ([]string, error) {
-	matches, err := filepath.Glob(root.Path(IncludePattern(plugstack)))
+	matches, err := slurm.Glob(root, IncludePattern(plugstack))
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, m := range matches {
-		file := filepath.Join(ConfDir(plugstack), filepath.Base(m))
+	for _, file := range matches {
 		if file == own {
 			continue
 		}

@@ -1,14 +1,16 @@
-// Package pyxis builds the Pyxis SPANK plugin against the node's Slurm,
-// installs it, wires it into Slurm's plugstack without racing other nodes on
-// a shared /opt/slurm, and restarts slurmd when either changed.
 package pyxis
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
+
+// The plugstack format: Parse reads one file as Slurm's plugstack.c does,
+// and Walk follows its includes into the Stack Slurm would load.
 
 // Kind is what a plugstack line asks Slurm to do.
 type Kind int
@@ -19,15 +21,26 @@ const (
 	Include                  // read every file the glob matches, in order
 )
 
-var kindNames = map[string]Kind{"required": Required, "optional": Optional, "include": Include}
-
 func (k Kind) String() string {
-	for name, v := range kindNames {
-		if v == k {
-			return name
-		}
+	switch k {
+	case Required:
+		return "required"
+	case Optional:
+		return "optional"
+	case Include:
+		return "include"
 	}
 	return "invalid"
+}
+
+// parseKind reads a line's first field.
+func parseKind(s string) (Kind, bool) {
+	for _, k := range []Kind{Required, Optional, Include} {
+		if k.String() == s {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // Line is one meaningful plugstack line.
@@ -74,7 +87,7 @@ func Parse(file string, data []byte) ([]Line, []Invalid) {
 		if len(fields) == 0 {
 			continue
 		}
-		kind, ok := kindNames[fields[0]]
+		kind, ok := parseKind(fields[0])
 		switch {
 		case !ok:
 			bad = append(bad, Invalid{file, n, text, fmt.Sprintf("%q is not required, optional or include", fields[0])})
@@ -92,3 +105,59 @@ func Parse(file string, data []byte) ([]Line, []Invalid) {
 }
 
 func isSep(r rune) bool { return r == ' ' || r == '\t' }
+
+// Stack is what Slurm would load from a plugstack, includes followed.
+type Stack struct {
+	Lines    []Line    // required and optional lines, in the order Slurm loads them
+	Includes []Line    // include lines, in the order they were read
+	Files    []string  // every file read, as host paths, in order
+	Invalid  []Invalid // lines Slurm ignores
+	Problems []string  // include loops, bad globs
+}
+
+// Walk reads the plugstack at path (a host path) and every file its include
+// globs match, as Slurm's spank does (slurm.IncludeWalker): a relative glob
+// is taken from the including file's directory, glob(3) never matches a dot
+// file with '*', and a missing plugstack is an empty one. root maps each
+// host path to where it is read.
+func Walk(root config.Root, path string) (*Stack, error) {
+	s := &Stack{}
+	w := slurm.IncludeWalker{Root: root, Missing: slurm.MissingIsEmpty}
+	walked, err := w.Walk(path, func(file string, data []byte, include func(slurm.Include)) {
+		lines, bad := Parse(file, data)
+		s.Invalid = append(s.Invalid, bad...)
+		for _, l := range lines {
+			if l.Kind != Include {
+				s.Lines = append(s.Lines, l)
+				continue
+			}
+			s.Includes = append(s.Includes, l)
+			include(l.include())
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read plugstack: %w", err)
+	}
+	s.Files = walked.Files
+	for _, p := range walked.Problems {
+		s.Problems = append(s.Problems, p.Error())
+	}
+	return s, nil
+}
+
+// include is an include line as the walker takes it.
+func (l Line) include() slurm.Include {
+	return slurm.Include{File: l.File, Line: l.Num, Pattern: l.Path}
+}
+
+// Plugins returns the required and optional lines that load a plugin with
+// the given file name (for example spank_pyxis.so), wherever it lives.
+func (s *Stack) Plugins(base string) []Line {
+	var out []Line
+	for _, l := range s.Lines {
+		if filepath.Base(l.Path) == base {
+			out = append(out, l)
+		}
+	}
+	return out
+}

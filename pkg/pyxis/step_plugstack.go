@@ -79,10 +79,10 @@ func (p *Plugstack) apply(ctx context.Context) error {
 		p.Log.Info("another node wired Pyxis into the shared plugstack meanwhile; nothing to write", zap.String("plugstack", p.Cfg.Plugstack))
 		return nil
 	}
-	if err := atomicfile.MkdirIfMissing(p.Root.Path(ConfDir(p.Cfg.Plugstack))); err != nil {
+	if err := atomicfile.MkdirIfMissing(p.Root.Path(DropInDir(p.Cfg.Plugstack))); err != nil {
 		return err
 	}
-	if _, err := atomicfile.Write(p.Root.Path(ConfPath(p.Cfg.Plugstack)), w.conf, atomicfile.Default); err != nil {
+	if _, err := atomicfile.Write(p.Root.Path(DropInPath(p.Cfg.Plugstack)), w.conf, atomicfile.Default); err != nil {
 		return err
 	}
 	if w.main != nil {
@@ -110,7 +110,7 @@ func (p *Plugstack) inspect(needPlugin bool) (*wiring, []converge.Change, error)
 		}
 		return nil, nil, nil
 	}
-	own := ConfPath(p.Cfg.Plugstack)
+	own := DropInPath(p.Cfg.Plugstack)
 	c := foreignPyxis(s.Lines, own)
 	if !s.Reaches(own) {
 		dormant, err := dormantPyxis(p.Root, p.Cfg.Plugstack, own)

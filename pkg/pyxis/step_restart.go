@@ -36,6 +36,9 @@ type RestartStep struct {
 	// (step_restart_env.go): slurmd reads it only when it starts, so a
 	// change to it needs the same restart.
 	Env *slurm.PathStep
+	// Warned keeps a pending restart from being logged at every converge;
+	// nil logs it every time.
+	Warned *RestartWarnings
 }
 
 func (s *RestartStep) Name() string { return StepRestart }

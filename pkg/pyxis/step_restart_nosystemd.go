@@ -9,10 +9,27 @@ import (
 	"go.uber.org/zap"
 )
 
-// warned is, per record path, the fingerprint already reported as "restart
-// it yourself": the daemon builds its steps anew for every converge and
-// check, and one warning per change is what an admin needs in the journal.
-var warned sync.Map
+// RestartWarnings remembers the fingerprint already reported as "restart it
+// yourself": the daemon builds its steps anew for every converge and check,
+// and one warning per change is what an admin needs in the journal. The
+// daemon holds one per config and gives it to every RestartStep it builds.
+type RestartWarnings struct {
+	mu   sync.Mutex
+	last string
+}
+
+// first reports whether fp is not the fingerprint last warned about, and
+// remembers it. On a nil *RestartWarnings every call is the first.
+func (w *RestartWarnings) first(fp string) bool {
+	if w == nil {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := w.last == fp
+	w.last = fp
+	return !seen
+}
 
 // withoutSystemd is the plan when no systemd answers (a container, a
 // chroot): a slurmd that is not running, or was restarted by hand since the
@@ -40,7 +57,7 @@ func (s *RestartStep) withoutSystemd(fp string, cause error) *converge.Plan {
 }
 
 func (s *RestartStep) warnOnce(fp string, err error) {
-	if last, ok := warned.Swap(s.recordPath(), fp); ok && last == fp {
+	if !s.Warned.first(fp) {
 		return
 	}
 	s.Log.Warn("cannot restart slurmd: "+err.Error(), zap.String("fix", "restart slurmd yourself so it loads the new Pyxis: systemctl restart slurmd"))

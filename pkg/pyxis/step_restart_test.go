@@ -24,7 +24,7 @@ func restartStep(t *testing.T) (*RestartStep, string) {
 	write(t, root+cfg.Libdir+"/spank_pyxis.so", "ELF v1")
 	write(t, root+cfg.Plugstack, "required "+cfg.Libdir+"/spank_pyxis.so\n")
 	write(t, root+"/var/lib/enroot-agent/.keep", "")
-	return &RestartStep{Cfg: cfg, Root: config.Root(root), StateDir: "/var/lib/enroot-agent", Log: zap.NewNop(), Connect: slurm.DefaultConnect}, root
+	return &RestartStep{Cfg: cfg, Root: config.Root(root), StateDir: "/var/lib/enroot-agent", Log: zap.NewNop(), Connect: slurm.DefaultConnect, Warned: &RestartWarnings{}}, root
 }
 
 func converge1(t *testing.T, s *RestartStep) (changes int, err error) {
@@ -112,7 +112,7 @@ func fakeSlurmd(t *testing.T, root string, started time.Time) {
 	boot := time.Now().Add(-time.Hour).Truncate(time.Second)
 	write(t, root+"/proc/stat", fmt.Sprintf("cpu 0 0 0 0\nbtime %d\n", boot.Unix()))
 	ticks := started.Sub(boot) * 100 / time.Second
-	write(t, root+"/proc/4242/stat", fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", ticks))
+	write(t, root+"/proc/4242/stat", fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n", ticks))
 }
 
 // Without systemd the restart is pending, not done: apply says so once per

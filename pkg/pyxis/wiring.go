@@ -14,19 +14,19 @@ import (
 // PluginName is the file Pyxis's Makefile builds and the agent installs.
 const PluginName = "spank_pyxis.so"
 
-// ConfDir is the drop-in directory beside the main plugstack. The pyxis entry
-// lives there in its own file, so the shared main file only ever needs one
-// include line and is never rewritten for an argument change.
-func ConfDir(plugstack string) string {
+// DropInDir is the drop-in directory beside the main plugstack. The pyxis
+// entry lives there in its own file, so the shared main file only ever needs
+// one include line and is never rewritten for an argument change.
+func DropInDir(plugstack string) string {
 	return filepath.Join(filepath.Dir(plugstack), "plugstack.conf.d")
 }
 
-// ConfPath is the agent's own plugstack file.
-func ConfPath(plugstack string) string { return filepath.Join(ConfDir(plugstack), "pyxis.conf") }
+// DropInPath is the agent's own plugstack file, plugstack.conf.d/pyxis.conf.
+func DropInPath(plugstack string) string { return filepath.Join(DropInDir(plugstack), "pyxis.conf") }
 
 // IncludePattern is the include glob the main plugstack needs. "*.conf"
 // cannot match a dot file, so no temp or lock file is ever loaded.
-func IncludePattern(plugstack string) string { return filepath.Join(ConfDir(plugstack), "*.conf") }
+func IncludePattern(plugstack string) string { return filepath.Join(DropInDir(plugstack), "*.conf") }
 
 // Entry is the plugstack line that loads Pyxis from libdir with args, sorted
 // by key so every node renders the same bytes.
@@ -59,12 +59,7 @@ func AddInclude(main []byte, pattern string) []byte {
 // that Slurm reads it as soon as it exists.
 func (s *Stack) Reaches(file string) bool {
 	for _, l := range s.Includes {
-		pattern := l.Path
-		if !filepath.IsAbs(pattern) {
-			pattern = filepath.Join(filepath.Dir(l.File), pattern)
-		}
-		pattern = filepath.Clean(pattern)
-		if slurm.Matches(pattern, file) {
+		if slurm.Matches(l.include().Path(), file) {
 			return true
 		}
 	}

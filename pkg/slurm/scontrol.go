@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -81,4 +83,63 @@ func (s Scontrol) run(ctx context.Context, args ...string) (string, error) {
 		return "", fmt.Errorf("scontrol %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return out.String(), nil
+}
+
+// Node is what the drain logic needs from `scontrol show node`.
+type Node struct {
+	State  string // e.g. IDLE+DRAIN
+	Drain  bool   // DRAIN, DRAINING or DRAINED
+	Down   bool
+	Reason string // without Slurm's trailing "[user@time]"
+}
+
+// slurmStamp is what slurmctld appends to a reason: " [root@2024-01-02T03:04:05]".
+var slurmStamp = regexp.MustCompile(`\s*\[[^\[\]]*@[^\[\]]*\]$`)
+
+// ParseNode reads the multi-line `scontrol show node NAME` output, where
+// Reason= sits on its own line and may hold spaces.
+func ParseNode(out string) (Node, error) {
+	var n Node
+	found := false
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if r, ok := strings.CutPrefix(line, "Reason="); ok {
+			n.Reason = slurmStamp.ReplaceAllString(r, "")
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if s, ok := strings.CutPrefix(f, "State="); ok {
+				n.State, found = s, true
+			}
+		}
+	}
+	if !found {
+		return Node{}, fmt.Errorf("no State= in the output")
+	}
+	for i, flag := range strings.Split(n.State, "+") {
+		switch {
+		case strings.HasPrefix(flag, "DRAIN"):
+			n.Drain = true
+		case i == 0 && flag == "DOWN":
+			n.Down = true
+		}
+	}
+	if n.Reason == "(null)" || n.Reason == "none" {
+		n.Reason = ""
+	}
+	return n, nil
+}
+
+// NodeName is this node's Slurm NodeName: the configured one, else the short
+// host name (ParallelCluster names a compute node's host after its NodeName).
+func NodeName(configured string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("node name: %w (set verify.node_name)", err)
+	}
+	short, _, _ := strings.Cut(h, ".")
+	return short, nil
 }

@@ -1,9 +1,3 @@
-// Package verify is the check framework: a check looks at the node without
-// changing it and answers ok, fail or unknown, with what is wrong and how to
-// fix it; RunAll evaluates checks concurrently under a deadline, and Cache
-// shares one evaluation among concurrent callers. The checks themselves live
-// in their domain packages beside the steps (install, pyxis, credentials);
-// pkg/agent assembles the list, serves it, exports it and drains on it.
 package verify
 
 import (
@@ -23,18 +17,21 @@ const (
 	Unknown
 )
 
-var statusNames = [...]string{OK: "ok", Fail: "fail", Unknown: "unknown"}
-
 func (s Status) String() string {
-	if s < 0 || int(s) >= len(statusNames) {
-		return fmt.Sprintf("Status(%d)", int(s))
+	switch s {
+	case OK:
+		return "ok"
+	case Fail:
+		return "fail"
+	case Unknown:
+		return "unknown"
 	}
-	return statusNames[s]
+	return fmt.Sprintf("Status(%d)", int(s))
 }
 
 // MarshalJSON writes the status as "ok", "fail" or "unknown".
 func (s Status) MarshalJSON() ([]byte, error) {
-	if s < 0 || int(s) >= len(statusNames) {
+	if s < OK || s > Unknown {
 		return nil, fmt.Errorf("verify: invalid status %d", int(s))
 	}
 	return json.Marshal(s.String())
@@ -47,9 +44,9 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &name); err != nil {
 		return fmt.Errorf("verify: status: %w", err)
 	}
-	for i, n := range statusNames {
-		if n == name {
-			*s = Status(i)
+	for _, st := range []Status{OK, Fail, Unknown} {
+		if st.String() == name {
+			*s = st
 			return nil
 		}
 	}
@@ -103,3 +100,72 @@ func Unknownf(fix, format string, args ...any) Result {
 
 // ApplyFix is the fix for whatever a converge repairs.
 const ApplyFix = "run `enroot-agent apply` (the daemon retries on its own)"
+
+// RunAll runs every check concurrently and returns the results in the
+// checks' order. A check still running when ctx ends is reported unknown
+// (a stat on a hung NFS /opt/slurm never returns, and must not wedge every
+// later probe); a check that panics is reported unknown too.
+func RunAll(ctx context.Context, checks []Check) []Result {
+	type done struct {
+		i int
+		r Result
+	}
+	ch := make(chan done, len(checks))
+	for i, c := range checks {
+		go func() { ch <- done{i, runOne(ctx, c)} }()
+	}
+	out := make([]Result, len(checks))
+	finished := make([]bool, len(checks))
+	for n := 0; n < len(checks); n++ {
+		select {
+		case d := <-ch:
+			out[d.i], finished[d.i] = d.r, true
+		case <-ctx.Done():
+			for i, c := range checks {
+				if !finished[i] {
+					out[i] = Unknownf("look for a hung mount or command on the node", "check did not finish: %v", ctx.Err())
+					out[i].Name = c.Name()
+				}
+			}
+			return out
+		}
+	}
+	return out
+}
+
+func runOne(ctx context.Context, c Check) (r Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = Unknownf("report this as a bug in enroot-agent", "check crashed: %v", p)
+			r.Name = c.Name()
+		}
+	}()
+	r = c.Run(ctx)
+	if r.Name == "" {
+		r.Name = c.Name()
+	}
+	return r
+}
+
+// Overall is the worst status: any fail is a fail, else any unknown is
+// unknown. No checks at all is unknown: health must not be assumed.
+func Overall(results []Result) Status {
+	if len(results) == 0 {
+		return Unknown
+	}
+	worst := OK
+	for _, r := range results {
+		switch {
+		case r.Status == Fail:
+			return Fail
+		case r.Status != OK:
+			worst = Unknown
+		}
+	}
+	return worst
+}
+
+// String is one line for logs.
+func (r Result) String() string {
+	return fmt.Sprintf("%s %s: %s", r.Name, r.Status, r.Message)
+}

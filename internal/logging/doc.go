@@ -1,0 +1,2 @@
+// Package logging builds the agent's zap logger.
+package logging

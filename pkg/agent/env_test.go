@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/verify"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// The steps and checks built from one Env share what it holds, however
+// often the daemon rebuilds them: srun is asked its version once, and a
+// slurmd restart that cannot happen (no systemd bus) is logged once. A new
+// Env, as a reloaded config gets, starts afresh.
+func TestEnvSharedAcrossStepLists(t *testing.T) {
+	root := testenv.NodeRoot(t)
+	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
+	cfg, err := config.Parse("sandbox.yaml", []byte(pyxisYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := filepath.Join(t.TempDir(), "srun-calls")
+	srun := filepath.Join(root, "usr/bin/srun")
+	if err := os.Remove(srun); err != nil {
+		t.Fatal(err)
+	}
+	// The host's srun needs a cluster to answer; this one answers as the
+	// host's headers (22.05.8) and counts.
+	testenv.WriteFile(t, srun, []byte("#!/bin/sh\necho run >> "+calls+"\necho slurm 22.05.8\n"), 0o755)
+	// A slurmd that started long before the agent built Pyxis.
+	boot := time.Now().Add(-time.Hour).Unix()
+	testenv.MkdirAll(t, filepath.Join(root, "proc/4242"), 0o755)
+	testenv.WriteFile(t, filepath.Join(root, "proc/stat"), []byte(fmt.Sprintf("btime %d\n", boot)), 0o644)
+	testenv.WriteFile(t, filepath.Join(root, "proc/4242/stat"), []byte("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0"+
+		" 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"), 0o644)
+	core, logs := observer.New(zap.WarnLevel)
+	env := NewEnv(cfg, config.Root(root), zap.New(core))
+	ctx := context.Background()
+	for range 3 {
+		(&converge.Runner{Log: zap.NewNop()}).Run(ctx, Steps(env))
+		verify.RunAll(ctx, Checks(env))
+	}
+	runs := func() int {
+		data, _ := os.ReadFile(calls)
+		return strings.Count(string(data), "run")
+	}
+	if n := runs(); n != 1 {
+		t.Errorf("srun --version ran %d times for 3 converges and 3 check runs of one Env, want 1", n)
+	}
+	if n := logs.FilterMessageSnippet("cannot restart slurmd").Len(); n != 1 {
+		t.Errorf("%d warnings for one pending restart, want 1", n)
+	}
+	fresh := NewEnv(cfg, config.Root(root), zap.New(core))
+	verify.RunAll(ctx, Checks(fresh))
+	(&converge.Runner{Log: zap.NewNop()}).Run(ctx, Steps(fresh))
+	if n := runs(); n != 2 {
+		t.Errorf("a new Env asked srun %d times in all, want 2", n)
+	}
+	if n := logs.FilterMessageSnippet("cannot restart slurmd").Len(); n != 2 {
+		t.Errorf("a new Env: %d warnings in all, want 2", n)
+	}
+}
