@@ -22,9 +22,7 @@ import (
 // none left, the test fails until its line is deleted here.
 var notYetFixed = map[string]string{
 	"pkg/agent":        "item 1: the node's steps and checks move to a package built once per config",
-	"pkg/credentials":  "item 3: lastProbe and the refresher's state move into the objects that own them",
 	"pkg/images":       "item 4: the importer is split out; the store's tables with it",
-	"pkg/importer":     "item 4: split out of pkg/images, with its state",
 	"internal/testenv": "item 5: the fakes are regrouped with one constructor style",
 	"internal/cluster": "item 5: the cluster test bed's tables go with the fakes' regrouping",
 	"cmd":              "main may keep state (the issue allows it; -ldflags sets main.version); its command tables are not reviewed yet",

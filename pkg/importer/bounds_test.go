@@ -70,7 +70,7 @@ func TestImporterNeverHangsOnTheCache(t *testing.T) {
 		within  time.Duration
 	}{
 		{"accepts and never answers", Bounds{}, func(_ http.ResponseWriter, r *http.Request) { forever(r) },
-			"awaiting response headers", DefaultBounds.AnswerWithin + 10*time.Second},
+			"awaiting response headers", DefaultBounds().AnswerWithin + 10*time.Second},
 		{"answers, then says nothing", short, func(w http.ResponseWriter, r *http.Request) {
 			stream(w, Event{State: "verifying", Progress: 1})
 			forever(r)
@@ -110,7 +110,7 @@ func TestImporterNeverHangsOnTheCache(t *testing.T) {
 			t.Logf("fell back after %s", took.Round(100*time.Millisecond))
 		})
 	}
-	if DefaultBounds.AnswerWithin > 30*time.Second || DefaultBounds.LineWithin > 30*time.Second || DefaultBounds.NoProgressFor > 2*time.Minute {
-		t.Fatalf("the default bounds are not seconds: %+v", DefaultBounds)
+	if DefaultBounds().AnswerWithin > 30*time.Second || DefaultBounds().LineWithin > 30*time.Second || DefaultBounds().NoProgressFor > 2*time.Minute {
+		t.Fatalf("the default bounds are not seconds: %+v", DefaultBounds())
 	}
 }

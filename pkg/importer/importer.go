@@ -29,8 +29,10 @@ type Bounds struct {
 	AnswerWithin, LineWithin, NoProgressFor time.Duration
 }
 
-// DefaultBounds: seconds, not hours.
-var DefaultBounds = Bounds{AnswerWithin: 10 * time.Second, LineWithin: 15 * time.Second, NoProgressFor: 60 * time.Second}
+// DefaultBounds are seconds, not hours.
+func DefaultBounds() Bounds {
+	return Bounds{AnswerWithin: 10 * time.Second, LineWithin: 15 * time.Second, NoProgressFor: 60 * time.Second}
+}
 
 // Importer is the Pyxis side: `enroot-agent importer get URI` and
 // `release`, run by Pyxis as the job's user in the job's environment.
@@ -43,7 +45,7 @@ type Importer struct {
 
 func (im *Importer) bounds() Bounds {
 	if im.Bounds == (Bounds{}) {
-		return DefaultBounds
+		return DefaultBounds()
 	}
 	return im.Bounds
 }
