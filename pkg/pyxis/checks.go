@@ -42,10 +42,14 @@ func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root) verif
 	if err != nil {
 		return verify.Unknownf("check slurm_prefix", "%v", err)
 	}
-	if rec.SlurmVersion != sl.Version {
+	if slurm.Release(rec.SlurmVersion) != sl.Release() {
 		return verify.Failf(verify.ApplyFix+"; it rebuilds Pyxis for the running Slurm", "%s was built for Slurm %s but Slurm %s runs here (from %s): Slurm refuses a plugin built for another release", plugin, rec.SlurmVersion, sl.Version, sl.From)
 	}
-	return verify.Ok(fmt.Sprintf("%s is Pyxis %s built for Slurm %s", plugin, rec.PyxisVersion, sl.Version))
+	built := fmt.Sprintf("Slurm %s", sl.Version)
+	if rec.SlurmVersion != sl.Version {
+		built = fmt.Sprintf("Slurm %s (Slurm %s runs here: the same release %s, which loads it)", rec.SlurmVersion, sl.Version, sl.Release())
+	}
+	return verify.Ok(fmt.Sprintf("%s is Pyxis %s built for %s", plugin, rec.PyxisVersion, built))
 }
 
 func pyxisPlugstack(p config.Pyxis, root config.Root) verify.Result {
