@@ -49,6 +49,7 @@ func pyxisSteps(env Env) []converge.Step {
 		b := &pyxis.Builder{
 			Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, CacheDir: c.CacheDir, Log: env.Log,
 			Fetcher: artifact.New(root.Path(filepath.Join(c.CacheDir, "pyxis")), env.Log),
+			Shared:  pyxis.NewShared(c.Pyxis, root, env.Log),
 		}
 		steps = append(steps, &pyxis.FetchStep{B: b}, &pyxis.BuildStep{B: b})
 	}

@@ -1,6 +1,11 @@
 package config
 
-import "github.com/enroot-agent/enroot-agent/internal/version"
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/enroot-agent/enroot-agent/internal/version"
+)
 
 // Pyxis says which Pyxis to build, against which Slurm, and how to wire it.
 type Pyxis struct {
@@ -10,6 +15,7 @@ type Pyxis struct {
 	SHA256           string            `yaml:"sha256"`
 	SlurmPrefix      string            `yaml:"slurm_prefix"`
 	Libdir           string            `yaml:"libdir"`
+	SharedDir        string            `yaml:"shared_dir"`
 	Plugstack        string            `yaml:"plugstack"`
 	PlugstackManaged bool              `yaml:"plugstack_managed"`
 	Args             map[string]string `yaml:"args"`
@@ -17,11 +23,15 @@ type Pyxis struct {
 
 func defaultPyxis() Pyxis {
 	return Pyxis{
-		Install:          true,
-		Version:          "0.24.0",
-		Source:           "https://github.com/NVIDIA/pyxis/archive/refs/tags/v{version}.tar.gz",
-		SlurmPrefix:      "/opt/slurm",
-		Libdir:           "/usr/local/lib/slurm",
+		Install:     true,
+		Version:     "0.24.0",
+		Source:      "https://github.com/NVIDIA/pyxis/archive/refs/tags/v{version}.tar.gz",
+		SlurmPrefix: "/opt/slurm",
+		Libdir:      "/usr/local/lib/slurm",
+		// Inside the Slurm install ParallelCluster's head node exports to
+		// every node: the head node, configured first, builds Pyxis there
+		// once per Slurm release and the compute nodes copy it.
+		SharedDir:        "/opt/slurm/lib/enroot-agent",
 		Plugstack:        "/opt/slurm/etc/plugstack.conf",
 		PlugstackManaged: true,
 	}
@@ -39,5 +49,17 @@ func (p *problems) validatePyxis(x *Pyxis) {
 	}
 	p.absolute("pyxis.slurm_prefix", x.SlurmPrefix)
 	p.absolute("pyxis.libdir", x.Libdir)
+	if x.SharedDir != "" {
+		p.absolute("pyxis.shared_dir", x.SharedDir)
+		if within(x.SharedDir, x.Libdir) || within(x.Libdir, x.SharedDir) {
+			p.addf("pyxis.shared_dir", "%q overlaps pyxis.libdir %q: keep the node-local plugin and the shared builds apart (\"\" turns sharing off)", x.SharedDir, x.Libdir)
+		}
+	}
 	p.absolute("pyxis.plugstack", x.Plugstack)
+}
+
+// within reports whether path is dir or lies below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

@@ -18,12 +18,16 @@ import (
 // missing; slurmd restarted since either changed; and the memlock limit.
 func Checks(cfg config.Config, root config.Root) []verify.Check {
 	p := cfg.Pyxis
-	return []verify.Check{
+	checks := []verify.Check{
 		verify.Func{CheckName: "pyxis-plugin", Fn: func(ctx context.Context) verify.Result { return pyxisPlugin(ctx, cfg, root) }},
 		verify.Func{CheckName: "pyxis-plugstack", Fn: func(context.Context) verify.Result { return pyxisPlugstack(p, root) }},
 		verify.Func{CheckName: "slurmd-pyxis-loaded", Fn: func(context.Context) verify.Result { return slurmdLoaded(cfg, root) }},
 		verify.Func{CheckName: "slurm-memlock", Fn: func(context.Context) verify.Result { return slurmMemlock(p, root) }},
 	}
+	if p.Install && p.SharedDir != "" {
+		checks = append(checks, verify.Func{CheckName: CheckShared, Fn: func(ctx context.Context) verify.Result { return sharedCheck(ctx, cfg, root) }})
+	}
+	return checks
 }
 
 func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root) verify.Result {
@@ -49,7 +53,14 @@ func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root) verif
 	if rec.SlurmVersion != sl.Version {
 		built = fmt.Sprintf("Slurm %s (Slurm %s runs here: the same release %s, which loads it)", rec.SlurmVersion, sl.Version, sl.Release())
 	}
-	return verify.Ok(fmt.Sprintf("%s is Pyxis %s built for %s", plugin, rec.PyxisVersion, built))
+	msg := fmt.Sprintf("%s is Pyxis %s built for %s", plugin, rec.PyxisVersion, built)
+	if rec.Origin != "" {
+		msg += ", " + rec.Origin
+	}
+	if rec.SharedNote != "" {
+		msg += " (no shared build used: " + rec.SharedNote + ")"
+	}
+	return verify.Ok(msg)
 }
 
 func pyxisPlugstack(p config.Pyxis, root config.Root) verify.Result {

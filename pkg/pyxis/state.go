@@ -31,6 +31,13 @@ type Record struct {
 	SlurmVersion  string `json:"slurm_version"`
 	Plugin        string `json:"plugin"` // host path of the installed .so
 	PluginSHA256  string `json:"plugin_sha256"`
+	// Origin says where the plugin came from: "built here", "built here
+	// and published to <entry>", "copied from <entry> (built by <node>)".
+	Origin string `json:"origin,omitempty"`
+	// SharedNote says why a build of its own was made rather than a copy
+	// of the shared one: a refused build, a directory the node cannot
+	// write or trust.
+	SharedNote string `json:"shared_note,omitempty"`
 }
 
 // ReadRecord returns the record, or a zero Record when none was written: a
