@@ -24,6 +24,8 @@ func slurmdStarted(t *testing.T, root string, at time.Time) {
 	ticks := at.Sub(boot) * 100 / time.Second
 	testenv.WriteFile(t, filepath.Join(root, "proc/4242/stat"),
 		[]byte(fmt.Sprintf("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", ticks)), 0o644)
+	// Slurm's bin on its PATH, as the slurmd-path check wants it.
+	testenv.WriteFile(t, filepath.Join(root, "proc/4242/environ"), []byte("PATH=/opt/slurm/bin:/usr/sbin:/usr/bin:/sbin:/bin\x00"), 0o400)
 }
 
 // restartedByHand is `systemctl restart slurmd` on a node the agent cannot
