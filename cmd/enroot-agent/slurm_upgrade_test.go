@@ -16,10 +16,13 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
-// Slurm releases the sandbox presents: A before the upgrade, B after.
+// Slurm versions the sandbox presents: A before the upgrade, B after (a
+// new release, whose slurmd refuses a plugin built for A's); APoint is a
+// point release of A, which loads A's plugin all the same.
 const (
-	slurmA = "22.05.8"
-	slurmB = "22.05.9"
+	slurmA      = "22.05.8"
+	slurmAPoint = "22.05.9"
+	slurmB      = "23.02.7"
 )
 
 // slurmAt makes root's Slurm (prefix /usr, as PyxisSandbox configures it)
@@ -108,6 +111,30 @@ func TestDaemonSlurmUpgrade(t *testing.T) {
 	plugin := filepath.Join(root, "usr/local/lib/slurm", pyxis.PluginName)
 	before := inode(t, plugin)
 
+	// A point release first: the daemon's checks see it and pass (the
+	// plugin built for 22.05.8 loads in 22.05.9), so nothing is drained,
+	// rebuilt or restarted, and a dry run plans nothing either.
+	slurmAt(t, root, slurmAPoint)
+	waitCheckSays(t, "http://"+listen, "pyxis-plugin", "Slurm "+slurmAPoint+" runs here")
+	if code, body := get(t, "http://"+listen+"/verify"); code != 200 {
+		t.Fatalf("/verify after the point release: %d\n%s", code, body)
+	}
+	out, _, _ := runAgent(t, "--root", root, "apply", "--dry-run")
+	for step, o := range stepOutcomes(out) {
+		if strings.HasPrefix(step, "pyxis-") || step == "slurmd-restart" {
+			if o != "done" {
+				t.Fatalf("a dry run after the point release plans %s: %s\n%s", step, o, out)
+			}
+		}
+	}
+	if rec := buildRecord(t, root); rec.SlurmVersion != slurmA || inode(t, plugin) != before || len(stub.Restarts()) != restarts {
+		t.Fatalf("the point release rebuilt or restarted: record for %s, plugin replaced %v, restarts %v",
+			rec.SlurmVersion, inode(t, plugin) != before, stub.Restarts()[restarts:])
+	}
+	if n := nodeState(t, cluster); n.Drain {
+		t.Fatalf("the point release drained the node: %+v", n)
+	}
+
 	slurmAt(t, root, slurmB)
 	upgraded := time.Now()
 	a.waitLog(fmt.Sprintf("was built for Slurm %s but Slurm %s runs here", slurmA, slurmB), 30*time.Second)
@@ -136,5 +163,24 @@ func TestDaemonSlurmUpgrade(t *testing.T) {
 	waitVerify(t, "http://"+listen, 200, 15*time.Second)
 	if got := stub.Restarts()[restarts:]; len(got) != 1 || got[0] != slurm.SlurmdUnit {
 		t.Fatalf("slurmd restarts after the upgrade: %v, want exactly one", got)
+	}
+}
+
+// waitCheckSays polls the daemon's /verify until check's message holds want:
+// an evaluation after the change the test made.
+func waitCheckSays(t *testing.T, url, check, want string) {
+	t.Helper()
+	var last string
+	if !testenv.Eventually(60*time.Second, func() bool {
+		_, rep, _ := getReport(t, url+"/verify")
+		for _, r := range rep.Results {
+			if r.Name == check {
+				last = r.Message
+				return strings.Contains(r.Message, want)
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("/verify's %s never said %q; last: %s", check, want, last)
 	}
 }

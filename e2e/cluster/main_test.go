@@ -36,6 +36,7 @@ func TestCluster(t *testing.T) {
 		{"1-bootstrap-waits-for-verify", testBootstrapWaitsForVerify},
 		{"2-systemctl-status", testSystemdStatus},
 		{"3-container-job", testContainerJob},
+		{"10-two-node-rendezvous", testRendezvous},
 		{"6-drain-on-registry-outage", testDrainOnRegistryOutage},
 		{"4-watchdog", testWatchdog},
 		{"9-package-upgrade", testPackageUpgrade},
@@ -105,6 +106,24 @@ func (b *bed) rollOut(t *testing.T, name string, config func(*cluster.Node) map[
 		return
 	}
 	b.extra[name] = config
+	b.rollOutExtra(t)
+}
+
+// rollBack takes the config named name out of the nodes' configs again,
+// rolled out the same way.
+func (b *bed) rollBack(t *testing.T, name string) {
+	t.Helper()
+	if b.extra[name] == nil {
+		return
+	}
+	delete(b.extra, name)
+	b.rollOutExtra(t)
+}
+
+// rollOutExtra publishes the shipped configs with every extra and runs the
+// update on the head node, then on every compute node at once.
+func (b *bed) rollOutExtra(t *testing.T) {
+	t.Helper()
 	pub, err := b.Publish(b.Package, func(n *cluster.Node) map[string]any {
 		all := map[string]any{}
 		for _, f := range b.extra {

@@ -25,6 +25,7 @@ const BootstrapPoll = "1"
 // Bootstrap is one run of the OnNodeConfigured script on a node.
 type Bootstrap struct {
 	Node   string
+	Start  time.Time     // when the action started
 	Took   time.Duration // from the start of the action to the script's exit
 	Output string        // what the script printed (tokens redacted)
 	Err    error         // the script failed (non-zero exit)
@@ -87,7 +88,7 @@ func (c *Cluster) Bootstrap(ctx context.Context, n *Node, pub Published, args ..
 	start := time.Now()
 	cmd := n.Command(ctx, all...)
 	out, err := cmd.CombinedOutput()
-	b := Bootstrap{Node: n.Name, Took: time.Since(start), Output: c.Services.Redact(string(out))}
+	b := Bootstrap{Node: n.Name, Start: start, Took: time.Since(start), Output: c.Services.Redact(string(out))}
 	if err != nil {
 		b.Err = fmt.Errorf("on-node-configured.sh on %s: %w", n.Name, err)
 	}

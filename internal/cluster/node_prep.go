@@ -20,7 +20,18 @@ func (c *Cluster) prepareNode(n *Node, base string, mungeKey []byte) error {
 	if err := n.mountRoot(base); err != nil {
 		return err
 	}
-	hosts := "127.0.0.1 localhost " + n.Name + "\n::1 localhost ip6-localhost ip6-loopback\n"
+	// Every node shares the host's network, so every node's name is
+	// 127.0.0.1, as the cluster's DNS names each node on AWS: a job's
+	// ranks reach the first node of the step by its name (Enroot's PyTorch
+	// hook hands it to them as MASTER_ADDR).
+	var names []string
+	for _, m := range c.Nodes() {
+		if m != n {
+			names = append(names, m.Name)
+		}
+	}
+	hosts := "127.0.0.1 localhost " + n.Name + "\n::1 localhost ip6-localhost ip6-loopback\n" +
+		"# the other nodes of the cluster (internal/cluster)\n127.0.0.1 " + strings.Join(names, " ") + "\n"
 	files := map[string]string{
 		"etc/hostname": n.Name + "\n",
 		"etc/hosts":    hosts,

@@ -144,6 +144,17 @@ func (s *Services) PushImage(repo, tag string, files map[string]string) (string,
 	return ECRHost + "#" + repo + ":" + tag, nil
 }
 
+// PushRendezvous pushes the rendezvous image (testenv.PushRendezvousImage:
+// the static program and PYTORCH_VERSION) as repo:tag under the ECR host,
+// and returns its --container-image name.
+func (s *Services) PushRendezvous(repo, tag string) (string, error) {
+	ref := ECRHost + ":" + s.Registry.Port + "/" + repo + ":" + tag
+	if _, err := s.Registry.PushRendezvousImage(ref, s.token); err != nil {
+		return "", err
+	}
+	return ECRHost + "#" + repo + ":" + tag, nil
+}
+
 // RegistryLog is the registry's log: an access line per request, with the
 // bytes it sent.
 func (s *Services) RegistryLog() string {

@@ -67,6 +67,7 @@ func pyxisSteps(env Env) []converge.Step {
 		b := &pyxis.Builder{
 			Cfg: c.Pyxis, Root: root, StateDir: c.StateDir, CacheDir: c.CacheDir, Log: env.Log, Slurm: env.Slurm,
 			Fetcher: artifact.New(root.Path(filepath.Join(c.CacheDir, "pyxis")), env.Log),
+			Shared:  pyxis.NewShared(c.Pyxis, root, env.Log),
 		}
 		steps = append(steps, &pyxis.FetchStep{B: b}, &pyxis.BuildStep{B: b})
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -16,6 +17,7 @@ type Pyxis struct {
 	SHA256           string            `yaml:"sha256"`
 	SlurmPrefix      string            `yaml:"slurm_prefix"`
 	Libdir           string            `yaml:"libdir"`
+	SharedDir        string            `yaml:"shared_dir"`
 	Plugstack        string            `yaml:"plugstack"`
 	PlugstackManaged bool              `yaml:"plugstack_managed"`
 	Args             map[string]string `yaml:"args"`
@@ -23,11 +25,15 @@ type Pyxis struct {
 
 func defaultPyxis() Pyxis {
 	return Pyxis{
-		Install:          true,
-		Version:          "0.24.0",
-		Source:           "https://github.com/NVIDIA/pyxis/archive/refs/tags/v{version}.tar.gz",
-		SlurmPrefix:      "/opt/slurm",
-		Libdir:           "/usr/local/lib/slurm",
+		Install:     true,
+		Version:     "0.24.0",
+		Source:      "https://github.com/NVIDIA/pyxis/archive/refs/tags/v{version}.tar.gz",
+		SlurmPrefix: "/opt/slurm",
+		Libdir:      "/usr/local/lib/slurm",
+		// Inside the Slurm install ParallelCluster's head node exports to
+		// every node: the head node, configured first, builds Pyxis there
+		// once per Slurm release and the compute nodes copy it.
+		SharedDir:        "/opt/slurm/lib/enroot-agent",
 		Plugstack:        "/opt/slurm/etc/plugstack.conf",
 		PlugstackManaged: true,
 	}
@@ -45,6 +51,12 @@ func (p *problems) validatePyxis(x *Pyxis) {
 	}
 	p.absolute("pyxis.slurm_prefix", x.SlurmPrefix)
 	p.absolute("pyxis.libdir", x.Libdir)
+	if x.SharedDir != "" {
+		p.absolute("pyxis.shared_dir", x.SharedDir)
+		if within(x.SharedDir, x.Libdir) || within(x.Libdir, x.SharedDir) {
+			p.addf("pyxis.shared_dir", "%q overlaps pyxis.libdir %q: keep the node-local plugin and the shared builds apart (\"\" turns sharing off)", x.SharedDir, x.Libdir)
+		}
+	}
 	p.absolute("pyxis.plugstack", x.Plugstack)
 }
 
@@ -104,4 +116,10 @@ func oneOf(values ...string) func(string) string {
 		}
 		return "is not one of " + strings.Join(values, ", ")
 	}
+}
+
+// within reports whether path is dir or lies below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

@@ -53,3 +53,26 @@ func TestPyxisArgsGood(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestPyxisSharedDir(t *testing.T) {
+	if c, err := Parse("c.yaml", []byte("pyxis:\n  shared_dir: \"\"\n")); err != nil || c.Pyxis.SharedDir != "" {
+		t.Fatalf("turned off: %q %v", c.Pyxis.SharedDir, err)
+	}
+	if c, err := Parse("c.yaml", nil); err != nil || c.Pyxis.SharedDir != "/opt/slurm/lib/enroot-agent" {
+		t.Fatalf("default: %q %v", c.Pyxis.SharedDir, err)
+	}
+	for in, want := range map[string]string{
+		"pyxis:\n  shared_dir: fsx/pyxis\n":                      `c.yaml:2: pyxis.shared_dir: "fsx/pyxis" is not an absolute path`,
+		"pyxis:\n  shared_dir: /usr/local/lib/slurm\n":           `c.yaml:2: pyxis.shared_dir: "/usr/local/lib/slurm" overlaps pyxis.libdir "/usr/local/lib/slurm"`,
+		"pyxis:\n  libdir: /fsx/lib/slurm\n  shared_dir: /fsx\n": `c.yaml:3: pyxis.shared_dir: "/fsx" overlaps pyxis.libdir "/fsx/lib/slurm"`,
+		"pyxis:\n  shared_dir: /usr/local/lib/slurm/shared\n":    `overlaps pyxis.libdir`,
+	} {
+		_, err := Parse("c.yaml", []byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+	if _, err := Parse("c.yaml", []byte("pyxis:\n  shared_dir: /usr/local/lib/slurm-shared\n")); err != nil {
+		t.Errorf("a sibling named like libdir: %v", err)
+	}
+}

@@ -26,6 +26,9 @@ type Builder struct {
 	Fetcher  Fetcher
 	Log      *zap.Logger
 	Slurm    *slurm.Detector // the daemon's, which keeps srun's answer; nil asks srun every time
+	// Shared is pyxis.shared_dir, where one node builds for the others
+	// (nil: every node builds its own).
+	Shared *Shared
 
 	tarball *artifact.Result
 }
@@ -58,14 +61,29 @@ func (b *Builder) stale(ctx context.Context) (string, slurm.Detected, error) {
 	if err != nil {
 		return "", sl, err
 	}
-	why := rec.Stale(want, sum)
-	if why != "" {
-		// Say it before downloading anything: a build cannot succeed.
-		if err := checkToolchain(b.Root, sl, b.Cfg.SlurmPrefix); err != nil {
-			return "", sl, fmt.Errorf("%s, but %w", why, err)
-		}
+	return rec.Stale(want, sum), sl, nil
+}
+
+// fromShared is the shared build a stale node would copy, "" when there is
+// none to copy (sharing off, no build yet, or one Look refuses: the build
+// step then says why). Plans only look; the copy verifies the digest.
+func (b *Builder) fromShared(sl slurm.Detected) string {
+	if b.Shared == nil {
+		return ""
 	}
-	return why, sl, nil
+	key := Key(b.Cfg, b.Root, sl)
+	if _, err := b.Shared.Look(key); err != nil {
+		return ""
+	}
+	return b.Shared.Entry(key)
+}
+
+// canBuild says, before anything is downloaded, when a build cannot succeed.
+func (b *Builder) canBuild(why string, sl slurm.Detected) error {
+	if err := checkToolchain(b.Root, sl, b.Cfg.SlurmPrefix); err != nil {
+		return fmt.Errorf("%s, but %w", why, err)
+	}
+	return nil
 }
 
 // fetch gets the verified tarball into the cache.

@@ -19,12 +19,16 @@ import (
 // sl is the daemon's Slurm detector, shared with the build steps.
 func Checks(cfg config.Config, root config.Root, sl *slurm.Detector) []verify.Check {
 	p := cfg.Pyxis
-	return []verify.Check{
+	checks := []verify.Check{
 		verify.Func{CheckName: "pyxis-plugin", Fn: func(ctx context.Context) verify.Result { return pyxisPlugin(ctx, cfg, root, sl) }},
 		verify.Func{CheckName: "pyxis-plugstack", Fn: func(context.Context) verify.Result { return pyxisPlugstack(p, root) }},
 		verify.Func{CheckName: "slurmd-pyxis-loaded", Fn: func(context.Context) verify.Result { return slurmdLoaded(cfg, root) }},
 		verify.Func{CheckName: "slurm-memlock", Fn: func(context.Context) verify.Result { return slurmMemlock(p, root) }},
 	}
+	if p.Install && p.SharedDir != "" {
+		checks = append(checks, verify.Func{CheckName: CheckShared, Fn: func(ctx context.Context) verify.Result { return sharedCheck(ctx, cfg, root, sl) }})
+	}
+	return checks
 }
 
 func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root, detector *slurm.Detector) verify.Result {
@@ -43,10 +47,21 @@ func pyxisPlugin(ctx context.Context, cfg config.Config, root config.Root, detec
 	if err != nil {
 		return verify.Unknownf("check slurm_prefix", "%v", err)
 	}
-	if rec.SlurmVersion != sl.Version {
+	if slurm.Release(rec.SlurmVersion) != sl.Release() {
 		return verify.Failf(verify.ApplyFix+"; it rebuilds Pyxis for the running Slurm", "%s was built for Slurm %s but Slurm %s runs here (from %s): Slurm refuses a plugin built for another release", plugin, rec.SlurmVersion, sl.Version, sl.From)
 	}
-	return verify.Ok(fmt.Sprintf("%s is Pyxis %s built for Slurm %s", plugin, rec.PyxisVersion, sl.Version))
+	built := fmt.Sprintf("Slurm %s", sl.Version)
+	if rec.SlurmVersion != sl.Version {
+		built = fmt.Sprintf("Slurm %s (Slurm %s runs here: the same release %s, which loads it)", rec.SlurmVersion, sl.Version, sl.Release())
+	}
+	msg := fmt.Sprintf("%s is Pyxis %s built for %s", plugin, rec.PyxisVersion, built)
+	if rec.Origin != "" {
+		msg += ", " + rec.Origin
+	}
+	if rec.SharedNote != "" {
+		msg += " (no shared build used: " + rec.SharedNote + ")"
+	}
+	return verify.Ok(msg)
 }
 
 func pyxisPlugstack(p config.Pyxis, root config.Root) verify.Result {

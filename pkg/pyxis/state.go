@@ -10,6 +10,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
 
 // StateFile is the build record's name in the state directory.
@@ -17,7 +18,12 @@ const StateFile = "pyxis-build.json"
 
 // Record is what the agent built and installed. The next run compares it
 // with the node: same inputs and an unaltered .so mean no download and no
-// build; a new Slurm (a new AMI) or a missing or altered .so mean a rebuild.
+// build; a new Slurm release (a new AMI) or a missing or altered .so mean a
+// rebuild. SlurmVersion is the full version the plugin was built for, but
+// only its release (major.minor) is compared: Slurm loads a SPANK plugin
+// built for any point release of its own, so a point release of Slurm
+// changes nothing here, and nothing else (the plugin's digest, which the
+// slurmd restart follows, stays the same).
 type Record struct {
 	PyxisVersion  string `json:"pyxis_version"`
 	Source        string `json:"source"`
@@ -25,6 +31,13 @@ type Record struct {
 	SlurmVersion  string `json:"slurm_version"`
 	Plugin        string `json:"plugin"` // host path of the installed .so
 	PluginSHA256  string `json:"plugin_sha256"`
+	// Origin says where the plugin came from: "built here", "built here
+	// and published to <entry>", "copied from <entry> (built by <node>)".
+	Origin string `json:"origin,omitempty"`
+	// SharedNote says why a build of its own was made rather than a copy
+	// of the shared one: a refused build, a directory the node cannot
+	// write or trust.
+	SharedNote string `json:"shared_note,omitempty"`
 }
 
 // ReadRecord returns the record, or a zero Record when none was written: a
@@ -74,8 +87,8 @@ func (r Record) Stale(want Record, pluginSum string) string {
 		return "pyxis.source changed"
 	case want.TarballSHA256 != "" && r.TarballSHA256 != want.TarballSHA256:
 		return "pyxis.sha256 changed"
-	case r.SlurmVersion != want.SlurmVersion:
-		return fmt.Sprintf("Slurm changed from %s to %s: the plugin must be rebuilt for it", r.SlurmVersion, want.SlurmVersion)
+	case slurm.Release(r.SlurmVersion) != slurm.Release(want.SlurmVersion):
+		return fmt.Sprintf("Slurm changed from %s to %s: the plugin must be rebuilt for release %s", r.SlurmVersion, want.SlurmVersion, slurm.Release(want.SlurmVersion))
 	}
 	return ""
 }

@@ -18,9 +18,26 @@ import (
 
 // Detected is the node's Slurm, as far as a plugin build is concerned.
 type Detected struct {
-	Version string // like 22.05.8; what the plugin must be built against
+	Version string // like 22.05.8; the plugin must be built for its Release
 	From    string // where Version came from: "srun --version" or the header's path
 	Include string // the directory to pass as -I (re-rooted), "" when spank.h is missing
+}
+
+// Release is the Slurm release a SPANK plugin must match.
+func (d Detected) Release() string { return Release(d.Version) }
+
+// Release is the major.minor of a Slurm version ("24.11.7" is "24.11"), the
+// part a SPANK plugin must match: Slurm compares a plugin's version with
+// its own under the mask 0xffff00 for SPANK plugins (src/common/plugin.c),
+// so a plugin built against 24.11.6 loads in 24.11.7, and one built for
+// 24.05 does not. A version without a point release is returned whole.
+func Release(version string) string {
+	if i := strings.IndexByte(version, '.'); i >= 0 {
+		if j := strings.IndexByte(version[i+1:], '.'); j >= 0 {
+			return version[:i+1+j]
+		}
+	}
+	return version
 }
 
 var (
@@ -53,9 +70,11 @@ func ParseHeaderVersion(h string) (string, bool) {
 
 // Detect finds spank.h (in <prefix>/include, else /usr/include, where
 // Debian and slurm-devel put it) and the running Slurm's version: srun's
-// own answer when it gives one, else the headers'. When both answer and
-// disagree, the headers do not belong to the running Slurm and a plugin built
-// with them would be refused: that is an error.
+// own answer when it gives one, else the headers'. When both answer with
+// different releases (major.minor), the headers do not belong to the
+// running Slurm and a plugin built with them would be refused: that is an
+// error. Another point release of the same one is not: Slurm loads the
+// plugin all the same.
 func (d *Detector) Detect(ctx context.Context, root config.Root, prefix string) (Detected, error) {
 	var s Detected
 	var hdrVersion, hdrPath string
@@ -71,7 +90,7 @@ func (d *Detector) Detect(ctx context.Context, root config.Root, prefix string) 
 	srun := filepath.Join(prefix, "bin", "srun")
 	runVersion := d.srunVersion(ctx, root.Path(srun))
 	switch {
-	case runVersion != "" && hdrVersion != "" && runVersion != hdrVersion:
+	case runVersion != "" && hdrVersion != "" && Release(runVersion) != Release(hdrVersion):
 		return s, fmt.Errorf("%s reports Slurm %s but the headers in %s are Slurm %s; a plugin built with them would be refused: install the headers of the running Slurm", srun, runVersion, hdrPath, hdrVersion)
 	case runVersion != "":
 		s.Version, s.From = runVersion, srun+" --version"

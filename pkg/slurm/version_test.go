@@ -38,11 +38,29 @@ func TestDetectSlurmHeadersAndMismatch(t *testing.T) {
 	if err != nil || s.Version != "23.11.4" || s.Include != root+"/opt/slurm/include" {
 		t.Fatalf("headers: %+v %v", s, err)
 	}
-	// An srun that reports another release: the headers are not its own.
+	// An srun of another point release of the same release (a package
+	// upgrade half done): srun's version counts, the headers serve, since
+	// Slurm loads a plugin built with them all the same.
 	write(t, root+"/opt/slurm/bin/srun", "#!/bin/sh\necho slurm 23.11.6\n")
 	os.Chmod(root+"/opt/slurm/bin/srun", 0o755)
-	if _, err := d.Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "reports Slurm 23.11.6 but the headers") {
+	if s, err := d.Detect(context.Background(), r, "/opt/slurm"); err != nil || s.Version != "23.11.6" || s.Release() != "23.11" {
+		t.Fatalf("point release apart: %+v %v", s, err)
+	}
+	// An srun of another release: the headers are not its own. (A new
+	// file: the answer is cached by the file's identity.)
+	os.Remove(root + "/opt/slurm/bin/srun")
+	write(t, root+"/opt/slurm/bin/srun", "#!/bin/sh\necho slurm 24.05.1\n")
+	os.Chmod(root+"/opt/slurm/bin/srun", 0o755)
+	if _, err := d.Detect(context.Background(), r, "/opt/slurm"); err == nil || !strings.Contains(err.Error(), "reports Slurm 24.05.1 but the headers") {
 		t.Fatalf("mismatch: %v", err)
+	}
+}
+
+func TestRelease(t *testing.T) {
+	for in, want := range map[string]string{"24.11.7": "24.11", "22.05.8": "22.05", "25.11.0-rc1": "25.11", "24.11": "24.11", "": ""} {
+		if got := Release(in); got != want {
+			t.Errorf("Release(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
