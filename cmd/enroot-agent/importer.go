@@ -20,31 +20,18 @@ func init() {
 
 func cmdImporter(g *globals, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(g.stderr, "usage: enroot-agent importer get URI | importer release")
+		fmt.Fprintln(g.stderr, importer.Usage)
 		return exitUnknown
 	}
 	return importerRun(g, args[0], args[1:])
 }
 
-// importerRun runs as the job's user. It prints the squashfs path on stdout
-// and nothing else there: Pyxis reads its first line.
+// importerRun runs as the job's user. The front binary (cmd/enroot-agent-
+// front) answers these commands itself; this is the same code for the
+// full binary run by its own path.
 func importerRun(g *globals, op string, args []string) int {
 	ctx, stop := interruptible()
 	defer stop()
 	im := &importer.Importer{Socket: g.root.Path(importer.DefaultSocket), Getenv: os.Getenv, Stderr: g.stderr}
-	switch {
-	case op == "get" && len(args) == 1:
-		path, err := im.Get(ctx, args[0])
-		if err != nil {
-			fmt.Fprintf(g.stderr, "enroot-agent importer: %v\n", err)
-			return exitFailed
-		}
-		fmt.Fprintln(g.stdout, path)
-		return exitOK
-	case op == "release" && len(args) == 0:
-		_ = im.Release(ctx)
-		return exitOK
-	}
-	fmt.Fprintln(g.stderr, "usage: enroot-agent importer get URI | importer release")
-	return exitUnknown
+	return im.Command(ctx, op, args, g.stdout)
 }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/agent"
@@ -40,20 +37,18 @@ func cmdVerify(g *globals, args []string) int {
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		_ = verify.WriteJSON(g.stdout, rep)
 	} else {
-		printTable(g.stdout, rep, where)
+		verify.WriteTable(g.stdout, rep, where)
 	}
 	return int(rep.Status)
 }
 
 func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logger, local bool) (verify.Report, string) {
 	if !local {
-		rep, err := agent.FetchReport(ctx, g.root)
+		rep, err := verify.Ask(ctx, g.root.Path(verify.DaemonSocket))
 		if err == nil {
-			return rep, "by the daemon on " + agent.SocketPath
+			return rep, "by the daemon on " + verify.DaemonSocket
 		}
 		log.Debug("daemon not reachable; checking locally", zap.Error(err))
 	}
@@ -78,38 +73,4 @@ func drainSync(ctx context.Context, root config.Root, cfg config.Config, log *za
 	}
 	_, err = (&agent.Drainer{Node: node, Log: log, Scontrol: slurm.ScontrolPath(root, cfg.Pyxis.SlurmPrefix)}).Sync(ctx, rep)
 	return err
-}
-
-var statusMarks = map[verify.Status]string{verify.OK: "✓", verify.Fail: "✗", verify.Unknown: "?"}
-
-// printTable shows one line per check, with the fix under each problem.
-func printTable(w io.Writer, rep verify.Report, where string) {
-	width := 0
-	for _, r := range rep.Results {
-		width = max(width, len(r.Name))
-	}
-	for _, r := range rep.Results {
-		fmt.Fprintf(w, "%s %-*s  %s\n", statusMarks[r.Status], width, r.Name, r.Message)
-		if r.Status != verify.OK && r.Fix != "" {
-			fmt.Fprintf(w, "  %-*s  fix: %s\n", width, "", r.Fix)
-		}
-	}
-	counts := map[verify.Status]int{}
-	for _, r := range rep.Results {
-		counts[r.Status]++
-	}
-	var parts []string
-	for _, s := range []verify.Status{verify.OK, verify.Fail, verify.Unknown} {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
-		}
-	}
-	fmt.Fprintf(w, "%s: %s (%s), checked %s\n", nodeOr(rep.Node), rep.Status, strings.Join(parts, ", "), where)
-}
-
-func nodeOr(n string) string {
-	if n == "" {
-		return "node"
-	}
-	return "node " + n
 }

@@ -1,0 +1,40 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/enroot-agent/enroot-agent/internal/rootsock"
+)
+
+// DaemonSocket is the daemon's root-only socket under its RuntimeDirectory.
+// The CLI asks the daemon there, never on verify.listen: while the agent
+// restarts, any local user can bind that TCP port and answer "ok" or
+// "fail", and `verify --drain` runs as root.
+const DaemonSocket = "/run/enroot-agent/verify.sock"
+
+// Ask asks the daemon serving socket (DaemonSocket under --root) for its
+// report. A socket served by anyone but root is refused, and so is an
+// answer without checks. It lives here, beside Report, so that the small
+// front binary can ask without linking the agent.
+func Ask(ctx context.Context, socket string) (Report, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://enroot-agent/verify", nil)
+	if err != nil {
+		return Report{}, err
+	}
+	resp, err := rootsock.HTTPClient(socket).Do(req)
+	if err != nil {
+		return Report{}, err
+	}
+	defer resp.Body.Close()
+	var rep Report
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		return Report{}, fmt.Errorf("%s answered %s without a report: %w", socket, resp.Status, err)
+	}
+	if len(rep.Results) == 0 {
+		return Report{}, fmt.Errorf("%s answered %s with no checks", socket, resp.Status)
+	}
+	return rep, nil
+}
