@@ -5,7 +5,12 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFMT   ?= $(dir $(GO))gofmt
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# Two binaries, as the packages install them: the small front that answers
+# the job path (importer, verify through the daemon, version) and execs the
+# agent for everything else, and the agent at ../libexec/enroot-agent/ from
+# the front's directory (cmd/enroot-agent-front says why).
 BIN     := bin/enroot-agent
+AGENT   := libexec/enroot-agent/enroot-agent
 
 export CGO_ENABLED := 0
 
@@ -23,12 +28,14 @@ PKG_VERSION ?= $(word 1,$(shell packaging/version.sh))
 PKG_RELEASE ?= $(word 2,$(shell packaging/version.sh))
 DIST        ?= dist
 PKG_BIN     := $(DIST)/$(ARCH)/enroot-agent
+PKG_AGENT   := $(DIST)/$(ARCH)/enroot-agent-full
 STAGE       := $(DIST)/$(ARCH)/stage
 
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/enroot-agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/enroot-agent-front
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(AGENT) ./cmd/enroot-agent
 
 deps:
 	./scripts/test-deps.sh
@@ -63,8 +70,11 @@ BENCH_PKGS  ?= ./pkg/credentials/ ./bench/
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -count $(BENCH_COUNT) -timeout 60m $(BENCH_PKGS) 2>&1 | $(GO) run ./bench/table
 
-# The binary the packages ship: static (CGO off), for GOARCH.
+# The binaries the packages ship: static (CGO off), for GOARCH, both with
+# the same flags and version.
 $(PKG_BIN): FORCE
+	GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/enroot-agent-front
+$(PKG_AGENT): FORCE
 	GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/enroot-agent
 
 # The commented default /etc/enroot-agent/config.yaml, from the code's
@@ -74,9 +84,9 @@ config:
 	$(GO) run ./packaging/genconfig README.md > $(DIST)/config.yaml.tmp
 	mv $(DIST)/config.yaml.tmp $(DIST)/config.yaml
 
-stage: $(PKG_BIN) config
+stage: $(PKG_BIN) $(PKG_AGENT) config
 	rm -rf $(STAGE)
-	packaging/stage.sh $(STAGE) $(PKG_BIN) $(DIST)/config.yaml
+	packaging/stage.sh $(STAGE) $(PKG_BIN) $(PKG_AGENT) $(DIST)/config.yaml
 
 rpm: stage
 	packaging/rpm/build.sh $(STAGE) $(DIST) $(PKG_VERSION) $(PKG_RELEASE) $(ARCH)
@@ -97,4 +107,4 @@ demo: deps build
 	$(GO) run ./internal/demo $(BIN)
 
 clean:
-	rm -rf bin $(DIST)
+	rm -rf bin libexec $(DIST)

@@ -15,6 +15,7 @@ var wantInstalled = map[string]os.FileMode{
 	"etc/enroot-agent/config.yaml":                0o644,
 	"usr/bin/enroot-agent":                        0o755,
 	"usr/lib/systemd/system/enroot-agent.service": 0o644,
+	"usr/libexec/enroot-agent/enroot-agent":       0o755,
 	"usr/share/doc/enroot-agent/README.md":        0o644,
 	"var/cache/enroot-agent":                      os.ModeDir | 0o700,
 	"var/lib/enroot-agent":                        os.ModeDir | 0o700,
@@ -80,7 +81,7 @@ func TestDebInstallsIntoScratchRoot(t *testing.T) {
 		t.Fatalf("remove deleted the conffile: %v", err)
 	}
 	dpkg("--purge", "enroot-agent")
-	for _, gone := range []string{"etc/enroot-agent/config.yaml", "var/lib/enroot-agent", "usr/bin/enroot-agent"} {
+	for _, gone := range []string{"etc/enroot-agent/config.yaml", "var/lib/enroot-agent", "usr/bin/enroot-agent", "usr/libexec/enroot-agent"} {
 		if _, err := os.Stat(filepath.Join(root, gone)); !os.IsNotExist(err) {
 			t.Errorf("purge left /%s (%v)", gone, err)
 		}
@@ -101,6 +102,12 @@ func checkInstalled(t *testing.T, root string) {
 	}
 	bin := filepath.Join(root, "usr/bin/enroot-agent")
 	checkStatic(t, bin, elfMachine[rpmArch])
+	agent := filepath.Join(root, "usr/libexec/enroot-agent/enroot-agent")
+	checkStatic(t, agent, elfMachine[rpmArch])
+	// The front answers `version` itself; the agent is stamped alike.
+	if front, full := run(t, bin, "version"), run(t, agent, "version"); front != full || strings.Contains(front, " dev ") {
+		t.Errorf("version: front %q, agent %q, want the same, stamped by the Makefile", front, full)
+	}
 
 	run(t, "systemctl", "--root="+root, "enable", "enroot-agent")
 	link := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/enroot-agent.service")
@@ -109,7 +116,8 @@ func checkInstalled(t *testing.T, root string) {
 	}
 	analyzeVerify(t, root)
 
-	// The installed default config validates, read from its installed path.
+	// The installed default config validates, read from its installed path
+	// (validate is the agent's: the front execs it from its own directory).
 	out := run(t, bin, "--root", root, "validate")
 	if strings.TrimSpace(out) != "config OK" {
 		t.Errorf("validate: %s", out)

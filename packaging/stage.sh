@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Usage: stage.sh DIR BINARY CONFIG
+# Usage: stage.sh DIR FRONT AGENT CONFIG
+# FRONT is cmd/enroot-agent-front (/usr/bin/enroot-agent), AGENT the full
+# agent (/usr/libexec/enroot-agent/enroot-agent), which the front execs.
 # Fills DIR with every file the manifest names under its "staged as" column,
 # plus the manifest itself, so rpm and deb builders package the same bytes.
 set -euo pipefail
 
-if (($# != 3)); then
-  echo "usage: $0 DIR BINARY CONFIG" >&2
+if (($# != 4)); then
+  echo "usage: $0 DIR FRONT AGENT CONFIG" >&2
   exit 2
 fi
-dir=$1 binary=$2 config=$3
+dir=$1 front=$2 agent=$3 config=$4
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 
 mkdir -p "$dir"
 install -m 0644 "$here/manifest" "$dir/manifest"
-install -m 0755 "$binary" "$dir/enroot-agent"
+install -m 0755 "$front" "$dir/enroot-agent"
+install -m 0755 "$agent" "$dir/enroot-agent-full"
 install -m 0644 "$here/systemd/enroot-agent.service" "$dir/enroot-agent.service"
 install -m 0644 "$config" "$dir/config.yaml"
 install -m 0644 "$top/README.md" "$dir/README.md"

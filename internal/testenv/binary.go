@@ -22,10 +22,14 @@ var (
 
 // Binary builds the real enroot-agent once per test process and returns its
 // path, so end-to-end tests run exactly what ships: built as the Makefile
-// builds the packages' binary (CGO_ENABLED=0, -trimpath, the same -ldflags
+// builds the packages' binaries (CGO_ENABLED=0, -trimpath, the same -ldflags
 // but the version), whatever the environment of `go test`. With cgo on, Go's
 // os/user would use glibc's NSS and hide what the static binary cannot see
 // (directory users, say), so a binary that is not static fails the test.
+// The path is the front (cmd/enroot-agent-front) in DIR/bin, with the agent
+// it execs at DIR/libexec/enroot-agent/enroot-agent, as the packages lay
+// them out; a test that copies the front elsewhere gets the importer,
+// `version` and `verify` through the daemon, not the agent.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -34,12 +38,20 @@ func Binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "enroot-agent")
-		cmd := exec.Command(GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=test", "-o", binPath, "./cmd/enroot-agent")
-		cmd.Dir = ModuleRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if buildOut, buildErr = cmd.CombinedOutput(); buildErr == nil {
-			buildErr = static(binPath)
+		binPath = filepath.Join(dir, "bin", "enroot-agent")
+		for pkg, out := range map[string]string{
+			"./cmd/enroot-agent-front": binPath,
+			"./cmd/enroot-agent":       filepath.Join(dir, "libexec", "enroot-agent", "enroot-agent"),
+		} {
+			cmd := exec.Command(GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=test", "-o", out, pkg)
+			cmd.Dir = ModuleRoot()
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if buildOut, buildErr = cmd.CombinedOutput(); buildErr == nil {
+				buildErr = static(out)
+			}
+			if buildErr != nil {
+				return
+			}
 		}
 	})
 	if buildErr != nil {
