@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,6 +82,19 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	}
 	if out, errOut, code := runAgent(t, "--root", root, "verify"); code != 0 || !strings.Contains(out, "checked by the daemon on "+agent.SocketPath) {
 		t.Fatalf("verify CLI: exit %d\n%s%s", code, out, errOut)
+	}
+	// The front binary answers by itself when the daemon does (a copy with
+	// no agent beside it could not exec one), the same table and JSON.
+	alone := filepath.Join(t.TempDir(), "enroot-agent")
+	if out, err := exec.Command("install", "-m", "0755", testenv.Binary(t), alone).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, args := range [][]string{{"verify"}, {"verify", "--json"}} {
+		cmd := exec.Command(alone, append([]string{"--root", root}, args...)...)
+		out, err := cmd.Output()
+		if err != nil || !strings.Contains(string(out), "checked by the daemon on "+agent.SocketPath) && !strings.Contains(string(out), `"status": "ok"`) {
+			t.Fatalf("the front's %v: %v\n%s", args, err, out)
+		}
 	}
 
 	creds := filepath.Join(root, "run/enroot-agent/enroot-config/.credentials")

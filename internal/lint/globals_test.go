@@ -62,9 +62,11 @@ var readOnly = map[string]string{
 }
 
 // sentinels are the initialisers that make a package-level variable a
-// constant in all but name: an error value compared with errors.Is, and a
-// compiled regular expression (safe for concurrent use, never changed).
-var sentinels = []string{"errors.New", "fmt.Errorf", "regexp.MustCompile"}
+// constant in all but name: an error value compared with errors.Is, a
+// compiled regular expression (safe for concurrent use, never changed), and
+// a value computed once on first use (sync.OnceValue: a regular expression
+// too costly to compile in every process's init, issue 25).
+var sentinels = []string{"errors.New", "fmt.Errorf", "regexp.MustCompile", "sync.OnceValue"}
 
 // global is one package-level variable.
 type global struct {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -117,9 +118,11 @@ func (r Registry) String() string { return r.Host }
 // dkr.ecr (or dual-stack dkr-ecr), an optional -fips, a region, and one of the
 // partitions' DNS suffixes. Anchored at both ends, so look-alikes such as
 // "...amazonaws.com.evil.example" do not match.
-var ecrHost = regexp.MustCompile(`^(\d{12})\.dkr([.-])ecr(-fips)?\.([a-z0-9][a-z0-9-]*)\.` +
-	`(amazonaws\.com|amazonaws\.com\.cn|amazonaws\.eu|on\.aws|on\.amazonwebservices\.com\.cn|` +
-	`sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$`)
+var ecrHost = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d{12})\.dkr([.-])ecr(-fips)?\.([a-z0-9][a-z0-9-]*)\.` +
+		`(amazonaws\.com|amazonaws\.com\.cn|amazonaws\.eu|on\.aws|on\.amazonwebservices\.com\.cn|` +
+		`sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$`)
+})
 
 // dualStackSuffix says which suffixes belong to the dual-stack (dkr-ecr)
 // names; mixing the two forms names a host that does not exist.
@@ -134,7 +137,7 @@ func ParseRegistry(host string) (Registry, error) {
 	case strings.Contains(host, "://"), strings.ContainsAny(host, "/:#@ "):
 		return Registry{}, fmt.Errorf("%q is not a bare registry host (write it like 123456789012.dkr.ecr.us-east-1.amazonaws.com, with no scheme, port or path)", host)
 	}
-	m := ecrHost.FindStringSubmatch(strings.ToLower(host))
+	m := ecrHost().FindStringSubmatch(strings.ToLower(host))
 	if m == nil || (m[2] == "-") != dualStackSuffix[m[5]] {
 		return Registry{}, fmt.Errorf("%q is not an ECR registry host (<12-digit account>.dkr.ecr.<region>.amazonaws.com)", host)
 	}
@@ -172,7 +175,9 @@ var partitionSuffix = map[string]string{
 }
 
 // roleARN is an IAM role in any partition: arn:<partition>:iam::<account>:role/<path/name>.
-var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+var roleARN = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+})
 
 // decodeNode accepts the plain host (how ecr.registries was always written)
 // or a mapping {host, role_arn} for a registry in another account whose
@@ -208,7 +213,7 @@ func (r *Registry) decodeNode(n *yaml.Node) error {
 	if err != nil {
 		return err
 	}
-	if role != "" && !roleARN.MatchString(role) {
+	if role != "" && !roleARN().MatchString(role) {
 		return fmt.Errorf("role_arn %q is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", clip(role, maxQuoted))
 	}
 	parsed.RoleARN = role

@@ -8,9 +8,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
-var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var sha256Hex = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-f]{64}$`)
+})
 
 // validate records every problem in c; it never stops at the first. The
 // defaults of credentials.files entries are filled first: they depend on
@@ -67,7 +70,7 @@ func (p *problems) source(path, value string) {
 }
 
 func (p *problems) digest(path, value string) {
-	if !sha256Hex.MatchString(strings.ToLower(value)) {
+	if !sha256Hex().MatchString(strings.ToLower(value)) {
 		p.addf(path, "%q is not a sha256 digest (64 hex characters)", value)
 	}
 }
