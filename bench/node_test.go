@@ -29,9 +29,12 @@ type node struct {
 // wrapped are the tools counted: package managers, and the Pyxis build.
 var wrapped = []string{"dpkg", "dpkg-query", "dpkg-deb", "apt-get", "apt", "rpm", "dnf", "yum", "make", "cc", "gcc", "bash"}
 
-func newNode(b *testing.B) *node {
+func newNode(b *testing.B) *node { return newNodeAt(b, b.TempDir()) }
+
+// newNodeAt is newNode with the sandbox at root.
+func newNodeAt(b *testing.B, root string) *node {
 	b.Helper()
-	n := &node{root: b.TempDir(), bin: testenv.Binary(b), enroot: testenv.NewArtifactServer(b)}
+	n := &node{root: root, bin: testenv.Binary(b), enroot: testenv.NewArtifactServer(b)}
 	if err := testenv.MakeDebRoot(n.root); err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,250 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// startRuns is how many paired runs of each command one benchmark run takes.
+const startRuns = 31
+
+// BenchmarkStartup: what the job path pays per process (issue 25), each
+// command paired, run for run, with a Go program whose main is empty, built
+// the same way (CGO off, -trimpath, -s -w), so the ratios hold on a busy
+// machine. On a converged sandbox with the daemon running and images.cache
+// on: `importer release` of a step that holds nothing, `importer get` on a
+// cache hit (digest by a stand-in enroot, the daemon's manifest check
+// against a registry on loopback, the hold), `verify` answered by the
+// daemon over its root-only socket, and `version`. The importer runs as
+// Pyxis runs it, under a root process titled as a step's slurmstepd (this
+// machine's bash under that name), since the daemon holds images for job
+// steps only; its partner is the empty program under the same shell, and
+// its ratio is of the importer's own time: (importer − empty) / empty + 1,
+// with both under the shell.
+func BenchmarkStartup(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		s := newStartupRig(b)
+		hello := helloWorld(b)
+		version := s.pair(b, []string{s.n.bin, "version"}, []string{hello}, false)
+		if out, _ := exec.Command(s.n.bin, "--root", s.n.root, "verify").Output(); !strings.Contains(string(out), "checked by the daemon on") {
+			b.Fatalf("verify did not ask the daemon:\n%s", out)
+		}
+		verify := s.pair(b, []string{s.n.bin, "--root", s.n.root, "verify"}, []string{hello}, false)
+		release := s.pair(b, []string{s.n.bin, "--root", s.n.root, "importer", "release"}, []string{hello}, true)
+		get := s.pair(b, []string{s.n.bin, "--root", s.n.root, "importer", "get", s.uri}, []string{hello}, true)
+		for _, r := range []struct {
+			name string
+			p    paired
+		}{{"version", version}, {"verify", verify}, {"release", release}, {"get_hit", get}} {
+			b.ReportMetric(ms(r.p.cmd), r.name+"_ms")
+			b.ReportMetric(r.p.ratio(), r.name+"/hello")
+		}
+		b.ReportMetric(ms(version.hello), "hello_ms")
+		b.ReportMetric(ms(get.hello-version.hello), "step_shell_ms")
+	}
+}
+
+type startupRig struct {
+	n        *node
+	uri      string
+	stepd    string
+	fakeBin  string
+	env      []string
+	stepdEnv []string
+}
+
+// newStartupRig converges a sandbox on a path only root can change (the
+// cache refuses an images.dir below /tmp), starts the daemon with the
+// image cache on, and makes the first get (the miss) so the rest are hits.
+func newStartupRig(b *testing.B) *startupRig {
+	b.Helper()
+	dir, err := os.MkdirTemp("/var/cache", "enroot-agent-startup-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	s := &startupRig{n: newNodeAt(b, root)}
+	uri, digest := pushImage(b)
+	s.uri = uri
+	s.fakeBin = filepath.Join(dir, "bin")
+	writeFile(b, filepath.Join(s.fakeBin, "enroot"), `#!/bin/sh
+case "$1" in
+digest) echo `+digest+` ;;
+import) printf hsqs > "$3" ;;
+*) echo "fake enroot: $*" >&2; exit 1 ;;
+esac
+`)
+	for _, p := range []string{s.fakeBin, filepath.Join(s.fakeBin, "enroot")} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.stepd = filepath.Join(dir, "slurmstepd")
+	if out, err := exec.Command("install", "-m", "0755", "/bin/bash", s.stepd).CombinedOutput(); err != nil {
+		b.Fatalf("%v: %s", err, out)
+	}
+	runtimeDir := filepath.Join(dir, "pyxis")
+	if err := os.Mkdir(runtimeDir, 0o777); err != nil {
+		b.Fatal(err)
+	}
+	cfg := filepath.Join(root, "etc/enroot-agent/config.yaml")
+	old, _ := os.ReadFile(cfg)
+	writeFile(b, cfg, string(old)+"images:\n  cache: true\n")
+	s.n.apply(b)
+	s.n.env = append(s.n.env, "PATH="+s.fakeBin+":"+os.Getenv("PATH"))
+	startDaemon(b, s.n)
+	s.stepdEnv = []string{"PATH=" + s.fakeBin + ":/usr/bin:/bin", "SLURM_JOB_ID=7", "SLURM_STEP_ID=0",
+		"SLURM_JOB_UID=0", "PYXIS_RUNTIME_PATH=" + runtimeDir}
+	if !testenv.Eventually(60*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(root, "run/enroot-agent/images.sock"))
+		return err == nil
+	}) {
+		b.Fatal("the daemon's image cache socket never appeared")
+	}
+	first := s.inStep([]string{s.n.bin, "--root", root, "importer", "get", uri})
+	out, err := first.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), filepath.Join(root, "var/cache/enroot-agent-images")) {
+		b.Fatalf("first get (the miss): %v\n%s", err, out)
+	}
+	hit := s.inStep([]string{s.n.bin, "--root", root, "importer", "get", uri})
+	if out, err := hit.CombinedOutput(); err != nil || strings.Contains(string(out), "not used") {
+		b.Fatalf("second get is not a hit: %v\n%s", err, out)
+	}
+	return s
+}
+
+// inStep runs argv under a root bash named slurmstepd, titled as step 7.0.
+func (s *startupRig) inStep(argv []string) *exec.Cmd {
+	cmd := exec.Command(s.stepd, append([]string{"-c", `"$@"; exit $?`, "slurmstepd"}, argv...)...)
+	cmd.Args[0] = "slurmstepd: [7.0]"
+	cmd.Env = s.stepdEnv
+	return cmd
+}
+
+// paired is the medians of a command and of its partner, run in turn.
+type paired struct{ cmd, hello time.Duration }
+
+// ratio is the command's cost in units of the empty program: under the
+// step's shell, the shell's own start is taken out of both.
+func (p paired) ratio() float64 { return float64(p.cmd) / float64(p.hello) }
+
+func (s *startupRig) pair(b *testing.B, argv, helloArgv []string, step bool) paired {
+	b.Helper()
+	var cmd, hello []time.Duration
+	for r := 0; r < startRuns; r++ {
+		cmd = append(cmd, s.time(b, argv, step))
+		hello = append(hello, s.time(b, helloArgv, step))
+	}
+	p := paired{median(cmd), median(hello)}
+	if step {
+		base := median(s.times(b, helloArgv, false))
+		p = paired{p.cmd - p.hello + base, base}
+	}
+	return p
+}
+
+func (s *startupRig) times(b *testing.B, argv []string, step bool) []time.Duration {
+	var out []time.Duration
+	for r := 0; r < startRuns; r++ {
+		out = append(out, s.time(b, argv, step))
+	}
+	return out
+}
+
+func (s *startupRig) time(b *testing.B, argv []string, step bool) time.Duration {
+	var cmd *exec.Cmd
+	if step {
+		cmd = s.inStep(argv)
+	} else {
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Env = s.n.env
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() <= 2 {
+		err = nil // verify's verdict on the sandbox: 1 fail, 2 unknown
+	}
+	if err != nil {
+		b.Fatalf("%s: %v", strings.Join(argv, " "), err)
+	}
+	return took
+}
+
+// helloWorld is a Go program with an empty main, built as the packages
+// build the agent.
+func helloWorld(b *testing.B) string {
+	dir := b.TempDir()
+	writeFile(b, filepath.Join(dir, "go.mod"), "module hello\n\ngo 1.22\n")
+	writeFile(b, filepath.Join(dir, "main.go"), "package main\n\nfunc main() {}\n")
+	out := filepath.Join(dir, "hello")
+	cmd := exec.Command(testenv.GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", out, ".")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build hello: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// pushImage pushes a one-layer linux image to a registry on loopback
+// (go-containerregistry's, in memory; the daemon checks its manifest) and
+// returns its URI as enroot names it and its manifest digest.
+func pushImage(b *testing.B) (string, string) {
+	b.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	b.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := mutate.AppendLayers(empty.Image, static.NewLayer([]byte("startup"), types.DockerLayer))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = runtime.GOARCH, "linux"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		b.Fatal(err)
+	}
+	ref, err := name.NewTag(host+"/ml/hello:v1", name.Insecure)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		b.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fmt.Sprintf("docker://%s#ml/hello:v1", host), d.String()
+}
