@@ -181,13 +181,19 @@ func BenchmarkDaemonIdle(b *testing.B) {
 	}
 	size := shippedSize(b)
 	for i := 0; i < b.N; i++ {
+		// A healthy node, as a daemon idles on: with no slurm.conf, srun
+		// cannot say its version, so every check round would start it
+		// again (the Detector keeps answers only), 4 times a minute.
 		n := newNode(b)
+		healthy(b, n)
 		n.apply(b)
 		d := startDaemon(b, n)
 		time.Sleep(2 * time.Second) // start-up's own work settles
 		g0, c0, t0 := d.goroutines(b), cpu(b, d.pid), cpuTicks(b, d.pid)
+		procs0 := sum(n.started())
 		time.Sleep(idle)
 		c1, t1, g1 := cpu(b, d.pid), cpuTicks(b, d.pid), d.goroutines(b)
+		b.ReportMetric(float64(sum(n.started())-procs0), "idle_wrapped_procs")
 		rss := status(b, d.pid, "VmRSS")
 		failed := probeStorm(d.url+"/verify", 1000, 50)
 		b.ReportMetric(ms(c1-c0)*float64(time.Minute)/float64(idle), "idle_cpu_ms/60s")
