@@ -179,7 +179,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 			b.Fatalf("BENCH_IDLE: %v", err)
 		}
 	}
-	size := shippedSize(b)
+	size, front := shippedSize(b), shippedSize(b, "./cmd/enroot-agent-front")
 	for i := 0; i < b.N; i++ {
 		// A healthy node, as a daemon idles on: with no slurm.conf, srun
 		// cannot say its version, so every check round would start it
@@ -205,6 +205,7 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		b.ReportMetric(status(b, d.pid, "VmHWM"), "peak_rss_MB")
 		b.ReportMetric(float64(failed), "verify_storm_errors")
 		b.ReportMetric(size, "binary_MB")
+		b.ReportMetric(front, "front_binary_MB")
 	}
 }
 
@@ -242,10 +243,15 @@ func probeStorm(url string, total, conc int) int {
 	return failed
 }
 
-// shippedSize builds the binary as `make build` does and returns its size.
-func shippedSize(b *testing.B) float64 {
+// shippedSize builds the agent (./cmd/enroot-agent, or pkg: the front) as
+// `make build` does and returns its size.
+func shippedSize(b *testing.B, pkg ...string) float64 {
+	target := "./cmd/enroot-agent"
+	if len(pkg) > 0 {
+		target = pkg[0]
+	}
 	out := filepath.Join(b.TempDir(), "enroot-agent")
-	cmd := exec.Command(testenv.GoTool(), "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/enroot-agent")
+	cmd := exec.Command(testenv.GoTool(), "build", "-trimpath", "-ldflags", "-s -w", "-o", out, target)
 	cmd.Dir, cmd.Env = testenv.ModuleRoot(), append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, msg)
