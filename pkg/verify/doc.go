@@ -6,5 +6,9 @@
 // pkg/agent assembles the list, serves it, exports it and drains on it.
 //
 // verify.go is a check and its result, and running a list of them; cache.go
-// is the Cache the daemon serves from.
+// is the Cache the daemon serves from; table.go prints a report as
+// `enroot-agent verify` does; client.go asks the daemon for its report over
+// the root-only socket. The last two are here, beside Report, so that the
+// small front binary (cmd/enroot-agent-front) prints and asks without
+// linking the agent.
 package verify
