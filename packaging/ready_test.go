@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/serve"
 )
 
 // stubSystemctlDaemon starts and stops the packaged agent itself, re-rooted
@@ -93,7 +93,7 @@ func TestBootstrapUntilReady(t *testing.T) {
 		t.Errorf("calls:\n%s", calls)
 	}
 	// The daemon answered, not a local check of this machine.
-	if v := run(t, filepath.Join(root, "usr/bin/enroot-agent"), "--root", root, "--config", n.config, "verify"); !strings.Contains(v, "checked by the daemon on "+agent.SocketPath) {
+	if v := run(t, filepath.Join(root, "usr/bin/enroot-agent"), "--root", root, "--config", n.config, "verify"); !strings.Contains(v, "checked by the daemon on "+serve.SocketPath) {
 		t.Errorf("verify:\n%s", v)
 	}
 	pid, _ := os.ReadFile(filepath.Join(root, "stub-agent.pid"))

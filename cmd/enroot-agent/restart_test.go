@@ -10,6 +10,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/node"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
@@ -111,7 +112,7 @@ func drainedBy(t *testing.T, s *testenv.Slurm, url string, a *agentProc) {
 	var cause string
 	waitNodeDriven(t, s, url, func(n slurm.Node) bool {
 		_, rep, _ := getReport(t, url+"/verify")
-		cause = agent.RootCause(rep.Results)
+		cause = node.RootCause(rep.Results)
 		return n.Drain && cause != "" && n.Reason == agent.ReasonPrefix+cause
 	})
 	a.waitLog(`"msg":"status","status":"degraded: check `+cause+` failing since `, 10*time.Second)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/serve"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -79,7 +79,7 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	if code != 200 || rep.Status != verify.OK {
 		t.Fatalf("healthy node: %d\n%s", code, body)
 	}
-	if out, errOut, code := runAgent(t, "--root", root, "verify"); code != 0 || !strings.Contains(out, "checked by the daemon on "+agent.SocketPath) {
+	if out, errOut, code := runAgent(t, "--root", root, "verify"); code != 0 || !strings.Contains(out, "checked by the daemon on "+serve.SocketPath) {
 		t.Fatalf("verify CLI: exit %d\n%s%s", code, out, errOut)
 	}
 

@@ -23,6 +23,10 @@ const buildTimeout = 15 * time.Minute
 // node's key when another node made one, else a build of its own, which it
 // publishes for the others when it may write the shared directory.
 func (b *Builder) build(ctx context.Context, sl slurm.Detected) error {
+	// The tarball the fetch step got is for this converge's build only: a
+	// Builder lives as long as its config (pkg/node), and the next build
+	// fetches its own (from the cache when it is still there).
+	defer func() { b.tarball = nil }()
 	if b.Shared == nil {
 		return b.buildHere(ctx, sl, BuildKey{}, nil, "")
 	}

@@ -1,4 +1,4 @@
-package agent
+package node
 
 import (
 	"context"
@@ -17,11 +17,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// The steps and checks built from one Env share what it holds, however
-// often the daemon rebuilds them: srun is asked its version once, and a
-// slurmd restart that cannot happen (no systemd bus) is logged once. A new
-// Env, as a reloaded config gets, starts afresh.
-func TestEnvSharedAcrossStepLists(t *testing.T) {
+// The steps and checks of one Node share what they learn, however often
+// the daemon runs them: srun is asked its version once, and a slurmd
+// restart that cannot happen (no systemd bus) is logged once. A new Node,
+// as a reloaded config gets, starts afresh.
+func TestNodeSharedAcrossRuns(t *testing.T) {
 	root := testenv.NodeRoot(t)
 	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
 	cfg, err := config.Parse("sandbox.yaml", []byte(pyxisYAML))
@@ -43,29 +43,29 @@ func TestEnvSharedAcrossStepLists(t *testing.T) {
 	testenv.WriteFile(t, filepath.Join(root, "proc/4242/stat"), []byte("4242 (slurmd) S 1 4242 4242 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0"+
 		" 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"), 0o644)
 	core, logs := observer.New(zap.WarnLevel)
-	env := NewEnv(cfg, config.Root(root), zap.New(core))
+	n := New(cfg, config.Root(root), zap.New(core), nil)
 	ctx := context.Background()
 	for range 3 {
-		(&converge.Runner{Log: zap.NewNop()}).Run(ctx, Steps(env))
-		verify.RunAll(ctx, Checks(env))
+		(&converge.Runner{Log: zap.NewNop()}).Run(ctx, n.Steps())
+		verify.RunAll(ctx, n.Checks())
 	}
 	runs := func() int {
 		data, _ := os.ReadFile(calls)
 		return strings.Count(string(data), "run")
 	}
 	if n := runs(); n != 1 {
-		t.Errorf("srun --version ran %d times for 3 converges and 3 check runs of one Env, want 1", n)
+		t.Errorf("srun --version ran %d times for 3 converges and 3 check runs of one Node, want 1", n)
 	}
 	if n := logs.FilterMessageSnippet("cannot restart slurmd").Len(); n != 1 {
 		t.Errorf("%d warnings for one pending restart, want 1", n)
 	}
-	fresh := NewEnv(cfg, config.Root(root), zap.New(core))
-	verify.RunAll(ctx, Checks(fresh))
-	(&converge.Runner{Log: zap.NewNop()}).Run(ctx, Steps(fresh))
+	fresh := New(cfg, config.Root(root), zap.New(core), nil)
+	verify.RunAll(ctx, fresh.Checks())
+	(&converge.Runner{Log: zap.NewNop()}).Run(ctx, fresh.Steps())
 	if n := runs(); n != 2 {
-		t.Errorf("a new Env asked srun %d times in all, want 2", n)
+		t.Errorf("a new Node asked srun %d times in all, want 2", n)
 	}
 	if n := logs.FilterMessageSnippet("cannot restart slurmd").Len(); n != 2 {
-		t.Errorf("a new Env: %d warnings in all, want 2", n)
+		t.Errorf("a new Node: %d warnings in all, want 2", n)
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package serve
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func TestAlertRulesReadExportedMetrics(t *testing.T) {
 	creds := func() (credentials.Status, bool) {
 		return credentials.Status{Registries: []credentials.RegistryStatus{{Host: "r", ExpiresAt: time.Now()}}}, true
 	}
-	m := NewMetrics("test", cache, creds, nil, func() bool { return true })
+	m := NewMetrics("test", Sources{Checks: cache, Creds: creds, Drained: func() bool { return true }})
 	m.ObserveRepair("enroot-conf")
 	families, err := m.Registry.Gather()
 	if err != nil {

@@ -1,10 +1,9 @@
-package agent
+package serve
 
 import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -42,45 +41,26 @@ func TestNeverSentBodyIsDropped(t *testing.T) {
 	}
 }
 
-// A listener that stops accepting (its Serve ended by an error, not by a
-// close) fails /healthz and stops the watchdog pings, so systemd restarts
-// the agent instead of leaving one nobody can reach (issue finding 3).
-func TestDeadListenerFailsHealthzAndWatchdog(t *testing.T) {
-	rec := &notes{}
-	l := &loop{d: &Daemon{Notifier: rec, Log: zap.NewNop()}, log: zap.NewNop()}
-	l.serve.beat.Store(time.Now().UnixNano())
+// A server whose listener dies under it (its Serve ended by an error, not
+// by Close) says so in Err, which /healthz and the watchdog read through
+// Listeners.
+func TestDeadListenerSaysSo(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := serve(ln, http.NotFoundHandler(), zap.NewNop())
 	defer s.srv.Close()
-	l.serve.listeners.set("verify.listen", s.err)
-	healthz := handler(nil, l.alive, nil)
-	probe := func() int {
-		w := httptest.NewRecorder()
-		healthz.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-		return w.Code
-	}
-	l.watchdogPing()
-	if code, n := probe(), rec.count("WATCHDOG=1"); code != 200 || n != 1 {
-		t.Fatalf("healthy: /healthz %d, %d pings", code, n)
+	var ls Listeners
+	ls.Set("verify.listen", s.Err)
+	if err := ls.Err(); err != nil {
+		t.Fatalf("serving: %v", err)
 	}
 	_ = ln.Close() // under the server, as a failing accept would end it
-	if !testenv.Eventually(10*time.Second, func() bool { return s.err() != nil }) {
+	if !testenv.Eventually(10*time.Second, func() bool { return s.Err() != nil }) {
 		t.Fatal("the server did not notice its listener died")
 	}
-	l.watchdogPing()
-	if code, n := probe(), rec.count("WATCHDOG=1"); code != http.StatusServiceUnavailable || n != 1 {
-		t.Fatalf("dead listener: /healthz %d, %d pings", code, n)
-	}
-	if err := l.alive(); err == nil || !strings.Contains(err.Error(), "verify.listen stopped accepting") {
-		t.Fatalf("alive: %v", err)
-	}
-	// A listener watched no more (the image cache turned off) counts no more.
-	l.serve.listeners.set("verify.listen", nil)
-	l.serve.listeners.set("other", func() error { return nil })
-	if err := l.alive(); err != nil {
-		t.Fatal(err)
+	if err := ls.Err(); err == nil || !strings.Contains(err.Error(), "verify.listen stopped accepting") {
+		t.Fatalf("dead listener: %v", err)
 	}
 }
