@@ -42,6 +42,9 @@ type Store struct {
 	verified map[string]record   // hex -> the record whose file was hashed in full
 	hashing  map[string]*hashing // hashes in progress, by file
 	hash     func(*os.File) (string, error)
+	// leaseOnly makes lock use the lease even where flock works, so the
+	// fallback is tested on this machine's filesystems.
+	leaseOnly bool
 }
 
 // record is what the agent knew of a file when it put it in place.
