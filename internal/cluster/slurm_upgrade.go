@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 )
 
 // Which parts of /opt/slurm the controller runs from, and which the
@@ -31,7 +31,7 @@ var (
 // what the admin saw, not an error of the upgrade (slurmd loads the
 // plugstack as it starts, and refuses a Pyxis built for the old Slurm).
 func (c *Cluster) UpgradeSlurm(ctx context.Context, version string) (notStarted []string, err error) {
-	up, err := testenv.LoadUpstream(SlurmTarball(version))
+	up, err := pkgrepo.LoadUpstream(SlurmTarball(version))
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"go.uber.org/zap"
 )
 
@@ -67,7 +67,7 @@ func TestDeadListenerFailsHealthzAndWatchdog(t *testing.T) {
 		t.Fatalf("healthy: /healthz %d, %d pings", code, n)
 	}
 	_ = ln.Close() // under the server, as a failing accept would end it
-	if !testenv.Eventually(10*time.Second, func() bool { return s.err() != nil }) {
+	if !fake.Eventually(10*time.Second, func() bool { return s.err() != nil }) {
 		t.Fatal("the server did not notice its listener died")
 	}
 	l.watchdogPing()
