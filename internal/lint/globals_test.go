@@ -21,11 +21,9 @@ import (
 // removing. Their variables are reported, not failed; once a package has
 // none left, the test fails until its line is deleted here.
 var notYetFixed = map[string]string{
-	"pkg/agent":        "item 1: the node's steps and checks move to a package built once per config",
-	"pkg/images":       "item 4: the importer is split out; the store's tables with it",
-	"internal/testenv": "item 5: the fakes are regrouped with one constructor style",
-	"internal/cluster": "item 5: the cluster test bed's tables go with the fakes' regrouping",
-	"cmd":              "main may keep state (the issue allows it; -ldflags sets main.version); its command tables are not reviewed yet",
+	"pkg/agent":  "item 1: the node's steps and checks move to a package built once per config",
+	"pkg/images": "item 4: the importer is split out; the store's tables with it",
+	"cmd":        "main may keep state (the issue allows it; -ldflags sets main.version); its command tables are not reviewed yet",
 }
 
 // readOnly lists package-level variables that hold values no code
