@@ -25,7 +25,7 @@ import (
 // image, with no setup of their own. It runs on the real root, because
 // slurmstepd and Pyxis run the real /usr/bin/enroot, which reads the real
 // /etc/enroot/enroot.conf; realchain.Chain says how the registry is reached
-// and HostGuard puts the machine back (packages, files, sysctls, users).
+// and realchain.Guard puts the machine back (packages, files, sysctls, users).
 func TestRealChain(t *testing.T) {
 	c, err := realchain.Start(testenv.Binary(t))
 	if err != nil {

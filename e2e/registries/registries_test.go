@@ -22,7 +22,7 @@ import (
 )
 
 // TestEnrootLogsInToEveryKind runs on the real root with the real Enroot
-// 4.1.2 that `apply` installs (realchain.Chain; HostGuard restores the
+// 4.1.2 that `apply` installs (realchain.Chain; realchain.Guard restores the
 // machine). Each host of the acceptance config is played by Debian's
 // docker-registry behind a CONNECT proxy that enroot.conf's https_proxy
 // names, so the user's enroot reaches production host names.

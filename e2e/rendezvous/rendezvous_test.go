@@ -110,7 +110,7 @@ func efaThroughRealEnroot(t *testing.T, c *realchain.Chain, base string) {
 	// Enroot's restricted /dev binds /dev/mqueue and /dev/log, which
 	// systemd makes on a node; without systemd here, an empty directory and
 	// a datagram socket that drops what it gets stand in for them (removed
-	// after the check, and by HostGuard, like /dev/infiniband).
+	// after the check, and by realchain.Guard, like /dev/infiniband).
 	for _, d := range []string{"/dev/infiniband", "/dev/mqueue"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 
 // node is a scratch root, the agent's config for it, and a PATH in which
 // every package tool logs its calls: rpm, dpkg and dpkg-query log and run the
-// real tool; dnf, yum and apt-get are testenv's repository stubs (they fail
+// real tool; dnf, yum and apt-get are internal/fake/pkgrepo's repository stubs (they fail
 // as on a node with no reachable repository until online is called, then
 // install generated packages into the root); apt-cache logs and fails.
 type node struct {

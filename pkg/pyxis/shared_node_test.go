@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// The shared-build tests build the fixture Pyxis (internal/testenv) for
+// The shared-build tests build the fixture Pyxis (internal/fake/pkgrepo) for
 // real, with make and cc, against this machine's spank.h (libslurm-dev).
 // A test node is a --root sandbox whose Slurm (prefix /usr) answers the
 // version the test sets. Its /opt/slurm/lib is a root-owned symlink to one
