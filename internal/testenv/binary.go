@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,13 +12,14 @@ import (
 )
 
 // binPrefix names the directories the agent is built into, one per test
-// process: /tmp/enroot-agent-bin-<pid>.
-const binPrefix = "enroot-agent-bin-"
+// process: /tmp/enroot-agent-bin-pid<pid>. The "pid" keeps it apart from
+// any other enroot-agent-bin-* name, which the sweep must not remove.
+const binPrefix = "enroot-agent-bin-pid"
 
 // Binary builds the real enroot-agent once per test process
 // (fake.BuildAgent: static, as the packages ship it) and returns its path.
 // The build is kept on disk, not in a variable: the first call of a process
-// builds into /tmp/enroot-agent-bin-<pid> under a lock, later calls find it
+// builds into /tmp/enroot-agent-bin-pid<pid> under a lock, later calls find it
 // there, and a build left by a process that has ended is removed.
 func Binary(t testing.TB) string {
 	t.Helper()
@@ -52,10 +52,10 @@ func removeStale() {
 	entries, _ := os.ReadDir(os.TempDir())
 	for _, e := range entries {
 		pid, ok := strings.CutPrefix(e.Name(), binPrefix)
-		if !ok || strings.HasSuffix(pid, ".lock") {
+		if _, err := strconv.Atoi(pid); !ok || err != nil {
 			continue
 		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%s", pid)); os.IsNotExist(err) {
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
 			p := filepath.Join(os.TempDir(), e.Name())
 			os.RemoveAll(p)
 			os.Remove(p + ".lock")
