@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
@@ -106,7 +107,7 @@ func infoLogger() *zap.Logger {
 func healthy(b *testing.B, n *node) {
 	b.Helper()
 	// srun reads SLURM_CONF as it is, the agent re-rooted: both find one.
-	conf, err := testenv.SlurmConf(b.TempDir(), "/opt/slurm/etc/plugstack.conf")
+	conf, err := slurm.Conf(b.TempDir(), "/opt/slurm/etc/plugstack.conf")
 	if err != nil {
 		b.Fatal(err)
 	}

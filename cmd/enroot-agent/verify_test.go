@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/fake/slurm"
+	"github.com/enroot-agent/enroot-agent/internal/fake/systemd"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/serve"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
@@ -27,19 +30,15 @@ func healthyNode(t *testing.T, verifyKeys string) (root, listen, busEnv string) 
 
 // healthyNodeStub is healthyNode that also returns the systemd stand-in,
 // for tests that count slurmd restarts.
-func healthyNodeStub(t *testing.T, verifyKeys string) (root, listen string, stub *testenv.SystemdStub) {
+func healthyNodeStub(t *testing.T, verifyKeys string) (root, listen string, stub *systemd.Stub) {
 	t.Helper()
 	root, listen = daemonRoot(t, verifyKeys)
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	stub = testenv.StartSystemdStub(t)
 	conf := filepath.Join(root, "usr/etc")
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testenv.SlurmConf(conf, "/opt/slurm/etc/plugstack.conf"); err != nil {
+	if _, err := slurm.Conf(conf, "/opt/slurm/etc/plugstack.conf"); err != nil {
 		t.Fatal(err)
 	}
 	// The kernel's namespace limits, at 0 as on a node where the sysctl step
@@ -91,7 +90,7 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The report cached before the removal lives cache_ttl (1s): poll.
-	testenv.Eventually(20*time.Second, func() bool {
+	fake.Eventually(20*time.Second, func() bool {
 		code, rep, body = getReport(t, url+"/verify")
 		return code != 200
 	})
@@ -109,7 +108,7 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	if out, errOut, code := runAgent(t, "--root", root, "refresh"); code != 0 {
 		t.Fatalf("refresh: exit %d\n%s%s", code, out, errOut)
 	}
-	testenv.Eventually(20*time.Second, func() bool {
+	fake.Eventually(20*time.Second, func() bool {
 		code, _, body = getReport(t, url+"/verify")
 		return code == 200
 	})

@@ -21,9 +21,7 @@ import (
 // removing. Their variables are reported, not failed; once a package has
 // none left, the test fails until its line is deleted here.
 var notYetFixed = map[string]string{
-	"internal/testenv": "item 5: the fakes are regrouped with one constructor style",
-	"internal/cluster": "item 5: the cluster test bed's tables go with the fakes' regrouping",
-	"cmd":              "main may keep state (the issue allows it; -ldflags sets main.version); its read-only print tables and the command table that importer.go's init extends are left to issue 25's rework of the front binary",
+	"cmd": "main may keep state (the issue allows it; -ldflags sets main.version); its read-only print tables and the command table that importer.go's init extends are left to issue 25's rework of the front binary",
 }
 
 // readOnly lists package-level variables that hold values no code

@@ -15,8 +15,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"github.com/enroot-agent/enroot-agent/internal/secret"
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
@@ -231,7 +231,7 @@ func (n *sandbox) start(verifyKeys string, steps ...converge.Step) {
 // time costs nothing real.
 func (n *sandbox) waitFor(what string, cond func() bool) {
 	n.t.Helper()
-	if !testenv.Eventually(time.Hour, cond) {
+	if !fake.Eventually(time.Hour, cond) {
 		n.dump()
 		n.t.Fatalf("%s: not within an hour; STATUS=%s", what, n.notes.status())
 	}

@@ -37,11 +37,7 @@ func converge1(t *testing.T, s *RestartStep) (changes int, err error) {
 }
 
 func TestRestartOnlyWhenPluginOrLineChanged(t *testing.T) {
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	stub := testenv.StartSystemdStub(t)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
 	s, root := restartStep(t)
 	if n, err := converge1(t, s); n != 1 || err != nil {
@@ -182,11 +178,7 @@ func applyPlan(t *testing.T, s converge.Step) int {
 // restart step, after a daemon-reload when it is a drop-in; a node whose
 // slurmd already had Slurm's bin is not restarted for it.
 func TestSlurmdPathRestartsSlurmd(t *testing.T) {
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	stub := testenv.StartSystemdStub(t)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
 	s, root := restartStep(t)
 	write(t, root+"/lib/systemd/system/slurmd.service", "[Service]\nExecStart=/opt/slurm/sbin/slurmd -D\n")

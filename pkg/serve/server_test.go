@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"go.uber.org/zap"
 )
 
@@ -57,7 +57,7 @@ func TestDeadListenerSaysSo(t *testing.T) {
 		t.Fatalf("serving: %v", err)
 	}
 	_ = ln.Close() // under the server, as a failing accept would end it
-	if !testenv.Eventually(10*time.Second, func() bool { return s.Err() != nil }) {
+	if !fake.Eventually(10*time.Second, func() bool { return s.Err() != nil }) {
 		t.Fatal("the server did not notice its listener died")
 	}
 	if err := ls.Err(); err == nil || !strings.Contains(err.Error(), "verify.listen stopped accepting") {
