@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 )
 
 // BenchmarkColdConverge: a first apply on a bare node, every download
@@ -27,7 +27,7 @@ func BenchmarkColdConverge(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		n := newNode(b)
-		slow := testenv.Fault{Delay: delay}
+		slow := pkgrepo.Fault{Delay: delay}
 		for _, name := range []string{"enroot_4.1.2-1_amd64.deb", "enroot+caps_4.1.2-1_amd64.deb", "enroot_4.1.2-1_arm64.deb", "enroot+caps_4.1.2-1_arm64.deb"} {
 			n.enroot.Fail("v4.1.2/"+name, slow)
 		}

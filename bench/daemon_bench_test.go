@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // daemon is the real binary running `run` on a converged sandbox, without
@@ -73,7 +73,7 @@ func startDaemonWith(b *testing.B, n *node, verifyKeys string) *daemon {
 	go func() { _ = d.cmd.Wait(); close(d.done) }()
 	b.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.done })
 	exited := false
-	if !testenv.Eventually(60*time.Second, func() bool {
+	if !fake.Eventually(60*time.Second, func() bool {
 		select {
 		case <-d.done:
 			exited = true
@@ -251,8 +251,8 @@ func shippedSize(b *testing.B, pkg ...string) float64 {
 		target = pkg[0]
 	}
 	out := filepath.Join(b.TempDir(), "enroot-agent")
-	cmd := exec.Command(testenv.GoTool(), "build", "-trimpath", "-ldflags", "-s -w", "-o", out, target)
-	cmd.Dir, cmd.Env = testenv.ModuleRoot(), append(os.Environ(), "CGO_ENABLED=0")
+	cmd := exec.Command(fake.GoTool(), "build", "-trimpath", "-ldflags", "-s -w", "-o", out, target)
+	cmd.Dir, cmd.Env = fake.ModuleRoot(), append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, msg)
 	}

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // concurrency is how many jobs start the same new image at once.
 var concurrency = []int{1, 4, 8}
 
-// BenchmarkImageCache: the real chain (testenv.RealChain) on this machine,
+// BenchmarkImageCache: the real chain (realchain.Chain) on this machine,
 // with an image of imageBlob random bytes, measured side by side in one
 // run, images.cache off and then on:
 //
@@ -117,7 +117,7 @@ func (r *cacheRig) startDaemon(b *testing.B) {
 	b.Cleanup(r.stopDaemon)
 	// The socket exists from bind(2), a moment before listen(2): wait until
 	// it accepts.
-	if !testenv.Eventually(2*time.Minute, func() bool {
+	if !fake.Eventually(2*time.Minute, func() bool {
 		c, err := net.Dial("unix", "/run/enroot-agent/images.sock")
 		if err == nil {
 			c.Close()

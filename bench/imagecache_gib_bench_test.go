@@ -9,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/registry"
 )
 
 // bigImage is the shape of a real training image, scaled to this machine's
 // disk: 16 layers of 64 MiB of random bytes (1 GiB, incompressible) after
 // the first layer with the shell, cat and the file the job prints.
-var bigImage = testenv.BigImage{Layers: 16, LayerSize: 64 << 20}
+var bigImage = registry.BigImage{Layers: 16, LayerSize: 64 << 20}
 
 // BenchmarkImageCacheGiB is BenchmarkImageCache with a 1 GiB image in 17
 // layers, measured side by side in one run on the real chain:
@@ -128,7 +128,7 @@ func (r *cacheRig) squashfuseOn(b *testing.B) {
 }
 
 // pushBig pushes ml/big:tag, the chain's file in the first layer of spec.
-func (r *cacheRig) pushBig(b *testing.B, tag string, spec testenv.BigImage) {
+func (r *cacheRig) pushBig(b *testing.B, tag string, spec registry.BigImage) {
 	ref := r.c.Host + ":" + r.c.Registry.Port + "/ml/big:" + tag
 	if _, _, err := r.c.Registry.PushBigImage(ref, r.c.Token(), map[string]string{r.c.File: r.c.Want + "\n"}, spec); err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -24,17 +25,17 @@ import (
 // import to show: random bytes do not compress, so the layer is as big.
 const imageBlob = 16 << 20
 
-// cacheRig is the real chain (testenv.RealChain: real agent, Enroot,
+// cacheRig is the real chain (realchain.Chain: real agent, Enroot,
 // Pyxis, Slurm and registry) with users and big images for the benchmark.
 type cacheRig struct {
-	c      *testenv.RealChain
+	c      *realchain.Chain
 	users  []string
 	dlog   strings.Builder
 	daemon *exec.Cmd // the agent's daemon, once cacheOn started it
 }
 
 func newCacheRig(b *testing.B, users int) *cacheRig {
-	c, err := testenv.NewRealChain(testenv.Binary(b))
+	c, err := realchain.Start(testenv.Binary(b))
 	if err != nil {
 		b.Fatal(err)
 	}

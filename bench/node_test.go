@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
@@ -22,7 +24,7 @@ import (
 // converge may start, so a benchmark can prove that a warm apply starts none.
 type node struct {
 	root, bin, counts string
-	enroot, pyxis     *testenv.ArtifactServer
+	enroot, pyxis     *pkgrepo.ArtifactServer
 	env               []string
 }
 
@@ -34,12 +36,12 @@ func newNode(b *testing.B) *node { return newNodeAt(b, b.TempDir()) }
 // newNodeAt is newNode with the sandbox at root.
 func newNodeAt(b *testing.B, root string) *node {
 	b.Helper()
-	n := &node{root: root, bin: testenv.Binary(b), enroot: testenv.NewArtifactServer(b)}
-	if err := testenv.MakeDebRoot(n.root); err != nil {
+	n := &node{root: root, bin: testenv.Binary(b), enroot: testenv.StartArtifactServer(b)}
+	if err := pkgrepo.MakeDebRoot(n.root); err != nil {
 		b.Fatal(err)
 	}
 	version := config.Default().Enroot.Version
-	debs, err := testenv.BuildEnrootDebs(b.TempDir(), version)
+	debs, err := pkgrepo.BuildEnrootDebs(b.TempDir(), version)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func newNodeAt(b *testing.B, root string) *node {
 	imds := testenv.StartIMDS(b, "123456789012", "us-east-1")
 	ecr := testenv.StartECR(b)
 	ecr.AccessKey = imds.AccessKey
-	n.env = append(testenv.CleanEnv(os.Environ()), testenv.AWSEnv(imds, ecr, b.TempDir())...)
+	n.env = append(aws.CleanEnv(os.Environ()), aws.Env(imds, ecr, b.TempDir())...)
 	n.env = append(n.env, "PATH="+n.wrappers(b)+":"+os.Getenv("PATH"))
 	return n
 }

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/agent"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	agentnode "github.com/enroot-agent/enroot-agent/pkg/node"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -44,17 +45,18 @@ func BenchmarkPeriodicConverge(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		env := agent.NewEnv(cfg, config.Root(n.root), infoLogger())
-		runner := &converge.Runner{Log: env.Log}
+		log := infoLogger()
+		nd := agentnode.New(cfg, config.Root(n.root), log, nil)
+		runner := &converge.Runner{Log: log}
 		firstStarts := n.started()
-		converged(b, runner.Run(context.Background(), agent.Steps(env)))
+		converged(b, runner.Run(context.Background(), nd.Steps()))
 		starts, before := n.started(), testenv.Snapshot(b, n.root)
 		var cpus, walls []time.Duration
 		var childCPU time.Duration
 		for r := 0; r < periodicRuns; r++ {
 			self, children := rusage(syscall.RUSAGE_SELF), rusage(syscall.RUSAGE_CHILDREN)
 			start := time.Now()
-			converged(b, runner.Run(context.Background(), agent.Steps(env)))
+			converged(b, runner.Run(context.Background(), nd.Steps()))
 			walls = append(walls, time.Since(start))
 			cpus = append(cpus, rusage(syscall.RUSAGE_SELF)-self)
 			childCPU += rusage(syscall.RUSAGE_CHILDREN) - children
@@ -105,7 +107,7 @@ func infoLogger() *zap.Logger {
 func healthy(b *testing.B, n *node) {
 	b.Helper()
 	// srun reads SLURM_CONF as it is, the agent re-rooted: both find one.
-	conf, err := testenv.SlurmConf(b.TempDir(), "/opt/slurm/etc/plugstack.conf")
+	conf, err := slurm.Conf(b.TempDir(), "/opt/slurm/etc/plugstack.conf")
 	if err != nil {
 		b.Fatal(err)
 	}

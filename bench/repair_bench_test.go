@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // repairRounds is how many times each kind of drift is made per run.
@@ -119,7 +119,7 @@ func (d *daemon) events() []logEvent {
 // waitReady waits for the daemon's first "ready" status.
 func (d *daemon) waitReady(b *testing.B, within time.Duration) {
 	b.Helper()
-	if !testenv.Eventually(within, func() bool {
+	if !fake.Eventually(within, func() bool {
 		for _, e := range d.events() {
 			if e.msg == "status" && strings.HasPrefix(e.status, "ready: ") {
 				return true
@@ -137,7 +137,7 @@ func (d *daemon) waitReady(b *testing.B, within time.Duration) {
 func (d *daemon) waitRepaired(b *testing.B, since time.Time, within time.Duration) time.Duration {
 	b.Helper()
 	var took time.Duration
-	if !testenv.Eventually(within, func() bool {
+	if !fake.Eventually(within, func() bool {
 		left := false
 		for _, e := range d.events() {
 			switch {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -127,7 +127,7 @@ esac
 	startDaemon(b, s.n)
 	s.stepdEnv = []string{"PATH=" + s.fakeBin + ":/usr/bin:/bin", "SLURM_JOB_ID=7", "SLURM_STEP_ID=0",
 		"SLURM_JOB_UID=0", "PYXIS_RUNTIME_PATH=" + runtimeDir}
-	if !testenv.Eventually(60*time.Second, func() bool {
+	if !fake.Eventually(60*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(root, "run/enroot-agent/images.sock"))
 		return err == nil
 	}) {
@@ -210,7 +210,7 @@ func helloWorld(b *testing.B) string {
 	writeFile(b, filepath.Join(dir, "go.mod"), "module hello\n\ngo 1.22\n")
 	writeFile(b, filepath.Join(dir, "main.go"), "package main\n\nfunc main() {}\n")
 	out := filepath.Join(dir, "hello")
-	cmd := exec.Command(testenv.GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", out, ".")
+	cmd := exec.Command(fake.GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", out, ".")
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("build hello: %v\n%s", err, msg)

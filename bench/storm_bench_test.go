@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
@@ -91,7 +92,7 @@ func storm(rs []*credentials.Refresher) int {
 
 // invocationStats gives the sorted attempts of each agent's call and the
 // time from start until the last token was issued.
-func invocationStats(inv map[string]testenv.Invocation, start time.Time) ([]int, time.Duration) {
+func invocationStats(inv map[string]aws.Invocation, start time.Time) ([]int, time.Duration) {
 	var attempts []int
 	var last time.Duration
 	for _, v := range inv {

@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // link matches a Markdown link target: [text](target).
 var link = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
 func TestRelativeLinksResolve(t *testing.T) {
-	root := testenv.ModuleRoot()
+	root := fake.ModuleRoot()
 	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	pages = append(pages, filepath.Join(root, "README.md"))
 	for _, page := range pages {
@@ -41,7 +41,7 @@ func TestRelativeLinksResolve(t *testing.T) {
 
 // The README links every page in docs/.
 func TestReadmeLinksEveryPage(t *testing.T) {
-	root := testenv.ModuleRoot()
+	root := fake.ModuleRoot()
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // pkgs are the packages `make rpm deb` built once for this test process.
@@ -54,7 +54,7 @@ func packages(t *testing.T) pkgs {
 			return
 		}
 		distDir = dist
-		ver, err := exec.Command(filepath.Join(testenv.ModuleRoot(), "packaging/version.sh")).Output()
+		ver, err := exec.Command(filepath.Join(fake.ModuleRoot(), "packaging/version.sh")).Output()
 		if f := strings.Fields(string(ver)); err != nil || len(f) != 2 {
 			buildErr = "packaging/version.sh: " + string(ver)
 			return
@@ -62,8 +62,8 @@ func packages(t *testing.T) pkgs {
 			built.version, built.release = f[0], f[1]
 		}
 		cmd := exec.Command("make", "--no-print-directory", "rpm", "deb", "ARCH="+rpmArch, "DIST="+dist,
-			"GO="+testenv.GoTool())
-		cmd.Dir = testenv.ModuleRoot()
+			"GO="+fake.GoTool())
+		cmd.Dir = fake.ModuleRoot()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = "make rpm deb: " + err.Error() + "\n" + string(out)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // The other architecture builds too: the binary is cross-compiled (GOARCH)
@@ -18,8 +18,8 @@ func TestCrossArchPackages(t *testing.T) {
 		other, otherDeb = "x86_64", "amd64"
 	}
 	dist := t.TempDir()
-	cmd := exec.Command("make", "--no-print-directory", "rpm", "deb", "ARCH="+other, "DIST="+dist, "GO="+testenv.GoTool())
-	cmd.Dir = testenv.ModuleRoot()
+	cmd := exec.Command("make", "--no-print-directory", "rpm", "deb", "ARCH="+other, "DIST="+dist, "GO="+fake.GoTool())
+	cmd.Dir = fake.ModuleRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make rpm deb ARCH=%s: %v\n%s", other, err, out)
 	}

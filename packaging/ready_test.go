@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
+	"github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/serve"
 )
 
 // stubSystemctlDaemon starts and stops the packaged agent itself, re-rooted
@@ -59,13 +62,9 @@ func TestBootstrapUntilReady(t *testing.T) {
 	p := packages(t)
 	root := testenv.NodeRoot(t)
 	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
-	bus, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	bus := testenv.StartSystemdStub(t)
 	mkdir(t, filepath.Join(root, "usr/etc"))
-	if _, err := testenv.SlurmConf(filepath.Join(root, "usr/etc"), "/opt/slurm/etc/plugstack.conf"); err != nil {
+	if _, err := slurm.Conf(filepath.Join(root, "usr/etc"), "/opt/slurm/etc/plugstack.conf"); err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"max_user_namespaces", "max_mnt_namespaces"} {
@@ -78,7 +77,7 @@ func TestBootstrapUntilReady(t *testing.T) {
 	n := newNodeAt(t, p, t.TempDir(), root)
 	writeFile(t, filepath.Join(n.stubs, "systemctl"), stubSystemctlDaemon, 0o755)
 	writeFile(t, filepath.Join(n.stubs, "enroot-agent"), stubRerooted, 0o755)
-	n.env = append(testenv.AWSEnv(imds, ecr, t.TempDir()), "DBUS_SYSTEM_BUS_ADDRESS="+bus.Addr)
+	n.env = append(aws.Env(imds, ecr, t.TempDir()), "DBUS_SYSTEM_BUS_ADDRESS="+bus.Addr)
 	t.Cleanup(func() { stopAgent(t, root) })
 
 	listen := freeAddr(t)
@@ -93,7 +92,7 @@ func TestBootstrapUntilReady(t *testing.T) {
 		t.Errorf("calls:\n%s", calls)
 	}
 	// The daemon answered, not a local check of this machine.
-	if v := run(t, filepath.Join(root, "usr/bin/enroot-agent"), "--root", root, "--config", n.config, "verify"); !strings.Contains(v, "checked by the daemon on "+agent.SocketPath) {
+	if v := run(t, filepath.Join(root, "usr/bin/enroot-agent"), "--root", root, "--config", n.config, "verify"); !strings.Contains(v, "checked by the daemon on "+serve.SocketPath) {
 		t.Errorf("verify:\n%s", v)
 	}
 	pid, _ := os.ReadFile(filepath.Join(root, "stub-agent.pid"))
@@ -105,7 +104,7 @@ func TestBootstrapUntilReady(t *testing.T) {
 	writeFile(t, conf, strings.Replace(string(data), "PropagateResourceLimitsExcept=MEMLOCK\n", "", 1), 0o644)
 	// The daemon's report from before the edit lives cache_ttl (1s): wait
 	// until it sees the edit.
-	if !testenv.Eventually(20*time.Second, func() bool {
+	if !fake.Eventually(20*time.Second, func() bool {
 		resp, err := http.Get("http://" + listen + "/verify")
 		if err != nil {
 			return false

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // shellShebang matches the interpreters shellcheck understands.
@@ -29,7 +29,7 @@ func TestShellcheck(t *testing.T) {
 	}
 	for _, s := range scripts {
 		cmd := exec.Command(shellcheck, "--external-sources", "--severity=style", s)
-		cmd.Dir = testenv.ModuleRoot()
+		cmd.Dir = fake.ModuleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("shellcheck %s: %v\n%s", s, err, out)
 		}
@@ -39,14 +39,14 @@ func TestShellcheck(t *testing.T) {
 func shellScripts(t *testing.T) []string {
 	t.Helper()
 	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-	cmd.Dir = testenv.ModuleRoot()
+	cmd.Dir = fake.ModuleRoot()
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("git ls-files: %v (install git)", err)
 	}
 	var scripts []string
 	for _, f := range strings.Split(string(out), "\x00") {
-		if f != "" && isShell(filepath.Join(testenv.ModuleRoot(), f)) {
+		if f != "" && isShell(filepath.Join(fake.ModuleRoot(), f)) {
 			scripts = append(scripts, f)
 		}
 	}

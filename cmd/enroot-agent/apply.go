@@ -5,8 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/enroot-agent/enroot-agent/pkg/agent"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
+	"github.com/enroot-agent/enroot-agent/pkg/node"
 )
 
 // cmdApply converges the node once, then refreshes the tokens that are missing
@@ -24,7 +24,7 @@ func cmdApply(g *globals, args []string) int {
 	defer log.Sync()
 	ctx, stop := interruptible()
 	defer stop()
-	steps := agent.Steps(agent.NewEnv(cfg, g.root, log))
+	steps := node.New(cfg, g.root, log, nil).Steps()
 	rep := (&converge.Runner{Log: log, DryRun: *dry}).Run(ctx, steps)
 	printReport(g.stdout, rep, *dry)
 	// Credentials do not depend on the install steps: a node whose Pyxis

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -14,8 +15,8 @@ import (
 var emulators sync.Map // *testing.T -> []string
 
 type awsStandIns struct {
-	imds *testenv.IMDS
-	ecr  *testenv.ECR
+	imds *aws.IMDS
+	ecr  *aws.ECR
 	env  []string
 }
 
@@ -28,7 +29,7 @@ func awsFor(t *testing.T) *awsStandIns {
 	ecr := testenv.StartECR(t)
 	ecr.AccessKey = imds.AccessKey
 	a := &awsStandIns{imds: imds, ecr: ecr}
-	a.env = append(testenv.CleanEnv(os.Environ()), testenv.AWSEnv(imds, ecr, t.TempDir())...)
+	a.env = append(aws.CleanEnv(os.Environ()), aws.Env(imds, ecr, t.TempDir())...)
 	emulators.Store(t, a)
 	t.Cleanup(func() { emulators.Delete(t) })
 	return a

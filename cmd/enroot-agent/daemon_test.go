@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/fake/systemd"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -22,7 +24,7 @@ import (
 type agentProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	notify *testenv.NotifySocket
+	notify *systemd.NotifySocket
 	root   string
 	listen string
 	log    *syncBuffer
@@ -115,7 +117,7 @@ func startAgent(t *testing.T, root, listen string, watchdog time.Duration, env .
 }
 
 // waitNotify waits for a notification with a line starting with prefix.
-func (a *agentProc) waitNotify(from int, prefix string, timeout time.Duration) (testenv.Notification, int) {
+func (a *agentProc) waitNotify(from int, prefix string, timeout time.Duration) (systemd.Notification, int) {
 	a.t.Helper()
 	m, i, ok := a.notify.Wait(from, prefix, timeout)
 	if !ok {
@@ -157,7 +159,7 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, b.String()
 }
 
-func states(ms []testenv.Notification) []string {
+func states(ms []systemd.Notification) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.State
@@ -169,7 +171,7 @@ func states(ms []testenv.Notification) []string {
 // a pipe, so they can trail the notification sent after them.
 func (a *agentProc) waitLog(s string, timeout time.Duration) {
 	a.t.Helper()
-	if !testenv.Eventually(timeout, func() bool { return strings.Contains(a.log.String(), s) }) {
+	if !fake.Eventually(timeout, func() bool { return strings.Contains(a.log.String(), s) }) {
 		a.t.Fatalf("no %q in the agent's log within %s", s, timeout)
 	}
 }

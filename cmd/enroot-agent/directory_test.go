@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/fake/host"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -32,11 +35,11 @@ import (
 // AD/LDAP. dirann and dirimp are in dirhpc, dirbob is not; dirimp is also
 // in dirimpx, which only NSS can tell the image cache's import.
 var (
-	dirGroup = testenv.DirGroup{Name: "dirhpc", GID: 47000, Members: []string{"dirann", "dirimp"}}
-	dirImpX  = testenv.DirGroup{Name: "dirimpx", GID: 47010, Members: []string{"dirimp"}}
-	dirAnn   = testenv.DirUser{Name: "dirann", UID: 47001, GID: 47001}
-	dirBob   = testenv.DirUser{Name: "dirbob", UID: 47002, GID: 47002}
-	dirImp   = testenv.DirUser{Name: "dirimp", UID: 47003, GID: 47003}
+	dirGroup = host.DirGroup{Name: "dirhpc", GID: 47000, Members: []string{"dirann", "dirimp"}}
+	dirImpX  = host.DirGroup{Name: "dirimpx", GID: 47010, Members: []string{"dirimp"}}
+	dirAnn   = host.DirUser{Name: "dirann", UID: 47001, GID: 47001}
+	dirBob   = host.DirUser{Name: "dirbob", UID: 47002, GID: 47002}
+	dirImp   = host.DirUser{Name: "dirimp", UID: 47003, GID: 47003}
 )
 
 // With users and a group only a directory serves, the static binary (built
@@ -49,7 +52,7 @@ var (
 // import_user with its directory groups.
 func TestDirectoryUsersAndGroups(t *testing.T) {
 	needRoot(t, "setpriv", "getent")
-	testenv.StartDirectory(t, []testenv.DirUser{dirAnn, dirBob, dirImp}, []testenv.DirGroup{dirGroup, dirImpX})
+	testenv.StartDirectory(t, []host.DirUser{dirAnn, dirBob, dirImp}, []host.DirGroup{dirGroup, dirImpX})
 	// The cache refuses an images.dir below a directory others can write
 	// (t.TempDir is below the 1777 /tmp).
 	root := sandboxAt(t, trustedNodeRoot(t))
@@ -92,14 +95,14 @@ verify:
 
 	uri, digest := pushTestImage(t)
 	world := worldTraversableDir(t)
-	fake := fakeEnrootFor(t, world, digest)
+	enroot := fakeEnrootFor(t, world, digest)
 	bin := filepath.Join(world, "enroot-agent")
 	if out, err := exec.Command("install", "-m", "0755", testenv.Binary(t), bin).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	a := startAgent(t, root, listen, 0, "PATH="+fake.dir+":"+os.Getenv("PATH"))
+	a := startAgent(t, root, listen, 0, "PATH="+enroot.dir+":"+os.Getenv("PATH"))
 	sock := filepath.Join(root, "run/enroot-agent/images.sock")
-	if !testenv.Eventually(2*time.Minute, func() bool {
+	if !fake.Eventually(2*time.Minute, func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			c.Close()
@@ -113,11 +116,11 @@ verify:
 	if mode, uid, gid := owner(t, images); mode != 0o710 || uid != 0 || gid != dirGroup.GID {
 		t.Errorf("%s: %04o %d:%d, want 0710 0:%d (closed to users outside dirhpc)", images, mode, uid, gid, dirGroup.GID)
 	}
-	path, stderr := importAs(t, bin, root, world, fake, dirAnn, uri)
+	path, stderr := importAs(t, bin, root, world, enroot, dirAnn, uri)
 	if !strings.HasPrefix(path, images+"/") || strings.Contains(stderr, "image cache not used") {
 		t.Fatalf("dirann (in dirhpc) was not served from the cache: %q\n%s\nagent:\n%s", path, stderr, a.log)
 	}
-	uid, groups := fake.importedBy(t)
+	uid, groups := enroot.importedBy(t)
 	if uid != fmt.Sprint(dirImp.UID) {
 		t.Fatalf("the cache's import ran as uid %q, want the directory import_user %d\nagent:\n%s", uid, dirImp.UID, a.log)
 	}
@@ -129,11 +132,11 @@ verify:
 	// Membership is the connection's, not the directory's: dirann in a
 	// process that dropped its supplementary groups is refused, as its own
 	// enroot could not read the 0640 credentials file either.
-	path, stderr = importWith(t, bin, root, world, fake, dirAnn, uri, "--clear-groups")
+	path, stderr = importWith(t, bin, root, world, enroot, dirAnn, uri, "--clear-groups")
 	if !strings.Contains(stderr, "image cache not used (uid 47001 is not in credentials.group dirhpc") {
 		t.Fatalf("dirann without its groups was served or not told why: %q\n%s", path, stderr)
 	}
-	path, stderr = importAs(t, bin, root, world, fake, dirBob, uri)
+	path, stderr = importAs(t, bin, root, world, enroot, dirBob, uri)
 	if !strings.Contains(stderr, "image cache not used (uid 47002 is not in credentials.group dirhpc") ||
 		path != filepath.Join(world, "pyxis", "47002", "7.0.squashfs") {
 		t.Fatalf("dirbob (not in dirhpc) was served or not told why: %q\n%s", path, stderr)
@@ -152,7 +155,7 @@ func trustedNodeRoot(t *testing.T) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := testenv.MakeNodeRoot(dir, t.TempDir()); err != nil {
+	if err := pkgrepo.MakeNodeRoot(dir, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -259,13 +262,13 @@ func (f fakeEnroot) importedBy(t *testing.T) (string, string) {
 // does), in job 7's step 0: under a root process named slurmstepd and
 // titled as Slurm titles it (this machine's bash under that name), as the
 // cache requires of a hold. It returns the path it printed and its stderr.
-func importAs(t *testing.T, bin, root, world string, f fakeEnroot, u testenv.DirUser, uri string) (string, string) {
+func importAs(t *testing.T, bin, root, world string, f fakeEnroot, u host.DirUser, uri string) (string, string) {
 	return importWith(t, bin, root, world, f, u, uri, "--init-groups")
 }
 
 // importWith is importAs with groups, setpriv's option for the groups
 // (--init-groups, --clear-groups).
-func importWith(t *testing.T, bin, root, world string, f fakeEnroot, u testenv.DirUser, uri, groups string) (string, string) {
+func importWith(t *testing.T, bin, root, world string, f fakeEnroot, u host.DirUser, uri, groups string) (string, string) {
 	t.Helper()
 	stepd := filepath.Join(world, "slurmstepd")
 	if _, err := os.Stat(stepd); err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	fakeslurm "github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
@@ -32,7 +34,7 @@ func runWith(t *testing.T, env []string, args ...string) (string, int) {
 
 // slurmRoot makes the test cluster's slurm.conf visible inside root too:
 // the agent re-roots SLURM_CONF like every host path.
-func slurmRoot(t *testing.T, s *testenv.Slurm, root string) {
+func slurmRoot(t *testing.T, s *fakeslurm.Slurm, root string) {
 	t.Helper()
 	data, err := os.ReadFile(s.Conf)
 	if err != nil {
@@ -47,7 +49,7 @@ func slurmRoot(t *testing.T, s *testenv.Slurm, root string) {
 	}
 }
 
-func nodeState(t *testing.T, s *testenv.Slurm) slurm.Node {
+func nodeState(t *testing.T, s *fakeslurm.Slurm) slurm.Node {
 	t.Helper()
 	out, err := s.Scontrol("show", "node", s.Node)
 	if err != nil {
@@ -150,7 +152,7 @@ func TestDaemonDrainsOnFailure(t *testing.T) {
 // waitMetric polls /metrics until a line equals line.
 func waitMetric(t *testing.T, url, line string, within time.Duration) {
 	t.Helper()
-	if !testenv.Eventually(within, func() bool {
+	if !fake.Eventually(within, func() bool {
 		_, body := get(t, url+"/metrics")
 		return slices.Contains(strings.Split(body, "\n"), line)
 	}) {
@@ -158,10 +160,10 @@ func waitMetric(t *testing.T, url, line string, within time.Duration) {
 	}
 }
 
-func waitNode(t *testing.T, s *testenv.Slurm, timeout time.Duration, ok func(slurm.Node) bool) {
+func waitNode(t *testing.T, s *fakeslurm.Slurm, timeout time.Duration, ok func(slurm.Node) bool) {
 	t.Helper()
 	var n slurm.Node
-	if !testenv.Eventually(timeout, func() bool { n = nodeState(t, s); return ok(n) }) {
+	if !fake.Eventually(timeout, func() bool { n = nodeState(t, s); return ok(n) }) {
 		t.Fatalf("node state %+v did not change as expected within %s", n, timeout)
 	}
 }

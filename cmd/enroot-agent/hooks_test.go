@@ -76,11 +76,7 @@ func TestApplyKeepsEnrootsSlurmHooks(t *testing.T) {
 // there and restarts slurmd over D-Bus, once.
 func TestApplyPutsSlurmBinOnSlurmdPath(t *testing.T) {
 	root := sandbox(t)
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	stub := testenv.StartSystemdStub(t)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
 	for link, target := range map[string]string{"opt/slurm/bin/scontrol": "/usr/bin/scontrol", "opt/slurm/bin/srun": "/usr/bin/srun", "opt/slurm/include": "/usr/include"} {
 		testenv.MkdirAll(t, filepath.Dir(filepath.Join(root, link)), 0o755)

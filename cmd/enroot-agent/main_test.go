@@ -35,7 +35,7 @@ func sandbox(t *testing.T) string {
 	return sandboxAt(t, testenv.NodeRoot(t))
 }
 
-// sandboxAt is sandbox in root, a node root made by testenv.MakeNodeRoot.
+// sandboxAt is sandbox in root, a node root made by pkgrepo.MakeNodeRoot.
 func sandboxAt(t *testing.T, root string) string {
 	t.Helper()
 	pyxisYAML, _ := testenv.PyxisSandbox(t, root)

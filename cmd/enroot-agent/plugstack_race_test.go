@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
+	fakeslurm "github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
@@ -47,7 +49,7 @@ func TestPlugstackRace(t *testing.T) {
 		testenv.MkdirAll(t, filepath.Join(roots[i], "etc/enroot-agent"), 0o755)
 		testenv.WriteFile(t, filepath.Join(roots[i], "etc/enroot-agent/config.yaml"), []byte(cfg), 0o644)
 	}
-	slurmConf, _ := testenv.SlurmConf(shared, filepath.Join(shared, "plugstack.conf"))
+	slurmConf, _ := fakeslurm.Conf(shared, filepath.Join(shared, "plugstack.conf"))
 	t.Setenv("SLURM_CONF", slurmConf) // for srun --help below
 	env := append(awsFor(t).env, "SLURM_CONF="+slurmConf, "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+filepath.Join(shared, "no-bus"))
 	wantConf := string(pyxis.ConfContent(pyxis.Entry(lib, map[string]string{"container_scope": "job"})))
@@ -95,7 +97,7 @@ func TestPlugstackRace(t *testing.T) {
 		if len(entries) != 1 {
 			t.Fatalf("round %d: left in plugstack.conf.d: %v", round, entries)
 		}
-		if help := slurmHelp(t, "srun"); !strings.Contains(help, testenv.FixtureUsage) {
+		if help := slurmHelp(t, "srun"); !strings.Contains(help, pkgrepo.FixtureUsage) {
 			t.Fatalf("round %d: srun --help lacks the option", round)
 		}
 		if round == 0 {

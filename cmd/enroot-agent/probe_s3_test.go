@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
@@ -25,7 +27,7 @@ func TestVerifyProbeSaysS3IsUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	front := testenv.StartBlobRedirect(t, reg, tok)
-	proxy, err := testenv.NewConnectProxy(map[string]string{host: front.Addr})
+	proxy, err := aws.StartConnectProxy(map[string]string{host: front.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestVerifyProbeSaysS3IsUnreachable(t *testing.T) {
 	}
 
 	front.StopS3()
-	testenv.Eventually(20*time.Second, func() bool { code, rep, body = getReport(t, url+"/verify"); return code != 200 })
+	fake.Eventually(20*time.Second, func() bool { code, rep, body = getReport(t, url+"/verify"); return code != 200 })
 	p := probeResult(rep)
 	want := image + ": login ok, manifest ok, layer: S3 unreachable (redirected to " + front.S3Addr + "):"
 	if code != 503 || p.Status != verify.Fail || !strings.Contains(p.Message, want) || !strings.Contains(p.Fix, "S3 gateway endpoint") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -28,7 +29,7 @@ func TestPyxisJobGetsTheOption(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	image := "nvcr.io#nvidia/pytorch:24.01-py3"
-	cmd := exec.CommandContext(ctx, "srun", "-N1", "--container-image="+image, "printenv", testenv.FixtureEnv)
+	cmd := exec.CommandContext(ctx, "srun", "-N1", "--container-image="+image, "printenv", pkgrepo.FixtureEnv)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
@@ -49,7 +50,7 @@ func TestPyxisSharedBuildRace(t *testing.T) {
 	for _, root := range roots {
 		testenv.WriteFile(t, filepath.Join(root, "etc/enroot-agent/config.yaml"), []byte(section), 0o644)
 	}
-	env := append(awsFor(t).env, testenv.BuildLogEnv+"="+builds, "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+filepath.Join(base, "no-bus"))
+	env := append(awsFor(t).env, pkgrepo.BuildLogEnv+"="+builds, "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+filepath.Join(base, "no-bus"))
 	bin := testenv.Binary(t)
 	outs := make([]string, nodes)
 	var wg sync.WaitGroup

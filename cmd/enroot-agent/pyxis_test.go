@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
+	"github.com/enroot-agent/enroot-agent/internal/fake/slurm"
+	"github.com/enroot-agent/enroot-agent/internal/fake/systemd"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -19,8 +22,8 @@ import (
 // host paths, include lines and all.
 type pyxisNode struct {
 	root, host, config, slurmConf, builds string
-	srv                                   *testenv.ArtifactServer
-	stub                                  *testenv.SystemdStub
+	srv                                   *pkgrepo.ArtifactServer
+	stub                                  *systemd.Stub
 }
 
 const adminLines = "# site plugins, kept by every apply\noptional /usr/lib/slurm-site/spank_x11.so display=:0\n"
@@ -41,21 +44,17 @@ func newPyxisNode(t *testing.T, args string) *pyxisNode {
 	}
 	n.write(t, "etc/plugstack.conf", adminLines)
 	var err error
-	if n.slurmConf, err = testenv.SlurmConf(n.host, filepath.Join(n.host, "etc/plugstack.conf")); err != nil {
+	if n.slurmConf, err = slurm.Conf(n.host, filepath.Join(n.host, "etc/plugstack.conf")); err != nil {
 		t.Fatal(err)
 	}
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	stub := testenv.StartSystemdStub(t)
 	n.stub = stub
 	n.builds = filepath.Join(n.host, "builds")
 	n.config = filepath.Join(n.host, "config.yaml")
 	n.setArgs(t, args, section)
 	t.Setenv("SLURM_CONF", n.slurmConf)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
-	t.Setenv(testenv.BuildLogEnv, n.builds)
+	t.Setenv(pkgrepo.BuildLogEnv, n.builds)
 	return n
 }
 
@@ -130,7 +129,7 @@ func TestPyxisApplyBuildsWiresRestartsOnce(t *testing.T) {
 		t.Fatalf("first apply: %d builds, restarts %v, %d downloads", n.buildCount(), n.stub.Restarts(), n.srv.Requests("v0.24.0.tar.gz"))
 	}
 	for _, client := range []string{"srun", "sbatch", "salloc"} {
-		if help := slurmHelp(t, client); !strings.Contains(help, testenv.FixtureOption+"=IMAGE "+testenv.FixtureUsage) {
+		if help := slurmHelp(t, client); !strings.Contains(help, pkgrepo.FixtureOption+"=IMAGE "+pkgrepo.FixtureUsage) {
 			t.Errorf("%s --help does not list the plugin's option:\n%s", client, help)
 		}
 	}
@@ -155,7 +154,7 @@ func TestPyxisApplyBuildsWiresRestartsOnce(t *testing.T) {
 	if got := n.apply(t); got["pyxis-plugstack"] != "changed" || got["pyxis-build"] != "done" || len(n.stub.Restarts()) != 2 {
 		t.Fatalf("args change: %v, restarts %v", got, n.stub.Restarts())
 	}
-	if help := slurmHelp(t, "srun"); !strings.Contains(help, testenv.FixtureUsage) {
+	if help := slurmHelp(t, "srun"); !strings.Contains(help, pkgrepo.FixtureUsage) {
 		t.Fatal("srun lost the option after an argument change")
 	}
 }
@@ -187,7 +186,7 @@ func TestPyxisRebuildsForNewSlurmOrAlteredPlugin(t *testing.T) {
 	if got := n.apply(t); got["pyxis-build"] != "changed" || n.buildCount() != 4 {
 		t.Fatalf("missing plugin: %v, %d builds", got, n.buildCount())
 	}
-	if help := slurmHelp(t, "srun"); !strings.Contains(help, testenv.FixtureUsage) {
+	if help := slurmHelp(t, "srun"); !strings.Contains(help, pkgrepo.FixtureUsage) {
 		t.Fatal("srun lost the option")
 	}
 }

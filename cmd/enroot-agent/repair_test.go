@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // The daemon repairs drift without a restart: five kinds of damage at once,
@@ -70,7 +70,7 @@ func TestDaemonRepairsDrift(t *testing.T) {
 func waitVerify(t *testing.T, url string, code int, within time.Duration) {
 	t.Helper()
 	var last string
-	if !testenv.Eventually(within, func() bool {
+	if !fake.Eventually(within, func() bool {
 		got, body := get(t, url+"/verify")
 		last = body
 		return got == code

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	fakeslurm "github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/node"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 )
@@ -106,12 +109,12 @@ func TestDaemonResumesAfterManualRestart(t *testing.T) {
 // drainedBy waits for the node to be drained by the agent with the root
 // cause /verify names, and for STATUS= to name it too. Each poll evaluates
 // anew, so the reason may trail one poll behind (the rebuild just landed).
-func drainedBy(t *testing.T, s *testenv.Slurm, url string, a *agentProc) {
+func drainedBy(t *testing.T, s *fakeslurm.Slurm, url string, a *agentProc) {
 	t.Helper()
 	var cause string
 	waitNodeDriven(t, s, url, func(n slurm.Node) bool {
 		_, rep, _ := getReport(t, url+"/verify")
-		cause = agent.RootCause(rep.Results)
+		cause = node.RootCause(rep.Results)
 		return n.Drain && cause != "" && n.Reason == agent.ReasonPrefix+cause
 	})
 	a.waitLog(`"msg":"status","status":"degraded: check `+cause+` failing since `, 10*time.Second)
@@ -121,10 +124,10 @@ func drainedBy(t *testing.T, s *testenv.Slurm, url string, a *agentProc) {
 // waitNodeDriven is waitNode that also asks /verify on each poll: every
 // evaluation reaches the daemon, so it drains and resumes without waiting
 // for its own verify.interval.
-func waitNodeDriven(t *testing.T, s *testenv.Slurm, url string, ok func(slurm.Node) bool) {
+func waitNodeDriven(t *testing.T, s *fakeslurm.Slurm, url string, ok func(slurm.Node) bool) {
 	t.Helper()
 	var n slurm.Node
-	if !testenv.Eventually(60*time.Second, func() bool {
+	if !fake.Eventually(60*time.Second, func() bool {
 		get(t, url+"/verify")
 		n = nodeState(t, s)
 		return ok(n)

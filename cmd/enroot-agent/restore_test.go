@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -62,7 +63,7 @@ func TestDaemonRestoresCredentialsWhileStepsFail(t *testing.T) {
 			if err := os.Remove(creds); err != nil {
 				t.Fatal(err)
 			}
-			if !testenv.Eventually(90*time.Second, func() bool { _, err := os.Stat(creds); return err == nil }) {
+			if !fake.Eventually(90*time.Second, func() bool { _, err := os.Stat(creds); return err == nil }) {
 				t.Fatal("the credentials file was not restored")
 			}
 			a.waitLog(`"msg":"restored the credentials files from the tokens held (no ECR call)"`, 5*time.Second)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/systemd"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/pyxis"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
@@ -18,7 +19,7 @@ import (
 type upgradeNode struct {
 	root string
 	env  []string
-	stub *testenv.SystemdStub
+	stub *systemd.Stub
 }
 
 func newUpgradeNode(t *testing.T, shared string) *upgradeNode {
@@ -32,11 +33,7 @@ func newUpgradeNode(t *testing.T, shared string) *upgradeNode {
 	}
 	// The config ends with the pyxis section: this line joins it.
 	appendConfig(t, n.root, "  plugstack: "+shared+"/plugstack.conf\n")
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	stub := testenv.StartSystemdStub(t)
 	n.stub, n.env = stub, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + stub.Addr}
 	return n
 }

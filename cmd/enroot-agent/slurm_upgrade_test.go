@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	fakeslurm "github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/agent"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -63,7 +65,7 @@ func renameIn(t *testing.T, path string, data []byte, mode os.FileMode) {
 }
 
 // ctldLog is what slurmctld logged about node updates.
-func ctldLog(t *testing.T, s *testenv.Slurm) string {
+func ctldLog(t *testing.T, s *fakeslurm.Slurm) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(s.Dir, "slurmctld.log"))
 	if err != nil {
@@ -171,7 +173,7 @@ func TestDaemonSlurmUpgrade(t *testing.T) {
 func waitCheckSays(t *testing.T, url, check, want string) {
 	t.Helper()
 	var last string
-	if !testenv.Eventually(60*time.Second, func() bool {
+	if !fake.Eventually(60*time.Second, func() bool {
 		_, rep, _ := getReport(t, url+"/verify")
 		for _, r := range rep.Results {
 			if r.Name == check {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/pkg/agent"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
+	"github.com/enroot-agent/enroot-agent/pkg/node"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
@@ -52,16 +53,16 @@ func evaluate(ctx context.Context, g *globals, cfg config.Config, log *zap.Logge
 		}
 		log.Debug("daemon not reachable; checking locally", zap.Error(err))
 	}
-	node, _ := slurm.NodeName(cfg.Verify.NodeName)
+	name, _ := slurm.NodeName(cfg.Verify.NodeName)
 	// The steps' own log lines would bury the table; --debug shows them.
 	stepLog := zap.NewNop()
 	if g.debug {
 		stepLog = log
 	}
-	cache := verify.NewCache(agent.Checks(agent.NewEnv(cfg, g.root, stepLog)), 0, cfg.Verify.Timeout.D(), node)
+	cache := verify.NewCache(node.New(cfg, g.root, stepLog, nil).Checks(), 0, cfg.Verify.Timeout.D(), name)
 	rep, err := cache.Get(ctx)
 	if err != nil {
-		rep = verify.Report{Status: verify.Unknown, Node: node}
+		rep = verify.Report{Status: verify.Unknown, Node: name}
 	}
 	return rep, "locally"
 }

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/fake/slurm"
+	"github.com/enroot-agent/enroot-agent/internal/fake/systemd"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/enroot-agent/enroot-agent/pkg/agent"
+	"github.com/enroot-agent/enroot-agent/pkg/serve"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -28,19 +31,15 @@ func healthyNode(t *testing.T, verifyKeys string) (root, listen, busEnv string) 
 
 // healthyNodeStub is healthyNode that also returns the systemd stand-in,
 // for tests that count slurmd restarts.
-func healthyNodeStub(t *testing.T, verifyKeys string) (root, listen string, stub *testenv.SystemdStub) {
+func healthyNodeStub(t *testing.T, verifyKeys string) (root, listen string, stub *systemd.Stub) {
 	t.Helper()
 	root, listen = daemonRoot(t, verifyKeys)
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	stub = testenv.StartSystemdStub(t)
 	conf := filepath.Join(root, "usr/etc")
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testenv.SlurmConf(conf, "/opt/slurm/etc/plugstack.conf"); err != nil {
+	if _, err := slurm.Conf(conf, "/opt/slurm/etc/plugstack.conf"); err != nil {
 		t.Fatal(err)
 	}
 	// The kernel's namespace limits, at 0 as on a node where the sysctl step
@@ -80,7 +79,7 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	if code != 200 || rep.Status != verify.OK {
 		t.Fatalf("healthy node: %d\n%s", code, body)
 	}
-	if out, errOut, code := runAgent(t, "--root", root, "verify"); code != 0 || !strings.Contains(out, "checked by the daemon on "+agent.SocketPath) {
+	if out, errOut, code := runAgent(t, "--root", root, "verify"); code != 0 || !strings.Contains(out, "checked by the daemon on "+serve.SocketPath) {
 		t.Fatalf("verify CLI: exit %d\n%s%s", code, out, errOut)
 	}
 	// The front binary answers by itself when the daemon does (a copy with
@@ -92,7 +91,7 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	for _, args := range [][]string{{"verify"}, {"verify", "--json"}} {
 		cmd := exec.Command(alone, append([]string{"--root", root}, args...)...)
 		out, err := cmd.Output()
-		if err != nil || !strings.Contains(string(out), "checked by the daemon on "+agent.SocketPath) && !strings.Contains(string(out), `"status": "ok"`) {
+		if err != nil || !strings.Contains(string(out), "checked by the daemon on "+serve.SocketPath) && !strings.Contains(string(out), `"status": "ok"`) {
 			t.Fatalf("the front's %v: %v\n%s", args, err, out)
 		}
 	}
@@ -105,7 +104,7 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The report cached before the removal lives cache_ttl (1s): poll.
-	testenv.Eventually(20*time.Second, func() bool {
+	fake.Eventually(20*time.Second, func() bool {
 		code, rep, body = getReport(t, url+"/verify")
 		return code != 200
 	})
@@ -123,7 +122,7 @@ func TestVerifyEndpointAndMetrics(t *testing.T) {
 	if out, errOut, code := runAgent(t, "--root", root, "refresh"); code != 0 {
 		t.Fatalf("refresh: exit %d\n%s%s", code, out, errOut)
 	}
-	testenv.Eventually(20*time.Second, func() bool {
+	fake.Eventually(20*time.Second, func() bool {
 		code, _, body = getReport(t, url+"/verify")
 		return code == 200
 	})

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/cluster"
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/rendezvous"
 )
 
 // hooksOff turns Enroot's two Slurm hooks off on every node.
@@ -28,7 +28,7 @@ func testRendezvous(t *testing.T, c *bed) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := testenv.RendezvousArgs(image, 2, 2)
+	args := rendezvous.Args(image, 2, 2)
 	run := func() (string, error) {
 		return c.Head.UserOutput(ctxFor(t, 5*time.Minute), cluster.User, args...)
 	}
@@ -36,20 +36,20 @@ func testRendezvous(t *testing.T, c *bed) {
 	if err != nil {
 		t.Fatalf("as %s on the head node, %s: %v\n%s", cluster.User, strings.Join(args, " "), c.Services.Redact(err.Error()), out)
 	}
-	if err := testenv.CheckRendezvous(out, 2); err != nil {
+	if err := rendezvous.Check(out, 2); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("with the hooks:\n%s", out)
 
 	c.rollOut(t, "hooks-off", hooksOff)
 	out, err = run()
-	if err == nil || testenv.CheckRendezvous(out, 2) == nil || !strings.Contains(err.Error(), "MASTER_ADDR, MASTER_PORT, WORLD_SIZE not set") {
+	if err == nil || rendezvous.Check(out, 2) == nil || !strings.Contains(err.Error(), "MASTER_ADDR, MASTER_PORT, WORLD_SIZE not set") {
 		t.Fatalf("with the hooks off the ranks must fail to meet, for want of MASTER_ADDR: %v\n%s", err, out)
 	}
 	t.Logf("without the hooks: %v", c.Services.Redact(err.Error()))
 
 	c.rollBack(t, "hooks-off")
-	if out, err = run(); err != nil || testenv.CheckRendezvous(out, 2) != nil {
+	if out, err = run(); err != nil || rendezvous.Check(out, 2) != nil {
 		t.Fatalf("with the hooks on again: %v\n%s", err, out)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 )
 
 // testSystemdStatus is scenario 2: what an admin reads on any node.
@@ -14,8 +14,8 @@ import (
 // STATUS sentence, and `journalctl -u enroot-agent` has its log, with no
 // token in either.
 func testSystemdStatus(t *testing.T, c *bed) {
-	status := regexp.MustCompile(`(?m)^\s+Status: "ready: enroot ` + regexp.QuoteMeta(testenv.RealEnrootVersion) +
-		`, pyxis ` + regexp.QuoteMeta(testenv.RealPyxisVersion) + `; ECR 1 registry, token valid until \d\d:\d\dZ, next refresh \d\d:\d\dZ"$`)
+	status := regexp.MustCompile(`(?m)^\s+Status: "ready: enroot ` + regexp.QuoteMeta(pkgrepo.RealEnrootVersion) +
+		`, pyxis ` + regexp.QuoteMeta(pkgrepo.RealPyxisVersion) + `; ECR 1 registry, token valid until \d\d:\d\dZ, next refresh \d\d:\d\dZ"$`)
 	for _, n := range c.Nodes() {
 		out, err := n.Output(ctxFor(t, time.Minute), "systemctl", "status", "--no-pager", "enroot-agent")
 		if err != nil {

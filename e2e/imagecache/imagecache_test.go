@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -28,7 +30,7 @@ var blobGets = regexp.MustCompile(`"GET /v2/ml/hello/blobs/sha256:[0-9a-f]+ HTTP
 // else): images.dir /var/cache/enroot-agent-images, the importer at
 // /usr/bin/enroot-agent, images.import_user nobody.
 func TestTwoUsersOneImport(t *testing.T) {
-	c, err := testenv.NewRealChain(testenv.Binary(t))
+	c, err := realchain.Start(testenv.Binary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func freePort(t *testing.T) int {
 // waitFor waits until the daemon accepts connections on the socket path
 // (it exists from bind(2), a moment before listen(2) and its chmod).
 func waitFor(t *testing.T, path string, log *syncLog) {
-	if !testenv.Eventually(3*time.Minute, func() bool {
+	if !fake.Eventually(3*time.Minute, func() bool {
 		c, err := net.Dial("unix", path)
 		if err == nil {
 			c.Close()

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -32,7 +32,7 @@ import (
 // daemon fetches the manifest itself, finds that it does not hash to that
 // digest and refuses; nothing is cached under the victim's digest, and the
 // users after them run the real image (the test that follows).
-func lyingRegistry(t *testing.T, c *testenv.RealChain, dlog *syncLog) {
+func lyingRegistry(t *testing.T, c *realchain.Chain, dlog *syncLog) {
 	victim := victimDigest(t, c)
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	var evilManifest atomic.Pointer[[]byte] // set once pushed: from then on, manifests lie
@@ -63,7 +63,7 @@ func lyingRegistry(t *testing.T, c *testenv.RealChain, dlog *syncLog) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	uri := "docker://" + host + "#x/evil:latest"
-	out, err := c.SrunTask(ctx, c.User, []string{"ENROOT_ALLOW_HTTP=y"}, testenv.DefaultImporter, "get", uri).CombinedOutput()
+	out, err := c.SrunTask(ctx, c.User, []string{"ENROOT_ALLOW_HTTP=y"}, realchain.DefaultImporter, "get", uri).CombinedOutput()
 	if !strings.Contains(string(out), "lies about the digest") || strings.Contains(string(out), "/var/cache/enroot-agent-images") {
 		t.Fatalf("the attacker's request: %v\n%s\ndaemon:\n%s", err, c.Redact(string(out)), c.Redact(dlog.String()))
 	}
@@ -78,7 +78,7 @@ func lyingRegistry(t *testing.T, c *testenv.RealChain, dlog *syncLog) {
 }
 
 // victimDigest is the digest of the chain's image, as its registry has it.
-func victimDigest(t *testing.T, c *testenv.RealChain) string {
+func victimDigest(t *testing.T, c *realchain.Chain) string {
 	ref, err := name.NewTag(c.Host + ":" + c.Registry.Port + "/ml/hello:v1")
 	if err != nil {
 		t.Fatal(err)

@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 )
 
 // A user whose registry credentials are rejected gets nothing from the
 // cache, though the image is cached: the importer's `enroot digest` with
 // the user's own credentials fails, so it never asks the daemon, and its
 // fallback import fails too. The rejected password is in no output.
-func rejectedCredentials(t *testing.T, c *testenv.RealChain, dlog *syncLog) {
+func rejectedCredentials(t *testing.T, c *realchain.Chain, dlog *syncLog) {
 	served := strings.Count(dlog.String(), "served a cached image")
 	conf := filepath.Join(c.Dir, "home-"+c.User, "wrong-creds")
 	password := "wrongpw" + strings.Repeat("x", 12)
@@ -49,7 +49,7 @@ func rejectedCredentials(t *testing.T, c *testenv.RealChain, dlog *syncLog) {
 
 // No job user can put a file where the daemon serves from, nor in its
 // work, lock or hold directories: the kernel refuses (EACCES).
-func cannotPlant(t *testing.T, c *testenv.RealChain, images string) {
+func cannotPlant(t *testing.T, c *realchain.Chain, images string) {
 	cached := cachedFile(t, images)
 	targets := []string{cached, filepath.Join(images, "sha256", strings.Repeat("ab", 32)+".sqsh"),
 		filepath.Join(images, "sha256", strings.Repeat("ab", 32)+".json"), filepath.Join(images, "planted.sqsh"),
@@ -68,7 +68,7 @@ func cannotPlant(t *testing.T, c *testenv.RealChain, images string) {
 // Root overwrites bytes of the cached file: the next get finds that it
 // no longer matches its record, removes it and imports it again from the
 // registry, and the job runs.
-func corruptFile(t *testing.T, c *testenv.RealChain, images string, dlog *syncLog) {
+func corruptFile(t *testing.T, c *realchain.Chain, images string, dlog *syncLog) {
 	path := cachedFile(t, images)
 	before, _ := os.ReadFile(filepath.Join(c.Dir, "registry", "registry.log"))
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -22,10 +24,10 @@ import (
 // node, any user's `srun --container-image=<ECR host>#repo:tag` runs the
 // image, with no setup of their own. It runs on the real root, because
 // slurmstepd and Pyxis run the real /usr/bin/enroot, which reads the real
-// /etc/enroot/enroot.conf; testenv.RealChain says how the registry is reached
-// and HostGuard puts the machine back (packages, files, sysctls, users).
+// /etc/enroot/enroot.conf; realchain.Chain says how the registry is reached
+// and realchain.Guard puts the machine back (packages, files, sysctls, users).
 func TestRealChain(t *testing.T) {
-	c, err := testenv.NewRealChain(testenv.Binary(t))
+	c, err := realchain.Start(testenv.Binary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func TestRealChain(t *testing.T) {
 	if steps < 10 {
 		t.Fatalf("the first apply's summary lists %d steps:\n%s", steps, out)
 	}
-	for _, want := range []string{"enroot-packages  changed: install enroot " + testenv.RealEnrootVersion, "pyxis-build"} {
+	for _, want := range []string{"enroot-packages  changed: install enroot " + pkgrepo.RealEnrootVersion, "pyxis-build"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("the first apply does not say %q:\n%s", want, out)
 		}
@@ -108,7 +110,7 @@ func TestRealChain(t *testing.T) {
 // airGapped runs apply with the real apt-get unable to reach any
 // repository (no sources, empty package lists): it must fail naming what
 // is missing, and leave enroot not installed, not unpacked-but-broken.
-func airGapped(t *testing.T, c *testenv.RealChain) {
+func airGapped(t *testing.T, c *realchain.Chain) {
 	t.Helper()
 	lists := filepath.Join(c.Dir, "apt-lists")
 	if err := os.MkdirAll(filepath.Join(lists, "partial"), 0o755); err != nil {
@@ -133,7 +135,7 @@ func airGapped(t *testing.T, c *testenv.RealChain) {
 		}
 	}
 	if !installed("bsdmainutils") {
-		want = append(want, "bsdmainutils (needed by enroot "+testenv.RealEnrootVersion)
+		want = append(want, "bsdmainutils (needed by enroot "+pkgrepo.RealEnrootVersion)
 	}
 	line := ""
 	for _, l := range strings.Split(out, "\n") {
@@ -160,7 +162,7 @@ func installed(pkg string) bool {
 var stepLines = regexp.MustCompile(`(?m)^✓ [a-z-]+ +done`)
 
 // srunOK runs the user's srun and wants the file's content from the image.
-func srunOK(t *testing.T, c *testenv.RealChain, when string) {
+func srunOK(t *testing.T, c *realchain.Chain, when string) {
 	t.Helper()
 	stdout, stderr, err := c.Srun(ctxFor(t, 2*time.Minute))
 	if err != nil || strings.TrimSpace(stdout) != c.Want {
@@ -190,7 +192,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 // closeAndCheckHost undoes the chain and checks that Enroot is gone.
-func closeAndCheckHost(t *testing.T, c *testenv.RealChain) {
+func closeAndCheckHost(t *testing.T, c *realchain.Chain) {
 	if err := c.Close(); err != nil {
 		t.Errorf("the host is not restored: %v", err)
 	}

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 )
 
 // writeAcceptanceConfig turns the chain's config into the acceptance config:
@@ -20,7 +21,7 @@ import (
 // Harbor from SSM), secrets
 // read every minute, enroot's curl sent to the test's proxy and trusting
 // every test registry's CA. A template the chain changed fails here.
-func writeAcceptanceConfig(t *testing.T, c *testenv.RealChain, s *stands, listen string) {
+func writeAcceptanceConfig(t *testing.T, c *realchain.Chain, s *stands, listen string) {
 	b, err := os.ReadFile(c.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func (d *daemon) String() string { d.mu.Lock(); defer d.mu.Unlock(); return d.lo
 
 // startDaemon runs the daemon and waits for its first read of the secrets
 // (the refresh it starts with); the next read is its schedule's.
-func startDaemon(t *testing.T, c *testenv.RealChain, s *stands, listen string) *daemon {
+func startDaemon(t *testing.T, c *realchain.Chain, s *stands, listen string) *daemon {
 	reads := s.store.Reads(ngcSrc)
 	d := &daemon{}
 	cmd := exec.Command(c.Bin, "--config", c.Config, "--log-format", "console", "run")
@@ -87,10 +88,10 @@ func startDaemon(t *testing.T, c *testenv.RealChain, s *stands, listen string) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if !testenv.Eventually(2*time.Minute, func() bool { return s.store.Reads(ngcSrc) > reads && strings.Contains(d.String(), "secret read") }) {
+	if !fake.Eventually(2*time.Minute, func() bool { return s.store.Reads(ngcSrc) > reads && strings.Contains(d.String(), "secret read") }) {
 		t.Fatalf("the daemon never read the NGC secret:\n%s", c.Redact(d.String()))
 	}
-	if !testenv.Eventually(30*time.Second, func() bool { _, err := http.Get("http://" + listen + "/healthz"); return err == nil }) {
+	if !fake.Eventually(30*time.Second, func() bool { _, err := http.Get("http://" + listen + "/healthz"); return err == nil }) {
 		t.Fatalf("the daemon does not answer on %s:\n%s", listen, c.Redact(d.String()))
 	}
 	return d

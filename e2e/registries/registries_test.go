@@ -16,16 +16,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // TestEnrootLogsInToEveryKind runs on the real root with the real Enroot
-// 4.1.2 that `apply` installs (testenv.RealChain; HostGuard restores the
+// 4.1.2 that `apply` installs (realchain.Chain; realchain.Guard restores the
 // machine). Each host of the acceptance config is played by Debian's
 // docker-registry behind a CONNECT proxy that enroot.conf's https_proxy
 // names, so the user's enroot reaches production host names.
 func TestEnrootLogsInToEveryKind(t *testing.T) {
-	c, err := testenv.NewRealChain(testenv.Binary(t))
+	c, err := realchain.Start(testenv.Binary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestEnrootLogsInToEveryKind(t *testing.T) {
 // the old one still in the file), then in Secrets Manager, and wants it in
 // the file within one secrets.refresh_interval (1m, plus its tenth of
 // jitter) and the user's enroot logging in with it.
-func rotate(t *testing.T, c *testenv.RealChain, s *stands, old, next string, said *strings.Builder) {
+func rotate(t *testing.T, c *realchain.Chain, s *stands, old, next string, said *strings.Builder) {
 	if err := s.named.SetLogins(s.namedLogins(next)); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func rotate(t *testing.T, c *testenv.RealChain, s *stands, old, next string, sai
 	s.store.Set(ngcSrc, next)
 	rotated := time.Now()
 	want := "machine nvcr.io login $oauthtoken password " + next + "\n"
-	if !testenv.Eventually(66*time.Second+10*time.Second, func() bool { return strings.Contains(credentials(t), want) }) {
+	if !fake.Eventually(66*time.Second+10*time.Second, func() bool { return strings.Contains(credentials(t), want) }) {
 		t.Fatalf("the rotated NGC key is not in the credentials file %s after the rotation", time.Since(rotated).Round(time.Second))
 	}
 	if f := credentials(t); strings.Contains(f, old) || !strings.Contains(f, "machine authn.nvidia.com login $oauthtoken password "+next+"\n") {
@@ -113,7 +115,7 @@ func credentials(t *testing.T) string {
 
 // digestOK wants the user's `enroot digest` of host#ml/hello:v1 to print the
 // digest pushed there, after logging in with the agent's line.
-func digestOK(t *testing.T, c *testenv.RealChain, host, want string, said *strings.Builder) {
+func digestOK(t *testing.T, c *realchain.Chain, host, want string, said *strings.Builder) {
 	t.Helper()
 	stdout, stderr, err := enrootDigest(t, c, host)
 	said.WriteString(stdout + stderr)
@@ -124,7 +126,7 @@ func digestOK(t *testing.T, c *testenv.RealChain, host, want string, said *strin
 
 // enrootDigest runs the real enroot as the non-root user, with a login-like
 // environment of their own: everything else comes from /etc/enroot/enroot.conf.
-func enrootDigest(t *testing.T, c *testenv.RealChain, host string) (string, string, error) {
+func enrootDigest(t *testing.T, c *realchain.Chain, host string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	home := filepath.Join(c.Dir, "home-"+c.User)

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
+	"github.com/enroot-agent/enroot-agent/internal/fake/registry"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -27,13 +30,13 @@ const (
 // writes a line for, one instance per password (htpasswd is Basic: enroot
 // sends each host's own line to it).
 type stands struct {
-	pub    *testenv.ECRPublic
-	sts    *testenv.STS
-	store  *testenv.SecretStore
-	role   *testenv.Registry // roleHost, AWS / the role's token
-	public *testenv.Registry // public.ecr.aws, AWS / the ECR Public token
-	named  *testenv.Registry // NGC's, Docker Hub's and Harbor's hosts: $oauthtoken, hpcbot, robot-pull
-	proxy  *testenv.ConnectProxy
+	pub    *aws.ECRPublic
+	sts    *aws.STS
+	store  *aws.SecretStore
+	role   *registry.Registry // roleHost, AWS / the role's token
+	public *registry.Registry // public.ecr.aws, AWS / the ECR Public token
+	named  *registry.Registry // NGC's, Docker Hub's and Harbor's hosts: $oauthtoken, hpcbot, robot-pull
+	proxy  *aws.ConnectProxy
 
 	// secrets are every value the agent handles, for the leak scans.
 	roleTok, pubTok, ngcKey, hubTok, robotPw string
@@ -46,7 +49,7 @@ var (
 	hubHosts = []string{"auth.docker.io", "registry-1.docker.io"}
 )
 
-func startStands(t *testing.T, c *testenv.RealChain) *stands {
+func startStands(t *testing.T, c *realchain.Chain) *stands {
 	s := &stands{roleTok: "role" + hex(20), pubTok: "pub" + hex(20), ngcKey: "nvapi-" + hex(20), hubTok: "dckr_pat_" + hex(12),
 		robotPw: "robot" + hex(16), digests: map[string]string{}}
 	s.pub = testenv.StartECRPublic(t, s.pubTok)
@@ -75,7 +78,7 @@ func startStands(t *testing.T, c *testenv.RealChain) *stands {
 		routes[h] = s.named.Addr
 	}
 	var err error
-	if s.proxy, err = testenv.NewConnectProxy(routes); err != nil {
+	if s.proxy, err = aws.StartConnectProxy(routes); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.proxy.Close)
@@ -90,12 +93,12 @@ func (s *stands) namedLogins(ngcKey string) map[string]string {
 // registry starts one more docker-registry in the chain's work dir, for
 // hosts, and pushes ml/hello:v1 as user AWS with password; every host it
 // plays gets that image's digest.
-func (s *stands) registry(t *testing.T, c *testenv.RealChain, name string, hosts []string, password string) *testenv.Registry {
+func (s *stands) registry(t *testing.T, c *realchain.Chain, name string, hosts []string, password string) *registry.Registry {
 	dir := filepath.Join(c.Dir, "registry-"+name)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r, err := testenv.NewRegistry(dir, hosts, password)
+	r, err := registry.Start(dir, hosts, password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +110,7 @@ func (s *stands) registry(t *testing.T, c *testenv.RealChain, name string, hosts
 	return r
 }
 
-func push(t *testing.T, r *testenv.Registry, host, password string) string {
+func push(t *testing.T, r *registry.Registry, host, password string) string {
 	d, err := r.PushImage(host+":"+r.Port+"/ml/hello:v1", password)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +119,7 @@ func push(t *testing.T, r *testenv.Registry, host, password string) string {
 }
 
 // caBundle is every registry's CA in one file, for enroot.conf's SSL_CERT_FILE.
-func (s *stands) caBundle(t *testing.T, c *testenv.RealChain, path string) {
+func (s *stands) caBundle(t *testing.T, c *realchain.Chain, path string) {
 	var all []byte
 	for _, f := range []string{c.Registry.CAFile, s.role.CAFile, s.public.CAFile, s.named.CAFile} {
 		b, err := os.ReadFile(f)
@@ -131,7 +134,7 @@ func (s *stands) caBundle(t *testing.T, c *testenv.RealChain, path string) {
 }
 
 // secrets are every value that must never reach the agent's output.
-func (s *stands) secrets(c *testenv.RealChain, more ...string) []string {
+func (s *stands) secrets(c *realchain.Chain, more ...string) []string {
 	return append([]string{c.Token(), s.roleTok, s.pubTok, s.ngcKey, s.hubTok, s.robotPw}, more...)
 }
 

@@ -3,8 +3,8 @@
 // them, on this machine's real chain: the real agent, Enroot, Pyxis, Slurm
 // daemons and registry, and a non-root user's srun -N1 -n2. The two tasks
 // rendezvous over TCP with only the variables the hooks and Pyxis give
-// them; the cluster test bed runs the same image (testenv.
-// PushRendezvousImage) with srun -N2.
+// them; the cluster test bed runs the same image (rendezvous.Push of
+// internal/fake/rendezvous) with srun -N2.
 package rendezvous
 
 import (
@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/host"
+	"github.com/enroot-agent/enroot-agent/internal/fake/rendezvous"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/accel"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -27,7 +30,7 @@ import (
 const hooksOff = "  hooks: {50-slurm-pmi.sh: false, 50-slurm-pytorch.sh: false}\n"
 
 func TestRanksMeetThroughEnrootsHooks(t *testing.T) {
-	c, err := testenv.NewRealChain(testenv.Binary(t))
+	c, err := realchain.Start(testenv.Binary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func TestRanksMeetThroughEnrootsHooks(t *testing.T) {
 		}
 	}
 	ref := c.Host + ":" + c.Registry.Port + "/ml/rendezvous:v1"
-	if _, err := c.Registry.PushRendezvousImage(ref, c.Token()); err != nil {
+	if _, err := rendezvous.Push(c.Registry, ref, c.Token()); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.StartSlurm(); err != nil {
@@ -74,10 +77,10 @@ func TestRanksMeetThroughEnrootsHooks(t *testing.T) {
 	image := c.Host + "#ml/rendezvous:v1"
 	out, errOut, err := srun(t, c, image)
 	if err != nil {
-		t.Fatalf("as %s, %s: %v\nstdout: %s\nstderr: %s\n%s", c.User, strings.Join(testenv.RendezvousArgs(image, 1, 2), " "),
+		t.Fatalf("as %s, %s: %v\nstdout: %s\nstderr: %s\n%s", c.User, strings.Join(rendezvous.Args(image, 1, 2), " "),
 			err, out, errOut, c.Redact(c.Slurm.Logs()))
 	}
-	if err := testenv.CheckRendezvous(out, 2); err != nil {
+	if err := rendezvous.Check(out, 2); err != nil {
 		t.Fatalf("%v\nstderr: %s", err, errOut)
 	}
 	t.Logf("with the hooks:\n%s", out)
@@ -90,7 +93,7 @@ func TestRanksMeetThroughEnrootsHooks(t *testing.T) {
 		t.Fatalf("the PyTorch hook is still there with the hooks off: %v", err)
 	}
 	out, errOut, err = srun(t, c, image)
-	if err == nil || testenv.CheckRendezvous(out, 2) == nil || !strings.Contains(errOut, "MASTER_ADDR, MASTER_PORT, WORLD_SIZE not set") {
+	if err == nil || rendezvous.Check(out, 2) == nil || !strings.Contains(errOut, "MASTER_ADDR, MASTER_PORT, WORLD_SIZE not set") {
 		t.Fatalf("without the hooks the ranks must fail to meet: %v\nstdout: %s\nstderr: %s", err, out, errOut)
 	}
 	t.Logf("without the hooks:\n%s", errOut)
@@ -102,12 +105,12 @@ func TestRanksMeetThroughEnrootsHooks(t *testing.T) {
 // a fake sysfs saying its driver is efa. The container sees it through
 // enroot's /dev; with ENROOT_RESTRICT_DEV on, it does not, and the check
 // fails.
-func efaThroughRealEnroot(t *testing.T, c *testenv.RealChain, base string) {
+func efaThroughRealEnroot(t *testing.T, c *realchain.Chain, base string) {
 	t.Helper()
 	// Enroot's restricted /dev binds /dev/mqueue and /dev/log, which
 	// systemd makes on a node; without systemd here, an empty directory and
 	// a datagram socket that drops what it gets stand in for them (removed
-	// after the check, and by HostGuard, like /dev/infiniband).
+	// after the check, and by realchain.Guard, like /dev/infiniband).
 	for _, d := range []string{"/dev/infiniband", "/dev/mqueue"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -133,12 +136,12 @@ func efaThroughRealEnroot(t *testing.T, c *testenv.RealChain, base string) {
 	if err := unix.Mknod("/dev/infiniband/uverbs0", unix.S_IFCHR|0o666, int(unix.Mkdev(231, 192))); err != nil {
 		t.Fatal(err)
 	}
-	fake := t.TempDir()
-	if err := testenv.FakeEFA(fake, 1); err != nil {
+	efa := t.TempDir()
+	if err := host.FakeEFA(efa, 1); err != nil {
 		t.Fatal(err)
 	}
 	probe := &accel.Prober{Root: "/", User: config.Default().Verify.ContainerUser}
-	check := accel.ContainerCheck(config.Root(fake), probe.Start, nil)
+	check := accel.ContainerCheck(config.Root(efa), probe.Start, nil)
 	run := func() verify.Result {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -155,7 +158,7 @@ func efaThroughRealEnroot(t *testing.T, c *testenv.RealChain, base string) {
 }
 
 // check runs the agent's verify on the real root and returns one check.
-func check(t *testing.T, c *testenv.RealChain, name string) (status, message string) {
+func check(t *testing.T, c *realchain.Chain, name string) (status, message string) {
 	t.Helper()
 	out, errOut, _ := c.Agent("verify", "--local", "--json")
 	var rep struct {
@@ -174,7 +177,7 @@ func check(t *testing.T, c *testenv.RealChain, name string) (status, message str
 }
 
 // apply writes the chain's config and runs the agent's apply.
-func apply(t *testing.T, c *testenv.RealChain, cfg string) {
+func apply(t *testing.T, c *realchain.Chain, cfg string) {
 	t.Helper()
 	if err := os.WriteFile(c.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -186,11 +189,11 @@ func apply(t *testing.T, c *testenv.RealChain, cfg string) {
 }
 
 // srun runs the rendezvous job as the chain's user: one node, two tasks.
-func srun(t *testing.T, c *testenv.RealChain, image string) (stdout, stderr string, err error) {
+func srun(t *testing.T, c *realchain.Chain, image string) (stdout, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := c.UserCmd(ctx, c.User, testenv.RendezvousArgs(image, 1, 2))
+	cmd := c.UserCmd(ctx, c.User, rendezvous.Args(image, 1, 2))
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()

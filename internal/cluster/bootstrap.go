@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // bootstrapScript is ParallelCluster's OnNodeConfigured action.
@@ -42,7 +42,7 @@ type Published struct {
 // an admin uploads them to the cluster's S3 bucket. extra, when not nil,
 // gives keys to merge into a node's config.
 func (c *Cluster) Publish(pkg Package, extra func(*Node) map[string]any) (Published, error) {
-	script, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(), bootstrapScript))
+	script, err := os.ReadFile(filepath.Join(fake.ModuleRoot(), bootstrapScript))
 	if err != nil {
 		return Published{}, err
 	}

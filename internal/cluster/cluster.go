@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 )
 
 // Options shape a cluster; the zero value is head + 3 compute nodes on
@@ -72,7 +72,7 @@ type Cluster struct {
 	// standing in for the FSx for Lustre file system of the example
 	// cluster config.
 	FSxDir   string
-	Upstream *testenv.Upstream
+	Upstream *pkgrepo.Upstream
 	Services *Services
 	Package  Package // the agent's .deb the nodes install
 
@@ -101,8 +101,8 @@ func New(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.CacheDir == "" {
 		opts.CacheDir = os.Getenv(CacheEnv)
 	}
-	up, err := testenv.LoadUpstream(SlurmTarball(opts.Slurm), "enroot_"+testenv.RealEnrootVersion+"-1_amd64.deb",
-		"enroot+caps_"+testenv.RealEnrootVersion+"-1_amd64.deb", "pyxis-"+testenv.RealPyxisVersion+".tar.gz")
+	up, err := pkgrepo.LoadUpstream(SlurmTarball(opts.Slurm), "enroot_"+pkgrepo.RealEnrootVersion+"-1_amd64.deb",
+		"enroot+caps_"+pkgrepo.RealEnrootVersion+"-1_amd64.deb", "pyxis-"+pkgrepo.RealPyxisVersion+".tar.gz")
 	if err != nil {
 		return nil, err
 	}

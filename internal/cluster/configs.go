@@ -8,7 +8,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 )
 
 // The node configs of docs/parallelcluster.md's head-node layout: the head
@@ -33,7 +34,7 @@ func (c *Cluster) nodeConfig(n *Node, extra map[string]any) ([]byte, error) {
 	if !n.Compute {
 		shipped = headNodeConfig
 	}
-	data, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(), shipped))
+	data, err := os.ReadFile(filepath.Join(fake.ModuleRoot(), shipped))
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +42,7 @@ func (c *Cluster) nodeConfig(n *Node, extra map[string]any) ([]byte, error) {
 	if err := yaml.Unmarshal(data, &conf); err != nil {
 		return nil, fmt.Errorf("%s: %w", shipped, err)
 	}
-	pyxisTar := "pyxis-" + testenv.RealPyxisVersion + ".tar.gz"
+	pyxisTar := "pyxis-" + pkgrepo.RealPyxisVersion + ".tar.gz"
 	sum, ok := c.Upstream.Sums[pyxisTar]
 	if !ok {
 		return nil, fmt.Errorf("%s/SHA256SUMS does not list %s", c.Upstream.Dir, pyxisTar)
@@ -49,12 +50,12 @@ func (c *Cluster) nodeConfig(n *Node, extra map[string]any) ([]byte, error) {
 	mirror := c.Services.MirrorURL + "/upstream/"
 	Merge(conf, map[string]any{
 		"enroot": map[string]any{
-			"version": testenv.RealEnrootVersion,
+			"version": pkgrepo.RealEnrootVersion,
 			"source":  mirror,
 			"conf":    map[string]any{"https_proxy": c.Services.Proxy.URL, "SSL_CERT_FILE": CAPath},
 		},
 		"pyxis": map[string]any{
-			"version": testenv.RealPyxisVersion,
+			"version": pkgrepo.RealPyxisVersion,
 			"source":  mirror + "pyxis-{version}.tar.gz",
 			"sha256":  sum,
 		},

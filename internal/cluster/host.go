@@ -147,7 +147,7 @@ func (c *Cluster) Leftovers() []string {
 			left = append(left, c.Dir)
 		}
 	}
-	if _, err := os.Lstat(clusterRecord); err == nil {
+	if c.ownsRecord() {
 		left = append(left, clusterRecord)
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
@@ -162,4 +162,17 @@ func (c *Cluster) Leftovers() []string {
 		}
 	}
 	return left
+}
+
+// ownsRecord reports whether the killed-run record on the host is this
+// cluster's. Close gives the host lock back, so the record a check finds
+// afterwards can be the next cluster's (another test process's), which is
+// not a leftover of this one.
+func (c *Cluster) ownsRecord() bool {
+	data, err := os.ReadFile(clusterRecord)
+	if err != nil {
+		return false
+	}
+	var r record
+	return json.Unmarshal(data, &r) != nil || r.Dir == c.Dir
 }

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // Package is one build of the agent's .deb.
@@ -22,8 +22,8 @@ type Package struct {
 // (packaging/version.sh); a later release of the same code is how the
 // upgrade scenario makes version N+1.
 func BuildPackage(ctx context.Context, dir, version, release string) (Package, error) {
-	root := testenv.ModuleRoot()
-	args := []string{"--no-print-directory", "deb", "ARCH=x86_64", "DIST=" + dir, "GO=" + testenv.GoTool()}
+	root := fake.ModuleRoot()
+	args := []string{"--no-print-directory", "deb", "ARCH=x86_64", "DIST=" + dir, "GO=" + fake.GoTool()}
 	if version != "" && release != "" {
 		// Another build than the checkout's: its binary says so too.
 		args = append(args, "VERSION="+version+"-"+release)

@@ -16,7 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // ShippedRules is the rules file the package installs
@@ -46,7 +46,7 @@ type Alert struct {
 // forDur: the expressions, labels and annotations are the shipped ones, but
 // a test cannot wait the 5 to 15 minutes an operator wants before paging.
 func RulesWithFor(forDur string) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(), ShippedRules))
+	data, err := os.ReadFile(filepath.Join(fake.ModuleRoot(), ShippedRules))
 	if err != nil {
 		return nil, err
 	}

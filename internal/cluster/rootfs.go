@@ -31,12 +31,14 @@ const (
 //     agent installs missing ones);
 //   - cc and make for the Pyxis build (ParallelCluster AMIs carry a
 //     toolchain).
-var rootfsPackages = []string{
-	"systemd", "systemd-sysv", "dbus", "iproute2", "procps", "munge", "libmunge2",
-	"libjson-c5", "libhttp-parser2.9", "libyaml-0-2", "libjwt0", "liblz4-1", "libhwloc15", "libnuma1",
-	"libreadline8", "libdbus-1-3", "libpam0g", "libcurl4",
-	"curl", "gawk", "jq", "parallel", "squashfs-tools", "zstd", "bsdmainutils", "pigz", "libcap2-bin",
-	"gcc", "make", "libc6-dev",
+func rootfsPackages() []string {
+	return []string{
+		"systemd", "systemd-sysv", "dbus", "iproute2", "procps", "munge", "libmunge2",
+		"libjson-c5", "libhttp-parser2.9", "libyaml-0-2", "libjwt0", "liblz4-1", "libhwloc15", "libnuma1",
+		"libreadline8", "libdbus-1-3", "libpam0g", "libcurl4",
+		"curl", "gawk", "jq", "parallel", "squashfs-tools", "zstd", "bsdmainutils", "pigz", "libcap2-bin",
+		"gcc", "make", "libc6-dev",
+	}
 }
 
 // CacheEnv names another directory for the rootfs cache.
@@ -49,7 +51,7 @@ const DefaultCacheDir = "/var/cache/enroot-agent-test"
 // rootfsKey names a cached rootfs by everything that went into it.
 // The mirror is not part of it: every mirror serves the same suite.
 func rootfsKey() string {
-	h := sha256.Sum256([]byte(suite + "\n" + rootfsRecipe + "\n" + strings.Join(rootfsPackages, ",")))
+	h := sha256.Sum256([]byte(suite + "\n" + rootfsRecipe + "\n" + strings.Join(rootfsPackages(), ",")))
 	return "rootfs-" + suite + "-" + hex.EncodeToString(h[:6])
 }
 
@@ -93,7 +95,7 @@ func Rootfs(cacheDir string, log func(string, ...any)) (dir string, built bool, 
 		return "", false, err
 	}
 	start := time.Now()
-	log("building the node rootfs with debootstrap (%d packages, once per package list) in %s", len(rootfsPackages), dir)
+	log("building the node rootfs with debootstrap (%d packages, once per package list) in %s", len(rootfsPackages()), dir)
 	if err := debootstrap(tmp, mirror); err != nil {
 		return "", false, err
 	}
@@ -108,7 +110,7 @@ func Rootfs(cacheDir string, log func(string, ...any)) (dir string, built bool, 
 }
 
 func debootstrap(dir, mirror string) error {
-	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(rootfsPackages, ","),
+	cmd := exec.Command("debootstrap", "--variant=minbase", "--include="+strings.Join(rootfsPackages(), ","),
 		suite, dir, mirror)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	out, err := cmd.CombinedOutput()

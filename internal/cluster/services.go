@@ -10,7 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
+	"github.com/enroot-agent/enroot-agent/internal/fake/registry"
+	"github.com/enroot-agent/enroot-agent/internal/fake/rendezvous"
 )
 
 // What the cluster's nodes reach over the network, as on AWS: ECR (one
@@ -31,10 +34,10 @@ const (
 
 // Services are the stand-ins outside the nodes.
 type Services struct {
-	ECR      *testenv.ECR
-	IMDS     map[string]*testenv.IMDS // by node name
-	Registry *testenv.Registry
-	Proxy    *testenv.ConnectProxy
+	ECR      *aws.ECR
+	IMDS     map[string]*aws.IMDS // by node name
+	Registry *registry.Registry
+	Proxy    *aws.ConnectProxy
 	// MirrorURL serves upstream/ (the real Enroot and Pyxis), packages/
 	// (the agent's), configs/ (each node's config) and scripts/.
 	MirrorURL string
@@ -47,21 +50,21 @@ type Services struct {
 }
 
 // startServices starts every stand-in; Close stops them.
-func startServices(dir string, up *testenv.Upstream, nodes []*Node) (s *Services, err error) {
-	s = &Services{IMDS: map[string]*testenv.IMDS{}, dir: dir, token: "ecr" + randomHex(20),
+func startServices(dir string, up *pkgrepo.Upstream, nodes []*Node) (s *Services, err error) {
+	s = &Services{IMDS: map[string]*aws.IMDS{}, dir: dir, token: "ecr" + randomHex(20),
 		Greeting: "hello from " + ECRHost + " " + randomHex(4)}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	if s.ECR, err = testenv.NewECR(); err != nil {
+	if s.ECR, err = aws.StartECR(); err != nil {
 		return s, err
 	}
 	s.closers = append(s.closers, s.ECR.Close)
 	s.ECR.SetPassword(s.token)
 	for i, n := range nodes {
-		m, err := testenv.NewIMDSInstance(Account, Region, "i-0c1a57e7000000"+fmtInt2(i), "10.0.0."+fmtInt2(10+i))
+		m, err := aws.StartIMDSInstance(Account, Region, "i-0c1a57e7000000"+fmtInt2(i), "10.0.0."+fmtInt2(10+i))
 		if err != nil {
 			return s, err
 		}
@@ -84,7 +87,7 @@ func (s *Services) startRegistry() error {
 		return err
 	}
 	var err error
-	if s.Registry, err = testenv.NewRegistry(dir, []string{ECRHost}, s.token); err != nil {
+	if s.Registry, err = registry.Start(dir, []string{ECRHost}, s.token); err != nil {
 		return err
 	}
 	s.closers = append(s.closers, s.Registry.Close)
@@ -92,7 +95,7 @@ func (s *Services) startRegistry() error {
 	if s.Digest, err = s.Registry.PushFileImage(ref, s.token, map[string]string{GreetingFile: s.Greeting + "\n"}); err != nil {
 		return err
 	}
-	if s.Proxy, err = testenv.NewConnectProxy(map[string]string{ECRHost: s.Registry.Addr}); err != nil {
+	if s.Proxy, err = aws.StartConnectProxy(map[string]string{ECRHost: s.Registry.Addr}); err != nil {
 		return err
 	}
 	s.closers = append(s.closers, s.Proxy.Close)
@@ -144,12 +147,12 @@ func (s *Services) PushImage(repo, tag string, files map[string]string) (string,
 	return ECRHost + "#" + repo + ":" + tag, nil
 }
 
-// PushRendezvous pushes the rendezvous image (testenv.PushRendezvousImage:
+// PushRendezvous pushes the rendezvous image (rendezvous.Push:
 // the static program and PYTORCH_VERSION) as repo:tag under the ECR host,
 // and returns its --container-image name.
 func (s *Services) PushRendezvous(repo, tag string) (string, error) {
 	ref := ECRHost + ":" + s.Registry.Port + "/" + repo + ":" + tag
-	if _, err := s.Registry.PushRendezvousImage(ref, s.token); err != nil {
+	if _, err := rendezvous.Push(s.Registry, ref, s.token); err != nil {
 		return "", err
 	}
 	return ECRHost + "#" + repo + ":" + tag, nil

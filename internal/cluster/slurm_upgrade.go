@@ -8,15 +8,13 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 )
 
 // Which parts of /opt/slurm the controller runs from, and which the
 // clients and builds read: the upgrade swaps them in this order.
-var (
-	slurmServerParts = []string{"sbin", "lib", "share"}
-	slurmClientParts = []string{"bin", "include"}
-)
+func slurmServerParts() []string { return []string{"sbin", "lib", "share"} }
+func slurmClientParts() []string { return []string{"bin", "include"} }
 
 // UpgradeSlurm replaces the shared /opt/slurm with another upstream build,
 // as an admin does it in Slurm's documented order (the controller before
@@ -31,7 +29,7 @@ var (
 // what the admin saw, not an error of the upgrade (slurmd loads the
 // plugstack as it starts, and refuses a Pyxis built for the old Slurm).
 func (c *Cluster) UpgradeSlurm(ctx context.Context, version string) (notStarted []string, err error) {
-	up, err := testenv.LoadUpstream(SlurmTarball(version))
+	up, err := pkgrepo.LoadUpstream(SlurmTarball(version))
 	if err != nil {
 		return nil, err
 	}
@@ -51,14 +49,14 @@ func (c *Cluster) UpgradeSlurm(ctx context.Context, version string) (notStarted 
 	if _, err := c.Head.Output(ctx, "systemctl", "stop", "slurmctld"); err != nil {
 		return nil, err
 	}
-	if err := swapParts(c.SlurmDir, built, old, slurmServerParts); err != nil {
+	if err := swapParts(c.SlurmDir, built, old, slurmServerParts()); err != nil {
 		return nil, err
 	}
 	if _, err := c.Head.Output(ctx, "systemctl", "start", "slurmctld"); err != nil {
 		log, _ := c.Head.Output(ctx, "journalctl", "--no-pager", "-n", "20", "-u", "slurmctld")
 		return nil, fmt.Errorf("%w\n%s", err, log)
 	}
-	if err := swapParts(c.SlurmDir, built, old, slurmClientParts); err != nil {
+	if err := swapParts(c.SlurmDir, built, old, slurmClientParts()); err != nil {
 		return nil, err
 	}
 	c.Slurm = version

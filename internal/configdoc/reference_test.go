@@ -9,14 +9,14 @@ import (
 	"testing"
 
 	"github.com/enroot-agent/enroot-agent/internal/configdoc"
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"go.yaml.in/yaml/v3"
 )
 
 func readmeRows(t *testing.T) []configdoc.Row {
 	t.Helper()
-	md, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(), "README.md"))
+	md, err := os.ReadFile(filepath.Join(fake.ModuleRoot(), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

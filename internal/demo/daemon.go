@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // daemon starts `enroot-agent run` as systemd would, shows what a health
@@ -26,7 +26,7 @@ func (n *node) daemon() error {
 		fmt.Printf("\n\033[1m# its log, until SIGTERM\033[0m\n%s", logs.String())
 	}()
 	base := "http://" + n.listen
-	if !testenv.Eventually(60*time.Second, func() bool {
+	if !fake.Eventually(60*time.Second, func() bool {
 		out, err := get(base + "/healthz")
 		return err == nil && strings.HasPrefix(out, "HTTP 200")
 	}) {

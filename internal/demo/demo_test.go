@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -25,7 +26,7 @@ func TestDemo(t *testing.T) {
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	demo := filepath.Join(t.TempDir(), "demo")
-	if out, err := exec.Command(testenv.GoTool(), "build", "-o", demo, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command(fake.GoTool(), "build", "-o", demo, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build demo: %v\n%s", err, out)
 	}
 	cmd := exec.Command(demo, testenv.Binary(t))

@@ -7,16 +7,18 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
+	"github.com/enroot-agent/enroot-agent/internal/fake/registry"
+	"github.com/enroot-agent/enroot-agent/internal/fake/systemd"
 )
 
 // node is the sandbox and the stand-ins around it.
 type node struct {
 	bin, root, work, slurm, cfg, slurmConf, listen string
 	env                                            []string
-	imds                                           *testenv.IMDS
-	ecr                                            *testenv.ECR
-	reg                                            *testenv.Registry
+	imds                                           *aws.IMDS
+	ecr                                            *aws.ECR
+	reg                                            *registry.Registry
 	files                                          net.Listener
 	stopBus                                        func()
 }
@@ -50,14 +52,14 @@ func newNode(bin string) (*node, error) {
 
 func (n *node) startAWS() error {
 	var err error
-	if n.imds, err = testenv.NewIMDS("123456789012", "us-east-1"); err != nil {
+	if n.imds, err = aws.StartIMDS("123456789012", "us-east-1"); err != nil {
 		return err
 	}
-	if n.ecr, err = testenv.NewECR(); err != nil {
+	if n.ecr, err = aws.StartECR(); err != nil {
 		return err
 	}
 	n.ecr.AccessKey = n.imds.AccessKey
-	n.env = append(testenv.CleanEnv(os.Environ()), testenv.AWSEnv(n.imds, n.ecr, n.work)...)
+	n.env = append(aws.CleanEnv(os.Environ()), aws.Env(n.imds, n.ecr, n.work)...)
 	return nil
 }
 
@@ -65,11 +67,11 @@ func (n *node) startAWS() error {
 // has no systemd PID 1), so the agent restarts "slurmd" over D-Bus exactly as
 // on a node, and never this machine's own slurmd.
 func (n *node) startBus() error {
-	stub, stop, err := testenv.StartSystemdStub(n.work)
+	stub, err := systemd.StartStub(n.work)
 	if err != nil {
 		return err
 	}
-	n.stopBus = stop
+	n.stopBus = stub.Close
 	n.env = append(n.env, "DBUS_SYSTEM_BUS_ADDRESS="+stub.Addr, "SLURM_CONF="+n.slurm+"/etc/slurm.conf")
 	return nil
 }
@@ -86,7 +88,7 @@ func (n *node) startRegistry() error {
 		return err
 	}
 	var err error
-	if n.reg, err = testenv.NewRegistry(dir, []string{host}, token); err != nil {
+	if n.reg, err = registry.Start(dir, []string{host}, token); err != nil {
 		return err
 	}
 	if err := os.Chmod(n.reg.CAFile, 0o644); err != nil {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -16,7 +16,7 @@ import (
 // assets and a Pyxis-like tarball, and serves them over HTTP.
 func (n *node) serveArtifacts() error {
 	dir := filepath.Join(n.work, "artifacts")
-	debs, err := testenv.BuildEnrootDebs(filepath.Join(n.work, "debs"), config.Default().Enroot.Version)
+	debs, err := pkgrepo.BuildEnrootDebs(filepath.Join(n.work, "debs"), config.Default().Enroot.Version)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (n *node) serveArtifacts() error {
 	if err := os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums), 0o644); err != nil {
 		return err
 	}
-	_, pyxisSum, err := testenv.PyxisTarball(dir, config.Default().Pyxis.Version)
+	_, pyxisSum, err := pkgrepo.PyxisTarball(dir, config.Default().Pyxis.Version)
 	if err != nil {
 		return err
 	}

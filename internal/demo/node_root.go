@@ -4,14 +4,15 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
+	"github.com/enroot-agent/enroot-agent/internal/fake/slurm"
 )
 
 // prepareRoot makes the sandbox look like an Ubuntu node with Slurm: a dpkg
 // database with Enroot's prerequisites, and this machine's Slurm headers,
 // srun and scontrol under the sandbox's /usr.
 func (n *node) prepareRoot() error {
-	if err := testenv.MakeDebRoot(n.root); err != nil {
+	if err := pkgrepo.MakeDebRoot(n.root); err != nil {
 		return err
 	}
 	for link, target := range map[string]string{n.root + "/usr/include": "/usr/include", n.root + "/usr/bin/srun": "/usr/bin/srun",
@@ -44,7 +45,7 @@ func (n *node) prepareSlurm() error {
 		return err
 	}
 	var err error
-	n.slurmConf, err = testenv.SlurmConf(n.slurm+"/etc", n.slurm+"/etc/plugstack.conf")
+	n.slurmConf, err = slurm.Conf(n.slurm+"/etc", n.slurm+"/etc/plugstack.conf")
 	return err
 }
 

@@ -6,18 +6,19 @@ import (
 	"os"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
+	"github.com/enroot-agent/enroot-agent/internal/realchain"
 )
 
 // realChain is the demo's last part: the same job on this machine's real
 // root, with NVIDIA's real Enroot packages and the real Pyxis, real Slurm
 // daemons, and a non-root user whose srun --container-image prints a file
 // from an image that only the agent's ECR token can pull. Everything it
-// changes on the machine is put back at the end (testenv.HostGuard).
+// changes on the machine is put back at the end (realchain.Guard).
 func realChain(bin string) (err error) {
-	title("the real chain, on this machine's real root: real Enroot "+testenv.RealEnrootVersion+" and Pyxis "+
-		testenv.RealPyxisVersion+", real Slurm daemons, a non-root user's srun", "")
-	c, err := testenv.NewRealChain(bin)
+	title("the real chain, on this machine's real root: real Enroot "+pkgrepo.RealEnrootVersion+" and Pyxis "+
+		pkgrepo.RealPyxisVersion+", real Slurm daemons, a non-root user's srun", "")
+	c, err := realchain.Start(bin)
 	if err != nil {
 		return err
 	}

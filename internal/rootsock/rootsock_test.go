@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
 // The child mode of the test binary: serve HTTP on a socket as whatever
@@ -192,7 +192,7 @@ func get(t *testing.T, path string) string {
 // between the two is refused.
 func waitFor(t *testing.T, path string) {
 	t.Helper()
-	if !testenv.Eventually(10*time.Second, func() bool {
+	if !fake.Eventually(10*time.Second, func() bool {
 		c, err := net.Dial("unix", path)
 		if err == nil {
 			c.Close()

@@ -1,96 +1,67 @@
-// Package testenv starts the real components and the AWS stand-ins that the
-// tests and the demo run the agent against. Production code never imports it.
 package testenv
 
 import (
-	"debug/elf"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sync"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildOut  []byte
-)
+// binPrefix names the directories the agent is built into, one per test
+// process: /tmp/enroot-agent-bin-pid<pid>. The "pid" keeps it apart from
+// any other enroot-agent-bin-* name, which the sweep must not remove.
+const binPrefix = "enroot-agent-bin-pid"
 
-// Binary builds the real enroot-agent once per test process and returns its
-// path, so end-to-end tests run exactly what ships: built as the Makefile
-// builds the packages' binaries (CGO_ENABLED=0, -trimpath, the same -ldflags
-// but the version), whatever the environment of `go test`. With cgo on, Go's
-// os/user would use glibc's NSS and hide what the static binary cannot see
-// (directory users, say), so a binary that is not static fails the test.
-// The path is the front (cmd/enroot-agent-front) in DIR/bin, with the agent
-// it execs at DIR/libexec/enroot-agent/enroot-agent, as the packages lay
-// them out; a test that copies the front elsewhere gets the importer,
+// Binary builds the real enroot-agent once per test process
+// (fake.BuildAgent: static, laid out as the packages ship it) and returns
+// the front's path; the agent it execs is at ../libexec/enroot-agent/ beside
+// it, so a test that copies the front elsewhere gets the importer,
 // `version` and `verify` through the daemon, not the agent.
+// The build is kept on disk, not in a variable: the first call of a process
+// builds into /tmp/enroot-agent-bin-pid<pid> under a lock, later calls find it
+// there, and a build left by a process that has ended is removed.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "enroot-agent-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "bin", "enroot-agent")
-		for pkg, out := range map[string]string{
-			"./cmd/enroot-agent-front": binPath,
-			"./cmd/enroot-agent":       filepath.Join(dir, "libexec", "enroot-agent", "enroot-agent"),
-		} {
-			cmd := exec.Command(GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=test", "-o", out, pkg)
-			cmd.Dir = ModuleRoot()
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if buildOut, buildErr = cmd.CombinedOutput(); buildErr == nil {
-				buildErr = static(out)
-			}
-			if buildErr != nil {
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build enroot-agent: %v\n%s", buildErr, buildOut)
-	}
-	return binPath
-}
-
-// static checks that bin asks for no dynamic loader, as the packaged binary.
-func static(bin string) error {
-	f, err := elf.Open(bin)
+	dir := filepath.Join(os.TempDir(), binPrefix+strconv.Itoa(os.Getpid()))
+	bin := filepath.Join(dir, "bin", "enroot-agent")
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return err
+		t.Fatalf("build enroot-agent: %v", err)
 	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked: the packages ship a static binary (CGO_ENABLED=0)", bin)
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("build enroot-agent: lock %s: %v", lock.Name(), err)
+	}
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	removeStale()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("build enroot-agent: %v", err)
+	}
+	if _, err := fake.BuildAgent(dir); err != nil {
+		os.Remove(bin)
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// removeStale removes the builds of test processes that have ended.
+func removeStale() {
+	entries, _ := os.ReadDir(os.TempDir())
+	for _, e := range entries {
+		pid, ok := strings.CutPrefix(e.Name(), binPrefix)
+		if _, err := strconv.Atoi(pid); !ok || err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			p := filepath.Join(os.TempDir(), e.Name())
+			os.RemoveAll(p)
+			os.Remove(p + ".lock")
 		}
 	}
-	return nil
-}
-
-// ModuleRoot is the repository root, found from this file's location.
-func ModuleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// GoTool is the go command of the toolchain running the tests, which CI may
-// not have on PATH.
-func GoTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

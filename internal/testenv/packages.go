@@ -1,152 +1,102 @@
 package testenv
 
 import (
-	"fmt"
+	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 )
 
-// Fixture os-release files for the distributions the installer supports.
-const (
-	OSReleaseUbuntu2204 = "PRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\nNAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\nID_LIKE=debian\n"
-	OSReleaseRocky9     = "NAME=\"Rocky Linux\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"Rocky Linux 9.4 (Blue Onyx)\"\n"
-)
-
-// Prerequisites mirrors install.Prerequisites (testenv must not import the
-// code it tests against).
-var Prerequisites = []string{"squashfs-tools", "jq", "parallel", "pigz", "zstd", "curl"}
-
-// The relations NVIDIA's 4.1.2 packages declare (read from the real control
-// file and spec; FACTS.md, "Package dependencies"). The fixtures carry them,
-// so a test fails when the agent's dependency handling regresses.
-const (
-	EnrootDebDepends    = "bash (>= 4.2), curl, gawk | mawk, jq (>= 1.5), parallel, passwd, squashfs-tools, zstd, bsdmainutils"
-	EnrootDebRecommends = "pigz"
-	EnrootDebSuggests   = "libnvidia-container-tools, squashfuse, fuse-overlayfs"
-	// EnrootCapsDebDepends takes the version.
-	EnrootCapsDebDepends = "enroot (= %s-1), libcap2-bin"
-)
-
-// EnrootRPMRequires is the spec's Requires of enroot; enroot+caps requires
-// "enroot = <v>-<r>" and libcap.
-var EnrootRPMRequires = []string{"bash >= 4.2", "curl", "gawk", "jq >= 1.5", "parallel", "shadow-utils", "squashfs-tools",
-	"coreutils", "grep", "findutils", "gzip", "glibc-common", "sed", "tar", "util-linux", "zstd"}
-
-// Arch is this machine's architecture in rpm and deb spelling.
-func Arch() (rpmArch, debArch string) {
-	if runtime.GOARCH == "arm64" {
-		return "aarch64", "arm64"
-	}
-	return "x86_64", "amd64"
+// StartArtifactServer is pkgrepo.StartArtifactServer.
+func StartArtifactServer(t testing.TB) *pkgrepo.ArtifactServer {
+	t.Helper()
+	s, err := pkgrepo.StartArtifactServer()
+	return started(t, s, err)
 }
 
-// EnrootDebs builds real enroot and enroot+caps .deb files for version,
-// named exactly like NVIDIA's release assets, and returns name -> content.
-// The enroot package ships /usr/bin/enroot (a script answering `enroot
-// version`) and a default /etc/enroot/enroot.conf conffile, as upstream does.
+// EnrootDebs is pkgrepo.BuildEnrootDebs in a directory of the test's,
+// returning name -> content.
 func EnrootDebs(t testing.TB, version string) map[string][]byte {
 	t.Helper()
-	needTool(t, "dpkg-deb", "dpkg")
-	paths, err := BuildEnrootDebs(t.TempDir(), version)
+	paths, err := pkgrepo.BuildEnrootDebs(t.TempDir(), version)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string][]byte{}
-	for name, p := range paths {
-		out[name] = mustRead(t, p)
-	}
-	return out
+	return readAll(t, paths)
 }
 
-// BuildEnrootDebs is EnrootDebs outside a test (the demo): it builds in dir
-// and returns name -> path.
-func BuildEnrootDebs(dir, version string) (map[string]string, error) {
-	_, arch := Arch()
-	out := map[string]string{}
-	for _, pkg := range []string{"enroot", "enroot+caps"} {
-		tree := filepath.Join(dir, pkg+"-"+version)
-		files := enrootFiles(pkg, version)
-		depends := fmt.Sprintf("Depends: "+EnrootCapsDebDepends+"\n", version)
-		if pkg == "enroot" {
-			depends = "Depends: " + EnrootDebDepends + "\nRecommends: " + EnrootDebRecommends + "\nSuggests: " + EnrootDebSuggests + "\n"
-			files["DEBIAN/conffiles"] = "/etc/enroot/enroot.conf\n"
-		}
-		files["DEBIAN/control"] = fmt.Sprintf("Package: %s\nVersion: %s-1\nArchitecture: %s\nMaintainer: test <test@example.com>\n%sDescription: enroot test fixture\n",
-			pkg, version, arch, depends)
-		if err := writeFiles(tree, files); err != nil {
-			return nil, err
-		}
-		name := fmt.Sprintf("%s_%s-1_%s.deb", pkg, version, arch)
-		out[name] = filepath.Join(dir, name)
-		if err := runTool("dpkg-deb", "--root-owner-group", "--build", tree, out[name]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// EnrootRPMs builds real enroot and enroot+caps .rpm files with rpmbuild,
-// named like NVIDIA's release assets (enroot-4.1.2-1.el8.x86_64.rpm).
+// EnrootRPMs is pkgrepo.BuildEnrootRPMs in a directory of the test's,
+// returning name -> content.
 func EnrootRPMs(t testing.TB, version string) map[string][]byte {
 	t.Helper()
-	needTool(t, "rpmbuild", "rpm")
-	arch, _ := Arch()
+	paths, err := pkgrepo.BuildEnrootRPMs(t.TempDir(), version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, paths)
+}
+
+// RPMRoot is pkgrepo.MakeRPMRoot in a directory of the test's.
+func RPMRoot(t testing.TB) string { t.Helper(); return RPMRootLacking(t) }
+
+// RPMRootLacking is pkgrepo.MakeRPMRootLacking in a directory of the test's.
+func RPMRootLacking(t testing.TB, lacking ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := pkgrepo.MakeRPMRootLacking(root, t.TempDir(), lacking...); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// DebRoot is pkgrepo.MakeDebRoot in a directory of the test's.
+func DebRoot(t testing.TB) string { t.Helper(); return DebRootLacking(t) }
+
+// DebRootLacking is pkgrepo.MakeDebRootLacking in a directory of the test's.
+func DebRootLacking(t testing.TB, lacking ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := pkgrepo.MakeDebRootLacking(root, lacking...); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// NodeRoot is pkgrepo.MakeNodeRoot in a directory of the test's.
+func NodeRoot(t testing.TB) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := pkgrepo.MakeNodeRoot(root, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// PyxisSandbox is pkgrepo.PyxisSandbox with an artifact server of the
+// test's, and the system bus aimed, for the rest of the test, at a socket
+// that does not exist, so no test can ever restart a real slurmd. It
+// returns the config's pyxis section and the artifact server.
+func PyxisSandbox(t testing.TB, root string) (string, *pkgrepo.ArtifactServer) {
+	t.Helper()
+	srv := StartArtifactServer(t)
+	section, err := pkgrepo.PyxisSandbox(root, t.TempDir(), srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+filepath.Join(root, "no-system-bus"))
+	return section, srv
+}
+
+func readAll(t testing.TB, paths map[string]string) map[string][]byte {
+	t.Helper()
 	out := map[string][]byte{}
-	for _, pkg := range []string{"enroot", "enroot+caps"} {
-		top := t.TempDir()
-		spec := filepath.Join(top, "fixture.spec")
-		writeTree(t, top, map[string]string{"fixture.spec": rpmSpec(pkg, version, arch)})
-		mustRun(t, "rpmbuild", "-bb", "--define", "_topdir "+top,
-			"--define", "_rpmfilename %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm", spec)
-		name := fmt.Sprintf("%s-%s-1.el8.%s.rpm", pkg, version, arch)
-		out[name] = mustRead(t, filepath.Join(top, "RPMS", name))
+	for name, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = data
 	}
 	return out
-}
-
-func rpmSpec(pkg, version, arch string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Name: %s\nVersion: %s\nRelease: 1.el8\nSummary: enroot test fixture\nLicense: Apache-2.0\nBuildArch: %s\nAutoReqProv: no\n", pkg, version, arch)
-	if pkg == "enroot+caps" {
-		fmt.Fprintf(&b, "Requires: enroot = %s-1.el8\nRequires: libcap\n", version)
-	} else {
-		for _, r := range EnrootRPMRequires {
-			fmt.Fprintf(&b, "Requires: %s\n", r)
-		}
-	}
-	b.WriteString("\n%description\nenroot test fixture\n\n%install\n")
-	var files []string
-	for path, content := range enrootFiles(pkg, version) {
-		fmt.Fprintf(&b, "mkdir -p %%{buildroot}%s\ncat > %%{buildroot}/%s <<'FIXTURE'\n%sFIXTURE\nchmod 755 %%{buildroot}/%s\n",
-			filepath.Dir("/"+path), path, content, path)
-		if strings.HasPrefix(path, "etc/") {
-			files = append(files, "%config(noreplace) /"+path)
-		} else {
-			files = append(files, "/"+path)
-		}
-	}
-	b.WriteString("\n%files\n" + strings.Join(files, "\n") + "\n")
-	return b.String()
-}
-
-func enrootFiles(pkg, version string) map[string]string {
-	if pkg == "enroot+caps" {
-		return map[string]string{"usr/libexec/enroot/caps-" + version: "caps\n"}
-	}
-	return map[string]string{
-		"usr/bin/enroot":         fmt.Sprintf("#!/bin/sh\n[ \"$1\" = version ] && echo %s && exit 0\necho \"usage: enroot version\" >&2\nexit 1\n", version),
-		"etc/enroot/enroot.conf": "#ENROOT_RUNTIME_PATH ${XDG_RUNTIME_DIR}/enroot\n#ENROOT_CACHE_PATH ${XDG_CACHE_HOME}/enroot\n",
-		// The optional Slurm hooks, where NVIDIA's packages put them; the
-		// agent copies the ones enroot.hooks turns on into /etc/enroot/hooks.d.
-		"usr/share/enroot/hooks.d/50-slurm-pmi.sh":     FixtureHook("50-slurm-pmi.sh"),
-		"usr/share/enroot/hooks.d/50-slurm-pytorch.sh": FixtureHook("50-slurm-pytorch.sh"),
-	}
-}
-
-// FixtureHook is the fixture packages' stand-in for one of Enroot's optional
-// hooks: a script that does nothing, named in its text.
-func FixtureHook(name string) string {
-	return "#! /usr/bin/env bash\n# enroot test fixture: stands in for Enroot's " + name + "\nexit 0\n"
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/host"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 )
@@ -34,7 +34,7 @@ func literal(out string, err error, started *int) Starter {
 
 func TestContainerCheckOnEFANode(t *testing.T) {
 	root := t.TempDir()
-	if err := testenv.FakeEFA(root, 4); err != nil {
+	if err := host.FakeEFA(root, 4); err != nil {
 		t.Fatal(err)
 	}
 	started := 0
@@ -66,7 +66,7 @@ func TestContainerCheckOnEFANode(t *testing.T) {
 func TestContainerCheckStartsNothingWithoutDevices(t *testing.T) {
 	started := 0
 	root := t.TempDir()
-	if err := testenv.FakeVerbs(root, "uverbs0", "0000:a0:00.0", "mlx5_core"); err != nil {
+	if err := host.FakeVerbs(root, "uverbs0", "0000:a0:00.0", "mlx5_core"); err != nil {
 		t.Fatal(err)
 	}
 	r := ContainerCheck(config.Root(root), literal("", errors.New("must not run"), &started), nil).Run(context.Background())

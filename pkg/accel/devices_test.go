@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
+	"github.com/enroot-agent/enroot-agent/internal/fake/host"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -15,10 +15,10 @@ import (
 // adapter, whose verbs device Enroot's own hook handles.
 func TestEFADevicesFromFakeTree(t *testing.T) {
 	root := t.TempDir()
-	if err := testenv.FakeEFA(root, 12); err != nil {
+	if err := host.FakeEFA(root, 12); err != nil {
 		t.Fatal(err)
 	}
-	if err := testenv.FakeVerbs(root, "uverbs12", "0000:a0:00.0", "mlx5_core"); err != nil {
+	if err := host.FakeVerbs(root, "uverbs12", "0000:a0:00.0", "mlx5_core"); err != nil {
 		t.Fatal(err)
 	}
 	// A verbs node with no sysfs entry (unplugged meanwhile) is not EFA.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
@@ -19,7 +20,7 @@ func enrootRoot(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
 	for _, name := range []string{"50-slurm-pmi.sh", "50-slurm-pytorch.sh"} {
-		put(t, filepath.Join(root, HookSource, name), testenv.FixtureHook(name), 0o755)
+		put(t, filepath.Join(root, HookSource, name), pkgrepo.FixtureHook(name), 0o755)
 	}
 	put(t, filepath.Join(root, EnrootBinary), "#!/bin/sh\n", 0o755)
 	return root
@@ -74,7 +75,7 @@ func TestHooksStepCopiesEnrootsSlurmHooks(t *testing.T) {
 	text := read(t, pmi)
 	lines := strings.SplitN(text, "\n", 3)
 	if lines[0] != "#! /usr/bin/env bash" || !strings.HasPrefix(lines[1], hookMarker+"/usr/share/enroot/hooks.d/50-slurm-pmi.sh") ||
-		lines[2] != strings.SplitN(testenv.FixtureHook("50-slurm-pmi.sh"), "\n", 2)[1] {
+		lines[2] != strings.SplitN(pkgrepo.FixtureHook("50-slurm-pmi.sh"), "\n", 2)[1] {
 		t.Fatalf("the agent's copy is not Enroot's file with the marker below its shebang:\n%s", text)
 	}
 	if st, _ := os.Stat(pmi); st.Mode().Perm() != 0o755 {
@@ -113,13 +114,13 @@ func TestHooksStepLeavesForeignHooksAlone(t *testing.T) {
 	pmi, pytorch := filepath.Join(dir, "50-slurm-pmi.sh"), filepath.Join(dir, "50-slurm-pytorch.sh")
 	// As ParallelCluster's cookbook does: a plain copy of Enroot's file;
 	// and a site's own PyTorch hook, which the config turns off.
-	put(t, pmi, testenv.FixtureHook("50-slurm-pmi.sh"), 0o755)
+	put(t, pmi, pkgrepo.FixtureHook("50-slurm-pmi.sh"), 0o755)
 	put(t, pytorch, "#!/bin/sh\n# site patch\n", 0o755)
 	s := hooksStep(root, map[string]bool{"50-slurm-pmi.sh": true, "50-slurm-pytorch.sh": false})
 	if got := run(t, s); len(got) != 0 {
 		t.Fatalf("the agent changed hooks it did not write: %q", got)
 	}
-	if read(t, pytorch) != "#!/bin/sh\n# site patch\n" || read(t, pmi) != testenv.FixtureHook("50-slurm-pmi.sh") {
+	if read(t, pytorch) != "#!/bin/sh\n# site patch\n" || read(t, pmi) != pkgrepo.FixtureHook("50-slurm-pmi.sh") {
 		t.Fatal("a foreign hook was rewritten")
 	}
 	r := hooksResult(config.Root(root), s.Hooks)

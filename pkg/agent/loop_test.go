@@ -4,20 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"github.com/enroot-agent/enroot-agent/internal/secret"
-	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials"
+	"github.com/enroot-agent/enroot-agent/pkg/credentials/probe"
+	"github.com/enroot-agent/enroot-agent/pkg/node"
+	"github.com/enroot-agent/enroot-agent/pkg/serve"
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -26,7 +31,7 @@ import (
 // The daemon's loop in-process, for tests run under testing/synctest: its
 // tickers, timers and backoff run on the bubble's clock, so a test says
 // "ten seconds later" and means it exactly, on any machine, however
-// loaded. The steps are the test's (Daemon.Steps); the credentials
+// loaded. The steps are the test's (Daemon.NewNode); the credentials
 // refresher and checks are the real ones, fed tokens by a stand-in source.
 // No listener is bound: /verify is asked through its handler.
 
@@ -151,8 +156,8 @@ func (tokens) NodeRegistry(context.Context) (config.Registry, error) {
 	return config.Registry{}, errors.New("not used: ecr.registries is set")
 }
 
-// node is one daemon under test.
-type node struct {
+// sandbox is one daemon under test.
+type sandbox struct {
 	t     *testing.T
 	root  string
 	steps []converge.Step
@@ -174,21 +179,21 @@ verify:
 `
 
 // startNode runs the loop until the test ends. Call it inside the bubble.
-func startNode(t *testing.T, yaml string, steps ...converge.Step) *node {
+func startNode(t *testing.T, yaml string, steps ...converge.Step) *sandbox {
 	t.Helper()
 	n := newNode(t)
 	n.start(yaml, steps...)
 	return n
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t *testing.T) *sandbox {
 	core, logs := observer.New(zap.InfoLevel)
-	return &node{t: t, root: t.TempDir(), notes: &notes{}, logs: logs, log: zap.New(core)}
+	return &sandbox{t: t, root: t.TempDir(), notes: &notes{}, logs: logs, log: zap.New(core)}
 }
 
 // start runs the loop with verifyKeys (indented lines) added to the verify
 // section, and steps as the node's converge steps.
-func (n *node) start(verifyKeys string, steps ...converge.Step) {
+func (n *sandbox) start(verifyKeys string, steps ...converge.Step) {
 	t := n.t
 	t.Helper()
 	if !strings.Contains(verifyKeys, "node_name:") {
@@ -208,9 +213,8 @@ func (n *node) start(verifyKeys string, steps ...converge.Step) {
 			}
 			return r, err
 		},
-		Steps: func(Env) []converge.Step { return n.steps },
-		DomainChecks: func(env Env) []verify.Check {
-			return append(credentials.Checks(env.Config, env.Root, env.Probes), n.domain...)
+		NewNode: func(cfg config.Config, probes *probe.Record) *node.Node {
+			return node.Assemble(node.Parts{Steps: n.steps, Credentials: credentials.Checks(cfg, config.Root(n.root), probes), Domain: n.domain})
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -225,9 +229,9 @@ func (n *node) start(verifyKeys string, steps ...converge.Step) {
 
 // waitFor sleeps on the bubble's clock until cond holds; an hour of fake
 // time costs nothing real.
-func (n *node) waitFor(what string, cond func() bool) {
+func (n *sandbox) waitFor(what string, cond func() bool) {
 	n.t.Helper()
-	if !testenv.Eventually(time.Hour, cond) {
+	if !fake.Eventually(time.Hour, cond) {
 		n.dump()
 		n.t.Fatalf("%s: not within an hour; STATUS=%s", what, n.notes.status())
 	}
@@ -239,20 +243,20 @@ func after(d time.Duration) {
 	synctest.Wait()
 }
 
-func (n *node) credentialsFile() string {
+func (n *sandbox) credentialsFile() string {
 	return filepath.Join(n.root, "run/enroot-agent/enroot-config/.credentials")
 }
 
-func (n *node) exists(path string) bool {
+func (n *sandbox) exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
 
 // verify asks /verify through the daemon's own handler.
-func (n *node) verify() (int, verify.Report) {
+func (n *sandbox) verify() (int, verify.Report) {
 	n.t.Helper()
 	rec := httptest.NewRecorder()
-	handler(n.l.checks.cache, func() error { return nil }, n.l.serve.metrics.Registry).ServeHTTP(rec, httptest.NewRequest("GET", "/verify", nil))
+	serve.Handler(n.l.checks.cache, func() error { return nil }, n.l.serve.metrics.Registry).ServeHTTP(rec, httptest.NewRequest("GET", "/verify", nil))
 	var rep verify.Report
 	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
 		n.t.Fatalf("/verify: %v\n%s", err, rec.Body)
@@ -262,12 +266,12 @@ func (n *node) verify() (int, verify.Report) {
 
 // agree asks /verify and checks that STATUS= says what it says: ready on a
 // 200, else the same root cause.
-func (n *node) agree() string {
+func (n *sandbox) agree() string {
 	n.t.Helper()
 	code, rep := n.verify()
 	synctest.Wait() // the loop takes the evaluation /verify just made
 	st := n.notes.status()
-	cause := RootCause(rep.Results)
+	cause := node.RootCause(rep.Results)
 	switch {
 	case code == 200 && !strings.HasPrefix(st, "ready: "):
 		n.t.Fatalf("/verify 200 while STATUS=%s", st)
@@ -277,10 +281,52 @@ func (n *node) agree() string {
 	return st
 }
 
-func (n *node) logged(msg string) int { return n.logs.FilterMessage(msg).Len() }
+func (n *sandbox) logged(msg string) int { return n.logs.FilterMessage(msg).Len() }
 
-func (n *node) dump() {
+func (n *sandbox) dump() {
 	for _, e := range n.logs.All() {
 		n.t.Logf("%s %s %v", e.Time.Format("15:04:05.000"), e.Message, e.ContextMap())
+	}
+}
+
+// A listener that stops accepting (its Serve ended by an error, not by a
+// close: pkg/serve's TestDeadListenerSaysSo) fails /healthz and stops the
+// watchdog pings, so systemd restarts the agent instead of leaving one
+// nobody can reach (issue finding 3).
+func TestDeadListenerFailsHealthzAndWatchdog(t *testing.T) {
+	rec := &notes{}
+	l := &loop{d: &Daemon{Notifier: rec, Log: zap.NewNop()}, log: zap.NewNop()}
+	l.serve.beat.Store(time.Now().UnixNano())
+	var dead atomic.Pointer[error]
+	l.serve.listeners.Set("verify.listen", func() error {
+		if e := dead.Load(); e != nil {
+			return *e
+		}
+		return nil
+	})
+	healthz := serve.Handler(nil, l.alive, nil)
+	probe := func() int {
+		w := httptest.NewRecorder()
+		healthz.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		return w.Code
+	}
+	l.watchdogPing()
+	if code, n := probe(), rec.count("WATCHDOG=1"); code != 200 || n != 1 {
+		t.Fatalf("healthy: /healthz %d, %d pings", code, n)
+	}
+	err := errors.New("accept tcp 127.0.0.1:9: use of closed network connection")
+	dead.Store(&err)
+	l.watchdogPing()
+	if code, n := probe(), rec.count("WATCHDOG=1"); code != http.StatusServiceUnavailable || n != 1 {
+		t.Fatalf("dead listener: /healthz %d, %d pings", code, n)
+	}
+	if err := l.alive(); err == nil || !strings.Contains(err.Error(), "verify.listen stopped accepting") {
+		t.Fatalf("alive: %v", err)
+	}
+	// A listener watched no more (the image cache turned off) counts no more.
+	l.serve.listeners.Set("verify.listen", nil)
+	l.serve.listeners.Set("other", func() error { return nil })
+	if err := l.alive(); err != nil {
+		t.Fatal(err)
 	}
 }

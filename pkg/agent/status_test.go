@@ -63,24 +63,3 @@ func TestStatusLine(t *testing.T) {
 		}
 	}
 }
-
-// The drain reason and STATUS= name the cause a job would meet: a domain
-// check before the step check that only follows from it.
-func TestRootCause(t *testing.T) {
-	r := func(name string, st verify.Status) verify.Result { return verify.Result{Name: name, Status: st} }
-	cases := []struct {
-		results []verify.Result
-		want    string
-	}{
-		{[]verify.Result{r("step pyxis-fetch", verify.Fail), r("credentials-tokens", verify.OK), r("pyxis-plugin", verify.Fail)}, "pyxis-plugin"},
-		{[]verify.Result{r("step pyxis-build", verify.Fail), r("step pyxis-plugstack", verify.Fail)}, "step pyxis-build"},
-		{[]verify.Result{r("slurm-memlock", verify.Unknown), r("step enroot-conf", verify.Fail)}, "step enroot-conf"},
-		{[]verify.Result{r("step enroot-conf", verify.Unknown), r("slurm-memlock", verify.Unknown)}, "slurm-memlock"},
-		{[]verify.Result{r("pyxis-plugin", verify.OK)}, ""},
-	}
-	for _, c := range cases {
-		if got := RootCause(c.results); got != c.want {
-			t.Errorf("RootCause(%v) = %q, want %q", c.results, got, c.want)
-		}
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -35,7 +36,7 @@ func fast(t *testing.T) (*Fetcher, *observer.ObservedLogs) {
 var payload = []byte(strings.Repeat("enroot package bytes\n", 5000))
 
 func TestPinnedDownloadThenCache(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("enroot_4.1.2-1_amd64.deb", payload)
 	f, _ := fast(t)
 	req := Request{URL: srv.URL + "enroot_4.1.2-1_amd64.deb", SHA256: digest(payload)}
@@ -56,7 +57,7 @@ func TestPinnedDownloadThenCache(t *testing.T) {
 }
 
 func TestSumsFileAtSource(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("a.rpm", payload)
 	srv.Put("SHA256SUMS", []byte(digest(payload)+"  a.rpm\n"+strings.Repeat("0", 64)+" *b.rpm\n"))
 	srv.Put("b.rpm", []byte("tampered"))
@@ -81,7 +82,7 @@ func TestSumsFileAtSource(t *testing.T) {
 }
 
 func TestUnpinnedIsReported(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("x.tar.gz", payload)
 	f, logs := fast(t)
 	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "x.tar.gz"})
@@ -100,9 +101,9 @@ func TestUnpinnedIsReported(t *testing.T) {
 }
 
 func TestServerErrorsAreRetried(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("p.rpm", payload)
-	srv.Fail("p.rpm", testenv.Fault{Status: 500}, testenv.Fault{Status: 500})
+	srv.Fail("p.rpm", pkgrepo.Fault{Status: 500}, pkgrepo.Fault{Status: 500})
 	f, _ := fast(t)
 	if _, err := f.Fetch(context.Background(), Request{URL: srv.URL + "p.rpm", SHA256: digest(payload)}); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestServerErrorsAreRetried(t *testing.T) {
 	if n := srv.Requests("p.rpm"); n != 3 {
 		t.Fatalf("%d requests, want 3", n)
 	}
-	srv.Fail("q.rpm", testenv.Fault{Status: 403})
+	srv.Fail("q.rpm", pkgrepo.Fault{Status: 403})
 	_, err := f.Fetch(context.Background(), Request{URL: srv.URL + "q.rpm", SHA256: digest(payload)})
 	if err == nil || srv.Requests("q.rpm") != 1 || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("403 must not be retried: %v, %d requests", err, srv.Requests("q.rpm"))
@@ -118,9 +119,9 @@ func TestServerErrorsAreRetried(t *testing.T) {
 }
 
 func TestSilentServerTimesOut(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("p.rpm", payload)
-	srv.Fail("p.rpm", testenv.Fault{Hang: true}, testenv.Fault{Hang: true}, testenv.Fault{Hang: true}, testenv.Fault{Hang: true})
+	srv.Fail("p.rpm", pkgrepo.Fault{Hang: true}, pkgrepo.Fault{Hang: true}, pkgrepo.Fault{Hang: true}, pkgrepo.Fault{Hang: true})
 	f, _ := fast(t)
 	f.Timeouts.Header = 300 * time.Millisecond
 	start := time.Now()
@@ -136,9 +137,9 @@ func TestSilentServerTimesOut(t *testing.T) {
 }
 
 func TestResumeAfterDroppedConnection(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("big.rpm", payload)
-	srv.Fail("big.rpm", testenv.Fault{CutAfter: len(payload) / 3}, testenv.Fault{CutAfter: len(payload) / 2, Hang: true})
+	srv.Fail("big.rpm", pkgrepo.Fault{CutAfter: len(payload) / 3}, pkgrepo.Fault{CutAfter: len(payload) / 2, Hang: true})
 	f, _ := fast(t)
 	f.Timeouts.Stall = 300 * time.Millisecond
 	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "big.rpm", SHA256: digest(payload)})
@@ -165,7 +166,7 @@ func TestFileSource(t *testing.T) {
 }
 
 func TestS3ThroughTheRealClient(t *testing.T) {
-	s3 := testenv.NewS3Server(t)
+	s3 := testenv.StartS3Server(t)
 	for _, kv := range s3.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -197,8 +198,8 @@ func TestExpandAndJoin(t *testing.T) {
 }
 
 func TestPasswordsInURLsAreRedacted(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
-	srv.Fail("p.rpm", testenv.Fault{Status: 500}, testenv.Fault{Status: 500}, testenv.Fault{Status: 500}, testenv.Fault{Status: 500})
+	srv := testenv.StartArtifactServer(t)
+	srv.Fail("p.rpm", pkgrepo.Fault{Status: 500}, pkgrepo.Fault{Status: 500}, pkgrepo.Fault{Status: 500}, pkgrepo.Fault{Status: 500})
 	f, logs := fast(t)
 	url := strings.Replace(srv.URL, "http://", "http://mirror:hunter2@", 1) + "p.rpm"
 	_, err := f.Fetch(context.Background(), Request{URL: url, SHA256: digest(payload)})
@@ -215,9 +216,9 @@ func TestPasswordsInURLsAreRedacted(t *testing.T) {
 }
 
 func TestConcurrentFetchersShareTheCache(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("p.rpm", payload)
-	srv.Fail("p.rpm", testenv.Fault{Delay: 200 * time.Millisecond})
+	srv.Fail("p.rpm", pkgrepo.Fault{Delay: 200 * time.Millisecond})
 	a, _ := fast(t)
 	b, _ := fast(t)
 	b.Dir = a.Dir

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake"
 	"github.com/enroot-agent/enroot-agent/internal/secret"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -216,7 +217,7 @@ func TestNoOverlappingRuns(t *testing.T) {
 		defer src.mu.Unlock()
 		return src.calls["us-east-1"] >= 5 && strings.Contains(logs.String(), `"cron: skip"`)
 	}
-	testenv.Eventually(20*time.Second, fired)
+	fake.Eventually(20*time.Second, fired)
 	if next := r.Status().NextRefresh; next.IsZero() || next.After(time.Now().Add(time.Second)) {
 		t.Fatalf("while scheduled, next refresh is %s", next)
 	}
@@ -323,7 +324,7 @@ func TestPanicDoesNotDisableSchedule(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.Start(ctx)
-	testenv.Eventually(20*time.Second, func() bool {
+	fake.Eventually(20*time.Second, func() bool {
 		src.mu.Lock()
 		defer src.mu.Unlock()
 		return n >= 3

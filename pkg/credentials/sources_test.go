@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials/netrc"
@@ -17,7 +18,7 @@ import (
 
 // awsEmulators points the real SDK at local IMDSv2 and ECR emulators through
 // the standard endpoint variables, exactly as on a node.
-func awsEmulators(t *testing.T) (*testenv.IMDS, *testenv.ECR) {
+func awsEmulators(t *testing.T) (*aws.IMDS, *aws.ECR) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
@@ -28,7 +29,7 @@ func awsEmulators(t *testing.T) (*testenv.IMDS, *testenv.ECR) {
 	imds := testenv.StartIMDS(t, "210987654321", "eu-central-1")
 	ecr := testenv.StartECR(t)
 	ecr.AccessKey = imds.AccessKey
-	for _, kv := range testenv.AWSEnv(imds, ecr, t.TempDir()) {
+	for _, kv := range aws.Env(imds, ecr, t.TempDir()) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
@@ -176,10 +177,10 @@ secrets:
 `
 
 type kindsEnv struct {
-	ecr    *testenv.ECR
-	pub    *testenv.ECRPublic
-	sts    *testenv.STS
-	stores *testenv.SecretStore
+	ecr    *aws.ECR
+	pub    *aws.ECRPublic
+	sts    *aws.STS
+	stores *aws.SecretStore
 }
 
 // kindsEmulators adds ECR Public, STS and the secret stores to the IMDS and

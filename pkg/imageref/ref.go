@@ -1,8 +1,3 @@
-// Package imageref is how enroot names a registry image: the docker:// URI
-// grammar Pyxis hands its importer, and the sha256 manifest digest that
-// pins it. Both sides of the image cache read names through it: the
-// importer that runs as the job's user (pkg/importer) and the daemon
-// (pkg/images). It imports nothing heavier than go-digest.
 package imageref
 
 import (

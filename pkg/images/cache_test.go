@@ -19,8 +19,6 @@ import (
 func TestSixteenNodesImportOnce(t *testing.T) {
 	for _, lease := range []bool{false, true} {
 		t.Run(map[bool]string{false: "flock", true: "lease"}[lease], func(t *testing.T) {
-			defer func(old bool) { forceLease = old }(forceLease)
-			forceLease = lease
 			f := newFakeEnroot(t, 500*time.Millisecond)
 			reg := newTestRegistry(t)
 			_, d := reg.push(t, "ml/hello:v1", "sixteen")
@@ -30,6 +28,7 @@ func TestSixteenNodesImportOnce(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range paths {
 				c := testCache(t, dir, "node"+string(rune('a'+i)))
+				c.Store.leaseOnly = lease
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

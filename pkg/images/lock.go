@@ -17,15 +17,11 @@ import (
 // Lease timing, for filesystems without flock: the holder renews the lease
 // every leaseRenew; a lease not renewed for leaseTTL belongs to a dead
 // importer (a node that crashed or lost the mount) and is taken over.
-var (
+const (
 	leaseTTL   = 2 * time.Minute
 	leaseRenew = 20 * time.Second
 	leasePoll  = 500 * time.Millisecond
 )
-
-// forceLease makes lock use the lease even where flock works, so the
-// fallback is tested on this machine's filesystems.
-var forceLease = false
 
 // lock takes the lock .locks/<name>.lock across every process and node
 // that shares the directory: the import lock of an image from a source
@@ -35,7 +31,7 @@ var forceLease = false
 // arbitrate it on the server), else a lease file renewed by a heartbeat.
 func (s *Store) lock(ctx context.Context, name string) (func(), error) {
 	path := filepath.Join(s.Dir, ".locks", name+".lock")
-	if !forceLease {
+	if !s.leaseOnly {
 		unlock, err := flock.File(ctx, path)
 		if err == nil || !noFlock(err) {
 			return unlock, err

@@ -29,7 +29,7 @@ type Service struct {
 
 // maintainEvery is how often holds are renewed (or expired) and the size
 // bound enforced besides after each import.
-var maintainEvery = time.Minute
+const maintainEvery = time.Minute
 
 // Start prepares the directory, binds the socket and starts the upkeep.
 func Start(c config.Config, root config.Root, node string, stats *Stats, log *zap.Logger) (*Service, error) {

@@ -33,11 +33,19 @@ const maxAncestry = 64
 // step id, " stepmgr" on a step manager).
 var stepTitle = regexp.MustCompile(`^slurmstepd: \[([0-9]+)\.([0-9a-zA-Z+]+)( stepmgr)?\]`)
 
-// slurmSteps are Slurm's numbers for the steps it names (slurm.h).
-var slurmSteps = map[string]string{
-	"4294967290": "interactive", // SLURM_INTERACTIVE_STEP
-	"4294967291": "batch",       // SLURM_BATCH_SCRIPT
-	"4294967292": "extern",      // SLURM_EXTERN_CONT
+// stepName is the name slurmstepd's title gives a step Slurm numbers
+// (slurm.h): the environment says SLURM_STEP_ID=4294967291, the title
+// [42.batch]. Other steps keep their number.
+func stepName(step string) string {
+	switch step {
+	case "4294967290": // SLURM_INTERACTIVE_STEP
+		return "interactive"
+	case "4294967291": // SLURM_BATCH_SCRIPT
+		return "batch"
+	case "4294967292": // SLURM_EXTERN_CONT
+		return "extern"
+	}
+	return step
 }
 
 // stepd is a slurmstepd: its pid and start time (clock ticks after boot),
@@ -50,9 +58,7 @@ type stepd struct {
 // findStep is the slurmstepd of the step job.step that pid runs under as
 // uid, or why there is none.
 func findStep(fs procfs.FS, pid int, uid uint32, job, step string) (stepd, error) {
-	if s, ok := slurmSteps[step]; ok {
-		step = s
-	}
+	step = stepName(step)
 	for hops := 0; pid > 1 && hops < maxAncestry; hops++ {
 		p, err := fs.Proc(pid)
 		if err != nil {

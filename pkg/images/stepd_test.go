@@ -134,10 +134,7 @@ func TestStepTitles(t *testing.T) {
 		{"[42.0]", "0", false},
 	} {
 		m := stepTitle.FindStringSubmatch(c.title)
-		step := c.step
-		if s, ok := slurmSteps[step]; ok {
-			step = s
-		}
+		step := stepName(c.step)
 		ok := m != nil && m[1] == "42" && (m[2] == step || hetComponent(m[2], step))
 		if ok != c.ok {
 			t.Errorf("%q claimed 42.%s: %v, want %v", c.title, c.step, ok, c.ok)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/host"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
@@ -248,12 +249,12 @@ func TestConfStepKeepsEFADevicesVisible(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			if tc.efa {
-				if err := testenv.FakeEFA(root, 4); err != nil {
+				if err := host.FakeEFA(root, 4); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if tc.mlx {
-				if err := testenv.FakeVerbs(root, "uverbs0", "0000:a0:00.0", "mlx5_core"); err != nil {
+				if err := host.FakeVerbs(root, "uverbs0", "0000:a0:00.0", "mlx5_core"); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -13,7 +14,7 @@ import (
 // Ubuntu root: real dpkg installs the fixture packages fetched from a local
 // server, and every package tool call is logged.
 func TestDebInstallUpgradeAndMismatch(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2", "4.1.3")
 	n := newNode(t, testenv.DebRoot(t))
 	source := srv.URL + "v{version}/"
@@ -84,10 +85,10 @@ func TestDebInstallUpgradeAndMismatch(t *testing.T) {
 }
 
 func TestServerErrorsThenSuccess(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	for name := range sums {
-		srv.Fail("v4.1.2/"+name, testenv.Fault{Status: 500}, testenv.Fault{Status: 500})
+		srv.Fail("v4.1.2/"+name, pkgrepo.Fault{Status: 500}, pkgrepo.Fault{Status: 500})
 	}
 	n := newNode(t, testenv.DebRoot(t))
 	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, ""))
@@ -101,7 +102,7 @@ func TestServerErrorsThenSuccess(t *testing.T) {
 }
 
 func TestDryRunListsDownloadsAndCommands(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	root := testenv.DebRoot(t)
 	// jq is missing: the dry run must show the apt-get command too.
@@ -111,7 +112,7 @@ func TestDryRunListsDownloadsAndCommands(t *testing.T) {
 	n := newNode(t, root)
 	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, ""))
 	out, _ := n.apply(t, "--dry-run")
-	_, arch := testenv.Arch()
+	_, arch := pkgrepo.Arch()
 	for _, want := range []string{
 		"would run DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::http::Timeout=30 -o Acquire::Retries=2 -o DPkg::Lock::Timeout=300",
 		"-y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq",
@@ -142,7 +143,7 @@ func TestAirGappedPrerequisiteIsAClearError(t *testing.T) {
 	status := filepath.Join(root, "var/lib/dpkg/status")
 	data, _ := os.ReadFile(status)
 	testenv.WriteFile(t, status, []byte(strings.Replace(string(data), "Package: pigz\n", "Package: pigz-not\n", 1)), 0o644)
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	n := newNode(t, root)
 	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, ""))
@@ -181,7 +182,7 @@ func TestInstallFalseOnlyChecks(t *testing.T) {
 }
 
 func TestUnpinnedAndRequired(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	release(t, srv, testenv.EnrootDebs, "4.1.2")
 	n := newNode(t, testenv.DebRoot(t))
 	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", nil, "")+"  require_checksums: true\n")

@@ -25,7 +25,7 @@ func dpkgStatus(t *testing.T, root, pkg string) string {
 // declare, which name the prerequisites jq and parallel too), then Enroot;
 // a second apply does nothing.
 func TestDepsInstalledFromRepositoryThenEnroot(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	n := newNode(t, testenv.DebRootLacking(t, "bsdmainutils", "jq", "parallel"))
 	n.online(t, true)
@@ -61,7 +61,7 @@ func TestDepsInstalledFromRepositoryThenEnroot(t *testing.T) {
 // error naming every missing dependency and the package that needs it, and
 // enroot is not installed at all (not left unpacked).
 func TestMissingDepsAirGappedNothingInstalled(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	n := newNode(t, testenv.DebRootLacking(t, "bsdmainutils", "mawk", "libcap2-bin"))
 	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, ""))
@@ -95,7 +95,7 @@ func TestMissingDepsAirGappedNothingInstalled(t *testing.T) {
 // stock node before the agent handled dependencies) is reported by verify
 // with its fix, and the next apply repairs it.
 func TestHalfInstalledEnrootReportedAndRepaired(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	root := testenv.DebRootLacking(t, "bsdmainutils")
 	dir := t.TempDir()

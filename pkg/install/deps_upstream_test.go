@@ -7,12 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/install"
 )
 
-// upstreamDir holds NVIDIA's real Enroot packages (testenv.LoadUpstream:
+// upstreamDir holds NVIDIA's real Enroot packages (pkgrepo.LoadUpstream:
 // ../shared/upstream beside the checkout, or $ENROOT_AGENT_UPSTREAM), each
 // checked against its SHA256SUMS line. Without them the test fails: it is
 // the one that holds the resolver to the real control files.
@@ -21,7 +22,7 @@ func upstreamDir(t *testing.T, files ...string) string {
 	if len(files) == 0 {
 		files = []string{"enroot_4.1.2-1_amd64.deb", "enroot+caps_4.1.2-1_amd64.deb"}
 	}
-	up, err := testenv.LoadUpstream(files...)
+	up, err := pkgrepo.LoadUpstream(files...)
 	if err != nil {
 		t.Fatalf("the real Enroot 4.1.2 packages are needed: %v", err)
 	}
@@ -116,7 +117,7 @@ func TestUpstreamDebsAirGappedNamesEverythingAtOnce(t *testing.T) {
 // neither dnf nor rpm installs anything.
 func TestUpstreamRPMsAirGappedNamesEverythingAtOnce(t *testing.T) {
 	dir := upstreamDir(t, "enroot-4.1.2-1.el8.x86_64.rpm", "enroot+caps-4.1.2-1.el8.x86_64.rpm")
-	if arch, _ := testenv.Arch(); arch != "x86_64" {
+	if arch, _ := pkgrepo.Arch(); arch != "x86_64" {
 		t.Fatalf("the upstream directory holds x86_64 rpms; this machine is %s", arch)
 	}
 	n := newNode(t, testenv.RPMRootLacking(t, "jq", "parallel", "pigz", "gawk"))

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // node is a scratch root, the agent's config for it, and a PATH in which
 // every package tool logs its calls: rpm, dpkg and dpkg-query log and run the
-// real tool; dnf, yum and apt-get are testenv's repository stubs (they fail
+// real tool; dnf, yum and apt-get are internal/fake/pkgrepo's repository stubs (they fail
 // as on a node with no reachable repository until online is called, then
 // install generated packages into the root); apt-cache logs and fails.
 type node struct {
@@ -41,13 +43,13 @@ func newNode(t *testing.T, root string) *node {
 	for _, tool := range repoTools {
 		n.wrap(t, tool, "echo 'E: Failed to fetch: no repository reachable (test stub)' >&2; exit 100")
 	}
-	if err := testenv.WriteRepoStubs(n.tools, n.calls); err != nil {
+	if err := pkgrepo.WriteRepoStubs(n.tools, n.calls); err != nil {
 		t.Fatal(err)
 	}
 	imds := testenv.StartIMDS(t, "123456789012", "us-east-1")
 	ecr := testenv.StartECR(t)
 	ecr.AccessKey = imds.AccessKey
-	n.env = append(testenv.CleanEnv(os.Environ()), testenv.AWSEnv(imds, ecr, t.TempDir())...)
+	n.env = append(aws.CleanEnv(os.Environ()), aws.Env(imds, ecr, t.TempDir())...)
 	n.env = append(n.env, "PATH="+n.tools+":"+os.Getenv("PATH"))
 	return n
 }
@@ -93,7 +95,7 @@ func (n *node) resetCalls() { os.Remove(n.calls) }
 // online makes the repository stubs reach a repository (or not).
 func (n *node) online(t *testing.T, on bool) {
 	t.Helper()
-	if err := testenv.SetRepoOnline(n.tools, on); err != nil {
+	if err := pkgrepo.SetRepoOnline(n.tools, on); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -153,7 +155,7 @@ func sum(b []byte) string {
 }
 
 // release serves the fixture packages of each version under v<version>/.
-func release(t *testing.T, srv *testenv.ArtifactServer, build func(testing.TB, string) map[string][]byte, versions ...string) map[string]string {
+func release(t *testing.T, srv *pkgrepo.ArtifactServer, build func(testing.TB, string) map[string][]byte, versions ...string) map[string]string {
 	sums := map[string]string{}
 	for _, v := range versions {
 		for name, data := range build(t, v) {

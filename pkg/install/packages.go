@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/internal/version"
@@ -28,7 +29,9 @@ type PackagesStep struct {
 	// Record is where the fetched files' digests are kept for verify.
 	Record string
 
-	keptLogged bool
+	// keptLogged: the step lives as long as its config (pkg/node), and
+	// the daemon's checks plan it while a converge may too.
+	keptLogged atomic.Bool
 }
 
 func (s *PackagesStep) Name() string { return StepPackages }
@@ -153,10 +156,9 @@ func (s *PackagesStep) stale(ctx context.Context, p Platform, pm PackageManager)
 
 // noteKept logs, once per step, that a newer enroot than configured stays.
 func (s *PackagesStep) noteKept(have string) {
-	if have == s.Cfg.Version || s.keptLogged {
+	if have == s.Cfg.Version || !s.keptLogged.CompareAndSwap(false, true) {
 		return
 	}
-	s.keptLogged = true
 	s.Node.Log.Info("keeping the installed enroot, newer than enroot.version (enroot.version_policy: minimum; set exact to install exactly enroot.version)",
 		zap.String("installed", have), zap.String("enroot.version", s.Cfg.Version))
 }

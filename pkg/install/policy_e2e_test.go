@@ -28,7 +28,7 @@ func preinstall(t *testing.T, root, version string) {
 // A ParallelCluster 3.11 AMI ships Enroot 3.4.1, which cannot pull from
 // ECR: it is upgraded under the default policy.
 func TestAMIEnroot341IsUpgraded(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	root := testenv.DebRoot(t)
 	preinstall(t, root, "3.4.1")
@@ -43,7 +43,7 @@ func TestAMIEnroot341IsUpgraded(t *testing.T) {
 // A later AMI ships a newer Enroot (4.2.0): minimum keeps it (logged, and
 // verify passes), exact downgrades it with a warning.
 func TestAMIEnrootNewerKeptOrDowngraded(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootDebs, "4.1.2")
 	root := testenv.DebRoot(t)
 	preinstall(t, root, "4.2.0")

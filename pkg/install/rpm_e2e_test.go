@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ func rpmVersion(t *testing.T, root, pkg string) string {
 // packages served from a local S3-compatible endpoint through the real S3
 // client, pinned by a SHA256SUMS file beside them.
 func TestRPMInstallAndUpgradeFromS3(t *testing.T) {
-	s3 := testenv.NewS3Server(t)
+	s3 := testenv.StartS3Server(t)
 	for _, v := range []string{"4.1.2", "4.1.3"} {
 		var sums strings.Builder
 		for name, data := range testenv.EnrootRPMs(t, v) {
@@ -38,7 +39,7 @@ func TestRPMInstallAndUpgradeFromS3(t *testing.T) {
 	if rpmVersion(t, n.root, "enroot") != "4.1.2-1.el8" || rpmVersion(t, n.root, "enroot+caps") != "4.1.2-1.el8" {
 		t.Fatalf("first apply:\n%s\n%s", out, errOut)
 	}
-	arch, _ := testenv.Arch()
+	arch, _ := pkgrepo.Arch()
 	if got := n.changingCalls(); len(got) != 1 || !strings.HasPrefix(got[0], "rpm --root "+n.root+" -U --oldpackage --replacepkgs ") ||
 		!strings.Contains(got[0], "enroot+caps-4.1.2-1.el8."+arch+".rpm") {
 		t.Fatalf("calls %q", got)
@@ -66,11 +67,11 @@ func TestRPMInstallAndUpgradeFromS3(t *testing.T) {
 // needs it, and installs nothing; with one, dnf installs them and then rpm
 // installs Enroot; a second apply does nothing.
 func TestRPMDepsFromRepository(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootRPMs, "4.1.2")
 	n := newNode(t, testenv.RPMRootLacking(t, "libcap", "shadow-utils", "gawk"))
 	n.writeConfig(t, enrootYAML("4.1.2", srv.URL+"v{version}/", sums, ""))
-	arch, _ := testenv.Arch()
+	arch, _ := pkgrepo.Arch()
 
 	out, errOut := n.apply(t)
 	line := step(out, "enroot-packages")
@@ -106,7 +107,7 @@ func TestRPMDepsFromRepository(t *testing.T) {
 // An rpm upgrade that never finished leaves two versions of enroot
 // installed: verify reports it with the fix, and apply repairs it.
 func TestRPMEnrootInstalledTwiceRepaired(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	sums := release(t, srv, testenv.EnrootRPMs, "4.1.2")
 	root := testenv.RPMRoot(t)
 	dir := t.TempDir()

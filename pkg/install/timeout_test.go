@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -18,7 +19,7 @@ import (
 // fetcher's timeouts shortened (the binary's are 10s/30s/60s), against a
 // server that accepts connections and never answers.
 func TestSilentServerTimesOut(t *testing.T) {
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	cfg := config.Default()
 	cfg.Enroot.Source = srv.URL + "v{version}/"
 	cfg.Enroot.Checksums = map[string]string{}
@@ -26,7 +27,7 @@ func TestSilentServerTimesOut(t *testing.T) {
 		srv.Put("v"+cfg.Enroot.Version+"/"+name, data)
 		cfg.Enroot.Checksums[name] = sum(data)
 		for i := 0; i < 4; i++ {
-			srv.Fail("v"+cfg.Enroot.Version+"/"+name, testenv.Fault{Hang: true})
+			srv.Fail("v"+cfg.Enroot.Version+"/"+name, pkgrepo.Fault{Hang: true})
 		}
 	}
 	root := testenv.DebRoot(t)

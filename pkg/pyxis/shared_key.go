@@ -44,14 +44,12 @@ type BuildKey struct {
 	BuildEnv      string `json:"build_env"`
 }
 
-// buildEnvVars are the variables of the agent's environment that make
-// passes on to the compiler and linker (Make adds them to its command).
-var buildEnvVars = []string{"CC", "CFLAGS", "LDFLAGS"}
-
 // Key is this node's key for a build of cfg's Pyxis against sl.
 func Key(cfg config.Pyxis, root config.Root, sl slurm.Detected) BuildKey {
 	var env []string
-	for _, k := range buildEnvVars {
+	// The variables of the agent's environment that make passes on to the
+	// compiler and linker (Make adds them to its command).
+	for _, k := range []string{"CC", "CFLAGS", "LDFLAGS"} {
 		if v := os.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}

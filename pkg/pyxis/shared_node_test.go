@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
+	"github.com/enroot-agent/enroot-agent/internal/fake/systemd"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -18,7 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// The shared-build tests build the fixture Pyxis (internal/testenv) for
+// The shared-build tests build the fixture Pyxis (internal/fake/pkgrepo) for
 // real, with make and cc, against this machine's spank.h (libslurm-dev).
 // A test node is a --root sandbox whose Slurm (prefix /usr) answers the
 // version the test sets. Its /opt/slurm/lib is a root-owned symlink to one
@@ -32,7 +34,7 @@ import (
 // over HTTP (downloads are counted), the shared directory, the build log
 // the fixture's Makefile appends to.
 type sharedFixture struct {
-	srv                  *testenv.ArtifactServer
+	srv                  *pkgrepo.ArtifactServer
 	sum                  string
 	base, shared, builds string // shared: the host directory behind each node's /opt/slurm/lib/enroot-agent
 }
@@ -44,7 +46,7 @@ func newSharedFixture(t *testing.T) *sharedFixture {
 			t.Fatalf("%s is missing: install the Debian package %s (scripts/test-deps.sh)", path, pkg)
 		}
 	}
-	tarball, sum, err := testenv.PyxisTarball(t.TempDir(), "0.24.0")
+	tarball, sum, err := pkgrepo.PyxisTarball(t.TempDir(), "0.24.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +54,13 @@ func newSharedFixture(t *testing.T) *sharedFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := testenv.NewArtifactServer(t)
+	srv := testenv.StartArtifactServer(t)
 	srv.Put("v0.24.0.tar.gz", data)
 	base := testenv.RootOnlyDir(t)
 	testenv.MkdirAll(t, filepath.Join(base, "opt-slurm-lib"), 0o755)
 	f := &sharedFixture{srv: srv, sum: sum, base: base, shared: filepath.Join(base, "opt-slurm-lib", "enroot-agent"),
 		builds: filepath.Join(t.TempDir(), "builds")}
-	t.Setenv(testenv.BuildLogEnv, f.builds)
+	t.Setenv(pkgrepo.BuildLogEnv, f.builds)
 	return f
 }
 
@@ -127,13 +129,9 @@ func detected(t *testing.T, n *testNode) slurm.Detected {
 
 // restartFor is n's slurmd-restart step, reaching a systemd stand-in whose
 // slurmd is active.
-func restartFor(t *testing.T, n *testNode) (*RestartStep, *testenv.SystemdStub) {
+func restartFor(t *testing.T, n *testNode) (*RestartStep, *systemd.Stub) {
 	t.Helper()
-	stub, stop, err := testenv.StartSystemdStub(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	stub := testenv.StartSystemdStub(t)
 	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", stub.Addr)
 	return &RestartStep{Cfg: n.b.Cfg, Root: n.b.Root, StateDir: n.b.StateDir, Log: zap.NewNop(), Connect: slurm.DefaultConnect}, stub
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -33,7 +35,7 @@ type RestartStep struct {
 	// Connect reaches systemd; slurm.DefaultConnect in production.
 	Connect func(ctx context.Context) (slurm.UnitManager, error)
 	// Env, when set, is the PATH the agent keeps in slurmd's environment
-	// (step_restart_env.go): slurmd reads it only when it starts, so a
+	// (fingerprint, below): slurmd reads it only when it starts, so a
 	// change to it needs the same restart.
 	Env *slurm.PathStep
 	// Warned keeps a pending restart from being logged at every converge;
@@ -153,4 +155,110 @@ func Fingerprint(root config.Root, cfg config.Pyxis) (string, error) {
 		fmt.Fprintln(h, l.String())
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// The PATH the agent keeps in slurmd's environment (slurm.PathStep) is
+// read by slurmd only when it starts, like the plugin and its plugstack
+// line: it joins what slurmd must have been started with, so the one
+// restart path covers it.
+
+// fingerprint is Fingerprint plus the agent's PATH line for slurmd, when
+// it keeps one. Without one it is Fingerprint unchanged: a node whose
+// slurmd already had Slurm's bin on its PATH is not restarted for it.
+func (s *RestartStep) fingerprint() (string, error) {
+	fp, err := Fingerprint(s.Root, s.Cfg)
+	if err != nil || s.Env == nil {
+		return fp, err
+	}
+	file, line, err := s.Env.Managed()
+	if err != nil || line == "" {
+		return fp, err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n", fp, file, line)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// reloadFirst reports a drop-in of the agent's: systemd must reread the
+// unit before it starts slurmd, restarted now or started later.
+func (s *RestartStep) reloadFirst() bool {
+	if s.Env == nil {
+		return false
+	}
+	file, _, err := s.Env.Managed()
+	return err == nil && file == slurm.PathDropIn
+}
+
+func (s *RestartStep) reload(ctx context.Context, m slurm.UnitManager) error {
+	if !s.reloadFirst() {
+		return nil
+	}
+	return m.Reload(ctx)
+}
+
+// lastChange is when anything slurmd reads at start last changed: the
+// plugin, its plugstack files, or the agent's PATH for it.
+func (s *RestartStep) lastChange() (time.Time, error) {
+	changed, err := LastChange(s.Root, s.Cfg)
+	if err != nil || s.Env == nil {
+		return changed, err
+	}
+	if t := s.Env.Changed(); t.After(changed) {
+		changed = t
+	}
+	return changed, nil
+}
+
+// RestartWarnings remembers the fingerprint already reported as "restart it
+// yourself": the daemon builds its steps anew for every converge and check,
+// and one warning per change is what an admin needs in the journal. The
+// daemon holds one per config and gives it to every RestartStep it builds.
+type RestartWarnings struct {
+	mu   sync.Mutex
+	last string
+}
+
+// first reports whether fp is not the fingerprint last warned about, and
+// remembers it. On a nil *RestartWarnings every call is the first.
+func (w *RestartWarnings) first(fp string) bool {
+	if w == nil {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := w.last == fp
+	w.last = fp
+	return !seen
+}
+
+// withoutSystemd is the plan when no systemd answers (a container, a
+// chroot): a slurmd that is not running, or was restarted by hand since the
+// plugin changed (its start time says so), only needs the record; otherwise
+// the restart is pending, which apply and verify both say until it happens.
+// Once slurmd runs the current plugin, the plan only records that: verify
+// passes at once, without waiting for a converge to write the record.
+func (s *RestartStep) withoutSystemd(fp string, cause error) *converge.Plan {
+	started, running, err := slurm.SlurmdStarted(s.Root)
+	if err == nil {
+		changed, cerr := s.lastChange()
+		if cerr == nil && (!running || !startedBefore(started, changed)) {
+			return converge.Satisfied("slurmd already runs the current Pyxis, or is not running (no systemd to ask)",
+				[]converge.Change{{Action: "write", Target: s.recordPath()}},
+				func(ctx context.Context) error { return s.apply(ctx, fp, false) })
+		}
+	}
+	why := "slurmd must be restarted to load the new Pyxis, and " + cause.Error() + ": run systemctl restart slurmd"
+	return converge.NewPlan("restart pending: "+why,
+		[]converge.Change{{Action: "restart", Target: slurm.SlurmdUnit + " (pending: no systemd reachable)"}},
+		func(context.Context) error {
+			s.warnOnce(fp, cause)
+			return &converge.PendingError{Why: why}
+		})
+}
+
+func (s *RestartStep) warnOnce(fp string, err error) {
+	if !s.Warned.first(fp) {
+		return
+	}
+	s.Log.Warn("cannot restart slurmd: "+err.Error(), zap.String("fix", "restart slurmd yourself so it loads the new Pyxis: systemctl restart slurmd"))
 }
