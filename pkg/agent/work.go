@@ -14,7 +14,6 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/verify"
 
 	"github.com/enroot-agent/enroot-agent/internal/backoff"
-	"github.com/enroot-agent/enroot-agent/internal/memtrim"
 	"github.com/enroot-agent/enroot-agent/pkg/converge"
 	"go.uber.org/zap"
 )
@@ -137,23 +136,6 @@ func (l *loop) becomeReady() {
 	l.serve.metrics.SetReady(true)
 	l.d.notify("READY=1")
 	l.log.Info("ready")
-	go l.trimMemory()
-}
-
-// trimMemory gives back what the start (or reload) used and the idle
-// daemon does not: the heap's free pages and the binary's pages its
-// initialisers, converge and first refresh ran (internal/memtrim). It runs
-// beside the loop: a forced collection takes milliseconds.
-func (l *loop) trimMemory() {
-	r, err := memtrim.Trim()
-	if err != nil {
-		l.log.Warn("cannot give back start-up memory", zap.Error(err))
-		return
-	}
-	mb := func(n int64) float64 { return float64(n>>10) / 1024 }
-	l.log.Info("gave back start-up memory",
-		zap.Float64("rss_file_mb_before", mb(r.FileBefore)), zap.Float64("rss_file_mb", mb(r.FileAfter)),
-		zap.Float64("rss_anon_mb_before", mb(r.AnonBefore)), zap.Float64("rss_anon_mb", mb(r.AnonAfter)))
 }
 
 // recordFailures keeps the steps that failed, for the retry: what fails
