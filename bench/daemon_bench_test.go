@@ -195,8 +195,8 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		c1, t1, g1 := cpu(b, d.pid), cpuTicks(b, d.pid), d.goroutines(b)
 		b.ReportMetric(float64(sum(n.started())-procs0), "idle_wrapped_procs")
 		rss := status(b, d.pid, "VmRSS")
-		// The binary's own pages (file) apart from the process's memory
-		// (anon): the agent gives back the first after READY (memtrim).
+		// The binary's own clean pages (file) apart from the process's
+		// memory (anon).
 		b.ReportMetric(status(b, d.pid, "RssAnon"), "idle_rss_anon_MB")
 		b.ReportMetric(status(b, d.pid, "RssFile"), "idle_rss_file_MB")
 		failed := probeStorm(d.url+"/verify", 1000, 50)
