@@ -195,6 +195,10 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		c1, t1, g1 := cpu(b, d.pid), cpuTicks(b, d.pid), d.goroutines(b)
 		b.ReportMetric(float64(sum(n.started())-procs0), "idle_wrapped_procs")
 		rss := status(b, d.pid, "VmRSS")
+		// The binary's own clean pages (file) apart from the process's
+		// memory (anon).
+		b.ReportMetric(status(b, d.pid, "RssAnon"), "idle_rss_anon_MB")
+		b.ReportMetric(status(b, d.pid, "RssFile"), "idle_rss_file_MB")
 		failed := probeStorm(d.url+"/verify", 1000, 50)
 		b.ReportMetric(ms(c1-c0)*float64(time.Minute)/float64(idle), "idle_cpu_ms/60s")
 		b.ReportMetric((t1-t0)*float64(time.Minute)/float64(idle), "idle_stat_ticks_ms/60s")

@@ -89,6 +89,8 @@ func (d *Daemon) newLoop(ctx context.Context, cfg config.Config) *loop {
 		d: d, log: d.Log, ctx: ctx, cfg: cfg,
 		work:   converger{done: make(chan workResult, 1), failing: map[string]bool{}},
 		checks: newCheckState(),
+		creds:  keeper{changed: make(chan struct{}, 1)},
+		serve:  serving{asks: make(chan chan struct{}, 1)},
 	}
 	l.node = l.newNode(cfg)
 	l.serve.beat.Store(time.Now().UnixNano())
@@ -112,9 +114,12 @@ func (l *loop) start(reloads <-chan os.Signal) error {
 	return l.run(reloads)
 }
 
+// run turns the loop on events only: nothing wakes an idle daemon but its
+// check round (verify.interval), the watchdog (WatchdogSec/2) and what it
+// scheduled itself. Every turn records the heartbeat /healthz reads and
+// publishes STATUS= if the line changed (a scheduled refresh reports over
+// creds.changed; the image cache's counters show at the next turn).
 func (l *loop) run(reloads <-chan os.Signal) error {
-	beat := time.NewTicker(time.Second)
-	defer beat.Stop()
 	var watchdog <-chan time.Time
 	if l.d.Watchdog > 0 {
 		t := time.NewTicker(l.d.Watchdog / 2)
@@ -125,18 +130,19 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 	checks := time.NewTicker(l.cfg.Verify.Interval.D())
 	defer checks.Stop()
 	for {
+		l.serve.beat.Store(time.Now().UnixNano())
+		l.publishStatus()
 		select {
 		case <-l.ctx.Done():
 			return l.shutdown()
-		case <-beat.C:
-			l.serve.beat.Store(time.Now().UnixNano())
-			l.publishStatus()
+		case turned := <-l.serve.asks:
+			close(turned) // the beat is fresh: /healthz asked an idle loop
+		case <-l.creds.changed:
 		case <-watchdog:
 			// Pinged from the loop itself: a wedged loop stops the pings.
 			l.watchdogPing()
 		case res := <-l.work.done:
 			l.finish(res)
-			l.publishStatus()
 		case <-l.repair.c:
 			l.repair.c = nil
 			l.startRepair("schedule")
@@ -149,15 +155,12 @@ func (l *loop) run(reloads <-chan os.Signal) error {
 		case <-reloads:
 			l.reload()
 			checks.Reset(l.cfg.Verify.Interval.D())
-			l.publishStatus()
 		case <-checks.C:
 			l.startChecks()
 		case run := <-l.checks.done:
 			l.checksDone(run)
-			l.publishStatus()
 		case rep := <-l.checks.fresh:
 			l.observed(rep)
-			l.publishStatus()
 		case res := <-l.checks.drained:
 			l.drainDone(res)
 		}
@@ -413,19 +416,47 @@ type serving struct {
 	srv       *serve.Server
 	sock      *serve.Server // the root-only socket the CLI asks; nil when it could not be made
 	metrics   *serve.Metrics
-	beat      atomic.Int64    // unix nanos of the loop's last turn; read by /healthz
-	drained   atomic.Bool     // the daemon's drainer has the node drained; read by /metrics
-	listeners serve.Listeners // read by /healthz and the watchdog
-	probes    probe.Record    // the credentials-probe check's latest stages; read by /metrics
+	beat      atomic.Int64       // unix nanos of the loop's last turn; read by /healthz
+	asks      chan chan struct{} // /healthz asks an idle loop to turn; closed once it did
+	drained   atomic.Bool        // the daemon's drainer has the node drained; read by /metrics
+	listeners serve.Listeners    // read by /healthz and the watchdog
+	probes    probe.Record       // the credentials-probe check's latest stages; read by /metrics
 }
 
-// alive is /healthz: the event loop turned within the last few seconds,
-// and every listener still accepts.
+// loopStale is how long the loop may go without turning before /healthz
+// fails.
+const loopStale = 10 * time.Second
+
+// alive is /healthz: the event loop turns, and every listener still
+// accepts. The loop turns only on events, so a beat older than loopStale
+// proves nothing alone: the loop is asked to turn, and fails /healthz when
+// it does not within loopStale (wedged), as a beat that old failed it when
+// the loop also turned every second.
 func (l *loop) alive() error {
-	if age := time.Since(time.Unix(0, l.serve.beat.Load())); age > 10*time.Second {
-		return fmt.Errorf("event loop last ran %s ago", age.Round(time.Second))
+	if err := l.turns(); err != nil {
+		return err
 	}
 	return l.serve.listeners.Err()
+}
+
+func (l *loop) turns() error {
+	last := time.Unix(0, l.serve.beat.Load())
+	if time.Since(last) <= loopStale {
+		return nil
+	}
+	wait := time.NewTimer(loopStale)
+	defer wait.Stop()
+	turned := make(chan struct{})
+	select {
+	case l.serve.asks <- turned:
+		select {
+		case <-turned:
+			return nil
+		case <-wait.C:
+		}
+	case <-wait.C:
+	}
+	return fmt.Errorf("event loop last ran %s ago and did not turn within %s of being asked", time.Since(last).Round(time.Second), loopStale)
 }
 
 // watchdogPing tells systemd the daemon lives, only while every listener

@@ -39,12 +39,17 @@ import (
 type notes struct {
 	mu     sync.Mutex
 	states []string
+	wedge  chan struct{} // non-nil: a WATCHDOG=1 blocks its sender until closed
 }
 
 func (n *notes) Notify(state string) error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.states = append(n.states, state)
+	wedge := n.wedge
+	n.mu.Unlock()
+	if wedge != nil && state == "WATCHDOG=1" {
+		<-wedge
+	}
 	return nil
 }
 
@@ -174,7 +179,6 @@ type sandbox struct {
 const loopYAML = `ecr:
   registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]
 verify:
-  interval: 10s
   cache_ttl: 1s
 `
 
@@ -198,6 +202,9 @@ func (n *sandbox) start(verifyKeys string, steps ...converge.Step) {
 	t.Helper()
 	if !strings.Contains(verifyKeys, "node_name:") {
 		verifyKeys += "  node_name: n1\n"
+	}
+	if !strings.Contains(verifyKeys, "interval:") {
+		verifyKeys += "  interval: 10s\n"
 	}
 	cfg, err := config.Parse("loop.yaml", []byte(loopYAML+verifyKeys))
 	if err != nil {
@@ -329,4 +336,97 @@ func TestDeadListenerFailsHealthzAndWatchdog(t *testing.T) {
 	if err := l.alive(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The loop turns on events only: idle on a healthy node, it turns for its
+// check round (verify.interval, 10s here) and nothing else, where it used
+// to turn every second to refresh its heartbeat and STATUS=.
+func TestIdleLoopTurnsOnlyForItsChecks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := startNode(t, "", &step{name: "state-dir"})
+		n.waitFor("READY=1", func() bool { return n.notes.has("READY=1") })
+		after(time.Minute)
+		turns, last := 0, n.l.serve.beat.Load()
+		for range 60 {
+			after(time.Second)
+			if b := n.l.serve.beat.Load(); b != last {
+				turns, last = turns+1, b
+			}
+		}
+		if turns != 6 {
+			t.Fatalf("the idle loop turned in %d of 60 seconds, want 6 (its check rounds)", turns)
+		}
+		if st := n.agree(); !strings.HasPrefix(st, "ready: ") {
+			t.Fatalf("STATUS=%s", st)
+		}
+	})
+}
+
+// /healthz asks an idle loop to turn, since its heartbeat alone says
+// nothing after a quiet spell: an idle loop answers at once, a wedged one
+// (here stuck in a watchdog ping) fails it after loopStale, and answers
+// again once it runs.
+func TestHealthzAsksTheLoopToTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := newNode(t)
+		n.watchdog = time.Minute
+		n.start("", &step{name: "state-dir"})
+		n.waitFor("READY=1", func() bool { return n.notes.has("READY=1") })
+		synctest.Wait()
+		n.l.serve.beat.Store(time.Now().Add(-time.Minute).UnixNano()) // a quiet minute
+		asked := time.Now()
+		if err := n.l.alive(); err != nil {
+			t.Fatalf("an idle loop: %v", err)
+		}
+		if waited := time.Since(asked); waited != 0 {
+			t.Fatalf("an idle loop took %s to turn", waited)
+		}
+		if age := time.Since(time.Unix(0, n.l.serve.beat.Load())); age != 0 {
+			t.Fatalf("the beat is %s old after the loop turned", age)
+		}
+
+		wedge := make(chan struct{})
+		n.notes.mu.Lock()
+		n.notes.wedge = wedge
+		n.notes.mu.Unlock()
+		after(30*time.Second + loopStale + time.Second) // the ping at 30s wedges the loop
+		asked = time.Now()
+		err := n.l.alive()
+		if err == nil || !strings.Contains(err.Error(), "did not turn within 10s") {
+			t.Fatalf("a wedged loop: %v", err)
+		}
+		if waited := time.Since(asked); waited != loopStale {
+			t.Fatalf("a wedged loop failed /healthz after %s, want %s", waited, loopStale)
+		}
+		n.notes.mu.Lock()
+		n.notes.wedge = nil
+		n.notes.mu.Unlock()
+		close(wedge)
+		synctest.Wait()
+		if err := n.l.alive(); err != nil {
+			t.Fatalf("the loop runs again: %v", err)
+		}
+	})
+}
+
+// A refresh on the refresher's own schedule shows in STATUS= as it ends:
+// the loop is woken for it, not left to find it at its next turn (an hour
+// away here).
+func TestScheduledRefreshShowsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := startNode(t, "  interval: 1h\n", &step{name: "state-dir"})
+		n.waitFor("READY=1", func() bool { return n.notes.has("READY=1") })
+		synctest.Wait()
+		before, _ := n.l.credsStatus()
+		time.Sleep(time.Until(before.NextRefresh))
+		synctest.Wait()
+		now, _ := n.l.credsStatus()
+		if !now.LastSuccess.After(before.LastSuccess) {
+			t.Fatalf("no scheduled refresh at %s: %+v", before.NextRefresh, now)
+		}
+		want := "token valid until " + hm(now.Registries[0].ExpiresAt) + ", next refresh " + hm(now.NextRefresh)
+		if st := n.notes.status(); !strings.Contains(st, want) {
+			t.Fatalf("STATUS=%s right after the scheduled refresh, want %q", st, want)
+		}
+	})
 }

@@ -97,6 +97,7 @@ func (l *loop) finish(res workResult) {
 		if !l.creds.started {
 			ctx, cancel := context.WithCancel(l.ctx)
 			l.creds.cancel = cancel
+			l.creds.refresher.Notify(l.credsChanged)
 			l.creds.refresher.Start(ctx)
 			l.creds.started = true
 		}
@@ -282,6 +283,9 @@ type Refresher interface {
 	Start(ctx context.Context)
 	Stop() context.Context
 	Status() credentials.Status
+	// Notify has f called after each refresh recorded its outcome; f
+	// must not block.
+	Notify(f func())
 }
 
 // RefresherFactory builds a refresher for one config.
@@ -300,6 +304,18 @@ type keeper struct {
 	cancel    context.CancelFunc
 	err       error // the refresher could not be built
 	started   bool
+	// changed wakes the loop when a refresh on the refresher's own
+	// schedule changed its Status, which STATUS= shows.
+	changed chan struct{}
+}
+
+// credsChanged runs in the refresher's goroutine and never blocks: one
+// wake-up pending is enough, the loop reads the newest Status.
+func (l *loop) credsChanged() {
+	select {
+	case l.creds.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (l *loop) startRefresh() {

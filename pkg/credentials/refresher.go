@@ -49,6 +49,7 @@ type Refresher struct {
 	cron      *cron.Cron
 	job       cron.Job
 	entry     cron.EntryID
+	changed   func() // called after a scheduled run recorded its outcome; nil: nobody asked
 }
 
 // NewRefresher checks that the targets' users and groups exist; it makes no
@@ -76,7 +77,7 @@ func NewRefresher(cfg config.Config, root config.Root, log *zap.Logger) (*Refres
 // registry got a fresh token and every target file holds it.
 func (r *Refresher) RefreshNow(ctx context.Context) error {
 	r.run.Lock()
-	defer func() { r.run.Unlock(); r.reschedule(); r.persist() }()
+	defer func() { r.run.Unlock(); r.reschedule(); r.persist(); r.notify() }()
 	r.resume()
 	return r.refresh(ctx)
 }
@@ -462,7 +463,7 @@ func (r *Refresher) withdraw(hosts []string) {
 // the ECR tokens'), rewrites the files and records what changed.
 func (r *Refresher) refreshSecrets(ctx context.Context) error {
 	r.run.Lock()
-	defer func() { r.run.Unlock(); r.reschedule(); r.persist() }()
+	defer func() { r.run.Unlock(); r.reschedule(); r.persist(); r.notify() }()
 	r.resume()
 	start := r.now()
 	err := r.readSecrets(ctx)

@@ -89,6 +89,25 @@ func (r *Refresher) record(start time.Time, err error) {
 	r.mu.Unlock()
 }
 
+// Notify has f called after every refresh of the tokens or the secrets
+// (the schedule's included) has recorded its outcome and next time: the
+// daemon then shows the new Status at once rather than polling for it.
+// f must not block.
+func (r *Refresher) Notify(f func()) {
+	r.mu.Lock()
+	r.changed = f
+	r.mu.Unlock()
+}
+
+func (r *Refresher) notify() {
+	r.mu.Lock()
+	f := r.changed
+	r.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
 // persist records the status for verify and the next process, once the next
 // refresh time is known.
 func (r *Refresher) persist() {
