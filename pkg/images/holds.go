@@ -80,6 +80,13 @@ func (s *Store) Hold(d imageref.Digest, node string, h Holder) error {
 		return err
 	}
 	path := filepath.Join(dir, s.holdName(node, h))
+	if old := holderOf(path); old != (stepd{}) && old != h.Proc {
+		// An earlier slurmstepd of the same job.step on this node (a
+		// requeued job's batch step), which is gone: one step has one
+		// slurmstepd per node. Removed rather than renamed over, which on
+		// ext4 flushes the new file (auto_da_alloc) on every such get.
+		_ = os.Remove(path)
+	}
 	content := fmt.Sprintf("%d %d\n", h.Proc.pid, h.Proc.start)
 	if _, err := atomicfile.Write(path, []byte(content), holdOpts); err != nil {
 		return err
