@@ -38,7 +38,9 @@ const holdStale = 10 * time.Minute
 // daemon's Renew (its process is gone) or ignored after holdStale. Other
 // nodes sharing the directory see it by its name and mtime, which the
 // rename and touch set without any fsync.
-var holdOpts = atomicfile.Options{Mode: recOpts.Mode, UID: recOpts.UID, GID: recOpts.GID, Volatile: true}
+func holdOpts() atomicfile.Options {
+	return atomicfile.Options{Mode: recOpts.Mode, UID: recOpts.UID, GID: recOpts.GID, Volatile: true}
+}
 
 // Holder identifies one step and the process whose life the hold follows.
 type Holder struct {
@@ -88,7 +90,7 @@ func (s *Store) Hold(d imageref.Digest, node string, h Holder) error {
 		_ = os.Remove(path)
 	}
 	content := fmt.Sprintf("%d %d\n", h.Proc.pid, h.Proc.start)
-	if _, err := atomicfile.Write(path, []byte(content), holdOpts); err != nil {
+	if _, err := atomicfile.Write(path, []byte(content), holdOpts()); err != nil {
 		return err
 	}
 	touch(path) // an unchanged hold is not rewritten; its mtime is renewed
