@@ -22,6 +22,12 @@ import (
 type Options struct {
 	Mode     os.FileMode
 	UID, GID int
+	// Volatile skips Write's two fsyncs (the file's, then its directory's).
+	// Readers still see the old content or the new, never a mix, and never
+	// a temp file; only a crash of the machine may lose the write. For
+	// state that means nothing after a crash, written on a hot path (an
+	// image hold names a running process: it dies with the machine too).
+	Volatile bool
 }
 
 // Default is a root-owned, world-readable file.
@@ -31,8 +37,8 @@ var Default = Options{Mode: 0o644, UID: -1, GID: -1}
 // nothing when content, mode and owner already match, so a converged node sees
 // no mtime change. Otherwise it writes a temp file in the same directory, named
 // with a leading dot and a random suffix so that no glob such as *.conf or *
-// can pick it up, fsyncs it, renames it over path and fsyncs the directory.
-// It never follows a symlink at path. It reports whether it changed anything.
+// can pick it up, fsyncs it, renames it over path and fsyncs the directory
+// (no fsyncs with opts.Volatile). It never follows a symlink at path. It reports whether it changed anything.
 func Write(path string, data []byte, opts Options) (bool, error) {
 	return writeRenaming(path, data, opts, unix.Renameat)
 }
@@ -61,6 +67,9 @@ func writeRenaming(path string, data []byte, opts Options, renameat func(int, st
 	if err := renameat(dirfd, tmp, dirfd, name); err != nil {
 		_ = unix.Unlinkat(dirfd, tmp, 0)
 		return false, wrap(path, err)
+	}
+	if opts.Volatile {
+		return true, nil
 	}
 	return true, wrap(path, unix.Fsync(dirfd))
 }
@@ -127,6 +136,9 @@ func write(f *os.File, data []byte, opts Options) error {
 	// Chmod after chown: chown clears setuid/setgid bits.
 	if err := f.Chmod(opts.Mode.Perm() | opts.Mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
 		return err
+	}
+	if opts.Volatile {
+		return nil
 	}
 	return f.Sync()
 }

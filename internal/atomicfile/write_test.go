@@ -184,3 +184,49 @@ func mustWrite(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// A volatile write skips the fsyncs only: the file is still replaced
+// whole, with its mode and owner, and no temp file stays behind.
+func TestWriteVolatile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hold")
+	o := Options{Mode: 0o600, UID: 0, GID: 65534, Volatile: true}
+	for _, content := range []string{"123 456\n", "789 1011\n"} {
+		changed, err := Write(path, []byte(content), o)
+		if err != nil || !changed {
+			t.Fatalf("write %q: changed=%v err=%v", content, changed, err)
+		}
+		if got, _ := os.ReadFile(path); string(got) != content {
+			t.Fatalf("content %q, want %q", got, content)
+		}
+	}
+	if st := stat(t, path); st.Mode&0o7777 != 0o600 || st.Uid != 0 || st.Gid != 65534 {
+		t.Fatalf("mode %o uid %d gid %d", st.Mode&0o7777, st.Uid, st.Gid)
+	}
+	if changed, err := Write(path, []byte("789 1011\n"), o); err != nil || changed {
+		t.Fatalf("identical volatile write: changed=%v err=%v", changed, err)
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, ".*")); len(names) != 0 {
+		t.Fatalf("temp files left: %v", names)
+	}
+}
+
+// BenchmarkWrite: what the two fsyncs cost on this machine's disk, which a
+// Volatile write (an image hold, on every job step's get) does not pay.
+func BenchmarkWrite(b *testing.B) {
+	dir, err := os.MkdirTemp("/var/tmp", "atomicfile-bench-") // a disk, not a tmpfs
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	for _, volatile := range []bool{false, true} {
+		b.Run(fmt.Sprintf("volatile=%v", volatile), func(b *testing.B) {
+			o := Options{Mode: 0o600, UID: -1, GID: -1, Volatile: volatile}
+			for i := 0; i < b.N; i++ {
+				if _, err := Write(filepath.Join(dir, "hold"), []byte(fmt.Sprintf("%d 1\n", i)), o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -31,6 +31,17 @@ import (
 // symlink.
 const holdStale = 10 * time.Minute
 
+// holdOpts are a hold's: written without fsync (atomicfile's Volatile), as
+// it is on every job step's get. A hold means nothing after a crash of
+// this node, whose steps died with it: one the crash lost protects no
+// running step, and one it left empty or stale is dropped by the next
+// daemon's Renew (its process is gone) or ignored after holdStale. Other
+// nodes sharing the directory see it by its name and mtime, which the
+// rename and touch set without any fsync.
+func holdOpts() atomicfile.Options {
+	return atomicfile.Options{Mode: recOpts.Mode, UID: recOpts.UID, GID: recOpts.GID, Volatile: true}
+}
+
 // Holder identifies one step and the process whose life the hold follows.
 type Holder struct {
 	UID       uint32
@@ -71,8 +82,15 @@ func (s *Store) Hold(d imageref.Digest, node string, h Holder) error {
 		return err
 	}
 	path := filepath.Join(dir, s.holdName(node, h))
+	if old := holderOf(path); old != (stepd{}) && old != h.Proc {
+		// An earlier slurmstepd of the same job.step on this node (a
+		// requeued job's batch step), which is gone: one step has one
+		// slurmstepd per node. Removed rather than renamed over, which on
+		// ext4 flushes the new file (auto_da_alloc) on every such get.
+		_ = os.Remove(path)
+	}
 	content := fmt.Sprintf("%d %d\n", h.Proc.pid, h.Proc.start)
-	if _, err := atomicfile.Write(path, []byte(content), recOpts); err != nil {
+	if _, err := atomicfile.Write(path, []byte(content), holdOpts()); err != nil {
 		return err
 	}
 	touch(path) // an unchanged hold is not rewritten; its mtime is renewed

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/credentials/netrc"
@@ -34,6 +35,10 @@ type Registry struct {
 	// Arch is the platform an index is resolved to (runtime.GOARCH: amd64,
 	// arm64, as enroot's debarch names it).
 	Arch string
+
+	pullers     pullers // the registries' handshakes (pullers.go)
+	defaultOnce sync.Once
+	defaultT    http.RoundTripper
 }
 
 // maxManifest bounds a manifest or index read into memory. Real ones are a
@@ -95,7 +100,7 @@ func (r *Registry) manifest(ctx context.Context, im imageref.Image, d imageref.D
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", im.Pinned(d), err)
 	}
-	desc, err := remote.Get(ref, r.options(ctx, im)...)
+	desc, err := r.getManifest(ctx, ref)
 	if err != nil && strings.Contains(err.Error(), "does not match requested digest") {
 		return nil, "", fmt.Errorf("%s answered a manifest of another digest: the registry lies about the digest (%w)", im.Pinned(d), err)
 	}
@@ -180,7 +185,7 @@ func (r *Registry) Resolve(ctx context.Context, im imageref.Image, tag string) (
 	if err != nil {
 		return "", err
 	}
-	desc, err := remote.Get(ref, r.options(ctx, im)...)
+	desc, err := r.getManifest(ctx, ref)
 	if err != nil {
 		return "", fmt.Errorf("resolving %s:%s with the agent's credentials: %w", im, tag, err)
 	}
@@ -189,30 +194,44 @@ func (r *Registry) Resolve(ctx context.Context, im imageref.Image, tag string) (
 }
 
 func (r *Registry) options(ctx context.Context, im imageref.Image) []remote.Option {
-	t := r.Transport
-	if t == nil {
-		t, _ = newTransport(nil)
-	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithTransport(limitManifests{t}), remote.WithAuth(r.auth(im.Host()))}
+	return []remote.Option{remote.WithContext(ctx), remote.WithTransport(limitManifests{r.transport()}), remote.WithAuth(authenticator(r.authConfig(im.Host())))}
 }
 
-// auth is the agent's netrc entry for host, as enroot picks it (the host
-// without its port); anonymous without one. The file is read at each use:
-// the refresher rotates the tokens in it.
-func (r *Registry) auth(host string) authn.Authenticator {
-	if r.Netrc == "" {
+// authenticator is anonymous for empty credentials (no netrc entry).
+func authenticator(c authn.AuthConfig) authn.Authenticator {
+	if c == (authn.AuthConfig{}) {
 		return authn.Anonymous
+	}
+	return authn.FromConfig(c)
+}
+
+// transport is Transport, or one default transport for the Registry's life
+// (its connections kept alive between checks).
+func (r *Registry) transport() http.RoundTripper {
+	if r.Transport != nil {
+		return r.Transport
+	}
+	r.defaultOnce.Do(func() { r.defaultT, _ = newTransport(nil) })
+	return r.defaultT
+}
+
+// authConfig is the agent's netrc entry for host, as enroot picks it (the
+// host without its port); anonymous (empty) without one. The file is read
+// at each use: the refresher rotates the tokens in it.
+func (r *Registry) authConfig(host string) authn.AuthConfig {
+	if r.Netrc == "" {
+		return authn.AuthConfig{}
 	}
 	data, err := atomicfile.ReadFile(r.Netrc)
 	if err != nil {
-		return authn.Anonymous
+		return authn.AuthConfig{}
 	}
 	h, _, _ := strings.Cut(host, ":")
 	e, ok := netrc.Parse(string(data)).Lookup(h)
 	if !ok {
-		return authn.Anonymous
+		return authn.AuthConfig{}
 	}
-	return authn.FromConfig(authn.AuthConfig{Username: e.Login, Password: e.Password.Reveal()})
+	return authn.AuthConfig{Username: e.Login, Password: e.Password.Reveal()}
 }
 
 // limitManifests cuts a manifest answer at maxManifest, so a registry

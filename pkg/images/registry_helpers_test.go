@@ -72,6 +72,19 @@ func (r *testRegistry) requests(match string) int {
 	return n
 }
 
+// exact counts the requests that are exactly match ("GET /v2/": pings).
+func (r *testRegistry) exact(match string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, q := range r.reqs {
+		if q == match {
+			n++
+		}
+	}
+	return n
+}
+
 // image is a linux image of one layer holding content.
 func testImageOf(t *testing.T, arch string, content string) v1.Image {
 	t.Helper()
