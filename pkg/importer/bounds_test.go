@@ -59,7 +59,12 @@ func TestImporterNeverHangsOnTheCache(t *testing.T) {
 	rt := filepath.Join(t.TempDir(), "pyxis")
 	env := map[string]string{"SLURM_JOB_ID": "42", "SLURM_STEP_ID": "0", "SLURM_JOB_UID": "0", "PYXIS_RUNTIME_PATH": rt}
 	own := filepath.Join(rt, "0", "42.0.squashfs")
-	short := Bounds{AnswerWithin: time.Second, LineWithin: time.Second, NoProgressFor: time.Second}
+	// Each case makes one bound short and the others long, so a loaded
+	// machine that delays a line cannot trip a bound the case is not about.
+	long := time.Minute
+	silent := Bounds{AnswerWithin: long, LineWithin: time.Second, NoProgressFor: long}
+	stuck := Bounds{AnswerWithin: long, LineWithin: long, NoProgressFor: time.Second}
+	moving := Bounds{AnswerWithin: long, LineWithin: long, NoProgressFor: 2 * time.Second}
 	forever := func(r *http.Request) { <-r.Context().Done() }
 
 	for _, c := range []struct {
@@ -71,17 +76,18 @@ func TestImporterNeverHangsOnTheCache(t *testing.T) {
 	}{
 		{"accepts and never answers", Bounds{}, func(_ http.ResponseWriter, r *http.Request) { forever(r) },
 			"awaiting response headers", DefaultBounds().AnswerWithin + 10*time.Second},
-		{"answers, then says nothing", short, func(w http.ResponseWriter, r *http.Request) {
+		{"answers, then says nothing", silent, func(w http.ResponseWriter, r *http.Request) {
 			stream(w, Event{State: "verifying", Progress: 1})
 			forever(r)
 		}, "sent nothing for 1s", 10 * time.Second},
-		{"heartbeats without progress", short, func(w http.ResponseWriter, r *http.Request) {
+		{"heartbeats without progress", stuck, func(w http.ResponseWriter, r *http.Request) {
 			for stream(w, Event{State: "importing", Progress: 7}) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}, "no progress for 1s (importing)", 10 * time.Second},
-		{"a slow import that moves", short, func(w http.ResponseWriter, r *http.Request) {
-			for i := range 30 {
+		// 4 s of import, longer than NoProgressFor, moving every 100 ms.
+		{"a slow import that moves", moving, func(w http.ResponseWriter, r *http.Request) {
+			for i := range 40 {
 				stream(w, Event{State: "importing", Progress: int64(i)})
 				time.Sleep(100 * time.Millisecond)
 			}
