@@ -5,27 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"go.uber.org/zap"
 )
 
 // worldDir is a temp dir the import user can reach (t.TempDir is 0700),
 // on a path only root can change (the cache refuses any other: /tmp is
 // 1777).
-func worldDir(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the image cache tests need root: the daemon runs imports as another user")
-	}
-	dir, err := os.MkdirTemp("/var/cache", "enroot-agent-images-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+func worldDir(t *testing.T) string { return testenv.RootOnlyDir(t) }
 
 func testCache(t *testing.T, dir, node string) *Cache {
 	t.Helper()
