@@ -2,26 +2,16 @@ package bench
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/fake"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // startRuns is how many paired runs of each command one benchmark run takes.
@@ -96,7 +86,7 @@ func newStartupRig(b *testing.B) *startupRig {
 		b.Fatal(err)
 	}
 	s := &startupRig{n: newNodeAt(b, root)}
-	uri, digest := pushImage(b)
+	uri, digest := testenv.PushLoopbackImage(b, "startup")
 	s.uri = uri
 	s.fakeBin = filepath.Join(dir, "bin")
 	writeFile(b, filepath.Join(s.fakeBin, "enroot"), `#!/bin/sh
@@ -216,39 +206,4 @@ func helloWorld(b *testing.B) string {
 		b.Fatalf("build hello: %v\n%s", err, msg)
 	}
 	return out
-}
-
-// pushImage pushes a one-layer linux image to a registry on loopback
-// (go-containerregistry's, in memory; the daemon checks its manifest) and
-// returns its URI as enroot names it and its manifest digest.
-func pushImage(b *testing.B) (string, string) {
-	b.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	b.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := mutate.AppendLayers(empty.Image, static.NewLayer([]byte("startup"), types.DockerLayer))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = runtime.GOARCH, "linux"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		b.Fatal(err)
-	}
-	ref, err := name.NewTag(host+"/ml/hello:v1", name.Insecure)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		b.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return fmt.Sprintf("docker://%s#ml/hello:v1", host), d.String()
 }

@@ -3,14 +3,10 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -21,13 +17,6 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/fake/host"
 	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // The directory of TestDirectoryUsersAndGroups: groups and users that only
@@ -93,7 +82,7 @@ verify:
 		return
 	}
 
-	uri, digest := pushTestImage(t)
+	uri, digest := testenv.PushLoopbackImage(t, "directory users")
 	world := worldTraversableDir(t)
 	enroot := fakeEnrootFor(t, world, digest)
 	bin := filepath.Join(world, "enroot-agent")
@@ -159,41 +148,6 @@ func trustedNodeRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// pushTestImage pushes a one-layer linux image to a registry on loopback
-// (go-containerregistry's, in memory; the daemon verifies its manifest) and
-// returns its URI as enroot names it and its manifest digest.
-func pushTestImage(t *testing.T) (string, string) {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := mutate.AppendLayers(empty.Image, static.NewLayer([]byte("directory users"), types.DockerLayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = runtime.GOARCH, "linux"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.NewTag(host+"/ml/hello:v1", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "docker://" + host + "#ml/hello:v1", d.String()
 }
 
 func owner(t *testing.T, p string) (os.FileMode, uint32, uint32) {
