@@ -234,12 +234,7 @@ func (c *fakeClient) manifestRef(ref string) (string, error) {
 }
 
 func fakeDigest(uri string) error {
-	im, err := imageref.ParseURI(uri)
-	if err != nil {
-		return err
-	}
-	c := newFakeClient(im)
-	ref, err := c.manifestRef(refOf(uri))
+	c, ref, err := manifestOf(uri)
 	if err != nil {
 		return err
 	}
@@ -250,6 +245,18 @@ func fakeDigest(uri string) error {
 	resp.Body.Close()
 	fmt.Println(resp.Header.Get("Docker-Content-Digest"))
 	return nil
+}
+
+// manifestOf is the client for uri's registry and the manifest reference
+// (tag or digest) uri names there.
+func manifestOf(uri string) (*fakeClient, string, error) {
+	im, err := imageref.ParseURI(uri)
+	if err != nil {
+		return nil, "", err
+	}
+	c := newFakeClient(im)
+	ref, err := c.manifestRef(refOf(uri))
+	return c, ref, err
 }
 
 // refOf is the tag or digest of uri, as enroot's _parse_uri cuts it.
@@ -287,12 +294,7 @@ func fakeImport(out, uri string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	im, err := imageref.ParseURI(uri)
-	if err != nil {
-		return err
-	}
-	c := newFakeClient(im)
-	ref, err := c.manifestRef(refOf(uri))
+	c, ref, err := manifestOf(uri)
 	if err != nil {
 		return err
 	}
