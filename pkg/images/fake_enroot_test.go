@@ -53,13 +53,17 @@ type fakeConf struct {
 }
 
 // TestMain is also the children the tests start: the importer when the
-// binary is called as images-importer (as Pyxis runs it), the fake when it
+// binary is called as images-importer (as Pyxis runs it), the benchmark's
+// client as images-hit-client, the fake when it
 // is called as enroot, and a node killed mid-import (IMAGES_HELPER_DIR
 // set). None of them runs a test, so none can be counted as one that
 // passed.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "images-importer" {
 		os.Exit(importerMain(os.Args[1:]))
+	}
+	if filepath.Base(os.Args[0]) == "images-hit-client" {
+		os.Exit(hitClientMain())
 	}
 	if filepath.Base(os.Args[0]) == "enroot" {
 		if err := fakeEnrootMain(os.Args[1:]); err != nil {
@@ -74,7 +78,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func newFakeEnroot(t *testing.T, sleep time.Duration) *fakeEnroot {
+func newFakeEnroot(t testing.TB, sleep time.Duration) *fakeEnroot {
 	t.Helper()
 	dir := worldDir(t)
 	f := &fakeEnroot{bin: filepath.Join(dir, "enroot"), log: filepath.Join(dir, "fake-enroot.log"), conf: filepath.Join(dir, "fake-enroot.json")}
@@ -94,9 +98,9 @@ func newFakeEnroot(t *testing.T, sleep time.Duration) *fakeEnroot {
 	return f
 }
 
-func (f *fakeEnroot) setSleep(t *testing.T, d time.Duration) { f.configure(t, fakeConf{Sleep: d}) }
+func (f *fakeEnroot) setSleep(t testing.TB, d time.Duration) { f.configure(t, fakeConf{Sleep: d}) }
 
-func (f *fakeEnroot) configure(t *testing.T, c fakeConf) {
+func (f *fakeEnroot) configure(t testing.TB, c fakeConf) {
 	data, _ := json.Marshal(c)
 	if err := os.WriteFile(f.conf, data, 0o644); err != nil {
 		t.Fatal(err)

@@ -12,9 +12,9 @@ import (
 // worldDir is a temp dir the import user can reach (t.TempDir is 0700),
 // on a path only root can change (the cache refuses any other: /tmp is
 // 1777).
-func worldDir(t *testing.T) string { return testenv.RootOnlyDir(t) }
+func worldDir(t testing.TB) string { return testenv.RootOnlyDir(t) }
 
-func testCache(t *testing.T, dir, node string) *Cache {
+func testCache(t testing.TB, dir, node string) *Cache {
 	t.Helper()
 	c, err := newTestCache(dir, node)
 	if err != nil {

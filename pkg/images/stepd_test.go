@@ -20,7 +20,7 @@ type fakeStep struct {
 	env []string
 }
 
-func newFakeStep(t *testing.T, dir string) *fakeStep {
+func newFakeStep(t testing.TB, dir string) *fakeStep {
 	t.Helper()
 	sh, err := os.ReadFile("/bin/bash")
 	if err != nil {
