@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials/netrc"
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -36,7 +34,8 @@ type Registry struct {
 	// arm64, as enroot's debarch names it).
 	Arch string
 
-	pullers     pullers // the registries' handshakes (pullers.go)
+	pullers     pullers   // the registries' handshakes (pullers.go)
+	netrc       netrcFile // the credentials file as last read (creds.go)
 	defaultOnce sync.Once
 	defaultT    http.RoundTripper
 }
@@ -216,18 +215,19 @@ func (r *Registry) transport() http.RoundTripper {
 }
 
 // authConfig is the agent's netrc entry for host, as enroot picks it (the
-// host without its port); anonymous (empty) without one. The file is read
-// at each use: the refresher rotates the tokens in it.
+// host without its port); anonymous (empty) without one. The file is
+// checked at each use (the refresher rotates the tokens in it) and read
+// again when it changed.
 func (r *Registry) authConfig(host string) authn.AuthConfig {
 	if r.Netrc == "" {
 		return authn.AuthConfig{}
 	}
-	data, err := atomicfile.ReadFile(r.Netrc)
-	if err != nil {
+	file := r.netrc.get(r.Netrc)
+	if file == nil {
 		return authn.AuthConfig{}
 	}
 	h, _, _ := strings.Cut(host, ":")
-	e, ok := netrc.Parse(string(data)).Lookup(h)
+	e, ok := file.Lookup(h)
 	if !ok {
 		return authn.AuthConfig{}
 	}
