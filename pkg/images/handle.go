@@ -78,7 +78,7 @@ func (s *Server) holder(p peer, req importer.Request) (Holder, error) {
 	if err := h.valid(); err != nil {
 		return h, err
 	}
-	step, err := findStep(s.Cache.Store.proc(), p.pid, p.uid, req.Job, req.Step)
+	step, err := findStep(p.pid, p.uid, req.Job, req.Step)
 	if err != nil {
 		s.Cache.Stats.refused("not_a_step")
 		return h, fmt.Errorf("%w: %v", errNotAStep, err)

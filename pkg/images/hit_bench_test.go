@@ -83,7 +83,7 @@ func (r *hitRig) stages(b *testing.B) {
 	b.Run("roundtrip", func(b *testing.B) { r.cycle(b, "roundtrip") })
 	b.Run("step", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, err := findStep(r.c.Store.proc(), r.pid, 65534, "42", "0"); err != nil {
+			if _, err := findStep(r.pid, 65534, "42", "0"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -184,7 +184,7 @@ func newHitRig(b *testing.B, others int) *hitRig {
 	if r.v, err = c.Registry.Verify(context.Background(), im, r.d); err != nil {
 		b.Fatal(err)
 	}
-	step0, err := findStep(c.Store.proc(), r.pid, 65534, "42", "0")
+	step0, err := findStep(r.pid, 65534, "42", "0")
 	if err != nil {
 		b.Fatal(err)
 	}

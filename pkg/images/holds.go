@@ -12,7 +12,6 @@ import (
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"github.com/enroot-agent/enroot-agent/pkg/importer"
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,16 +59,11 @@ func (s *Store) holdName(node string, h Holder) string {
 	return fmt.Sprintf("%s.%d.%s.%s", node, h.UID, h.Job, h.Step)
 }
 
-func (s *Store) proc() procfs.FS {
-	fs, _ := procfs.NewFS("/proc")
-	return fs
-}
-
 // daemonHolder is the daemon itself as a holder (prepull): its hold lives
 // as long as this process.
 func (s *Store) daemonHolder(job, step string) Holder {
 	pid := os.Getpid()
-	return Holder{UID: uint32(os.Geteuid()), Job: job, Step: step, Proc: stepd{pid: pid, start: startOf(s.proc(), pid)}}
+	return Holder{UID: uint32(os.Geteuid()), Job: job, Step: step, Proc: stepd{pid: pid, start: startOf(pid)}}
 }
 
 // Hold records that h uses d.
@@ -135,12 +129,11 @@ func (s *Store) dropHold(d imageref.Digest, node string, h Holder) {
 // Renew keeps this node's holds of live steps fresh and removes those of
 // steps that ended without a release.
 func (s *Store) Renew(node string) {
-	fs := s.proc()
 	s.eachHold(func(_ imageref.Digest, name, path string, _ os.FileInfo) {
 		if !strings.HasPrefix(name, node+".") {
 			return
 		}
-		if holderOf(path).alive(fs) {
+		if holderOf(path).alive() {
 			touch(path)
 		} else {
 			_ = os.Remove(path)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/pkg/imageref"
 	"github.com/enroot-agent/enroot-agent/pkg/importer"
-	"github.com/prometheus/procfs"
 )
 
 func testServer(t *testing.T, c *Cache) *Server {
@@ -23,8 +22,7 @@ func testServer(t *testing.T, c *Cache) *Server {
 func step(uid uint32, job string) Holder { return selfHolder(uid, job) }
 
 func selfHolder(uid uint32, job string) Holder {
-	fs, _ := procfs.NewFS("/proc")
-	return Holder{UID: uid, Job: job, Step: "0", Proc: stepd{pid: os.Getpid(), start: startOf(fs, os.Getpid())}}
+	return Holder{UID: uid, Job: job, Step: "0", Proc: stepd{pid: os.Getpid(), start: startOf(os.Getpid())}}
 }
 
 // One user asks for 30 new images at once (issue finding 5): at most

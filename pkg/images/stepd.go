@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"github.com/prometheus/procfs"
 )
 
 // A hold belongs to a job step, and the daemon, not the request, says which:
@@ -56,47 +54,46 @@ type stepd struct {
 }
 
 // findStep is the slurmstepd of the step job.step that pid runs under as
-// uid, or why there is none.
-func findStep(fs procfs.FS, pid int, uid uint32, job, step string) (stepd, error) {
+// uid, or why there is none. Each process costs two small reads of /proc
+// (stat and status), the slurmstepd a third (cmdline): this is on every
+// get and release.
+func findStep(pid int, uid uint32, job, step string) (stepd, error) {
 	step = stepName(step)
+	buf := make([]byte, procFileMax)
 	for hops := 0; pid > 1 && hops < maxAncestry; hops++ {
-		p, err := fs.Proc(pid)
+		st, err := readStat(pid, buf)
 		if err != nil {
 			return stepd{}, fmt.Errorf("process %d is gone: %w", pid, err)
 		}
-		st, err := p.Stat()
+		uids, err := readUIDs(pid, buf)
 		if err != nil {
-			return stepd{}, fmt.Errorf("process %d: %w", pid, err)
+			return stepd{}, fmt.Errorf("process %d is gone: %w", pid, err)
 		}
-		status, err := p.NewStatus()
-		if err != nil {
-			return stepd{}, fmt.Errorf("process %d: %w", pid, err)
+		if st.comm == "slurmstepd" && uids == [4]uint64{} {
+			return matchStep(pid, st, buf, job, step)
 		}
-		if st.Comm == "slurmstepd" && status.UIDs == [4]uint64{} {
-			return matchStep(p, st, job, step)
+		if uids[0] != uint64(uid) {
+			return stepd{}, fmt.Errorf("process %d (%s, uid %d) between the request and any slurmstepd is not uid %d's: the request does not come from a job step", pid, st.comm, uids[0], uid)
 		}
-		if status.UIDs[0] != uint64(uid) {
-			return stepd{}, fmt.Errorf("process %d (%s, uid %d) between the request and any slurmstepd is not uid %d's: the request does not come from a job step", pid, st.Comm, status.UIDs[0], uid)
-		}
-		pid = st.PPID
+		pid = st.ppid
 	}
 	return stepd{}, fmt.Errorf("no slurmstepd among the ancestors of the request: holds are for job steps")
 }
 
 // matchStep checks the slurmstepd's title against the claimed step.
-func matchStep(p procfs.Proc, st procfs.ProcStat, job, step string) (stepd, error) {
-	cmd, err := p.CmdLine()
-	if err != nil || len(cmd) == 0 {
-		return stepd{}, fmt.Errorf("slurmstepd %d: no title: %v", st.PID, err)
+func matchStep(pid int, st procStat, buf []byte, job, step string) (stepd, error) {
+	title, err := readTitle(pid, buf)
+	if err != nil || title == "" {
+		return stepd{}, fmt.Errorf("slurmstepd %d: no title: %v", pid, err)
 	}
-	m := stepTitle.FindStringSubmatch(cmd[0])
+	m := stepTitle.FindStringSubmatch(title)
 	if m == nil {
-		return stepd{}, fmt.Errorf("slurmstepd %d: title %q is not Slurm's", st.PID, cut(cmd[0]))
+		return stepd{}, fmt.Errorf("slurmstepd %d: title %q is not Slurm's", pid, cut(title))
 	}
 	if m[1] != job || (m[2] != step && !hetComponent(m[2], step)) {
-		return stepd{}, fmt.Errorf("the request claims step %s.%s but runs under slurmstepd %d of step %s.%s", job, step, st.PID, m[1], m[2])
+		return stepd{}, fmt.Errorf("the request claims step %s.%s but runs under slurmstepd %d of step %s.%s", job, step, pid, m[1], m[2])
 	}
-	return stepd{pid: st.PID, start: st.Starttime}, nil
+	return stepd{pid: pid, start: st.start}, nil
 }
 
 // hetComponent: a heterogeneous step's title is <step>+<component>, its
@@ -107,29 +104,17 @@ func hetComponent(title, step string) bool {
 }
 
 // alive says whether the process pid that started at start still runs.
-func (s stepd) alive(fs procfs.FS) bool {
-	if s.pid <= 0 || s.start == 0 {
-		return false
-	}
-	p, err := fs.Proc(s.pid)
-	if err != nil {
-		return false
-	}
-	st, err := p.Stat()
-	return err == nil && st.Starttime == s.start
+func (s stepd) alive() bool {
+	return s.pid > 0 && s.start != 0 && startOf(s.pid) == s.start
 }
 
 // startOf is pid's start time, 0 when it is gone.
-func startOf(fs procfs.FS, pid int) uint64 {
-	p, err := fs.Proc(pid)
+func startOf(pid int) uint64 {
+	st, err := readStat(pid, make([]byte, procFileMax))
 	if err != nil {
 		return 0
 	}
-	st, err := p.Stat()
-	if err != nil {
-		return 0
-	}
-	return st.Starttime
+	return st.start
 }
 
 func cut(s string) string {

@@ -141,3 +141,30 @@ func TestStepTitles(t *testing.T) {
 		}
 	}
 }
+
+// The walk's /proc parsers, on literal lines: a command name may hold
+// spaces and parentheses; the uids are the status file's four.
+func TestProcParsers(t *testing.T) {
+	st, err := parseStat("4242 (slurmstepd) S 1 4242 4242 0 -1 4194560 1067 0 0 0 3 2 0 0 20 0 3 0 3046885 290045952 1470 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n")
+	if err != nil || st != (procStat{comm: "slurmstepd", ppid: 1, start: 3046885}) {
+		t.Fatalf("slurmstepd's stat: %+v, %v", st, err)
+	}
+	st, err = parseStat("77 (a) (b c) R 76 77 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0\n")
+	if err != nil || st != (procStat{comm: "a) (b c", ppid: 76, start: 99}) {
+		t.Fatalf("a name with parentheses: %+v, %v", st, err)
+	}
+	for _, bad := range []string{"", "1 slurmstepd S 1", "1 (x) S 1 2 3", "1 (x) S p 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0"} {
+		if _, err := parseStat(bad); err == nil {
+			t.Errorf("parseStat(%q) passed", bad)
+		}
+	}
+	uids, err := parseUIDs("Name:\tbash\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t7\nUid:\t1000\t0\t0\t1000\nGid:\t100\t100\t100\t100\n")
+	if err != nil || uids != [4]uint64{1000, 0, 0, 1000} {
+		t.Fatalf("uids %v, %v", uids, err)
+	}
+	for _, bad := range []string{"Name:\tx\n", "Name:\tx\nUid:\t0\t0\t0\n", "Name:\tx\nUid:\t0\t0\t0\t-1\n", "Name:\tx\nEUid:\t0\t0\t0\t0\n"} {
+		if _, err := parseUIDs(bad); err == nil {
+			t.Errorf("parseUIDs(%q) passed", bad)
+		}
+	}
+}
