@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
@@ -29,17 +30,6 @@ import (
 // ignored after holdStale. Nothing under .holds is followed through a
 // symlink.
 const holdStale = 10 * time.Minute
-
-// holdOpts are a hold's: written without fsync (atomicfile's Volatile), as
-// it is on every job step's get. A hold means nothing after a crash of
-// this node, whose steps died with it: one the crash lost protects no
-// running step, and one it left empty or stale is dropped by the next
-// daemon's Renew (its process is gone) or ignored after holdStale. Other
-// nodes sharing the directory see it by its name and mtime, which the
-// rename and touch set without any fsync.
-func holdOpts() atomicfile.Options {
-	return atomicfile.Options{Mode: recOpts.Mode, UID: recOpts.UID, GID: recOpts.GID, Volatile: true}
-}
 
 // Holder identifies one step and the process whose life the hold follows.
 type Holder struct {
@@ -66,36 +56,112 @@ func (s *Store) daemonHolder(job, step string) Holder {
 	return Holder{UID: uint32(os.Geteuid()), Job: job, Step: step, Proc: stepd{pid: pid, start: startOf(pid)}}
 }
 
-// Hold records that h uses d.
+// Hold records that h uses d. The hold is written in place, without a
+// temp file, rename or fsync, as it is on every job step's get: no other
+// node reads its content (they see its name and mtime), and this daemon
+// reads it (Renew) under the same lock it is written under. A hold means
+// nothing after a crash of this node, whose steps died with it: one the
+// crash lost protects no running step, and one it left empty or stale is
+// dropped by the next daemon's Renew (its process is gone) or ignored
+// after holdStale.
 func (s *Store) Hold(d imageref.Digest, node string, h Holder) error {
 	if err := h.valid(); err != nil {
 		return err
 	}
-	dir := filepath.Join(s.Dir, ".holds", d.Encoded())
-	if _, err := atomicfile.EnsureDir(dir, privOpts); err != nil {
-		return err
+	name := s.holdName(node, h)
+	want := fmt.Sprintf("%d %d\n", h.Proc.pid, h.Proc.start)
+	s.own.mu.Lock()
+	defer s.own.mu.Unlock()
+	s.loadOwn(node)
+	err := s.writeHold(d, name, want)
+	if errors.Is(err, unix.ENOENT) { // an upkeep or an eviction (any node) removed the directory meanwhile
+		err = s.writeHold(d, name, want)
 	}
-	path := filepath.Join(dir, s.holdName(node, h))
-	if old := holderOf(path); old != (stepd{}) && old != h.Proc {
-		// An earlier slurmstepd of the same job.step on this node (a
-		// requeued job's batch step), which is gone: one step has one
-		// slurmstepd per node. Removed rather than renamed over, which on
-		// ext4 flushes the new file (auto_da_alloc) on every such get.
-		_ = os.Remove(path)
+	if err != nil {
+		return fmt.Errorf("holding %s for %s: %w", d, name, err)
 	}
-	content := fmt.Sprintf("%d %d\n", h.Proc.pid, h.Proc.start)
-	if _, err := atomicfile.Write(path, []byte(content), holdOpts()); err != nil {
-		return err
-	}
-	touch(path) // an unchanged hold is not rewritten; its mtime is renewed
+	s.own.add(name, d)
 	return nil
 }
 
-// touch sets a file's times to now without following a symlink.
-func touch(path string) {
-	now := unix.NsecToTimespec(time.Now().UnixNano())
-	_ = unix.UtimesNanoAt(unix.AT_FDCWD, path, []unix.Timespec{now, now}, unix.AT_SYMLINK_NOFOLLOW)
+// writeHold makes d's hold name say want, or renews its mtime when it
+// already does. A new hold, the common case, is one create.
+func (s *Store) writeHold(d imageref.Digest, name, want string) error {
+	dir, err := s.holdDir(d, true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	const create = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(dir, name, create, 0o600)
+	if errors.Is(err, unix.EEXIST) {
+		cur, rerr := readHold(dir, name)
+		if rerr != nil {
+			return rerr
+		}
+		if cur == want {
+			return touchAt(dir, name)
+		}
+		// An earlier slurmstepd of the same job.step on this node (a
+		// requeued job's batch step), which is gone: one step has one
+		// slurmstepd per node.
+		if uerr := unix.Unlinkat(dir, name, 0); uerr != nil {
+			return uerr
+		}
+		fd, err = unix.Openat(dir, name, create, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = unix.Write(fd, []byte(want))
+	return errors.Join(err, unix.Close(fd))
 }
+
+// holdDir opens .holds/<hex> of d, never through a symlink (the path above
+// it is root's alone: trust.go), making it when create is set and it is
+// missing.
+func (s *Store) holdDir(d imageref.Digest, create bool) (int, error) {
+	const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	path := filepath.Join(s.Dir, ".holds", d.Encoded())
+	fd, err := unix.Open(path, dirFlags, 0)
+	if errors.Is(err, unix.ENOENT) && create {
+		if err := unix.Mkdir(path, uint32(privOpts.Mode.Perm())); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, err
+		}
+		fd, err = unix.Open(path, dirFlags, 0)
+	}
+	return fd, err
+}
+
+// readHold reads a hold (a few bytes), refusing anything but a regular file.
+func readHold(dir int, name string) (string, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return "", fmt.Errorf("%s is not a regular file", name)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:max(n, 0)]), nil
+}
+
+func touchAt(dir int, name string) error {
+	now := unix.NsecToTimespec(time.Now().UnixNano())
+	return unix.UtimesNanoAt(dir, name, []unix.Timespec{now, now}, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// touch sets a file's times to now without following a symlink.
+func touch(path string) { _ = touchAt(unix.AT_FDCWD, path) }
 
 // Release drops every hold of h on this node (all digests); it is
 // idempotent, as Pyxis calls release twice.
@@ -103,42 +169,86 @@ func (s *Store) Release(node string, h Holder) (int, error) {
 	if err := h.valid(); err != nil {
 		return 0, err
 	}
-	n := 0
-	s.eachHold(func(_ imageref.Digest, name, path string, _ os.FileInfo) {
-		if name == s.holdName(node, h) && os.Remove(path) == nil {
-			n++
-		}
-	})
-	return n, nil
+	return s.releaseExcept(node, h, ""), nil
 }
 
-// releaseExcept drops h's holds of every digest but keep.
-func (s *Store) releaseExcept(node string, h Holder, keep imageref.Digest) {
-	s.eachHold(func(d imageref.Digest, name, path string, _ os.FileInfo) {
-		if name == s.holdName(node, h) && d != keep {
-			_ = os.Remove(path)
+// releaseExcept drops h's holds of every digest but keep, and says how
+// many it removed. The holds are this node's, which this process knows
+// (ownHolds): no directory is read.
+func (s *Store) releaseExcept(node string, h Holder, keep imageref.Digest) int {
+	name := s.holdName(node, h)
+	s.own.mu.Lock()
+	defer s.own.mu.Unlock()
+	s.loadOwn(node)
+	n := 0
+	for d := range s.own.by[name] {
+		if d != keep && s.unlinkHold(d, name) {
+			n++
 		}
-	})
+	}
+	return n
 }
 
 // dropHold removes h's hold of d on this node.
 func (s *Store) dropHold(d imageref.Digest, node string, h Holder) {
-	_ = os.Remove(filepath.Join(s.Dir, ".holds", d.Encoded(), s.holdName(node, h)))
+	s.own.mu.Lock()
+	defer s.own.mu.Unlock()
+	s.unlinkHold(d, s.holdName(node, h))
+}
+
+// unlinkHold removes d's hold name, never through a symlink, and forgets
+// it; it says whether there was one to remove. Called under own.mu.
+func (s *Store) unlinkHold(d imageref.Digest, name string) bool {
+	s.own.remove(name, d)
+	dir, err := s.holdDir(d, false)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(dir)
+	return unix.Unlinkat(dir, name, 0) == nil
 }
 
 // Renew keeps this node's holds of live steps fresh and removes those of
-// steps that ended without a release.
+// steps that ended without a release. It reads the whole directory, so it
+// also learns any hold of this node ownHolds missed.
 func (s *Store) Renew(node string) {
-	s.eachHold(func(_ imageref.Digest, name, path string, _ os.FileInfo) {
-		if !strings.HasPrefix(name, node+".") {
-			return
-		}
+	s.eachHold(ofNode(node), func(d imageref.Digest, name, path string, _ os.FileInfo) {
+		s.own.mu.Lock()
+		defer s.own.mu.Unlock()
 		if holderOf(path).alive() {
 			touch(path)
+			s.own.add(name, d)
 		} else {
+			s.own.remove(name, d)
 			_ = os.Remove(path)
 		}
 	})
+	s.removeUnused()
+}
+
+// removeUnused removes the hold directories of images no one held for
+// holdStale (an empty directory's mtime is its last hold's release), so
+// those a user's get reads for its bounds are of images in use lately, not
+// of every image ever held. They stay while in use: making and removing
+// one on every get and release would cost more than the rest of the get
+// (ext4 here: 0.5 ms). A Hold on another node that opened one just before
+// finds it gone at its create and makes it again.
+func (s *Store) removeUnused() {
+	dirs, _ := os.ReadDir(filepath.Join(s.Dir, ".holds"))
+	for _, dir := range dirs {
+		if _, err := imageref.ParseDigest("sha256:" + dir.Name()); err != nil || !dir.IsDir() {
+			continue
+		}
+		if fi, err := dir.Info(); err == nil && time.Since(fi.ModTime()) > holdStale {
+			s.own.mu.Lock()
+			_ = unix.Rmdir(filepath.Join(s.Dir, ".holds", dir.Name())) // only when empty
+			s.own.mu.Unlock()
+		}
+	}
+}
+
+func ofNode(node string) func(string) bool {
+	return func(name string) bool { return strings.HasPrefix(name, node+".") }
 }
 
 // holderOf reads the process a hold names; a zero stepd when unreadable.
@@ -156,9 +266,11 @@ func holderOf(path string) stepd {
 	return stepd{pid: pid, start: start}
 }
 
-// eachHold calls fn for every hold: regular files in real directories
-// named by a digest; symlinks and anything else are skipped.
-func (s *Store) eachHold(fn func(d imageref.Digest, name, path string, fi os.FileInfo)) {
+// eachHold calls fn for every hold whose name match takes: regular files
+// in real directories named by a digest; symlinks, anything else and the
+// dot names of temp files are skipped. Only the names match takes are
+// stat'ed.
+func (s *Store) eachHold(match func(name string) bool, fn func(d imageref.Digest, name, path string, fi os.FileInfo)) {
 	root := filepath.Join(s.Dir, ".holds")
 	dirs, _ := os.ReadDir(root)
 	for _, dir := range dirs {
@@ -168,6 +280,9 @@ func (s *Store) eachHold(fn func(d imageref.Digest, name, path string, fi os.Fil
 		}
 		entries, _ := readDirNoFollow(filepath.Join(root, dir.Name()))
 		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") || !match(e.Name()) {
+				continue
+			}
 			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
 				fn(d, e.Name(), filepath.Join(root, dir.Name(), e.Name()), fi)
 			}
@@ -197,15 +312,37 @@ func (s *Store) held(d imageref.Digest) bool {
 	return false
 }
 
-// heldBy lists the digests uid holds now, on any node.
+// heldBy lists the digests uid holds now, on any node. It reads every
+// digest's directory, but stats only uid's holds.
 func (s *Store) heldBy(uid uint32) map[imageref.Digest]struct{} {
 	out := map[imageref.Digest]struct{}{}
-	s.eachHold(func(d imageref.Digest, name, _ string, fi os.FileInfo) {
-		if owner, ok := holdUID(name); ok && owner == uid && time.Since(fi.ModTime()) < holdStale {
+	s.eachHold(ofUID(uid), func(d imageref.Digest, _, _ string, fi os.FileInfo) {
+		if time.Since(fi.ModTime()) < holdStale {
 			out[d] = struct{}{}
 		}
 	})
 	return out
+}
+
+// heldByIn says whether uid holds d now, on any node: one directory read.
+func (s *Store) heldByIn(d imageref.Digest, uid uint32) bool {
+	entries, _ := readDirNoFollow(filepath.Join(s.Dir, ".holds", d.Encoded()))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || !ofUID(uid)(e.Name()) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) < holdStale {
+			return true
+		}
+	}
+	return false
+}
+
+func ofUID(uid uint32) func(string) bool {
+	return func(name string) bool {
+		owner, ok := holdUID(name)
+		return ok && owner == uid
+	}
 }
 
 // holdUID reads the uid of a hold's name, <node>.<uid>.<job>.<step>; the
@@ -220,3 +357,45 @@ func holdUID(name string) (uint32, bool) {
 }
 
 var errNotAStep = errors.New("not a job step")
+
+// ownHolds is what this process knows of its node's holds: by hold name
+// (<node>.<uid>.<job>.<step>), the digests held under it. Only this node's
+// daemon writes its node's holds, so a release removes exactly the files
+// named here, without reading the directory (on a shared images.dir, every
+// node's holds are there). It is read from the directory at the first use
+// for a node (holds a previous daemon left) and by every Renew. mu also
+// orders the writes of holds against Renew's reads of them.
+type ownHolds struct {
+	mu     sync.Mutex
+	loaded map[string]bool
+	by     map[string]map[imageref.Digest]struct{}
+}
+
+// loadOwn reads node's holds from the directory once. Called under own.mu.
+func (s *Store) loadOwn(node string) {
+	if s.own.loaded[node] {
+		return
+	}
+	s.eachHold(ofNode(node), func(d imageref.Digest, name, _ string, _ os.FileInfo) { s.own.add(name, d) })
+	if s.own.loaded == nil {
+		s.own.loaded = map[string]bool{}
+	}
+	s.own.loaded[node] = true
+}
+
+func (o *ownHolds) add(name string, d imageref.Digest) {
+	if o.by == nil {
+		o.by = map[string]map[imageref.Digest]struct{}{}
+	}
+	if o.by[name] == nil {
+		o.by[name] = map[imageref.Digest]struct{}{}
+	}
+	o.by[name][d] = struct{}{}
+}
+
+func (o *ownHolds) remove(name string, d imageref.Digest) {
+	delete(o.by[name], d)
+	if len(o.by[name]) == 0 {
+		delete(o.by, name)
+	}
+}

@@ -126,8 +126,12 @@ func (c *Cache) admitHold(v *Verified, h Holder) error {
 	c.guard.mu.Unlock()
 	turn <- true
 	defer func() { <-turn }()
-	held := c.Store.heldBy(h.UID)
-	if _, already := held[v.Digest]; !already {
+	// A user who holds the image already (another step of the job, another
+	// node) takes nothing more: the bounds need every hold read only when
+	// the image is new to them.
+	bounded := c.Limits.Images > 0 || c.Limits.Bytes > 0
+	if bounded && !c.Store.heldByIn(v.Digest, h.UID) {
+		held := c.Store.heldBy(h.UID)
 		if c.Limits.Images > 0 && len(held) >= c.Limits.Images {
 			return fmt.Errorf("%w: uid %d holds %d images (images.user_images)", errLimit, h.UID, len(held))
 		}

@@ -44,6 +44,7 @@ type Store struct {
 	verified map[string]record   // hex -> the record whose file was hashed in full
 	hashing  map[string]*hashing // hashes in progress, by file
 	hash     func(*os.File) (string, error)
+	own      ownHolds // this node's holds (holds.go)
 	// leaseOnly makes lock use the lease even where flock works, so the
 	// fallback is tested on this machine's filesystems.
 	leaseOnly bool
