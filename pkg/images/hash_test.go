@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -136,4 +137,61 @@ func benchLookups(b *testing.B, n int) {
 func testDigestOf(data []byte) imageref.Digest {
 	sum := sha256.Sum256(data)
 	return imageref.Digest("sha256:" + hex.EncodeToString(sum[:]))
+}
+
+// A hit on a file this process vouched for is checked by a stat, not by
+// reading its record again; whatever the stat or the record's absence
+// shows sends it back to the full check: a record removed (an eviction
+// elsewhere) serves nothing, and a file replaced by another of the same
+// size and mtime is hashed (a hash is of one inode), fails and is removed.
+func TestKnownFilesAreCheckedAgainWhenTheyChange(t *testing.T) {
+	dir := worldDir(t)
+	s := &Store{Dir: filepath.Join(dir, "cache"), GID: -1}
+	if err := s.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(content string) imageref.Digest {
+		t.Helper()
+		src := filepath.Join(dir, "image.sqsh")
+		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d := testDigestOf([]byte("hsqs one"))
+		if _, err := s.Publish(&Verified{Digest: d, Requested: d}, src, os.Geteuid(), "n1", 0); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := publish("hsqs one")
+	for range 2 {
+		if _, err := s.Lookup(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := s.lookupKnown(d); !ok {
+		t.Fatal("a file vouched for is not served by its stat")
+	}
+	// Replaced (a new inode), same size and mtime, other bytes: the record
+	// is read again and the new file hashed, which fails.
+	st, _ := os.Stat(s.Path(d))
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, []byte("hsqs two"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chtimes(other, st.ModTime(), st.ModTime())
+	if err := os.Rename(other, s.Path(d)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(d); !errors.Is(err, errMissing) {
+		t.Fatalf("a replaced file: %v", err)
+	}
+	// The record removed: nothing served, even a file known by its stat.
+	d = publish("hsqs one")
+	if _, err := s.Lookup(d); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(s.recPath(d))
+	if path, err := s.Lookup(d); !errors.Is(err, errMissing) {
+		t.Fatalf("with no record: %q, %v", path, err)
+	}
 }

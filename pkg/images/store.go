@@ -41,8 +41,8 @@ type Store struct {
 	GID int
 
 	mu       sync.Mutex
-	verified map[string]record   // hex -> the record whose file was hashed in full
-	hashing  map[string]*hashing // hashes in progress, by file
+	verified map[string]knownFile // hex -> the file (inode) hashed in full, and its record
+	hashing  map[string]*hashing  // hashes in progress, by file
 	hash     func(*os.File) (string, error)
 	own      ownHolds // this node's holds (holds.go)
 	// leaseOnly makes lock use the lease even where flock works, so the
@@ -145,6 +145,9 @@ var errMissing = errors.New("not cached")
 // mtime, and, the first time this process serves it, the same sha256. A file
 // that fails is removed (it is corrupt or planted) and errMissing returned.
 func (s *Store) Lookup(d imageref.Digest) (string, error) {
+	if path, ok := s.lookupKnown(d); ok {
+		return path, nil
+	}
 	rec, err := s.readRecord(d)
 	if err != nil {
 		return "", err
@@ -156,6 +159,37 @@ func (s *Store) Lookup(d imageref.Digest) (string, error) {
 	}
 	touch(s.recPath(d)) // last use, for eviction
 	return path, nil
+}
+
+// knownFile is a file this process hashed in full, by inode, and the record
+// it matched.
+type knownFile struct {
+	rec record
+	ino uint64
+}
+
+// lookupKnown serves d without reading its record again (a cache hit's
+// case) when the file is the very one this process hashed: the same
+// inode, with the mode, owner, links, size and mtime its record gave, and
+// the record still in place (touched for its last use, as Lookup does).
+// A file replaced (another node's import), changed or removed, or a record
+// removed, fails here, and Lookup reads the record again.
+func (s *Store) lookupKnown(d imageref.Digest) (string, bool) {
+	s.mu.Lock()
+	k, ok := s.verified[d.Encoded()]
+	s.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	path := s.Path(d)
+	var st unix.Stat_t
+	if err := unix.Fstatat(unix.AT_FDCWD, path, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Ino != k.ino || s.checkStat(&st, k.rec) != nil {
+		return "", false
+	}
+	if touchAt(unix.AT_FDCWD, s.recPath(d)) != nil {
+		return "", false
+	}
+	return path, true
 }
 
 func (s *Store) readRecord(d imageref.Digest) (record, error) {
@@ -189,7 +223,10 @@ func (s *Store) Publish(v *Verified, src string, producerUID int, node string, t
 	if _, err := atomicfile.Write(s.recPath(d), append(data, '\n'), recOpts); err != nil {
 		return record{}, err
 	}
-	s.markVerified(rec)
+	var st unix.Stat_t // the file Adopt hashed, renamed into place under d's lock
+	if unix.Fstatat(unix.AT_FDCWD, s.Path(d), &st, unix.AT_SYMLINK_NOFOLLOW) == nil && s.checkStat(&st, rec) == nil {
+		s.markVerified(rec, st.Ino)
+	}
 	return rec, nil
 }
 
@@ -214,6 +251,14 @@ func (s *Store) vouch(path string, rec record) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
+	if err := s.checkStat(&st, rec); err != nil {
+		return err
+	}
+	return s.verify(f, knownFile{rec: rec, ino: st.Ino})
+}
+
+// checkStat checks what a stat says of an image against its record.
+func (s *Store) checkStat(st *unix.Stat_t, rec record) error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG || os.FileMode(st.Mode&0o7777) != s.fileOpts().Mode:
 		return fmt.Errorf("mode %o, want a regular file %04o", st.Mode, s.fileOpts().Mode)
@@ -224,7 +269,7 @@ func (s *Store) vouch(path string, rec record) error {
 	case st.Size != rec.Size || st.Mtim.Nano() != rec.MTimeNS:
 		return fmt.Errorf("size %d, mtime %d; the record says %d, %d: it changed after import", st.Size, st.Mtim.Nano(), rec.Size, rec.MTimeNS)
 	}
-	return s.verify(f, rec)
+	return nil
 }
 
 // hashing is one hash of a file in progress, which concurrent first
@@ -234,15 +279,17 @@ type hashing struct {
 	err  error
 }
 
-// verify hashes the file once per process and record: the first request
-// hashes, requests meanwhile wait for its answer, later ones find it done.
-func (s *Store) verify(f *os.File, rec record) error {
+// verify hashes the file once per process, inode and record: the first
+// request hashes, requests meanwhile wait for its answer, later ones find
+// it done.
+func (s *Store) verify(f *os.File, k knownFile) error {
+	rec := k.rec
 	s.mu.Lock()
-	if s.verified[rec.Digest.Encoded()] == rec {
+	if s.verified[rec.Digest.Encoded()] == k {
 		s.mu.Unlock()
 		return nil
 	}
-	key := fmt.Sprintf("%s %d %d %s", rec.Digest.Encoded(), rec.Size, rec.MTimeNS, rec.SHA256)
+	key := fmt.Sprintf("%s %d %d %d %s", rec.Digest.Encoded(), k.ino, rec.Size, rec.MTimeNS, rec.SHA256)
 	if h, ok := s.hashing[key]; ok {
 		s.mu.Unlock()
 		<-h.done
@@ -262,9 +309,9 @@ func (s *Store) verify(f *os.File, rec record) error {
 	s.mu.Lock()
 	if err == nil {
 		if s.verified == nil {
-			s.verified = map[string]record{}
+			s.verified = map[string]knownFile{}
 		}
-		s.verified[rec.Digest.Encoded()] = rec
+		s.verified[rec.Digest.Encoded()] = k
 	}
 	h.err = err
 	delete(s.hashing, key)
@@ -286,11 +333,11 @@ func (s *Store) hashFile(f *os.File) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (s *Store) markVerified(rec record) {
+func (s *Store) markVerified(rec record, ino uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.verified == nil {
-		s.verified = map[string]record{}
+		s.verified = map[string]knownFile{}
 	}
-	s.verified[rec.Digest.Encoded()] = rec
+	s.verified[rec.Digest.Encoded()] = knownFile{rec: rec, ino: ino}
 }
