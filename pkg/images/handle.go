@@ -103,6 +103,7 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 // handleGet answers with a stream of Events: a heartbeat every
 // importer.HeartbeatEvery while the daemon works, then the path or the error.
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	req, h, ok := s.admit(w, r, true)
 	if !ok {
 		return
@@ -138,7 +139,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 				send(importer.Event{Error: res.err.Error()})
 				return
 			}
-			log.Info("served a cached image", zap.String("path", res.path))
+			log.Info("served a cached image", zap.String("path", res.path), zap.Duration("took", time.Since(start)))
 			send(importer.Event{Path: res.path})
 			return
 		case <-t.C:

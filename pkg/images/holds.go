@@ -57,7 +57,8 @@ func (s *Store) daemonHolder(job, step string) Holder {
 }
 
 // Hold records that h uses d. The hold is written in place, without a
-// temp file, rename or fsync, as it is on every job step's get: no other
+// temp file, rename or fsync, as it is on every job step's get (a new
+// hold is one create and one write): no other
 // node reads its content (they see its name and mtime), and this daemon
 // reads it (Renew) under the same lock it is written under. A hold means
 // nothing after a crash of this node, whose steps died with it: one the
@@ -69,7 +70,7 @@ func (s *Store) Hold(d imageref.Digest, node string, h Holder) error {
 		return err
 	}
 	name := s.holdName(node, h)
-	want := fmt.Sprintf("%d %d\n", h.Proc.pid, h.Proc.start)
+	want := holdContent(h.Proc)
 	s.own.mu.Lock()
 	defer s.own.mu.Unlock()
 	s.loadOwn(node)
@@ -84,37 +85,40 @@ func (s *Store) Hold(d imageref.Digest, node string, h Holder) error {
 	return nil
 }
 
-// writeHold makes d's hold name say want, or renews its mtime when it
-// already does. A new hold, the common case, is one create.
+// writeHold makes d's hold name say want (a new hold, or one that named
+// an earlier slurmstepd of the same job.step on this node: a requeued job's
+// batch step), or renews its mtime when it already does: the write sets
+// it. The content has one width, so a hold is overwritten in place, never
+// truncated to zero (which on ext4 flushes the file at close).
 func (s *Store) writeHold(d imageref.Digest, name, want string) error {
 	dir, err := s.holdDir(d, true)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dir)
-	const create = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	fd, err := unix.Openat(dir, name, create, 0o600)
-	if errors.Is(err, unix.EEXIST) {
-		cur, rerr := readHold(dir, name)
-		if rerr != nil {
-			return rerr
-		}
-		if cur == want {
-			return touchAt(dir, name)
-		}
-		// An earlier slurmstepd of the same job.step on this node (a
-		// requeued job's batch step), which is gone: one step has one
-		// slurmstepd per node.
-		if uerr := unix.Unlinkat(dir, name, 0); uerr != nil {
-			return uerr
-		}
-		fd, err = unix.Openat(dir, name, create, 0o600)
-	}
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = unix.Write(fd, []byte(want))
+	err = overwrite(fd, name, []byte(want))
 	return errors.Join(err, unix.Close(fd))
+}
+
+func overwrite(fd int, name string, data []byte) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s is not a regular file", name)
+	}
+	if _, err := unix.Pwrite(fd, data, 0); err != nil {
+		return err
+	}
+	if st.Size > int64(len(data)) { // a hold of an earlier version's width
+		return unix.Ftruncate(fd, int64(len(data)))
+	}
+	return nil
 }
 
 // holdDir opens .holds/<hex> of d, never through a symlink (the path above
@@ -131,28 +135,6 @@ func (s *Store) holdDir(d imageref.Digest, create bool) (int, error) {
 		fd, err = unix.Open(path, dirFlags, 0)
 	}
 	return fd, err
-}
-
-// readHold reads a hold (a few bytes), refusing anything but a regular file.
-func readHold(dir int, name string) (string, error) {
-	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return "", err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return "", fmt.Errorf("%s is not a regular file", name)
-	}
-	buf := make([]byte, 64)
-	n, err := unix.Read(fd, buf)
-	if err != nil {
-		return "", err
-	}
-	return string(buf[:max(n, 0)]), nil
 }
 
 func touchAt(dir int, name string) error {
@@ -250,6 +232,11 @@ func (s *Store) removeUnused() {
 func ofNode(node string) func(string) bool {
 	return func(name string) bool { return strings.HasPrefix(name, node+".") }
 }
+
+// holdContent is what a hold says: its process's pid and start time, in
+// columns of one width (a pid is at most 7 digits, pid_max 2^22; a start
+// time 20), so that a hold is always rewritten whole in place.
+func holdContent(p stepd) string { return fmt.Sprintf("%-10d %-20d\n", p.pid, p.start) }
 
 // holderOf reads the process a hold names; a zero stepd when unreadable.
 func holderOf(path string) stepd {
