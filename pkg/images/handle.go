@@ -112,12 +112,15 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	send := func(e importer.Event) bool {
+	// send writes an Event; a progress line is flushed at once, the last
+	// one (the path or the error) goes when the handler returns, with the
+	// headers when nothing went before it: one write, with a length.
+	send := func(e importer.Event, last bool) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeWithin))
 		if err := json.NewEncoder(w).Encode(e); err != nil {
 			return false
 		}
-		return rc.Flush() == nil
+		return last || rc.Flush() == nil
 	}
 	p := &Progress{}
 	type result struct {
@@ -136,15 +139,15 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		case res := <-done:
 			if res.err != nil {
 				log.Warn("image cache cannot serve; the importer falls back to the user's own import", zap.Error(res.err))
-				send(importer.Event{Error: res.err.Error()})
+				send(importer.Event{Error: res.err.Error()}, true)
 				return
 			}
 			log.Info("served a cached image", zap.String("path", res.path), zap.Duration("took", time.Since(start)))
-			send(importer.Event{Path: res.path})
+			send(importer.Event{Path: res.path}, true)
 			return
 		case <-t.C:
 			state, n := p.Snapshot()
-			if !send(importer.Event{State: state, Progress: n}) {
+			if !send(importer.Event{State: state, Progress: n}, false) {
 				return // the importer went away; get sees the context end
 			}
 		}
