@@ -36,6 +36,7 @@ type Registry struct {
 
 	pullers     pullers   // the registries' handshakes (pullers.go)
 	netrc       netrcFile // the credentials file as last read (creds.go)
+	platforms   platforms // platform manifests of indexes, verified (platforms.go)
 	defaultOnce sync.Once
 	defaultT    http.RoundTripper
 }
@@ -71,7 +72,8 @@ func (v *Verified) Compressed() int64 {
 
 // Verify fetches im at d and checks that the bytes hash to d; an index is
 // followed to the manifest of this node's architecture, fetched and checked
-// the same way. Only image manifests enroot can import are accepted.
+// the same way the first time this source names it (platforms.go). Only
+// image manifests enroot can import are accepted.
 func (r *Registry) Verify(ctx context.Context, im imageref.Image, d imageref.Digest) (*Verified, error) {
 	body, mt, err := r.manifest(ctx, im, d)
 	if err != nil {
@@ -83,8 +85,13 @@ func (r *Registry) Verify(ctx context.Context, im imageref.Image, d imageref.Dig
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", im.Pinned(d), err)
 		}
-		if v.Manifest, v.MediaType, err = r.manifest(ctx, im, p); err != nil {
-			return nil, err
+		if m, ok := r.platforms.get(im.Source(), p); ok {
+			v.Manifest, v.MediaType = m.body, m.mt
+		} else {
+			if v.Manifest, v.MediaType, err = r.manifest(ctx, im, p); err != nil {
+				return nil, err
+			}
+			r.platforms.put(im.Source(), p, platformManifest{body: v.Manifest, mt: v.MediaType})
 		}
 		v.Digest = p
 	}

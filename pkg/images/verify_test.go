@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -175,5 +176,66 @@ func TestStalledSourceHoldsUpNobodyElse(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); !strings.Contains(string(data), "the real image") {
 		t.Fatalf("the victim got %q", data)
+	}
+}
+
+// A hit on an index fetches the index every time (the user's image, with
+// the agent's credentials of now) and this node's platform manifest the
+// first time only, from that source: another source whose index names the
+// same platform manifest must serve it itself, and an index the registry
+// no longer serves fails the hit.
+func TestIndexHitsFetchTheIndexAndKeepThePlatformManifest(t *testing.T) {
+	real, other := newTestRegistry(t), newTestRegistry(t)
+	index, amd64 := real.pushIndex(t, "ml/multi:v1", "amd64 content")
+	if i, a := other.pushIndex(t, "ml/multi:v1", "amd64 content"); i != index || a != amd64 {
+		t.Fatalf("the same index pushed twice: %s %s, %s %s", i, a, index, amd64)
+	}
+	r := &Registry{}
+	for range 3 {
+		if v, err := r.Verify(context.Background(), real.image("ml/multi"), index); err != nil || v.Digest != amd64 {
+			t.Fatalf("%v, %v", v, err)
+		}
+	}
+	if got, want := real.requests("GET /v2/ml/multi/manifests/"+string(index)), 3; got != want {
+		t.Fatalf("%d GETs of the index for 3 hits, want %d", got, want)
+	}
+	if got := real.requests("GET /v2/ml/multi/manifests/" + string(amd64)); got != 1 {
+		t.Fatalf("%d GETs of the platform manifest for 3 hits, want 1", got)
+	}
+	refuse := func(path string) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if req.URL.Path == path {
+					http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
+					return
+				}
+				next.ServeHTTP(w, req)
+			})
+		}
+	}
+	other.lie(refuse("/v2/ml/multi/manifests/" + string(amd64)))
+	if _, err := r.Verify(context.Background(), other.image("ml/multi"), index); err == nil {
+		t.Fatal("a source that does not serve the platform manifest was answered from another's")
+	}
+	real.lie(refuse("/v2/ml/multi/manifests/" + string(index)))
+	if _, err := r.Verify(context.Background(), real.image("ml/multi"), index); err == nil {
+		t.Fatal("an index the registry no longer serves was verified")
+	}
+}
+
+// What platforms keeps is bounded in count and bytes, and a large
+// manifest is not kept at all.
+func TestKeptPlatformManifestsAreBounded(t *testing.T) {
+	var p platforms
+	for i := range 3 * maxPlatforms {
+		p.put("src", imageref.Digest(fmt.Sprintf("sha256:%064x", i)), platformManifest{body: make([]byte, 8<<10)})
+		if len(p.m) > maxPlatforms || p.bytes > maxPlatformBytes {
+			t.Fatalf("after %d: %d kept, %d bytes", i+1, len(p.m), p.bytes)
+		}
+	}
+	big := imageref.Digest("sha256:" + strings.Repeat("b", 64))
+	p.put("src", big, platformManifest{body: make([]byte, maxPlatformToKeep+1)})
+	if _, ok := p.get("src", big); ok {
+		t.Fatal("a manifest over 64 KiB was kept")
 	}
 }
