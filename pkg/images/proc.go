@@ -10,8 +10,8 @@ import (
 	"syscall"
 )
 
-// The walk up the process tree (stepd.go) reads three files of /proc per
-// process, on every get and release: read here with one buffer and parsed
+// The walk up the process tree (stepd.go) reads files of /proc on every
+// get and release: read here with one buffer and parsed
 // for the few fields the walk needs, not through a general /proc library
 // (which stats the process's directory first and parses every line of
 // status).
@@ -58,36 +58,61 @@ func parseStat(s string) (procStat, error) {
 	return procStat{comm: s[open+1 : end], ppid: ppid, start: start}, nil
 }
 
-func readUIDs(pid int, buf []byte) ([4]uint64, error) {
-	data, err := readProcFile(pid, "status", buf)
-	if err != nil {
-		return [4]uint64{}, err
-	}
-	return parseUIDs(string(data))
+// procStatus is what the walk needs of /proc/<pid>/status.
+type procStatus struct {
+	name string // comm, as status escapes it (a newline as \n)
+	ppid int
+	uids [4]uint64 // real, effective, saved, filesystem
 }
 
-// parseUIDs reads the real, effective, saved and filesystem uids of
-// /proc/<pid>/status's Uid line.
-func parseUIDs(s string) ([4]uint64, error) {
-	var uids [4]uint64
-	s = "\n" + s // the Uid line may be the first
-	i := strings.Index(s, "\nUid:")
-	if i < 0 {
-		return uids, errors.New("status has no Uid line")
+func readStatus(pid int, buf []byte) (procStatus, error) {
+	data, err := readProcFile(pid, "status", buf)
+	if err != nil {
+		return procStatus{}, err
 	}
-	line, _, _ := strings.Cut(s[i+len("\nUid:"):], "\n")
+	return parseStatus(string(data))
+}
+
+// parseStatus reads the Name, PPid and Uid lines of /proc/<pid>/status.
+func parseStatus(s string) (procStatus, error) {
+	var ps procStatus
+	name, ok := statusField(s, "Name")
+	if !ok {
+		return ps, errors.New("status has no Name line")
+	}
+	ps.name = name
+	ppid, ok := statusField(s, "PPid")
+	if !ok {
+		return ps, errors.New("status has no PPid line")
+	}
+	var err error
+	if ps.ppid, err = strconv.Atoi(ppid); err != nil {
+		return ps, fmt.Errorf("status PPid %q: %w", ppid, err)
+	}
+	line, ok := statusField(s, "Uid")
 	f := strings.Fields(line)
-	if len(f) != 4 {
-		return uids, fmt.Errorf("status Uid line %q", line)
+	if !ok || len(f) != 4 {
+		return ps, fmt.Errorf("status Uid line %q", line)
 	}
 	for j, v := range f {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
-			return uids, fmt.Errorf("status Uid line %q: %w", line, err)
+			return ps, fmt.Errorf("status Uid line %q: %w", line, err)
 		}
-		uids[j] = n
+		ps.uids[j] = n
 	}
-	return uids, nil
+	return ps, nil
+}
+
+// statusField is the value of the status line "<key>:\t<value>".
+func statusField(s, key string) (string, bool) {
+	s = "\n" + s // the line may be the first
+	i := strings.Index(s, "\n"+key+":")
+	if i < 0 {
+		return "", false
+	}
+	line, _, _ := strings.Cut(s[i+len(key)+2:], "\n")
+	return strings.TrimLeft(line, " \t"), true
 }
 
 // readTitle is a process's title: argv[0] as /proc/<pid>/cmdline shows it,

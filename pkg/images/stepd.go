@@ -54,28 +54,32 @@ type stepd struct {
 }
 
 // findStep is the slurmstepd of the step job.step that pid runs under as
-// uid, or why there is none. Each process costs two small reads of /proc
-// (stat and status), the slurmstepd a third (cmdline): this is on every
-// get and release.
+// uid, or why there is none. Each process costs one small read of /proc
+// (status: name, parent, uids), the slurmstepd two more (stat, for its
+// start time, and cmdline, for its title): this is on every get and
+// release.
 func findStep(pid int, uid uint32, job, step string) (stepd, error) {
 	step = stepName(step)
 	buf := make([]byte, procFileMax)
 	for hops := 0; pid > 1 && hops < maxAncestry; hops++ {
-		st, err := readStat(pid, buf)
+		ps, err := readStatus(pid, buf)
 		if err != nil {
 			return stepd{}, fmt.Errorf("process %d is gone: %w", pid, err)
 		}
-		uids, err := readUIDs(pid, buf)
-		if err != nil {
-			return stepd{}, fmt.Errorf("process %d is gone: %w", pid, err)
-		}
-		if st.comm == "slurmstepd" && uids == [4]uint64{} {
+		if ps.name == "slurmstepd" && ps.uids == [4]uint64{} {
+			st, err := readStat(pid, buf)
+			if err != nil {
+				return stepd{}, fmt.Errorf("process %d is gone: %w", pid, err)
+			}
+			if st.comm != ps.name || st.ppid != ps.ppid {
+				return stepd{}, fmt.Errorf("process %d changed while it was read (%s, then %s)", pid, ps.name, st.comm)
+			}
 			return matchStep(pid, st, buf, job, step)
 		}
-		if uids[0] != uint64(uid) {
-			return stepd{}, fmt.Errorf("process %d (%s, uid %d) between the request and any slurmstepd is not uid %d's: the request does not come from a job step", pid, st.comm, uids[0], uid)
+		if ps.uids[0] != uint64(uid) {
+			return stepd{}, fmt.Errorf("process %d (%s, uid %d) between the request and any slurmstepd is not uid %d's: the request does not come from a job step", pid, ps.name, ps.uids[0], uid)
 		}
-		pid = st.ppid
+		pid = ps.ppid
 	}
 	return stepd{}, fmt.Errorf("no slurmstepd among the ancestors of the request: holds are for job steps")
 }

@@ -158,13 +158,14 @@ func TestProcParsers(t *testing.T) {
 			t.Errorf("parseStat(%q) passed", bad)
 		}
 	}
-	uids, err := parseUIDs("Name:\tbash\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t7\nUid:\t1000\t0\t0\t1000\nGid:\t100\t100\t100\t100\n")
-	if err != nil || uids != [4]uint64{1000, 0, 0, 1000} {
-		t.Fatalf("uids %v, %v", uids, err)
+	ps, err := parseStatus("Name:\tbash\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t7\nPPid:\t6\nUid:\t1000\t0\t0\t1000\nGid:\t100\t100\t100\t100\n")
+	if err != nil || ps != (procStatus{name: "bash", ppid: 6, uids: [4]uint64{1000, 0, 0, 1000}}) {
+		t.Fatalf("status %+v, %v", ps, err)
 	}
-	for _, bad := range []string{"Name:\tx\n", "Name:\tx\nUid:\t0\t0\t0\n", "Name:\tx\nUid:\t0\t0\t0\t-1\n", "Name:\tx\nEUid:\t0\t0\t0\t0\n"} {
-		if _, err := parseUIDs(bad); err == nil {
-			t.Errorf("parseUIDs(%q) passed", bad)
+	for _, bad := range []string{"Name:\tx\nPPid:\t1\n", "Name:\tx\nPPid:\t1\nUid:\t0\t0\t0\n", "Name:\tx\nPPid:\t1\nUid:\t0\t0\t0\t-1\n",
+		"Name:\tx\nPPid:\t1\nEUid:\t0\t0\t0\t0\n", "PPid:\t1\nUid:\t0\t0\t0\t0\n", "Name:\tx\nUid:\t0\t0\t0\t0\n"} {
+		if _, err := parseStatus(bad); err == nil {
+			t.Errorf("parseStatus(%q) passed", bad)
 		}
 	}
 }
