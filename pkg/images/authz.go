@@ -60,7 +60,7 @@ func (s *Server) authorize(ctx context.Context, p peer) error {
 }
 
 func (s *Server) member(ctx context.Context, p peer) (bool, error) {
-	gid, err := s.Users.GID(ctx, s.Group)
+	gid, err := s.groupID(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -75,4 +75,15 @@ func (s *Server) member(ctx context.Context, p peer) (bool, error) {
 		}
 	}
 	return p.gid == uint32(gid) || slices.Contains(groups, uint32(gid)), nil
+}
+
+// groupID is credentials.group's gid: the one the cache resolved when it
+// started, which its files and directories carry (so membership and file
+// access agree, and no request waits on the node's directory for it), or a
+// lookup (cached for a minute) without a cache.
+func (s *Server) groupID(ctx context.Context) (int, error) {
+	if s.Cache != nil && s.Cache.Store.GID >= 0 {
+		return s.Cache.Store.GID, nil
+	}
+	return s.Users.GID(ctx, s.Group)
 }
