@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,7 +37,11 @@ import (
 //   - the stages of a hit and a release, called in this process: step (the
 //     walk up /proc from the client to its slurmstepd), netrc (the agent's
 //     credentials for the registry), verify (the manifest check with them,
-//     netrc included), lookup (the cached file's check), hold+release (a
+//     netrc included), verify_tls (the same on an ECR-like registry: TLS,
+//     Basic auth, through a proxy; newECRLike), verify_tls_unkept (the
+//     same with a new transport each time: TCP, the proxy's tunnel, TLS,
+//     the /v2/ handshake, then the manifest), lookup (the cached file's
+//     check), hold+release (a
 //     new hold with the user's bounds, then the store's part of a release).
 //
 // others=256 puts 256 holds of 32 other images by other users' steps of
@@ -94,6 +99,26 @@ func (r *hitRig) stages(b *testing.B) {
 			if _, err := r.c.Registry.Verify(context.Background(), r.im, r.d); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	tls := newECRLike(b)
+	b.Run("verify_tls", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := tls.reg.Verify(context.Background(), tls.im, tls.d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify_tls_unkept", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			r, err := tls.registry(tls.reg.Netrc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Verify(context.Background(), tls.im, tls.d); err != nil {
+				b.Fatal(err)
+			}
+			r.Transport.(httpsOnly).base.(*http.Transport).CloseIdleConnections()
 		}
 	})
 	b.Run("lookup", func(b *testing.B) {
