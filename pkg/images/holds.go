@@ -20,7 +20,8 @@ import (
 // held image. Holds live in the cache directory, so on a shared directory
 // every node sees every node's holds:
 //
-//	.holds/<hex>/<node>.<uid>.<job>.<step>  content: "<pid> <start ticks>"
+//	.holds/<hex>/<node>.<uid>.<job>.<step>  content: "<pid> <start ticks>\n"
+//	                                        (space-padded to one width)
 //
 // pid is the step's slurmstepd, found by the daemon in the process tree of
 // the request (stepd.go), or the daemon itself for prepull; the node that
@@ -57,10 +58,10 @@ func (s *Store) daemonHolder(job, step string) Holder {
 }
 
 // Hold records that h uses d. The hold is written in place, without a
-// temp file, rename or fsync, as it is on every job step's get (a new
-// hold is one create and one write): no other
-// node reads its content (they see its name and mtime), and this daemon
-// reads it (Renew) under the same lock it is written under. A hold means
+// temp file, rename or fsync, as it is on every job step's get (a new hold
+// is one create and one write): no other node reads its content (they see
+// its name and mtime), and this daemon reads it (Renew) under the same
+// lock it is written under. A hold means
 // nothing after a crash of this node, whose steps died with it: one the
 // crash lost protects no running step, and one it left empty or stale is
 // dropped by the next daemon's Renew (its process is gone) or ignored
