@@ -23,6 +23,7 @@ const module = "github.com/enroot-agent/enroot-agent/"
 // package initialisers back into every start.
 var allowedDeps = []string{
 	module + "cmd/enroot-agent-front",
+	module + "internal/lazyre",
 	module + "internal/rootsock",
 	module + "pkg/imageref",
 	module + "pkg/importer",

@@ -7,16 +7,8 @@ import (
 	"github.com/enroot-agent/enroot-agent/pkg/importer"
 )
 
-// Pyxis runs its importer as `<importer> get URI` and `<importer> release`
-// (importers/README.md), so with images.importer at this binary, `get` and
-// `release` are top-level commands too; `importer get|release` says the
-// same for people.
-func init() {
-	commands["importer"] = command{"Pyxis importer: `importer get URI` prints a cached squashfs, `importer release`", cmdImporter}
-	commands["get"] = command{"", func(g *globals, args []string) int { return importerRun(g, "get", args) }}
-	commands["release"] = command{"", func(g *globals, args []string) int { return importerRun(g, "release", args) }}
-	commandOrder = append(commandOrder, "importer")
-}
+func cmdGet(g *globals, args []string) int     { return importerRun(g, "get", args) }
+func cmdRelease(g *globals, args []string) int { return importerRun(g, "release", args) }
 
 func cmdImporter(g *globals, args []string) int {
 	if len(args) == 0 {

@@ -3,9 +3,9 @@ package imageref
 import (
 	_ "crypto/sha256" // go-digest hashes sha256 only when it is linked
 	"fmt"
-	"regexp"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -47,12 +47,12 @@ type Image struct {
 // enroot's URI grammar (docker.sh _parse_uri), without the credentials
 // selector USER@ and without a tag or digest, which are cut off first.
 var (
-	userRE   = regexp.MustCompile(`^[[:alnum:]_.!~*'()%;:&=+$,-]+@`)
-	enrootRE = regexp.MustCompile(`^([^#/@]+)#([a-z0-9/._-]+)$`)
-	dockerRE = regexp.MustCompile(`^(?:([^/#@]+)/)?([a-z0-9/._-]+)$`)
-	tagRE    = regexp.MustCompile(`:[[:alnum:]._-]+$`)
-	atDigest = regexp.MustCompile(`@sha256:[[:alnum:]]+$`)
-	hostRE   = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$`)
+	userRE   = lazyre.New(`^[[:alnum:]_.!~*'()%;:&=+$,-]+@`)
+	enrootRE = lazyre.New(`^([^#/@]+)#([a-z0-9/._-]+)$`)
+	dockerRE = lazyre.New(`^(?:([^/#@]+)/)?([a-z0-9/._-]+)$`)
+	tagRE    = lazyre.New(`:[[:alnum:]._-]+$`)
+	atDigest = lazyre.New(`@sha256:[[:alnum:]]+$`)
+	hostRE   = lazyre.New(`^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$`)
 )
 
 // maxURI bounds what is parsed at all: an image name is short.

@@ -6,13 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -41,8 +41,8 @@ func Release(version string) string {
 }
 
 var (
-	srunVersion   = regexp.MustCompile(`(?m)^slurm(?:-wlm)?\s+(\d+\.\d+\.\d+)`)
-	headerVersion = regexp.MustCompile(`(?m)^#define\s+SLURM_VERSION_NUMBER\s+(0x[0-9a-fA-F]+)`)
+	srunVersion   = lazyre.New(`(?m)^slurm(?:-wlm)?\s+(\d+\.\d+\.\d+)`)
+	headerVersion = lazyre.New(`(?m)^#define\s+SLURM_VERSION_NUMBER\s+(0x[0-9a-fA-F]+)`)
 )
 
 // ParseSrunVersion reads `srun --version` output ("slurm 22.05.8").
