@@ -1,29 +1,49 @@
 package imageref
 
 import (
-	_ "crypto/sha256" // go-digest hashes sha256 only when it is linked
 	"fmt"
 	"strings"
 
 	"github.com/enroot-agent/enroot-agent/internal/lazyre"
-	"github.com/opencontainers/go-digest"
 )
 
-// Digest is a sha256 manifest digest, "sha256:<64 hex>".
-type Digest = digest.Digest
+// Digest is a sha256 manifest digest, "sha256:<64 lower-case hex>", as
+// ParseDigest accepts it.
+type Digest string
+
+// Encoded is the digest's 64 hex digits, without "sha256:".
+func (d Digest) Encoded() string { return strings.TrimPrefix(string(d), sha256Prefix) }
+
+func (d Digest) String() string { return string(d) }
+
+const sha256Prefix = "sha256:"
 
 // ParseDigest accepts a sha256 digest, as `enroot digest` prints it (a
-// trailing newline is fine); other algorithms are refused, since the cache
-// names its files by the sha256.
+// trailing newline is fine): "sha256:" and 64 lower-case hex digits, the
+// only form the OCI spec gives sha256 and the one registries answer. Other
+// algorithms are refused, since the cache names its files by the sha256.
+// It checks the form only; the daemon checks that the registry's manifest
+// hashes to it.
 func ParseDigest(s string) (Digest, error) {
-	d, err := digest.Parse(strings.TrimSpace(s))
-	if err != nil {
-		return "", fmt.Errorf("%q is not a sha256 manifest digest: %w", cut(s), err)
+	t := strings.TrimSpace(s)
+	hex, ok := strings.CutPrefix(t, sha256Prefix)
+	if !ok || !lowerHex(hex, 64) {
+		return "", fmt.Errorf("%q is not a sha256 manifest digest (sha256: and 64 lower-case hex digits)", cut(s))
 	}
-	if d.Algorithm() != digest.SHA256 {
-		return "", fmt.Errorf("%q is not a sha256 manifest digest", cut(s))
+	return Digest(t), nil
+}
+
+// lowerHex says whether s is n digits of 0-9a-f.
+func lowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
 	}
-	return d, nil
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // cut keeps an error readable when a user sends a megabyte of digest.

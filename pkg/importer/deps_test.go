@@ -14,7 +14,6 @@ var allowedDeps = []string{
 	"github.com/enroot-agent/enroot-agent/internal/lazyre",
 	"github.com/enroot-agent/enroot-agent/internal/rootsock",
 	"github.com/enroot-agent/enroot-agent/pkg/imageref",
-	"github.com/opencontainers/go-digest",
 	"golang.org/x/sys/unix",
 }
 
