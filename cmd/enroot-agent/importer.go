@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -20,9 +21,13 @@ func cmdImporter(g *globals, args []string) int {
 
 // importerRun runs as the job's user. The front binary (cmd/enroot-agent-
 // front) answers these commands itself; this is the same code for the
-// full binary run by its own path.
+// full binary run by its own path: only get, which runs enroot as
+// children, ends on an interrupt through its context.
 func importerRun(g *globals, op string, args []string) int {
-	ctx, stop := interruptible()
+	ctx, stop := context.Background(), context.CancelFunc(func() {})
+	if op == "get" {
+		ctx, stop = interruptible()
+	}
 	defer stop()
 	im := &importer.Importer{Socket: g.root.Path(importer.DefaultSocket), Getenv: os.Getenv, Stderr: g.stderr}
 	return im.Command(ctx, op, args, g.stdout)
