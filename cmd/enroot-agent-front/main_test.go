@@ -25,7 +25,6 @@ const module = "github.com/enroot-agent/enroot-agent/"
 // checks a digest's form with pkg/imageref, the daemon checks its content.
 var allowedDeps = []string{
 	module + "cmd/enroot-agent-front",
-	module + "internal/lazyre",
 	module + "internal/rootsock",
 	module + "pkg/imageref",
 	module + "pkg/importer",

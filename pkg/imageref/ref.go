@@ -3,8 +3,6 @@ package imageref
 import (
 	"fmt"
 	"strings"
-
-	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 )
 
 // Digest is a sha256 manifest digest, "sha256:<64 lower-case hex>", as
@@ -64,17 +62,6 @@ type Image struct {
 	Repo     string
 }
 
-// enroot's URI grammar (docker.sh _parse_uri), without the credentials
-// selector USER@ and without a tag or digest, which are cut off first.
-var (
-	userRE   = lazyre.New(`^[[:alnum:]_.!~*'()%;:&=+$,-]+@`)
-	enrootRE = lazyre.New(`^([^#/@]+)#([a-z0-9/._-]+)$`)
-	dockerRE = lazyre.New(`^(?:([^/#@]+)/)?([a-z0-9/._-]+)$`)
-	tagRE    = lazyre.New(`:[[:alnum:]._-]+$`)
-	atDigest = lazyre.New(`@sha256:[[:alnum:]]+$`)
-	hostRE   = lazyre.New(`^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$`)
-)
-
 // maxURI bounds what is parsed at all: an image name is short.
 const maxURI = 1024
 
@@ -82,6 +69,18 @@ const maxURI = 1024
 // (docker://[USER@][REGISTRY#]IMAGE[:TAG][@DIGEST], or Docker's
 // REGISTRY/IMAGE form). A bare REGISTRY#IMAGE[:TAG] is read as docker://.
 // Anything else (dockerd://, podman://, a squashfs path) is not cacheable.
+//
+// The grammar is enroot's (docker.sh _parse_uri), written as these regular
+// expressions there; the code below matches exactly what they match
+// (FuzzParseURIIsTheGrammar checks it against them) without compiling
+// them in every importer's start:
+//
+//	digest  @sha256:[[:alnum:]]+$            cut off first
+//	tag     :[[:alnum:]._-]+$                then this
+//	user    ^[[:alnum:]_.!~*'()%;:&=+$,-]+@  then this, when the only @
+//	enroot  ^([^#/@]+)#([a-z0-9/._-]+)$      REGISTRY#IMAGE
+//	docker  ^(?:([^/#@]+)/)?([a-z0-9/._-]+)$ [FIRST/]IMAGE
+//	host    ^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$   the registry, when named
 func ParseURI(uri string) (Image, error) {
 	if len(uri) > maxURI {
 		return Image{}, fmt.Errorf("%q is longer than %d bytes: not an image name", cut(uri), maxURI)
@@ -90,26 +89,65 @@ func ParseURI(uri string) (Image, error) {
 	if !ok && (strings.Contains(uri, "://") || !strings.Contains(uri, "#")) {
 		return Image{}, fmt.Errorf("%q is not a docker:// image: only registry images are cached", cut(uri))
 	}
-	rest = tagRE.ReplaceAllString(atDigest.ReplaceAllString(rest, ""), "")
-	if m := userRE.FindString(rest); m != "" && strings.Count(rest, "@") == 1 {
-		rest = rest[len(m):]
+	rest = cutSuffix(cutSuffix(rest, "@sha256:", alnum), ":", tagByte)
+	if i := strings.IndexByte(rest, '@'); i > 0 && all(rest[:i], userByte) && strings.Count(rest, "@") == 1 {
+		rest = rest[i+1:]
 	}
 	im, ok := match(rest)
-	if !ok || (im.Registry != "" && !hostRE.MatchString(im.Registry)) {
+	if !ok || (im.Registry != "" && !host(im.Registry)) {
 		return Image{}, fmt.Errorf("%q is not an image name enroot can import", cut(uri))
 	}
 	return im, nil
 }
 
+// match reads REGISTRY#IMAGE or [FIRST/]IMAGE.
 func match(rest string) (Image, bool) {
-	if m := enrootRE.FindStringSubmatch(rest); m != nil {
-		return Image{Registry: m[1], Sep: "#", Repo: m[2]}, true
+	if reg, repo, ok := strings.Cut(rest, "#"); ok && reg != "" && !strings.ContainsAny(reg, "/@") && repo != "" && all(repo, repoByte) {
+		return Image{Registry: reg, Sep: "#", Repo: repo}, true
 	}
-	if m := dockerRE.FindStringSubmatch(rest); m != nil && m[2] != "" {
-		return dockerImage(m[1], m[2]), true
+	if first, repo, ok := strings.Cut(rest, "/"); ok && first != "" && !strings.ContainsAny(first, "#@") && repo != "" && all(repo, repoByte) {
+		return dockerImage(first, repo), true
+	}
+	if rest != "" && all(rest, repoByte) {
+		return dockerImage("", rest), true
 	}
 	return Image{}, false
 }
+
+// cutSuffix cuts the last sep and what follows it off s when what follows
+// is one or more bytes of class: the regular expression sep[class]+$,
+// whose class holds no byte of sep.
+func cutSuffix(s, sep string, class func(byte) bool) string {
+	if i := strings.LastIndex(s, sep); i >= 0 && len(s) > i+len(sep) && all(s[i+len(sep):], class) {
+		return s[:i]
+	}
+	return s
+}
+
+// host is a registry host: [a-zA-Z0-9.-]+ with an optional :port of 1 to 5
+// digits.
+func host(s string) bool {
+	name, port, hasPort := strings.Cut(s, ":")
+	return name != "" && all(name, hostByte) && (!hasPort || len(port) >= 1 && len(port) <= 5 && all(port, digit))
+}
+
+func all(s string, class func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !class(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// The byte classes of the grammar; [[:alnum:]] is ASCII in it, as here.
+func digit(c byte) bool    { return '0' <= c && c <= '9' }
+func lower(c byte) bool    { return 'a' <= c && c <= 'z' }
+func alnum(c byte) bool    { return digit(c) || lower(c) || 'A' <= c && c <= 'Z' }
+func tagByte(c byte) bool  { return alnum(c) || strings.IndexByte("._-", c) >= 0 }
+func userByte(c byte) bool { return alnum(c) || strings.IndexByte("_.!~*'()%;:&=+$,-", c) >= 0 }
+func repoByte(c byte) bool { return digit(c) || lower(c) || strings.IndexByte("/._-", c) >= 0 }
+func hostByte(c byte) bool { return alnum(c) || c == '.' || c == '-' }
 
 // dockerImage applies Docker's rule: a first component with a dot or a
 // colon is a registry, anything else is a Docker Hub namespace.

@@ -11,7 +11,6 @@ import (
 // The importer starts as the job's user at every container start: it stays
 // a small tool. Its dependencies are the standard library and these.
 var allowedDeps = []string{
-	"github.com/enroot-agent/enroot-agent/internal/lazyre",
 	"github.com/enroot-agent/enroot-agent/internal/rootsock",
 	"github.com/enroot-agent/enroot-agent/pkg/imageref",
 	"golang.org/x/sys/unix",
