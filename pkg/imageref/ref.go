@@ -115,8 +115,8 @@ func match(rest string) (Image, bool) {
 }
 
 // cutSuffix cuts the last sep and what follows it off s when what follows
-// is one or more bytes of class: the regular expression sep[class]+$,
-// whose class holds no byte of sep.
+// is one or more bytes of class: the regular expression sep[class]+$ when
+// class lacks a byte of sep (then no earlier sep can start a match).
 func cutSuffix(s, sep string, class func(byte) bool) string {
 	if i := strings.LastIndex(s, sep); i >= 0 && len(s) > i+len(sep) && all(s[i+len(sep):], class) {
 		return s[:i]
