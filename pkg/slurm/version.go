@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -44,8 +44,8 @@ func Release(version string) string {
 }
 
 var (
-	srunVersion   = regexp.MustCompile(`(?m)^slurm(?:-wlm)?\s+(\d+\.\d+\.\d+)`)
-	headerVersion = regexp.MustCompile(`(?m)^#define\s+SLURM_VERSION_NUMBER\s+(0x[0-9a-fA-F]+)`)
+	srunVersion   = lazyre.New(`(?m)^slurm(?:-wlm)?\s+(\d+\.\d+\.\d+)`)
+	headerVersion = lazyre.New(`(?m)^#define\s+SLURM_VERSION_NUMBER\s+(0x[0-9a-fA-F]+)`)
 )
 
 // ParseSrunVersion reads `srun --version` output ("slurm 22.05.8").
