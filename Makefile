@@ -50,9 +50,10 @@ fmt-check:
 unit:
 	$(GO) test -count=1 -timeout 30m ./...
 
-# The config loader's fuzz target, for a bounded number of inputs: no input
-# may panic it or yield an error without file:line (seeds:
-# pkg/config/testdata/fuzz). The budget is a count of executions, never a
+# The fuzz targets, for a bounded number of inputs each: the config loader
+# (no input may panic it or yield an error without file:line; seeds:
+# pkg/config/testdata/fuzz) and the importer's image names (ParseURI reads
+# exactly what enroot's grammar, as regular expressions, reads). The budget is a count of executions, never a
 # duration: a duration races Go's fuzz coordinator when the CPU is starved
 # and fails with "context deadline exceeded" and no failing input
 # (golang/go#75804). 200000 runs take about 20 s on the 2-core build machine
@@ -60,6 +61,7 @@ unit:
 FUZZTIME ?= 200000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseURIIsTheGrammar$$' -fuzztime $(FUZZTIME) ./pkg/imageref/
 
 test: deps vet fmt-check unit fuzz
 

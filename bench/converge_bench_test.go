@@ -22,7 +22,8 @@ const warmRuns = 15
 func BenchmarkWarmApply(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		n := newNode(b)
-		n.apply(b) // converge once: now everything is in place
+		healthy(b, n) // a real node's srun answers: it has a slurm.conf
+		n.apply(b)    // converge once: now everything is in place
 		var warm []time.Duration
 		before, starts, downloads := testenv.Snapshot(b, n.root), n.started(), n.downloads()
 		for r := 0; r < warmRuns; r++ {

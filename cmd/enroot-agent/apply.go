@@ -40,15 +40,29 @@ func cmdApply(g *globals, args []string) int {
 	return exitOK
 }
 
-var marks = map[converge.Outcome]string{
-	converge.Done: "✓", converge.Changed: "~", converge.Planned: "+",
-	converge.Failed: "✗", converge.Blocked: "-", converge.Pending: "!",
+// mark is the sign an outcome's line starts with.
+func mark(o converge.Outcome) string {
+	switch o {
+	case converge.Done:
+		return "✓"
+	case converge.Changed:
+		return "~"
+	case converge.Planned:
+		return "+"
+	case converge.Failed:
+		return "✗"
+	case converge.Blocked:
+		return "-"
+	case converge.Pending:
+		return "!"
+	}
+	return ""
 }
 
 // printReport shows one line per step; a dry run adds each change and diff.
 func printReport(w io.Writer, rep converge.Report, dry bool) {
 	for _, r := range rep.Results {
-		line := fmt.Sprintf("%s %-16s %s", marks[r.Outcome], r.Step, r.Outcome)
+		line := fmt.Sprintf("%s %-16s %s", mark(r.Outcome), r.Step, r.Outcome)
 		switch {
 		case r.Err != nil:
 			line += ": " + r.Err.Error()

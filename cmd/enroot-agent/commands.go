@@ -11,19 +11,38 @@ import (
 )
 
 type command struct {
-	help string
+	name string
+	help string // "" keeps it out of the usage
 	run  func(g *globals, args []string) int
 }
 
-var commandOrder = []string{"run", "apply", "verify", "refresh", "validate", "version"}
+// commands, in the order the usage lists them. A slice, not a map: the
+// compiler lays it out in the binary, where a map is built at init.
+//
+// Pyxis runs its importer as `<importer> get URI` and `<importer> release`
+// (importers/README.md), so with images.importer at this binary, `get` and
+// `release` are top-level commands too; `importer get|release` says the
+// same for people.
+var commands = []command{
+	{"run", "run as the node's daemon (systemd Type=notify)", cmdRun},
+	{"apply", "converge the node once and exit (--dry-run prints the plan)", cmdApply},
+	{"verify", "check the node (table, or --json; --drain)", cmdVerify},
+	{"refresh", "refresh registry credentials now", cmdRefresh},
+	{"validate", "check the config and exit", cmdValidate},
+	{"version", "print the version", cmdVersion},
+	{"importer", "Pyxis importer: `importer get URI` prints a cached squashfs, `importer release`", cmdImporter},
+	{"get", "", cmdGet},
+	{"release", "", cmdRelease},
+}
 
-var commands = map[string]command{
-	"run":      {"run as the node's daemon (systemd Type=notify)", cmdRun},
-	"apply":    {"converge the node once and exit (--dry-run prints the plan)", cmdApply},
-	"verify":   {"check the node (table, or --json; --drain)", cmdVerify},
-	"refresh":  {"refresh registry credentials now", cmdRefresh},
-	"validate": {"check the config and exit", cmdValidate},
-	"version":  {"print the version", cmdVersion},
+// commandNamed is the command called name, ok false when there is none.
+func commandNamed(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func cmdValidate(g *globals, args []string) int {

@@ -70,7 +70,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		usage(fs)
 		return exitUnknown
 	}
-	cmd, ok := commands[fs.Arg(0)]
+	cmd, ok := commandNamed(fs.Arg(0))
 	if !ok {
 		fmt.Fprintf(stderr, "enroot-agent: unknown command %q\n", fs.Arg(0))
 		usage(fs)
@@ -138,8 +138,10 @@ func isJournal() bool {
 
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(fs.Output(), "usage: enroot-agent [flags] command [command flags]\n\ncommands:\n")
-	for _, name := range commandOrder {
-		fmt.Fprintf(fs.Output(), "  %-9s %s\n", name, commands[name].help)
+	for _, c := range commands {
+		if c.help != "" {
+			fmt.Fprintf(fs.Output(), "  %-9s %s\n", c.name, c.help)
+		}
 	}
 	fmt.Fprintf(fs.Output(), "\nflags:\n")
 	fs.PrintDefaults()

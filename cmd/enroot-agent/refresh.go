@@ -46,14 +46,14 @@ func refreshCredentials(ctx context.Context, w io.Writer, cfg config.Config, roo
 	const name = "credentials"
 	r, err := credentials.NewRefresher(cfg, root, log)
 	if err != nil {
-		fmt.Fprintf(w, "%s %-16s failed: %v\n", marks[converge.Failed], name, err)
+		fmt.Fprintf(w, "%s %-16s failed: %v\n", mark(converge.Failed), name, err)
 		return false
 	}
 	asked := true // a refresh was due and ECR was asked
 	switch mode {
 	case refreshDry:
 		fmt.Fprintf(w, "%s %-16s planned: would refresh the token for %s (unless still fresh) into %s\n",
-			marks[converge.Planned], name, registriesText(cfg), strings.Join(r.Files(), ", "))
+			mark(converge.Planned), name, registriesText(cfg), strings.Join(r.Files(), ", "))
 		return true
 	case refreshDue:
 		asked, err = r.Ensure(ctx)
@@ -62,13 +62,13 @@ func refreshCredentials(ctx context.Context, w io.Writer, cfg config.Config, roo
 	}
 	switch {
 	case err != nil:
-		fmt.Fprintf(w, "%s %-16s failed: %v\n", marks[converge.Failed], name, err)
+		fmt.Fprintf(w, "%s %-16s failed: %v\n", mark(converge.Failed), name, err)
 	case asked:
-		fmt.Fprintf(w, "%s %-16s changed: refreshed %s\n", marks[converge.Changed], name, expiries(r.Status()))
+		fmt.Fprintf(w, "%s %-16s changed: refreshed %s\n", mark(converge.Changed), name, expiries(r.Status()))
 	case len(r.Rewritten()) > 0:
-		fmt.Fprintf(w, "%s %-16s changed: rewrote %s (content, mode or owner; tokens still fresh)\n", marks[converge.Changed], name, strings.Join(r.Rewritten(), ", "))
+		fmt.Fprintf(w, "%s %-16s changed: rewrote %s (content, mode or owner; tokens still fresh)\n", mark(converge.Changed), name, strings.Join(r.Rewritten(), ", "))
 	default:
-		fmt.Fprintf(w, "%s %-16s done\n", marks[converge.Done], name)
+		fmt.Fprintf(w, "%s %-16s done\n", mark(converge.Done), name)
 	}
 	return err == nil
 }

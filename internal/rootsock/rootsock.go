@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"unsafe"
@@ -106,13 +105,6 @@ func Dial(ctx context.Context, path string) (net.Conn, error) {
 		return nil, fmt.Errorf("%s is served by uid %d, not root: not trusted", path, uid)
 	}
 	return c, nil
-}
-
-// HTTPClient speaks HTTP to the root server at path, whatever the URL's host.
-func HTTPClient(path string) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return Dial(ctx, path) },
-	}}
 }
 
 // PeerUID is the uid of the process at the other end of a unix connection,

@@ -135,7 +135,8 @@ func TestUserServerRefused(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	waitFor(t, path)
-	_, err = HTTPClient(path).Get("http://agent/verify")
+	req, _ := http.NewRequest(http.MethodGet, "http://agent/verify", nil)
+	_, err = RoundTrip(context.Background(), path, req, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "uid 65534, not root") {
 		t.Fatalf("a user's server was trusted: %v", err)
 	}
@@ -178,7 +179,7 @@ func get(t *testing.T, path string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/verify", nil)
-	resp, err := HTTPClient(path).Do(req)
+	resp, err := RoundTrip(ctx, path, req, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

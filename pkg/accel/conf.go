@@ -2,9 +2,9 @@ package accel
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -16,7 +16,7 @@ const RestrictDev = "ENROOT_RESTRICT_DEV"
 
 // enrootFalse is what enroot's config loader unsets a boolean for
 // (enroot's config::fini); any other non-empty value turns it on.
-var enrootFalse = regexp.MustCompile(`^(no?|N[oO]?|[fF](alse)?|FALSE)$`)
+var enrootFalse = lazyre.New(`^(no?|N[oO]?|[fF](alse)?|FALSE)$`)
 
 // ConfKeys are the enroot.conf keys this node's devices need, whatever
 // the config says, laid over conf by the enroot-conf step: on a node with

@@ -8,10 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -95,7 +95,7 @@ func SMIList(out string) []string {
 }
 
 // uuid is what identifies a GPU or MIG device in an nvidia-smi -L line.
-var uuid = regexp.MustCompile(`\(UUID: ([^)]+)\)`)
+var uuid = lazyre.New(`\(UUID: ([^)]+)\)`)
 
 // GPUIDs are the UUIDs of nvidia-smi -L lines, or the lines themselves
 // where a line has none.
@@ -141,7 +141,7 @@ func EFADevices(root config.Root) ([]string, error) {
 
 // gpuNode is an NVIDIA GPU's device node, as opposed to nvidiactl,
 // nvidia-uvm and nvidia-modeset.
-var gpuNode = regexp.MustCompile(`^nvidia[0-9]+$`)
+var gpuNode = lazyre.New(`^nvidia[0-9]+$`)
 
 // NVIDIAGPUs lists root's /dev/nvidiaN in GPU order, and the loaded
 // driver's version from /proc/driver/nvidia/version ("" without the driver).
@@ -167,7 +167,7 @@ func NVIDIAGPUs(root config.Root) (nodes []string, driver string, err error) {
 // /proc/driver/nvidia/version:
 // "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 …"
 // (open kernel modules say "NVIDIA UNIX Open Kernel Module for x86_64").
-var driverLine = regexp.MustCompile(`(?m)^NVRM version:.*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)\s`)
+var driverLine = lazyre.New(`(?m)^NVRM version:.*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)\s`)
 
 // ParseDriverVersion is the NVIDIA driver version in the text of
 // /proc/driver/nvidia/version, "" when there is none.

@@ -82,9 +82,9 @@ func TestParseCLIVersion(t *testing.T) {
 	if cli, lib := ParseCLIVersion("cli-version: 1.14.0\nlib-version: 1.14.1\nbuild revision: 6a24508\n"); cli != "1.14.0" || lib != "1.14.1" {
 		t.Fatal(cli, lib)
 	}
-	for v := range BrokenToolkit {
-		if strings.Count(v, ".") != 2 {
-			t.Errorf("BrokenToolkit: %q is not a release as --version prints it", v)
+	for _, b := range BrokenToolkit {
+		if strings.Count(b.Version, ".") != 2 || b.Why == "" {
+			t.Errorf("BrokenToolkit: %q is not a release as --version prints it, or says no why", b.Version)
 		}
 	}
 }

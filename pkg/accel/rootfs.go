@@ -19,10 +19,15 @@ import (
 
 // libDirs are where the dynamic loader of each architecture looks when a
 // program names a library without a path, Debian's multiarch directories
-// first, then the lib64 of RPM distributions.
-var libDirs = map[elf.Machine][]string{
-	elf.EM_X86_64:  {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"},
-	elf.EM_AARCH64: {"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"},
+// first, then the lib64 of RPM distributions; nil for another machine.
+func libDirs(m elf.Machine) []string {
+	switch m {
+	case elf.EM_X86_64:
+		return []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+	case elf.EM_AARCH64:
+		return []string{"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+	}
+	return nil
 }
 
 // driverLib reports the libraries the NVIDIA hook brings into a container
@@ -93,8 +98,8 @@ func findLib(root config.Root, m elf.Machine, lib string) (string, error) {
 	if strings.Contains(lib, "/") {
 		return lib, nil
 	}
-	dirs, ok := libDirs[m]
-	if !ok {
+	dirs := libDirs(m)
+	if dirs == nil {
 		return "", fmt.Errorf("no library directories known for %s", m)
 	}
 	for _, d := range dirs {

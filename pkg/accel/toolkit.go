@@ -17,9 +17,20 @@ import (
 // GPU containers under enroot, each with why. This is the one list: the
 // nvidia-toolkit check reads it, and README's "GPU and EFA nodes" repeats
 // it for admins. Add a release here when NVIDIA's or Enroot's issue
-// tracker confirms one.
-var BrokenToolkit = map[string]string{
-	"1.17.7": "it applies cgroup device rules although enroot's 98-nvidia.sh passes --no-cgroups, so every GPU container fails with \"failed to add device rules: … permission denied\" (enroot #232, #234; fixed in 1.17.8)",
+// tracker confirms one. A slice, not a map: the compiler lays it out in
+// the binary, where a map is built by the package's init.
+var BrokenToolkit = []struct{ Version, Why string }{
+	{"1.17.7", "it applies cgroup device rules although enroot's 98-nvidia.sh passes --no-cgroups, so every GPU container fails with \"failed to add device rules: … permission denied\" (enroot #232, #234; fixed in 1.17.8)"},
+}
+
+// brokenToolkit is why release v is in BrokenToolkit, bad false when not.
+func brokenToolkit(v string) (why string, bad bool) {
+	for _, b := range BrokenToolkit {
+		if b.Version == v {
+			return b.Why, true
+		}
+	}
+	return "", false
 }
 
 // Runner runs a command on the host and returns its combined output.
@@ -101,7 +112,7 @@ func toolkitResult(ctx context.Context, root config.Root, run Runner) verify.Res
 		return verify.Unknownf("", "%s --version printed no cli-version: %s", cli, lastLines(string(out), 3))
 	}
 	for _, v := range []string{cliV, libV} {
-		if why, bad := BrokenToolkit[v]; bad {
+		if why, bad := brokenToolkit(v); bad {
 			return verify.Failf("install another release of libnvidia-container-tools and libnvidia-container1 and hold it (apt-get install …=<version>-1 && apt-mark hold …, or dnf install …-<version> && dnf versionlock add …)",
 				"libnvidia-container %s is installed: %s", v, why)
 		}

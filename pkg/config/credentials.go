@@ -1,11 +1,11 @@
 package config
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 )
 
 // Credentials says where registry credentials are written and for whom.
@@ -40,9 +40,7 @@ func defaultCredentials() Credentials {
 // "CORP\hpc". What no name may hold is kept out: the ':' and ',' of the
 // passwd and group formats, a leading '-' (an option to getent), control
 // characters, and more than 256 bytes.
-var principal = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.@\\ $-]{0,254}[A-Za-z0-9_.@\\$-])?$`)
-})
+var principal = lazyre.New(`^[A-Za-z0-9_]([A-Za-z0-9_.@\\ $-]{0,254}[A-Za-z0-9_.@\\$-])?$`)
 
 func (p *problems) validateCredentials(c *Credentials) {
 	switch {
@@ -51,7 +49,7 @@ func (p *problems) validateCredentials(c *Credentials) {
 	case len(c.Files) == 0:
 		p.addf("credentials.enroot_config_path", "is empty and credentials.files lists nothing: no user's enroot would get ECR credentials")
 	}
-	if c.Group != "" && !principal().MatchString(c.Group) {
+	if c.Group != "" && !principal.MatchString(c.Group) {
 		p.addf("credentials.group", "%q is not a group name or id", c.Group)
 	}
 	seen := map[string]bool{}
@@ -64,7 +62,7 @@ func (p *problems) validateCredentials(c *Credentials) {
 		}
 		seen[f.Path] = true
 		for _, kv := range [][2]string{{".owner", f.Owner}, {".group", f.Group}} {
-			if !principal().MatchString(kv[1]) {
+			if !principal.MatchString(kv[1]) {
 				p.addf(path+kv[0], "%q is not a user or group name or id", kv[1])
 			}
 		}
@@ -133,11 +131,17 @@ const (
 	KindGeneric   = "generic"
 )
 
-// KindHosts are the hosts each well-known kind needs, in the order enroot
-// asks them; NGCLogin is the fixed login NGC expects.
-var KindHosts = map[string][]string{
-	KindNGC:       {"nvcr.io", "authn.nvidia.com"},
-	KindDockerHub: {"auth.docker.io", "registry-1.docker.io"},
+// kindHosts are the hosts a well-known kind needs, in the order enroot
+// asks them; nil for a kind with none of its own. NGCLogin is the fixed
+// login NGC expects.
+func kindHosts(kind string) []string {
+	switch kind {
+	case KindNGC:
+		return []string{"nvcr.io", "authn.nvidia.com"}
+	case KindDockerHub:
+		return []string{"auth.docker.io", "registry-1.docker.io"}
+	}
+	return nil
 }
 
 // NGCLogin is literal: enroot does not evaluate a login field.
@@ -155,7 +159,7 @@ func SourceOf(src string) (store, id string) {
 
 // HostsOf lists the hosts the registry's lines are written for.
 func (s SecretRegistry) HostsOf() []string {
-	if h, ok := KindHosts[s.Kind]; ok {
+	if h := kindHosts(s.Kind); h != nil {
 		return h
 	}
 	return s.Hosts
@@ -221,9 +225,7 @@ func (p *problems) registryHosts(c *Config) {
 }
 
 // secretName is a metrics label and a log field: short and plain.
-var secretName = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-})
+var secretName = lazyre.New(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // maxLogin and maxHost bound a netrc line's fixed part (a DNS name is at
 // most 253 bytes), so a line keeps over 3500 bytes for the secret.
@@ -231,12 +233,10 @@ const maxLogin, maxHost = 255, 253
 
 // bareHost is a DNS name as enroot and curl match netrc entries: no scheme,
 // port or path.
-var bareHost = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
-})
+var bareHost = lazyre.New(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 
 func (p *problems) secretRegistry(path string, r *SecretRegistry) {
-	if !secretName().MatchString(r.Name) {
+	if !secretName.MatchString(r.Name) {
 		p.addf(path+".name", "%q is not a name (lower-case letters, digits, - and _)", r.Name)
 	}
 	switch r.Kind {
@@ -264,7 +264,7 @@ func (p *problems) secretRegistry(path string, r *SecretRegistry) {
 		p.addf(path+".hosts", "is only for kind generic: kind %s has its own hosts", r.Kind)
 	}
 	for _, h := range r.Hosts {
-		if !bareHost().MatchString(h) || len(h) > maxHost {
+		if !bareHost.MatchString(h) || len(h) > maxHost {
 			p.addf(path+".hosts", "%q is not a bare host name (no scheme, port or path; lower case; at most 253 bytes)", h)
 		}
 	}

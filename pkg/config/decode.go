@@ -7,14 +7,13 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -47,9 +46,7 @@ func (p *problems) document(data []byte) (*yaml.Node, error) {
 		Msg: "a second YAML document (after ---): the config is one document; merge them"}}
 }
 
-var yamlLine = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
-})
+var yamlLine = lazyre.New(`^yaml: line ([0-9]+): (.*)$`)
 
 // syntax turns the YAML library's error into file:line: message. The library
 // names no line for an error on the first line, nor for a byte it cannot
@@ -57,7 +54,7 @@ var yamlLine = sync.OnceValue(func() *regexp.Regexp {
 func (p *problems) syntax(data []byte, err error) error {
 	text, _, _ := strings.Cut(err.Error(), "\n")
 	msg, line := strings.TrimPrefix(text, "yaml: "), 0
-	if m := yamlLine().FindStringSubmatch(text); m != nil {
+	if m := yamlLine.FindStringSubmatch(text); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	} else {

@@ -2,12 +2,11 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -118,15 +117,15 @@ func (r Registry) String() string { return r.Host }
 // dkr.ecr (or dual-stack dkr-ecr), an optional -fips, a region, and one of the
 // partitions' DNS suffixes. Anchored at both ends, so look-alikes such as
 // "...amazonaws.com.evil.example" do not match.
-var ecrHost = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^(\d{12})\.dkr([.-])ecr(-fips)?\.([a-z0-9][a-z0-9-]*)\.` +
-		`(amazonaws\.com|amazonaws\.com\.cn|amazonaws\.eu|on\.aws|on\.amazonwebservices\.com\.cn|` +
-		`sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$`)
-})
+var ecrHost = lazyre.New(`^(\d{12})\.dkr([.-])ecr(-fips)?\.([a-z0-9][a-z0-9-]*)\.` +
+	`(amazonaws\.com|amazonaws\.com\.cn|amazonaws\.eu|on\.aws|on\.amazonwebservices\.com\.cn|` +
+	`sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$`)
 
 // dualStackSuffix says which suffixes belong to the dual-stack (dkr-ecr)
 // names; mixing the two forms names a host that does not exist.
-var dualStackSuffix = map[string]bool{"on.aws": true, "on.amazonwebservices.com.cn": true}
+func dualStackSuffix(suffix string) bool {
+	return suffix == "on.aws" || suffix == "on.amazonwebservices.com.cn"
+}
 
 // ParseRegistry checks that host is an ECR registry host name. A scheme, a
 // path or a port is an error: enroot matches the credentials by bare host.
@@ -137,8 +136,8 @@ func ParseRegistry(host string) (Registry, error) {
 	case strings.Contains(host, "://"), strings.ContainsAny(host, "/:#@ "):
 		return Registry{}, fmt.Errorf("%q is not a bare registry host (write it like 123456789012.dkr.ecr.us-east-1.amazonaws.com, with no scheme, port or path)", host)
 	}
-	m := ecrHost().FindStringSubmatch(strings.ToLower(host))
-	if m == nil || (m[2] == "-") != dualStackSuffix[m[5]] {
+	m := ecrHost.FindStringSubmatch(strings.ToLower(host))
+	if m == nil || (m[2] == "-") != dualStackSuffix(m[5]) {
 		return Registry{}, fmt.Errorf("%q is not an ECR registry host (<12-digit account>.dkr.ecr.<region>.amazonaws.com)", host)
 	}
 	return Registry{
@@ -155,29 +154,28 @@ func ParseRegistry(host string) (Registry, error) {
 // that discovered both from its instance identity document.
 func NodeRegistry(account, region string) (Registry, error) {
 	suffix := "amazonaws.com"
-	for prefix, s := range partitionSuffix {
-		if strings.HasPrefix(region, prefix) {
-			suffix = s
+	for _, p := range partitionSuffix {
+		if strings.HasPrefix(region, p.prefix) {
+			suffix = p.suffix
 		}
 	}
 	return ParseRegistry(account + ".dkr.ecr." + region + "." + suffix)
 }
 
 // partitionSuffix maps a region prefix to its partition's DNS suffix; every
-// other region is in the aws partition.
-var partitionSuffix = map[string]string{
-	"cn-":      "amazonaws.com.cn",
-	"us-iso-":  "c2s.ic.gov",
-	"us-isob-": "sc2s.sgov.gov",
-	"eu-isoe-": "cloud.adc-e.uk",
-	"us-isof-": "csp.hci.ic.gov",
-	"eusc-":    "amazonaws.eu",
+// other region is in the aws partition. A slice, not a map: the compiler
+// lays it out in the binary, where a map is built by the package's init.
+var partitionSuffix = []struct{ prefix, suffix string }{
+	{"cn-", "amazonaws.com.cn"},
+	{"us-iso-", "c2s.ic.gov"},
+	{"us-isob-", "sc2s.sgov.gov"},
+	{"eu-isoe-", "cloud.adc-e.uk"},
+	{"us-isof-", "csp.hci.ic.gov"},
+	{"eusc-", "amazonaws.eu"},
 }
 
 // roleARN is an IAM role in any partition: arn:<partition>:iam::<account>:role/<path/name>.
-var roleARN = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
-})
+var roleARN = lazyre.New(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
 
 // decodeNode accepts the plain host (how ecr.registries was always written)
 // or a mapping {host, role_arn} for a registry in another account whose
@@ -213,7 +211,7 @@ func (r *Registry) decodeNode(n *yaml.Node) error {
 	if err != nil {
 		return err
 	}
-	if role != "" && !roleARN().MatchString(role) {
+	if role != "" && !roleARN.MatchString(role) {
 		return fmt.Errorf("role_arn %q is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)", clip(role, maxQuoted))
 	}
 	parsed.RoleARN = role

@@ -1,11 +1,10 @@
 package config
 
 import (
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/internal/version"
 )
 
@@ -47,12 +46,10 @@ var OptionalHooks = []string{"50-mig-config.sh", "50-sharp.sh", "50-slurm-pmi.sh
 
 // enrootConfKey is what enroot reads from enroot.conf; it silently ignores
 // any other key, so the agent rejects them instead.
-var enrootConfKey = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^(ENROOT_[A-Z0-9_]+|MELLANOX_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|SSL_CERT_[A-Z_]+|[a-z]+_proxy)$`)
-})
+var enrootConfKey = lazyre.New(`^(ENROOT_[A-Z0-9_]+|MELLANOX_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|SSL_CERT_[A-Z_]+|[a-z]+_proxy)$`)
 
 // ValidEnrootConfKey reports whether enroot reads key from enroot.conf.
-func ValidEnrootConfKey(key string) bool { return enrootConfKey().MatchString(key) }
+func ValidEnrootConfKey(key string) bool { return enrootConfKey.MatchString(key) }
 
 // minEnroot is the first enroot release that authenticates to ECR (enroot#143).
 var minEnroot = version.V{3, 5, 0}

@@ -2,12 +2,11 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/internal/version"
 	"go.yaml.in/yaml/v3"
 )
@@ -76,7 +75,7 @@ func (p *problems) validateImages(c *Config) {
 	p.absolute("images.importer", im.Importer)
 	p.between("images.prepull_interval", im.PrepullInterval, time.Minute, 7*24*time.Hour, "")
 	p.between("images.import_timeout", im.ImportTimeout, time.Minute, 24*time.Hour, "")
-	if !principal().MatchString(im.ImportUser) || im.ImportUser == "root" || im.ImportUser == "0" {
+	if !principal.MatchString(im.ImportUser) || im.ImportUser == "root" || im.ImportUser == "0" {
 		p.addf("images.import_user", "%q is not an unprivileged user name or id", im.ImportUser)
 	}
 	if im.UserImports < 1 || im.UserImports > 64 {
@@ -174,19 +173,15 @@ func (c *Config) PyxisArgs() map[string]string {
 }
 
 // repoPath is a repository name as the distribution spec allows it.
-var repoPath = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
-})
+var repoPath = lazyre.New(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 
-var tagOrDigest = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[0-9a-f]{64})$`)
-})
+var tagOrDigest = lazyre.New(`^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[0-9a-f]{64})$`)
 
 // ParseImage splits an enroot image name, <host>#<repo>:<tag> or
 // <host>#<repo>@sha256:<hex>, into its parts.
 func ParseImage(img string) (host, repo, ref string, err error) {
 	host, rest, ok := strings.Cut(img, "#")
-	if !ok || !bareHost().MatchString(host) {
+	if !ok || !bareHost.MatchString(host) {
 		return "", "", "", fmt.Errorf("%q is not <registry host>#<repository>:<tag> (as enroot names an image)", clip(img, maxQuoted))
 	}
 	repo, ref, ok = strings.Cut(rest, "@")
@@ -197,7 +192,7 @@ func ParseImage(img string) (host, repo, ref string, err error) {
 		}
 		repo, ref = rest[:i], rest[i+1:]
 	}
-	if !repoPath().MatchString(repo) || !tagOrDigest().MatchString(ref) {
+	if !repoPath.MatchString(repo) || !tagOrDigest.MatchString(ref) {
 		return "", "", "", fmt.Errorf("%q is not <registry host>#<repository>:<tag>", clip(img, maxQuoted))
 	}
 	return host, repo, ref, nil

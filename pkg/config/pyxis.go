@@ -65,18 +65,31 @@ func (p *problems) validatePyxis(x *Pyxis) {
 // plugin init, and then every srun, sbatch and salloc on the node fails: so
 // both are config errors here, long before the line reaches a plugstack.
 type pyxisArg struct {
+	name  string
 	since version.V                 // first Pyxis release that accepts it
 	check func(value string) string // "" when fine, else what is wrong
 }
 
-var pyxisArgs = map[string]pyxisArg{
-	"runtime_path":       {check: absolutePath},
-	"execute_entrypoint": {check: pyxisBool},
-	"container_scope":    {check: oneOf("global", "job")},
-	"sbatch_support":     {check: pyxisBool},
-	"use_enroot_load":    {check: pyxisBool},
-	"importer":           {since: version.V{0, 21, 0}, check: absolutePath},
-	"use_squashfuse":     {since: version.V{0, 22, 0}, check: pyxisBool},
+// pyxisArgs are the arguments Pyxis knows. A slice, not a map: the compiler
+// lays it out in the binary, where a map is built by the package's init.
+var pyxisArgs = []pyxisArg{
+	{name: "container_scope", check: containerScope},
+	{name: "execute_entrypoint", check: pyxisBool},
+	{name: "importer", since: version.V{0, 21, 0}, check: absolutePath},
+	{name: "runtime_path", check: absolutePath},
+	{name: "sbatch_support", check: pyxisBool},
+	{name: "use_enroot_load", check: pyxisBool},
+	{name: "use_squashfuse", since: version.V{0, 22, 0}, check: pyxisBool},
+}
+
+// pyxisArgNamed is the argument called name, ok false when Pyxis has none.
+func pyxisArgNamed(name string) (pyxisArg, bool) {
+	for _, a := range pyxisArgs {
+		if a.name == name {
+			return a, true
+		}
+	}
+	return pyxisArg{}, false
 }
 
 // validatePyxisArgs checks each argument against what the configured Pyxis
@@ -84,10 +97,10 @@ var pyxisArgs = map[string]pyxisArg{
 func (p *problems) validatePyxisArgs(args map[string]string, v version.V, ok bool) {
 	for _, key := range slices.Sorted(maps.Keys(args)) {
 		path, value := "pyxis.args."+key, args[key]
-		a, known := pyxisArgs[key]
+		a, known := pyxisArgNamed(key)
 		switch {
 		case !known:
-			p.addf(path, "Pyxis has no argument %q, and an unknown argument makes every srun on the node fail (known: %s)", key, strings.Join(slices.Sorted(maps.Keys(pyxisArgs)), ", "))
+			p.addf(path, "Pyxis has no argument %q, and an unknown argument makes every srun on the node fail (known: %s)", key, pyxisArgNames())
 		case ok && v.Less(a.since):
 			p.addf(path, "needs Pyxis %s or newer; pyxis.version is %s", a.since, v)
 		case strings.ContainsAny(value, " \t\n#"):
@@ -109,13 +122,23 @@ func pyxisBool(v string) string {
 	return "is not a Pyxis boolean (1, true, yes, y, 0, false, no or n)"
 }
 
-func oneOf(values ...string) func(string) string {
-	return func(v string) string {
-		if slices.Contains(values, v) {
-			return ""
-		}
-		return "is not one of " + strings.Join(values, ", ")
+// pyxisArgNames lists the arguments Pyxis knows, for an error.
+func pyxisArgNames() string {
+	var names []string
+	for _, a := range pyxisArgs {
+		names = append(names, a.name)
 	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+func containerScope(v string) string { return oneOf(v, "global", "job") }
+
+func oneOf(v string, values ...string) string {
+	if slices.Contains(values, v) {
+		return ""
+	}
+	return "is not one of " + strings.Join(values, ", ")
 }
 
 // within reports whether path is dir or lies below it.

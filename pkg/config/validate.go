@@ -4,16 +4,14 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 )
 
-var sha256Hex = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[0-9a-f]{64}$`)
-})
+var sha256Hex = lazyre.New(`^[0-9a-f]{64}$`)
 
 // validate records every problem in c; it never stops at the first. The
 // defaults of credentials.files entries are filled first: they depend on
@@ -70,7 +68,7 @@ func (p *problems) source(path, value string) {
 }
 
 func (p *problems) digest(path, value string) {
-	if !sha256Hex().MatchString(strings.ToLower(value)) {
+	if !sha256Hex.MatchString(strings.ToLower(value)) {
 		p.addf(path, "%q is not a sha256 digest (64 hex characters)", value)
 	}
 }

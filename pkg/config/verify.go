@@ -72,7 +72,7 @@ func (p *problems) validateVerify(v *Verify) {
 			p.addf("verify.probe_images["+strconv.Itoa(i)+"]", "%v", err)
 		}
 	}
-	if !principal().MatchString(v.ContainerUser) || v.ContainerUser == "root" || v.ContainerUser == "0" {
+	if !principal.MatchString(v.ContainerUser) || v.ContainerUser == "root" || v.ContainerUser == "0" {
 		p.addf("verify.container_user", "%q is not an unprivileged user name or id", v.ContainerUser)
 	}
 	if strings.ContainsAny(v.NodeName, " \t\n=,") {

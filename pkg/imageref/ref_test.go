@@ -49,13 +49,26 @@ func TestSourceNamesHostAndPath(t *testing.T) {
 	}
 }
 
+// The form only, on literal strings: "sha256:" and 64 lower-case hex
+// digits, as go-digest and the OCI spec have it (the daemon hashes the
+// manifest against it).
 func TestParseDigest(t *testing.T) {
-	hex := strings.Repeat("ab", 32)
-	if d, err := ParseDigest("sha256:" + hex + "\n"); err != nil || d.Encoded() != hex {
-		t.Errorf("%v, %v", d, err)
+	hex := strings.Repeat("0123456789abcdef", 4)
+	for in, want := range map[string]string{
+		"sha256:" + hex:            "sha256:" + hex,
+		"sha256:" + hex + "\n":     "sha256:" + hex,
+		" \tsha256:" + hex + " \n": "sha256:" + hex,
+	} {
+		d, err := ParseDigest(in)
+		if err != nil || string(d) != want || d.String() != want || d.Encoded() != hex {
+			t.Errorf("%q: %q (encoded %q), %v; want %q", in, d, d.Encoded(), err, want)
+		}
 	}
 	for _, bad := range []string{"sha256:abc", "md5:" + hex, "sha256:" + hex + "/../x", "sha256:" + strings.ToUpper(hex),
-		"sha512:" + hex + hex, "", strings.Repeat("x", 1<<20)} {
+		"sha512:" + hex + hex, "", strings.Repeat("x", 1<<20), "sha256:", "sha256:" + hex[1:], "sha256:" + hex + "0",
+		"sha256:" + hex[1:] + "g", "sha256:" + hex[1:] + "A", "SHA256:" + hex, "sha256 :" + hex, "sha256::" + hex[1:],
+		hex, "sha256:" + hex[:32] + " " + hex[33:], "sha256:" + hex[1:] + "\x00", "sha256:" + hex + "\nsha256:" + hex,
+		"xsha256:" + hex} {
 		if _, err := ParseDigest(bad); err == nil {
 			t.Errorf("digest %q accepted", cut(bad))
 		} else if len(err.Error()) > 400 {

@@ -13,7 +13,6 @@ import (
 var allowedDeps = []string{
 	"github.com/enroot-agent/enroot-agent/internal/rootsock",
 	"github.com/enroot-agent/enroot-agent/pkg/imageref",
-	"github.com/opencontainers/go-digest",
 	"golang.org/x/sys/unix",
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -137,7 +136,8 @@ func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader,
 
 // post sends req to the daemon, which must run as root, and returns its
 // answer when it is 200; it gives up when there is no answer within
-// AnswerWithin.
+// AnswerWithin. One request on a connection of its own (rootsock.RoundTrip):
+// the importer is a process per container start and never makes another.
 func (im *Importer) post(ctx context.Context, path string, req Request) (*http.Response, error) {
 	body, _ := json.Marshal(req)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://enroot-agent"+path, bytes.NewReader(body))
@@ -146,20 +146,14 @@ func (im *Importer) post(ctx context.Context, path string, req Request) (*http.R
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	within := im.bounds().AnswerWithin
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(ctx, within)
-			defer cancel()
-			return rootsock.Dial(ctx, im.Socket)
-		},
-		ResponseHeaderTimeout: within,
-		DisableKeepAlives:     true,
-	}}
-	resp, err := client.Do(hr)
+	resp, err := rootsock.RoundTrip(ctx, im.Socket, hr, within)
 	if err != nil {
 		return nil, fmt.Errorf("the agent's image cache (%s): %w", im.Socket, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		// A refusal is one short line: read within the same bound
+		// (closing the body ends a read that waits).
+		defer time.AfterFunc(within, func() { resp.Body.Close() }).Stop()
 		defer resp.Body.Close()
 		var e Event
 		_ = json.NewDecoder(io.LimitReader(resp.Body, MaxRequest)).Decode(&e)

@@ -176,11 +176,18 @@ func (b BrokenPackage) String() string {
 	return fmt.Sprintf("%s %s is %s", b.Name, b.Version, b.State)
 }
 
-// halfDone are dpkg's states of a package that did not finish installing.
-var halfDone = map[string]string{
-	"unpacked":        "unpacked but not configured (dpkg iU)",
-	"half-configured": "half-configured (dpkg iF)",
-	"half-installed":  "half-installed (dpkg iH)",
+// halfDone says, for dpkg's states of a package that did not finish
+// installing, what the state means; half is false for any other state.
+func halfDone(state string) (words string, half bool) {
+	switch state {
+	case "unpacked":
+		return "unpacked but not configured (dpkg iU)", true
+	case "half-configured":
+		return "half-configured (dpkg iF)", true
+	case "half-installed":
+		return "half-installed (dpkg iH)", true
+	}
+	return "", false
 }
 
 // brokenPackages looks for Enroot packages left half-done under pm.
@@ -204,7 +211,7 @@ func brokenDebs(db []debPkg) []BrokenPackage {
 		if !slices.Contains(EnrootPackages, p.Name) {
 			continue
 		}
-		state, half := halfDone[p.State()]
+		state, half := halfDone(p.State())
 		if !half && strings.Contains(p.Status, "reinstreq") {
 			state, half = "marked reinstall-required by dpkg", true
 		}

@@ -44,7 +44,7 @@ type Parts struct {
 // probe's latest stages for the daemon's metrics; nil keeps nothing
 // (verify, apply).
 func New(cfg config.Config, root config.Root, log *zap.Logger, probes *probe.Record) *Node {
-	sd := slurm.NewDetector()
+	sd := slurm.NewDetector(root.Path(filepath.Join(cfg.StateDir, slurm.KeepFile)))
 	return Assemble(Parts{
 		Steps:       steps(cfg, root, log, sd),
 		Credentials: credentials.Checks(cfg, root, probes),

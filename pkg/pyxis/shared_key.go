@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"regexp"
 	"strings"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/pkg/artifact"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 	"github.com/enroot-agent/enroot-agent/pkg/slurm"
@@ -65,7 +65,7 @@ func Key(cfg config.Pyxis, root config.Root, sl slurm.Detected) BuildKey {
 	}
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
+var unsafeName = lazyre.New(`[^A-Za-z0-9._+-]+`)
 
 // Name is the build's directory in the shared dir: readable parts for the
 // admin who lists it, and a digest of the whole key so that two keys never

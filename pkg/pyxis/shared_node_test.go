@@ -120,7 +120,7 @@ func nodeBuilder(n *testNode, source, sum string) *Builder {
 // detected is the node's Slurm as the steps see it.
 func detected(t *testing.T, n *testNode) slurm.Detected {
 	t.Helper()
-	sl, err := slurm.NewDetector().Detect(context.Background(), n.b.Root, n.b.Cfg.SlurmPrefix)
+	sl, err := slurm.NewDetector("").Detect(context.Background(), n.b.Root, n.b.Cfg.SlurmPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func (n *testNode) check(t *testing.T, name string) verify.Result {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Pyxis = n.b.Cfg
-	for _, c := range Checks(cfg, config.Root(n.root), slurm.NewDetector()) {
+	for _, c := range Checks(cfg, config.Root(n.root), slurm.NewDetector("")) {
 		if c.Name() == name {
 			return c.Run(context.Background())
 		}

@@ -11,10 +11,23 @@ import (
 )
 
 // distroPackages names, per package manager family, the packages that
-// provide the compiler, make and Slurm's spank.h.
-var distroPackages = map[string]map[string]string{
-	"apt": {"cc": "build-essential", "make": "build-essential", "spank.h": "libslurm-dev"},
-	"dnf": {"cc": "gcc", "make": "make", "spank.h": "slurm-devel"},
+// provide the compiler, make and Slurm's spank.h. A slice, not a map: the
+// compiler lays it out in the binary, where a map is built by the
+// package's init.
+var distroPackages = []struct{ fam, what, pkg string }{
+	{"apt", "cc", "build-essential"}, {"apt", "make", "build-essential"}, {"apt", "spank.h", "libslurm-dev"},
+	{"dnf", "cc", "gcc"}, {"dnf", "make", "make"}, {"dnf", "spank.h", "slurm-devel"},
+}
+
+// distroPackage is the package that provides what in family fam, "" for a
+// family not in distroPackages.
+func distroPackage(fam, what string) string {
+	for _, p := range distroPackages {
+		if p.fam == fam && p.what == what {
+			return p.pkg
+		}
+	}
+	return ""
 }
 
 // Family reads os-release's ID and ID_LIKE: "apt" for Debian and Ubuntu,
@@ -48,11 +61,10 @@ func checkToolchain(root config.Root, sl slurm.Detected, prefix string) error {
 	fam := Family(string(data))
 	var missing []string
 	need := func(what, desc string) {
-		switch pkgs, ok := distroPackages[fam]; {
-		case ok:
-			missing = append(missing, fmt.Sprintf("%s (%s install %s)", desc, fam, pkgs[what]))
-		default:
-			missing = append(missing, fmt.Sprintf("%s (apt: %s; dnf: %s)", desc, distroPackages["apt"][what], distroPackages["dnf"][what]))
+		if pkg := distroPackage(fam, what); pkg != "" {
+			missing = append(missing, fmt.Sprintf("%s (%s install %s)", desc, fam, pkg))
+		} else {
+			missing = append(missing, fmt.Sprintf("%s (apt: %s; dnf: %s)", desc, distroPackage("apt", what), distroPackage("dnf", what)))
 		}
 	}
 	if _, err := exec.LookPath("cc"); err != nil {

@@ -7,10 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -94,7 +94,7 @@ type Node struct {
 }
 
 // slurmStamp is what slurmctld appends to a reason: " [root@2024-01-02T03:04:05]".
-var slurmStamp = regexp.MustCompile(`\s*\[[^\[\]]*@[^\[\]]*\]$`)
+var slurmStamp = lazyre.New(`\s*\[[^\[\]]*@[^\[\]]*\]$`)
 
 // ParseNode reads the multi-line `scontrol show node NAME` output, where
 // Reason= sits on its own line and may hold spaces.

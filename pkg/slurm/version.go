@@ -2,17 +2,20 @@ package slurm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
 
@@ -41,8 +44,8 @@ func Release(version string) string {
 }
 
 var (
-	srunVersion   = regexp.MustCompile(`(?m)^slurm(?:-wlm)?\s+(\d+\.\d+\.\d+)`)
-	headerVersion = regexp.MustCompile(`(?m)^#define\s+SLURM_VERSION_NUMBER\s+(0x[0-9a-fA-F]+)`)
+	srunVersion   = lazyre.New(`(?m)^slurm(?:-wlm)?\s+(\d+\.\d+\.\d+)`)
+	headerVersion = lazyre.New(`(?m)^#define\s+SLURM_VERSION_NUMBER\s+(0x[0-9a-fA-F]+)`)
 )
 
 // ParseSrunVersion reads `srun --version` output ("slurm 22.05.8").
@@ -133,27 +136,50 @@ func Regular(path string) bool {
 // answered to --version, keyed by the file's identity: the daemon converges
 // and checks every few minutes, and a converged node must start no process
 // for it. An upgrade replaces the binary (new inode, size or ctime), which
-// misses the cache. The daemon builds one per config and hands it to every
-// step and check that asks; a nil *Detector asks srun every time.
+// misses the cache. With a file to keep them in (NewDetector's keep, in the
+// agent's state directory), the answers outlive the process too: `apply`,
+// `verify` and the daemon's start are new processes, and srun --version
+// is libslurm's whole start (5 ms or more) on each. An srun that gave no
+// answer (no slurm.conf yet) is asked again after noAnswerFor, so the
+// steps and checks of one run ask it once. The daemon builds one per
+// config and hands it to every step and check that asks; a nil *Detector
+// asks srun every time.
 type Detector struct {
-	mu   sync.Mutex
-	srun map[string]srunAnswer
+	mu     sync.Mutex
+	srun   map[string]srunAnswer
+	keep   string // host path; "" keeps the answers in memory only
+	loaded bool
+	now    func() time.Time
 }
 
-// NewDetector returns a Detector with an empty cache.
-func NewDetector() *Detector { return &Detector{srun: map[string]srunAnswer{}} }
+// KeepFile is where, in the agent's state directory, the node's Detector
+// keeps srun's answers.
+const KeepFile = "srun-version.json"
+
+// noAnswerFor is how long an srun that could not answer is not asked
+// again: one run of the steps and checks, well under a check interval.
+const noAnswerFor = 10 * time.Second
+
+// NewDetector returns a Detector that keeps srun's answers in the file
+// keep (a host path in a root-only directory; "" for memory only).
+func NewDetector(keep string) *Detector {
+	return &Detector{srun: map[string]srunAnswer{}, keep: keep, now: time.Now}
+}
 
 type srunAnswer struct {
 	id      fileID
-	version string
+	version string    // "" when srun could not answer
+	at      time.Time // when it could not
 }
 
 // fileID changes whenever the file is replaced or rewritten: a rename
 // brings a new inode, an in-place write a new mtime and ctime.
 type fileID struct {
-	dev, ino     uint64
-	size         int64
-	mtime, ctime syscall.Timespec
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	CtimeNS int64  `json:"ctime_ns"`
 }
 
 func identify(path string) (fileID, bool) {
@@ -161,13 +187,12 @@ func identify(path string) (fileID, bool) {
 	if err := syscall.Stat(path, &st); err != nil {
 		return fileID{}, false
 	}
-	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, true
+	return fileID{Dev: st.Dev, Ino: st.Ino, Size: st.Size, MtimeNS: st.Mtim.Nano(), CtimeNS: st.Ctim.Nano()}, true
 }
 
-// srunVersion is srunReports, run again only when srun changed. An srun
-// that gave no answer is asked again next time. The lock is held while srun
-// runs (10 s at most): checks run in parallel, and the ones that ask at
-// once wait for one answer instead of each starting srun.
+// srunVersion is srunReports, run again only when srun changed. The lock
+// is held while srun runs (10 s at most): checks run in parallel, and the
+// ones that ask at once wait for one answer instead of each starting srun.
 func (d *Detector) srunVersion(ctx context.Context, srun string) string {
 	if d == nil {
 		return srunReports(ctx, srun)
@@ -178,12 +203,64 @@ func (d *Detector) srunVersion(ctx context.Context, srun string) string {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if a, hit := d.srun[srun]; hit && a.id == id {
+	d.load()
+	if a, hit := d.srun[srun]; hit && a.id == id && (a.version != "" || d.now().Sub(a.at) < noAnswerFor) {
 		return a.version
 	}
 	v := srunReports(ctx, srun)
+	d.srun[srun] = srunAnswer{id: id, version: v, at: d.now()}
 	if v != "" {
-		d.srun[srun] = srunAnswer{id: id, version: v}
+		d.save()
 	}
 	return v
+}
+
+// keptAnswer is one line of the keep file.
+type keptAnswer struct {
+	Srun    string `json:"srun"`
+	ID      fileID `json:"file"`
+	Version string `json:"version"`
+}
+
+// load reads the keep file once; a missing or unreadable one is an empty
+// cache (the answers are asked again and the file rewritten).
+func (d *Detector) load() {
+	if d.loaded || d.keep == "" {
+		return
+	}
+	d.loaded = true
+	data, err := atomicfile.ReadFile(d.keep)
+	if err != nil {
+		return
+	}
+	var kept []keptAnswer
+	if json.Unmarshal(data, &kept) != nil {
+		return
+	}
+	for _, k := range kept {
+		if _, known := d.srun[k.Srun]; !known && k.Version != "" {
+			d.srun[k.Srun] = srunAnswer{id: k.ID, version: k.Version}
+		}
+	}
+}
+
+// save writes the answers to the keep file; it writes nothing when the
+// file already holds them. A failure (a read-only state directory, a
+// user's verify) only costs the next process an srun.
+func (d *Detector) save() {
+	if d.keep == "" {
+		return
+	}
+	var kept []keptAnswer
+	for path, a := range d.srun {
+		if a.version != "" {
+			kept = append(kept, keptAnswer{Srun: path, ID: a.id, Version: a.version})
+		}
+	}
+	slices.SortFunc(kept, func(a, b keptAnswer) int { return strings.Compare(a.Srun, b.Srun) })
+	data, err := json.MarshalIndent(kept, "", "  ")
+	if err != nil {
+		return
+	}
+	_, _ = atomicfile.Write(d.keep, append(data, '\n'), atomicfile.Options{Mode: 0o644, UID: -1, GID: -1})
 }

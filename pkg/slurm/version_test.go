@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
@@ -74,8 +75,9 @@ func write(t *testing.T, path, data string) {
 	}
 }
 
-// A converged node asks srun once; an upgraded srun (a new file) is asked
-// again and its new version is seen.
+// A converged node asks srun once, in this process and in the next ones
+// (the keep file); an upgraded srun (a new file) is asked again and its new
+// version is seen.
 func TestSrunVersionCachedByIdentity(t *testing.T) {
 	root := t.TempDir()
 	bin := filepath.Join(root, "opt/slurm/bin")
@@ -95,7 +97,11 @@ func TestSrunVersionCachedByIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := NewDetector() // one per daemon config
+	keep := filepath.Join(root, "var/lib/enroot-agent", KeepFile)
+	if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(keep) // one per daemon config
 	detect := func() string {
 		t.Helper()
 		found, err := d.Detect(context.Background(), config.Root(root), "/opt/slurm")
@@ -123,5 +129,71 @@ func TestSrunVersionCachedByIdentity(t *testing.T) {
 	}
 	if n := runs(); n != 2 {
 		t.Fatalf("srun --version ran %d times, want 2", n)
+	}
+	// The next process (apply, verify, the daemon's start) asks no srun.
+	d = NewDetector(keep)
+	if v := detect(); v != "22.05.9" {
+		t.Fatalf("from the keep file: version %q, want 22.05.9", v)
+	}
+	if n := runs(); n != 2 {
+		t.Fatalf("a new Detector ran srun --version again (%d runs): the keep file was not used", n)
+	}
+	// ... unless srun changed since.
+	install("22.05.10")
+	d = NewDetector(keep)
+	if v := detect(); v != "22.05.10" {
+		t.Fatalf("after an upgrade between processes: version %q, want 22.05.10", v)
+	}
+	if n := runs(); n != 3 {
+		t.Fatalf("srun --version ran %d times, want 3", n)
+	}
+	// A damaged keep file is no cache, never an error or a wrong answer.
+	write(t, keep, "{not json")
+	d = NewDetector(keep)
+	if v := detect(); v != "22.05.10" || runs() != 4 {
+		t.Fatalf("damaged keep file: version %q after %d runs, want 22.05.10 after 4", v, runs())
+	}
+	if data, _ := os.ReadFile(keep); !strings.Contains(string(data), `"22.05.10"`) {
+		t.Fatalf("the keep file was not rewritten:\n%s", data)
+	}
+}
+
+// An srun that cannot answer (no slurm.conf yet) is asked once for the
+// steps and checks of one run, and again after noAnswerFor: slurm.conf may
+// have come since.
+func TestSrunWithoutAnswerAskedAgainLater(t *testing.T) {
+	root := t.TempDir()
+	calls := filepath.Join(root, "calls")
+	write(t, root+"/opt/slurm/include/slurm/spank.h", "")
+	write(t, root+"/opt/slurm/include/slurm/slurm_version.h", "#define SLURM_VERSION_NUMBER 0x160508\n")
+	write(t, root+"/opt/slurm/bin/srun", "#!/bin/sh\necho run >> "+calls+"\necho 'srun: fatal: Could not establish a configuration source' >&2\nexit 1\n")
+	if err := os.Chmod(root+"/opt/slurm/bin/srun", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	d := NewDetector(filepath.Join(root, KeepFile))
+	d.now = func() time.Time { return now }
+	runs := func() int {
+		data, _ := os.ReadFile(calls)
+		return strings.Count(string(data), "run")
+	}
+	for i := range 3 {
+		s, err := d.Detect(context.Background(), config.Root(root), "/opt/slurm")
+		if err != nil || s.Version != "22.05.8" || !strings.HasSuffix(s.From, "slurm_version.h") {
+			t.Fatalf("detect %d: %+v %v", i, s, err)
+		}
+	}
+	if n := runs(); n != 1 {
+		t.Fatalf("srun ran %d times within one run, want 1", n)
+	}
+	now = now.Add(noAnswerFor)
+	if _, err := d.Detect(context.Background(), config.Root(root), "/opt/slurm"); err != nil {
+		t.Fatal(err)
+	}
+	if n := runs(); n != 2 {
+		t.Fatalf("srun ran %d times after noAnswerFor, want 2", n)
+	}
+	if _, err := os.Stat(filepath.Join(root, KeepFile)); !os.IsNotExist(err) {
+		t.Fatalf("no answer must not be kept between processes: %v", err)
 	}
 }

@@ -18,13 +18,14 @@ const DaemonSocket = "/run/enroot-agent/verify.sock"
 // Ask asks the daemon serving socket (DaemonSocket under --root) for its
 // report. A socket served by anyone but root is refused, and so is an
 // answer without checks. It lives here, beside Report, so that the small
-// front binary can ask without linking the agent.
+// front binary can ask without linking the agent; one request on a
+// connection of its own (rootsock.RoundTrip), as a health check makes one.
 func Ask(ctx context.Context, socket string) (Report, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://enroot-agent/verify", nil)
 	if err != nil {
 		return Report{}, err
 	}
-	resp, err := rootsock.HTTPClient(socket).Do(req)
+	resp, err := rootsock.RoundTrip(ctx, socket, req, 0)
 	if err != nil {
 		return Report{}, err
 	}
