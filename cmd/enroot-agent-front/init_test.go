@@ -21,41 +21,20 @@ import (
 // and nothing more: what needs computing is computed on first use.
 const maxInitAllocs = 4
 
-// initWorkAllowed names the packages still above maxInitAllocs, each with
-// its allocations today as a ceiling, and why. The test fails when one of
-// them grows, and when one is within the bound: then its line goes.
-var initWorkAllowed = map[string]struct {
-	allocs int
-	why    string
-}{
-	module + "pkg/images": {39, "its stepTitle regular expression is compiled at init; pkg/images is another change's (issue 25's cache-hit work)"},
-}
-
 // Every process of either binary pays its packages' initialisers before
 // main runs: the front at every container start of every job, the agent at
 // every apply, refresh and verify (issue 25). No package of this module
 // does work there that a value computed on first use would not do.
 func TestInitDoesNoWork(t *testing.T) {
 	front := testenv.Binary(t)
-	seen := map[string]int{}
 	for _, bin := range []string{front, filepath.Join(filepath.Dir(front), FullBinary)} {
 		for pkg, allocs := range initAllocs(t, bin) {
 			if pkg != "main" && !strings.HasPrefix(pkg, module) {
 				continue
 			}
-			seen[pkg] = allocs
-			limit, why := maxInitAllocs, "a package computes what it needs on first use (sync.OnceValue, lazyre.New) or lays it out as constants"
-			if a, ok := initWorkAllowed[pkg]; ok {
-				limit, why = a.allocs, a.why
+			if allocs > maxInitAllocs {
+				t.Errorf("%s: the initialiser of %s makes %d allocations, more than %d: a package computes what it needs on first use (sync.OnceValue, lazyre.New) or lays it out as constants", filepath.Base(bin), pkg, allocs, maxInitAllocs)
 			}
-			if allocs > limit {
-				t.Errorf("%s: the initialiser of %s makes %d allocations, more than %d: %s", filepath.Base(bin), pkg, allocs, limit, why)
-			}
-		}
-	}
-	for pkg := range initWorkAllowed {
-		if seen[pkg] <= maxInitAllocs {
-			t.Errorf("%s makes %d allocations at init, within %d: delete its line from initWorkAllowed", pkg, seen[pkg], maxInitAllocs)
 		}
 	}
 }

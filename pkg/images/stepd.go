@@ -2,8 +2,9 @@ package images
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/enroot-agent/enroot-agent/internal/lazyre"
 )
 
 // A hold belongs to a job step, and the daemon, not the request, says which:
@@ -29,7 +30,7 @@ const maxAncestry = 64
 
 // stepTitle is slurmstepd's process title (setproctitle "[%s]" of Slurm's
 // step id, " stepmgr" on a step manager).
-var stepTitle = regexp.MustCompile(`^slurmstepd: \[([0-9]+)\.([0-9a-zA-Z+]+)( stepmgr)?\]`)
+var stepTitle = lazyre.New(`^slurmstepd: \[([0-9]+)\.([0-9a-zA-Z+]+)( stepmgr)?\]`)
 
 // stepName is the name slurmstepd's title gives a step Slurm numbers
 // (slurm.h): the environment says SLURM_STEP_ID=4294967291, the title
