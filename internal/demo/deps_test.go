@@ -1,11 +1,10 @@
 package main
 
 import (
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // The demo is a program: it links the fakes (internal/fake/...) and the
@@ -13,12 +12,7 @@ import (
 // take a testing.TB (internal/testenv). A fake that needs a *testing.T
 // belongs in testenv's wrapper, not in the fake.
 func TestDemoLinksNoTesting(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	deps := strings.Fields(string(out))
+	deps := testenv.Deps(t, true)
 	if len(deps) < 10 {
 		t.Fatalf("go list -deps named %d packages, not the demo's: %v", len(deps), deps)
 	}

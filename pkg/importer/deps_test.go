@@ -1,11 +1,11 @@
 package importer
 
 import (
-	"os/exec"
-	"path/filepath"
-	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/enroot-agent/enroot-agent/internal/testenv"
 )
 
 // The importer starts as the job's user at every container start: it stays
@@ -17,20 +17,11 @@ var allowedDeps = []string{
 }
 
 func TestImportsStayLight(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
+	for _, dep := range testenv.Deps(t, false) {
 		if dep == "github.com/enroot-agent/enroot-agent/pkg/importer" || strings.HasPrefix(dep, "golang.org/x/sys/") && dep != "golang.org/x/sys/unix" {
 			continue
 		}
-		ok := false
-		for _, a := range allowedDeps {
-			ok = ok || dep == a
-		}
-		if !ok {
+		if !slices.Contains(allowedDeps, dep) {
 			t.Errorf("pkg/importer depends on %s: keep it to the standard library and %v", dep, allowedDeps)
 		}
 	}
