@@ -15,12 +15,7 @@ import (
 )
 
 func TestStepChecksFollowConverge(t *testing.T) {
-	root := testenv.NodeRoot(t)
-	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
-	cfg, err := config.Parse("sandbox.yaml", []byte(pyxisYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, cfg := sandbox(t)
 	n := New(cfg, config.Root(root), zap.NewNop(), nil)
 	ctx := context.Background()
 	before := verify.RunAll(ctx, n.Checks())
@@ -95,4 +90,16 @@ func TestRootCause(t *testing.T) {
 			t.Errorf("RootCause(%v) = %q, want %q", c.results, got, c.want)
 		}
 	}
+}
+
+// sandbox is a node root with the Pyxis sandbox's packages and its config.
+func sandbox(t *testing.T) (string, config.Config) {
+	t.Helper()
+	root := testenv.NodeRoot(t)
+	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
+	cfg, err := config.Parse("sandbox.yaml", []byte(pyxisYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, cfg
 }

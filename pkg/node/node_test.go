@@ -24,12 +24,7 @@ import (
 // srun's answer: it is kept in state_dir for as long as srun is the same
 // file.
 func TestNodeSharedAcrossRuns(t *testing.T) {
-	root := testenv.NodeRoot(t)
-	pyxisYAML, _ := testenv.PyxisSandbox(t, root)
-	cfg, err := config.Parse("sandbox.yaml", []byte(pyxisYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, cfg := sandbox(t)
 	calls := filepath.Join(t.TempDir(), "srun-calls")
 	srun := filepath.Join(root, "usr/bin/srun")
 	if err := os.Remove(srun); err != nil {
