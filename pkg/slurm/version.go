@@ -149,7 +149,12 @@ type Detector struct {
 	srun   map[string]srunAnswer
 	keep   string // host path; "" keeps the answers in memory only
 	loaded bool
-	now    func() time.Time
+	// unsaved: the keep file lacks an answer because writing it failed,
+	// typically because the state directory did not exist yet (Pyxis's
+	// fetch asks srun beside the step that creates it). Every later ask
+	// tries again, so the first converge of a new node still leaves it.
+	unsaved bool
+	now     func() time.Time
 }
 
 // KeepFile is where, in the agent's state directory, the node's Detector
@@ -205,6 +210,9 @@ func (d *Detector) srunVersion(ctx context.Context, srun string) string {
 	defer d.mu.Unlock()
 	d.load()
 	if a, hit := d.srun[srun]; hit && a.id == id && (a.version != "" || d.now().Sub(a.at) < noAnswerFor) {
+		if d.unsaved {
+			d.save()
+		}
 		return a.version
 	}
 	v := srunReports(ctx, srun)
@@ -262,5 +270,6 @@ func (d *Detector) save() {
 	if err != nil {
 		return
 	}
-	_, _ = atomicfile.Write(d.keep, append(data, '\n'), atomicfile.Options{Mode: 0o644, UID: -1, GID: -1})
+	_, err = atomicfile.Write(d.keep, append(data, '\n'), atomicfile.Options{Mode: 0o644, UID: -1, GID: -1})
+	d.unsaved = err != nil
 }

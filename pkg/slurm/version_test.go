@@ -197,3 +197,39 @@ func TestSrunWithoutAnswerAskedAgainLater(t *testing.T) {
 		t.Fatalf("no answer must not be kept between processes: %v", err)
 	}
 }
+
+// On a new node Pyxis's fetch asks srun beside the step that creates the
+// state directory, so the first write of the keep file can fail. The next
+// ask, answered from memory, writes it: the next process asks no srun.
+func TestSrunAnswerKeptOnceStateDirExists(t *testing.T) {
+	root := t.TempDir()
+	calls := filepath.Join(root, "calls")
+	write(t, root+"/opt/slurm/bin/srun", "#!/bin/sh\necho run >> "+calls+"\necho slurm 24.11.5\n")
+	if err := os.Chmod(root+"/opt/slurm/bin/srun", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(root, "var/lib/enroot-agent", KeepFile)
+	detect := func(d *Detector) {
+		t.Helper()
+		if s, err := d.Detect(context.Background(), config.Root(root), "/opt/slurm"); err != nil || s.Version != "24.11.5" {
+			t.Fatalf("detect: %+v %v", s, err)
+		}
+	}
+	d := NewDetector(keep)
+	detect(d)
+	if _, err := os.Stat(keep); !os.IsNotExist(err) {
+		t.Fatalf("keep file written without its directory? %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(keep), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	detect(d)
+	if data, err := os.ReadFile(keep); err != nil || !strings.Contains(string(data), `"24.11.5"`) {
+		t.Fatalf("the answer was not kept once the state directory existed: %q %v", data, err)
+	}
+	detect(NewDetector(keep))
+	data, _ := os.ReadFile(calls)
+	if n := strings.Count(string(data), "run"); n != 1 {
+		t.Fatalf("srun ran %d times, want 1", n)
+	}
+}
