@@ -13,8 +13,10 @@ import (
 // BuildAgent builds the agent as the Makefile builds the packages'
 // binaries (CGO_ENABLED=0, -trimpath, the same -ldflags but the version),
 // laid out as the packages install them: the front (cmd/enroot-agent-front)
-// at dir/bin/enroot-agent, and the agent it execs at
-// dir/libexec/enroot-agent/enroot-agent. It returns the front's path. A
+// at dir/bin/enroot-agent, the agent it execs at
+// dir/libexec/enroot-agent/enroot-agent, and beside the agent the AWS helper
+// it runs for each AWS call (cmd/enroot-agent-aws). It returns the front's
+// path. A
 // binary that is not static fails: with cgo on, Go's os/user would use
 // glibc's NSS and hide what the static binary cannot see.
 func BuildAgent(dir string) (string, error) {
@@ -22,6 +24,7 @@ func BuildAgent(dir string) (string, error) {
 	for _, b := range []struct{ pkg, out string }{
 		{"./cmd/enroot-agent-front", front},
 		{"./cmd/enroot-agent", filepath.Join(dir, "libexec", "enroot-agent", "enroot-agent")},
+		{"./cmd/enroot-agent-aws", filepath.Join(dir, "libexec", "enroot-agent", "enroot-agent-aws")},
 	} {
 		cmd := exec.Command(GoTool(), "build", "-trimpath", "-ldflags", "-s -w -X main.version=test", "-o", b.out, b.pkg)
 		cmd.Dir = ModuleRoot()

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/enroot-agent/enroot-agent/internal/awsproc"
 	"github.com/enroot-agent/enroot-agent/internal/fake"
 )
 
@@ -48,6 +49,13 @@ func Binary(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// AWSHelper is the AWS helper of Binary's build, beside the agent: tests of
+// pkg/credentials and pkg/artifact run it as the agent does.
+func AWSHelper(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(Binary(t)), "..", "libexec", "enroot-agent", awsproc.Name)
 }
 
 // removeStale removes the builds of test processes that have ended.

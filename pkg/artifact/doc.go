@@ -3,7 +3,8 @@
 //
 // A caller builds one Fetcher per cache directory and calls Fetch for each
 // file. Sources are https://, http://, s3:// (through the aws-sdk-go-v2 S3
-// client and the node's credentials; AWS_ENDPOINT_URL_S3 aims it at a mirror)
+// client in the AWS helper process, package awsproc, with the node's
+// credentials; AWS_ENDPOINT_URL_S3 aims it at a mirror)
 // and file://. A file is verified against the sha256 the caller pins (from
 // the config) or, failing that, against a SHA256SUMS file beside it at the
 // source. When neither exists the file is "unpinned": Fetch still returns it,

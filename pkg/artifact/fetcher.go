@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/enroot-agent/enroot-agent/internal/atomicfile"
+	"github.com/enroot-agent/enroot-agent/internal/awsproc"
 	"github.com/enroot-agent/enroot-agent/internal/flock"
 	"go.uber.org/zap"
 )
@@ -130,11 +131,10 @@ type Fetcher struct {
 	// wait is jittered so a thousand nodes do not retry in step.
 	MinBackoff, MaxBackoff time.Duration
 	Timeouts               Timeouts
-	// S3 builds the S3 client on first use of an s3:// URL; see NewS3Client.
-	S3 func(ctx context.Context, hc *http.Client) (S3API, error)
+	// S3 opens s3:// URLs; New sets the AWS helper beside the agent.
+	S3 S3Opener
 
 	http *http.Client
-	s3   S3API
 	// sums caches each SHA256SUMS read, so the files of one release cost
 	// one request for their digests.
 	sums map[string]map[string]string
@@ -155,7 +155,7 @@ func New(dir string, log *zap.Logger) *Fetcher {
 		Dir: dir, Log: log, Attempts: 4,
 		MinBackoff: time.Second, MaxBackoff: 30 * time.Second,
 		Timeouts: Timeouts{Connect: 10 * time.Second, Header: 30 * time.Second, Stall: 60 * time.Second},
-		S3:       NewS3Client,
+		S3:       S3Helper{Helper: awsproc.Beside()},
 	}
 }
 

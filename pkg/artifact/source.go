@@ -12,11 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/enroot-agent/enroot-agent/internal/awsproc"
+	"github.com/enroot-agent/enroot-agent/internal/awswire"
 )
 
 // open starts reading url at offset. It returns the offset the body really
@@ -126,72 +123,47 @@ func openFile(path string, offset int64) (io.ReadCloser, int64, error) {
 	return file, offset, nil
 }
 
-// S3API is the one S3 call the fetcher makes; *s3.Client implements it.
-type S3API interface {
-	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+// S3Opener opens an S3 object at offset: the body, the offset it really
+// starts at (0 when the store ignored the range), or an error sorted as the
+// fetcher retries it (ErrNotFound, permanent, restart, retryable). The real
+// one is S3Helper.
+type S3Opener interface {
+	OpenS3(ctx context.Context, u *url.URL, offset int64, t Timeouts) (io.ReadCloser, int64, error)
 }
 
-// NewS3Client builds the real S3 client from the node's standard AWS
-// settings: credentials from the instance role, the region from the
-// environment or IMDS. AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) points it at
-// a private S3-compatible mirror; such mirrors address buckets by path, so
-// path-style is used then. The fetcher's own retries and timeouts apply, so
-// the SDK's retryer is limited to one attempt.
-func NewS3Client(ctx context.Context, hc *http.Client) (S3API, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithEC2IMDSRegion())
+// S3Helper reads S3 through the AWS helper (package awsproc), which holds
+// the SDK: credentials from the instance role, the region from the
+// environment or IMDS, AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) for a
+// private S3-compatible mirror, addressed by path. The fetcher's own
+// retries and timeouts apply: the helper makes one attempt, with the
+// connect and response-header timeouts, and the stall watch ends it.
+type S3Helper struct{ Helper awsproc.Helper }
+
+// OpenS3 runs one GetObject in a helper and streams the object from it.
+func (h S3Helper) OpenS3(ctx context.Context, u *url.URL, offset int64, t Timeouts) (io.ReadCloser, int64, error) {
+	where := u.String()
+	ans, body, err := h.Helper.Open(ctx, awswire.Request{
+		Op: awswire.OpS3Get, Bucket: u.Host, Key: strings.TrimPrefix(u.Path, "/"), Offset: offset, URL: where,
+		ConnectTimeout: t.Connect, HeaderTimeout: t.Header,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS config for s3://: %w", err)
+		return nil, 0, fmt.Errorf("%s: %w", where, err)
 	}
-	custom := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.HTTPClient = hc
-		o.RetryMaxAttempts = 1
-		o.UsePathStyle = o.UsePathStyle || custom
-	}), nil
+	if ans.Error == "" {
+		return body, ans.Start, nil
+	}
+	failed := errors.New(ans.Error)
+	switch ans.Class {
+	case awswire.ClassNotFound:
+		return nil, 0, fmt.Errorf("%s: %w", where, ErrNotFound)
+	case awswire.ClassDenied, awswire.ClassPermanent:
+		return nil, 0, permanent(failed)
+	case awswire.ClassRestart:
+		return nil, 0, errRestart{failed}
+	}
+	return nil, 0, failed
 }
 
 func (f *Fetcher) openS3(ctx context.Context, u *url.URL, offset int64) (io.ReadCloser, int64, error) {
-	if f.s3 == nil {
-		c, err := f.S3(ctx, f.httpClient())
-		if err != nil {
-			return nil, 0, err
-		}
-		f.s3 = c
-	}
-	bucket, key := u.Host, strings.TrimPrefix(u.Path, "/")
-	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
-	if offset > 0 {
-		in.Range = aws.String("bytes=" + strconv.FormatInt(offset, 10) + "-")
-	}
-	out, err := f.s3.GetObject(ctx, in)
-	if err != nil {
-		return nil, 0, s3Error(u.String(), err)
-	}
-	start := int64(0)
-	if offset > 0 && out.ContentRange != nil && rangeStart(*out.ContentRange) == offset {
-		start = offset
-	}
-	return out.Body, start, nil
-}
-
-// s3Error sorts S3 failures: a missing key is ErrNotFound, a refusal is
-// permanent and names what to fix, anything else may pass on a retry.
-func s3Error(where string, err error) error {
-	var nsk *types.NoSuchKey
-	var re *awshttp.ResponseError
-	status := 0
-	if errors.As(err, &re) {
-		status = re.HTTPStatusCode()
-	}
-	switch {
-	case errors.As(err, &nsk) || status == http.StatusNotFound:
-		return fmt.Errorf("%s: %w", where, ErrNotFound)
-	case status == http.StatusForbidden:
-		return permanent(fmt.Errorf("%s: access denied: the node's instance role needs s3:GetObject on it: %w", where, err))
-	case status == http.StatusRequestedRangeNotSatisfiable:
-		return errRestart{fmt.Errorf("%s: %w", where, err)}
-	case status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout:
-		return permanent(fmt.Errorf("%s: %w", where, err))
-	}
-	return fmt.Errorf("%s: %w", where, err)
+	return f.S3.OpenS3(ctx, u, offset, f.Timeouts)
 }

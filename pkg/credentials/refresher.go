@@ -26,7 +26,7 @@ type Refresher struct {
 	log  *zap.Logger
 	root config.Root
 
-	// Source fetches tokens; nil means the AWS SDK, loaded at first use.
+	// Source fetches tokens; nil means the AWS helper (NewHelperSource).
 	Source TokenSource
 	// now and rand are the clock and the randomness (seams for tests).
 	now  func() time.Time
@@ -106,10 +106,7 @@ func (r *Refresher) refresh(ctx context.Context) error {
 // refreshRegion makes the one call for a region and hands the token to every
 // registry there.
 func (r *Refresher) refreshRegion(ctx context.Context, group []config.Registry) error {
-	src, err := r.source(ctx)
-	if err != nil {
-		return err
-	}
+	src := r.source()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ECR.Timeout.D())
 	defer cancel()
 	tok, err := src.Token(ctx, group[0])
@@ -220,10 +217,7 @@ func (r *Refresher) registries(ctx context.Context) ([]config.Registry, error) {
 	if len(regs) > 0 {
 		return regs, nil
 	}
-	src, err := r.source(ctx)
-	if err != nil {
-		return nil, err
-	}
+	src := r.source()
 	reg, err := src.NodeRegistry(ctx)
 	if err != nil {
 		return nil, err
@@ -235,17 +229,13 @@ func (r *Refresher) registries(ctx context.Context) ([]config.Registry, error) {
 	return r.regs, nil
 }
 
-func (r *Refresher) source(ctx context.Context) (TokenSource, error) {
+func (r *Refresher) source() TokenSource {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.Source == nil {
-		src, err := NewSDKSource(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.Source = src
+		r.Source = NewHelperSource()
 	}
-	return r.Source, nil
+	return r.Source
 }
 
 // byRegion groups registries so each region costs one call per refresh,
@@ -363,10 +353,7 @@ func (r *Refresher) refreshPublic(ctx context.Context) error {
 	if !r.cfg.ECR.Public {
 		return nil
 	}
-	src, err := r.source(ctx)
-	if err != nil {
-		return err
-	}
+	src := r.source()
 	pub, ok := src.(PublicTokenSource)
 	if !ok {
 		return fmt.Errorf("%s: the token source cannot ask ecr-public", config.PublicHost)
@@ -411,10 +398,7 @@ func (r *Refresher) readSecrets(ctx context.Context) error {
 
 func (r *Refresher) refreshSecret(ctx context.Context, s config.SecretRegistry) error {
 	log := r.log.With(zap.String("registry", s.Name), zap.Strings("hosts", s.HostsOf()))
-	src, err := r.source(ctx)
-	if err != nil {
-		return err
-	}
+	src := r.source()
 	reader, ok := src.(SecretSource)
 	if !ok {
 		return errors.New("the token source cannot read secret stores")

@@ -203,23 +203,6 @@ func TestPrimaryIPv4IsNotLoopback(t *testing.T) {
 	}
 }
 
-func TestEqualJitterBackoff(t *testing.T) {
-	e := equalJitter{max: 8 * time.Second, rand: seeded()}
-	for attempt, bounds := range map[int][2]time.Duration{
-		1: {time.Second, 2 * time.Second}, 2: {2 * time.Second, 4 * time.Second},
-		3: {4 * time.Second, 8 * time.Second}, 9: {4 * time.Second, 8 * time.Second},
-	} {
-		lo, hi := time.Hour, time.Duration(0)
-		for i := 0; i < 500; i++ {
-			d, _ := e.BackoffDelay(attempt, nil)
-			lo, hi = min(lo, d), max(hi, d)
-		}
-		if lo < bounds[0] || hi > bounds[1] || hi-lo < (bounds[1]-bounds[0])*3/4 {
-			t.Errorf("attempt %d: delays %s..%s, want spread over %s..%s", attempt, lo, hi, bounds[0], bounds[1])
-		}
-	}
-}
-
 // The refresher takes its slot from this machine's address and says so when
 // its schedule starts, so an admin can tell when the node calls ECR.
 func TestRefresherLogsItsSlot(t *testing.T) {

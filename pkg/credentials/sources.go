@@ -2,27 +2,12 @@ package credentials
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/enroot-agent/enroot-agent/internal/backoff"
+	"github.com/enroot-agent/enroot-agent/internal/awsproc"
+	"github.com/enroot-agent/enroot-agent/internal/awswire"
 	"github.com/enroot-agent/enroot-agent/internal/secret"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
 )
@@ -36,8 +21,9 @@ type Token struct {
 	ExpiresAt time.Time
 }
 
-// TokenSource is the narrow edge to AWS. The real one is the SDK; scheduler
-// tests plug in a scripted one.
+// TokenSource is the narrow edge to AWS. The real one is the AWS helper
+// (HelperSource); scheduler tests plug in a scripted one, the boot-storm
+// benchmark the SDK in-process (internal/awssdk).
 type TokenSource interface {
 	// Token makes one GetAuthorizationToken call for reg's region.
 	Token(ctx context.Context, reg config.Registry) (Token, error)
@@ -45,172 +31,11 @@ type TokenSource interface {
 	NodeRegistry(ctx context.Context) (config.Registry, error)
 }
 
-// sdkSource uses the standard credential chain: on a node that is the
-// instance profile through IMDSv2; env and profile credentials work too.
-// Endpoints follow the SDK's standard settings (AWS_ENDPOINT_URL_ECR,
-// AWS_EC2_METADATA_SERVICE_ENDPOINT), which is how tests reach emulators.
-type sdkSource struct {
-	cfg        aws.Config
-	maxBackoff time.Duration // between the SDK's retries of one call
-
-	mu    sync.Mutex
-	roles map[string]*aws.CredentialsCache // region+role -> assumed credentials
-}
-
-// NewSDKSource loads the default AWS config. Each call's throttling and 5xx
-// answers are retried by callRetryer (the SDK's standard jittered
-// exponential backoff); the refresher backs off further between refreshes.
-// Adaptive mode was not chosen: its client-side rate limiter only paces one
-// process, and each node makes a single call per region per refresh.
-func NewSDKSource(ctx context.Context) (TokenSource, error) {
-	return newSDKSource(ctx, throttleMaxBackoff)
-}
-
-// throttleMaxBackoff caps the wait between two attempts of one call. A
-// throttled node waits 1-2s, 2-4s, then 4-8s between attempts until
-// ecr.timeout: a longer cap leaves the quota idle while throttled nodes
-// sleep (2,000 nodes at 200 burst + 100/s: 20 s gave 1.85x the ideal time),
-// a shorter one only adds throttled calls (BENCHMARKS.md, boot storm).
-const throttleMaxBackoff = 8 * time.Second
-
-func newSDKSource(ctx context.Context, maxBackoff time.Duration) (TokenSource, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	return &sdkSource{cfg: cfg, maxBackoff: maxBackoff}, nil
-}
-
-func (s *sdkSource) Token(ctx context.Context, reg config.Registry) (Token, error) {
-	retryer := newCallRetryer(s.maxBackoff)
-	client := ecr.NewFromConfig(s.configFor(reg), func(o *ecr.Options) {
-		o.Region = reg.Region
-		o.Retryer = retryer
-		if reg.FIPS {
-			o.EndpointOptions.UseFIPSEndpoint = aws.FIPSEndpointStateEnabled
-		}
-		if reg.DualStack {
-			o.EndpointOptions.UseDualStackEndpoint = aws.DualStackEndpointStateEnabled
-		}
-	})
-	out, err := client.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
-	if last := retryer.lastRetried(); err != nil && ctx.Err() != nil && last != nil {
-		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w (last answer before ecr.timeout: %w)", reg.Region, err, last)
-	}
-	if err != nil {
-		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s%s: %w", reg.Region, role(reg), err)
-	}
-	if len(out.AuthorizationData) == 0 {
-		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer holds no authorization data", reg.Region)
-	}
-	d := out.AuthorizationData[0]
-	if d.ExpiresAt == nil {
-		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer has no expiry", reg.Region)
-	}
-	pw, err := decodeAuthorizationToken(aws.ToString(d.AuthorizationToken))
-	if err != nil {
-		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)
-	}
-	return Token{Password: pw, ExpiresAt: *d.ExpiresAt}, nil
-}
-
-// decodeAuthorizationToken turns base64("AWS:<password>") into the password.
-// Its errors never quote the input: it is a credential.
-func decodeAuthorizationToken(b64 string) (secret.Secret, error) {
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return secret.Secret{}, errors.New("authorization token is not base64")
-	}
-	user, pw, ok := strings.Cut(string(raw), ":")
-	switch {
-	case !ok || user != "AWS":
-		return secret.Secret{}, errors.New(`authorization token is not "AWS:<password>"`)
-	case pw == "" || strings.ContainsAny(pw, " \t\r\n\"#"):
-		// It goes on one netrc line: whitespace or quotes would break it.
-		return secret.Secret{}, errors.New("authorization token's password is empty or holds characters a netrc line cannot carry")
-	}
-	return secret.New(pw), nil
-}
-
-func (s *sdkSource) NodeRegistry(ctx context.Context) (config.Registry, error) {
-	doc, err := imds.NewFromConfig(s.cfg).GetInstanceIdentityDocument(ctx, &imds.GetInstanceIdentityDocumentInput{})
-	if err != nil {
-		return config.Registry{}, fmt.Errorf("ecr.registries is empty and the instance identity document (IMDSv2) is unavailable: %w", err)
-	}
-	reg, err := config.NodeRegistry(doc.AccountID, doc.Region)
-	if err != nil {
-		return config.Registry{}, fmt.Errorf("instance identity document: %w", err)
-	}
-	return reg, nil
-}
-
-// role names the assumed role in an error, so an AccessDenied says whose.
-func role(reg config.Registry) string {
-	if reg.RoleARN == "" {
-		return ""
-	}
-	return " as " + reg.RoleARN
-}
-
 // PublicTokenSource gives ECR Public's token. It is apart from TokenSource
 // so a scripted source need not know every kind.
 type PublicTokenSource interface {
 	// PublicToken makes one ecr-public GetAuthorizationToken call.
 	PublicToken(ctx context.Context) (Token, error)
-}
-
-// publicRegion is the only region the ecr-public API answers in.
-const publicRegion = "us-east-1"
-
-func (s *sdkSource) PublicToken(ctx context.Context) (Token, error) {
-	retryer := newCallRetryer(s.maxBackoff)
-	client := ecrpublic.NewFromConfig(s.cfg, func(o *ecrpublic.Options) {
-		o.Region = publicRegion
-		o.Retryer = retryer
-	})
-	out, err := client.GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
-	if err != nil {
-		return Token{}, fmt.Errorf("ecr-public GetAuthorizationToken in %s: %w", publicRegion, err)
-	}
-	d := out.AuthorizationData
-	if d == nil || d.ExpiresAt == nil {
-		return Token{}, fmt.Errorf("ecr-public GetAuthorizationToken: answer holds no authorization data or no expiry")
-	}
-	pw, err := decodeAuthorizationToken(aws.ToString(d.AuthorizationToken))
-	if err != nil {
-		return Token{}, fmt.Errorf("ecr-public GetAuthorizationToken: %w", err)
-	}
-	return Token{Password: pw, ExpiresAt: *d.ExpiresAt}, nil
-}
-
-// configFor is the AWS config a registry's token is asked with: the node's
-// own, or for a registry naming role_arn, the credentials of that role
-// (STS AssumeRole with the node's credentials, in the registry's region),
-// used for that registry's token only. The role's credentials are cached
-// and renewed by the SDK before they expire, so a refresh costs one STS
-// call per hour at most, not one per token.
-func (s *sdkSource) configFor(reg config.Registry) aws.Config {
-	if reg.RoleARN == "" {
-		return s.cfg
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.roles == nil {
-		s.roles = map[string]*aws.CredentialsCache{}
-	}
-	key := reg.Region + " " + reg.RoleARN
-	creds, ok := s.roles[key]
-	if !ok {
-		client := sts.NewFromConfig(s.cfg, func(o *sts.Options) { o.Region = reg.Region })
-		creds = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(client, reg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
-			// CloudTrail in the registry's account names the puller.
-			o.RoleSessionName = "enroot-agent"
-		}))
-		s.roles[key] = creds
-	}
-	cfg := s.cfg.Copy()
-	cfg.Credentials = creds
-	return cfg
 }
 
 // SecretSource reads a registry's static secret with the node's role.
@@ -224,118 +49,83 @@ type SecretSource interface {
 // removed at once rather than served until secrets.max_age.
 var ErrWithdrawn = errors.New("the secret no longer exists in its store")
 
-func (s *sdkSource) Secret(ctx context.Context, store, id string) (secret.Secret, error) {
-	region, err := s.storeRegion(ctx, id)
+// HelperSource makes each call in a new AWS helper process (package
+// awsproc): the SDK, its credential chain (the instance profile through
+// IMDSv2 on a node) and its endpoint settings live there, the agent holds
+// none of it between refreshes. It is a TokenSource, PublicTokenSource and
+// SecretSource; its errors are the helper's, worded as the SDK calls word
+// them.
+type HelperSource struct{ Helper awsproc.Helper }
+
+// NewHelperSource runs the helper installed beside the agent.
+func NewHelperSource() *HelperSource { return &HelperSource{Helper: awsproc.Beside()} }
+
+// Token makes one GetAuthorizationToken call for reg's region (as its role).
+func (h *HelperSource) Token(ctx context.Context, reg config.Registry) (Token, error) {
+	what := "ecr GetAuthorizationToken in " + reg.Region
+	a, err := h.call(ctx, what, awswire.Request{Op: awswire.OpToken, Region: reg.Region, RoleARN: reg.RoleARN, FIPS: reg.FIPS, DualStack: reg.DualStack})
+	if err != nil {
+		return Token{}, err
+	}
+	return tokenOf(what, a)
+}
+
+// PublicToken makes one ecr-public GetAuthorizationToken call.
+func (h *HelperSource) PublicToken(ctx context.Context) (Token, error) {
+	const what = "ecr-public GetAuthorizationToken"
+	a, err := h.call(ctx, what, awswire.Request{Op: awswire.OpPublicToken})
+	if err != nil {
+		return Token{}, err
+	}
+	return tokenOf(what, a)
+}
+
+func tokenOf(what string, a awswire.Answer) (Token, error) {
+	if a.Password == "" || a.ExpiresAt.IsZero() {
+		return Token{}, fmt.Errorf("%s: the AWS helper's answer holds no token or no expiry", what)
+	}
+	return Token{Password: secret.New(a.Password), ExpiresAt: a.ExpiresAt}, nil
+}
+
+// NodeRegistry reads the instance identity document (IMDSv2).
+func (h *HelperSource) NodeRegistry(ctx context.Context) (config.Registry, error) {
+	a, err := h.call(ctx, "instance identity document", awswire.Request{Op: awswire.OpNodeRegistry})
+	if err != nil {
+		return config.Registry{}, err
+	}
+	reg, err := config.NodeRegistry(a.Account, a.Region)
+	if err != nil {
+		return config.Registry{}, fmt.Errorf("instance identity document: %w", err)
+	}
+	return reg, nil
+}
+
+// Secret reads store's value of id.
+func (h *HelperSource) Secret(ctx context.Context, store, id string) (secret.Secret, error) {
+	a, err := h.call(ctx, store, awswire.Request{Op: awswire.OpSecret, Store: store, ID: id})
+	if a.Withdrawn && err != nil {
+		return secret.Secret{}, withdrawn{err}
+	}
 	if err != nil {
 		return secret.Secret{}, err
 	}
-	switch store {
-	case "secretsmanager":
-		c := secretsmanager.NewFromConfig(s.cfg, func(o *secretsmanager.Options) { o.Region = region })
-		out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
-		var nf *smtypes.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return secret.Secret{}, fmt.Errorf("secretsmanager GetSecretValue: %w", ErrWithdrawn)
-		}
-		if err != nil {
-			return secret.Secret{}, fmt.Errorf("secretsmanager GetSecretValue: %w", err)
-		}
-		return secret.New(aws.ToString(out.SecretString)), nil
-	case "ssm":
-		c := ssm.NewFromConfig(s.cfg, func(o *ssm.Options) { o.Region = region })
-		out, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(id), WithDecryption: aws.Bool(true)})
-		var nf *ssmtypes.ParameterNotFound
-		if errors.As(err, &nf) {
-			return secret.Secret{}, fmt.Errorf("ssm GetParameter: %w", ErrWithdrawn)
-		}
-		if err != nil || out.Parameter == nil {
-			return secret.Secret{}, fmt.Errorf("ssm GetParameter: %w", err)
-		}
-		return secret.New(aws.ToString(out.Parameter.Value)), nil
-	}
-	return secret.Secret{}, fmt.Errorf("unknown secret store %q", store)
+	return secret.New(a.Value), nil
 }
 
-// storeRegion is the ARN's region, else the SDK's configured one, else the
-// node's own from IMDS: a secret named without an ARN lives where the node does.
-func (s *sdkSource) storeRegion(ctx context.Context, id string) (string, error) {
-	if strings.HasPrefix(id, "arn:") {
-		if parts := strings.Split(id, ":"); len(parts) > 3 && parts[3] != "" {
-			return parts[3], nil
-		}
-	}
-	if s.cfg.Region != "" {
-		return s.cfg.Region, nil
-	}
-	out, err := imds.NewFromConfig(s.cfg).GetRegion(ctx, &imds.GetRegionInput{})
+// withdrawn is the helper's wording of a withdrawal; it is ErrWithdrawn.
+type withdrawn struct{ error }
+
+func (w withdrawn) Unwrap() error { return ErrWithdrawn }
+
+// call runs req in a helper. A failed call is the helper's error text; a
+// helper that could not run or answered garbage is named with what.
+func (h *HelperSource) call(ctx context.Context, what string, req awswire.Request) (awswire.Answer, error) {
+	a, err := h.Helper.Call(ctx, req)
 	if err != nil {
-		return "", fmt.Errorf("no AWS region for the secret store: name the secret by ARN, or set AWS_REGION (IMDS: %w)", err)
+		return awswire.Answer{}, fmt.Errorf("%s: %w", what, err)
 	}
-	return out.Region, nil
-}
-
-// callRetryer is the SDK retryer of one GetAuthorizationToken call. It
-// retries throttling with no attempt limit, for as long as the call's
-// context (ecr.timeout) allows: when a whole cluster boots at once the
-// account's quota makes most nodes wait longer than the SDK's few attempts
-// last, and a node that gave up would fail its boot-time apply (see
-// BENCHMARKS.md, boot storm). Other retryable errors (5xx, connection
-// resets) still get at most otherAttempts attempts. It remembers the last
-// retried error, so a call that runs out of time says why.
-type callRetryer struct {
-	aws.RetryerV2
-	mu     sync.Mutex
-	others int
-	last   error
-}
-
-const otherAttempts = 5
-
-func newCallRetryer(maxBackoff time.Duration) *callRetryer {
-	std := retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxBackoff = maxBackoff
-		o.Backoff = equalJitter{max: maxBackoff, rand: rand.Int64N}
-	})
-	return &callRetryer{RetryerV2: std}
-}
-
-// equalJitter waits between half and all of 2s doubled per attempt, capped
-// at max. The SDK's default backoff stops jittering once it reaches its cap
-// (every later delay is exactly the cap), so a whole cluster throttled at
-// boot retries in lockstep, and the quota refilled between those waves goes
-// unused: with 2,000 nodes that made the storm 1.85x of its ideal length.
-// Keeping half of each delay fixed also keeps the attempt count down while
-// the quota is scarce (BENCHMARKS.md, boot storm).
-type equalJitter struct {
-	max  time.Duration
-	rand func(int64) int64
-}
-
-func (e equalJitter) BackoffDelay(attempt int, _ error) (time.Duration, error) {
-	d := backoff.Exp(2*time.Second, e.max, attempt)
-	return backoff.Jitter(d, d/2, e.rand), nil
-}
-
-// MaxAttempts is 0, no limit: IsErrorRetryable and the context decide.
-func (c *callRetryer) MaxAttempts() int { return 0 }
-
-func (c *callRetryer) IsErrorRetryable(err error) bool {
-	if !c.RetryerV2.IsErrorRetryable(err) {
-		return false
+	if a.Error != "" {
+		return a, errors.New(a.Error)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.last = err
-	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
-		return true
-	}
-	c.others++
-	return c.others < otherAttempts
-}
-
-// lastRetried is the last error that was retried, nil if none.
-func (c *callRetryer) lastRetried() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last
+	return a, nil
 }

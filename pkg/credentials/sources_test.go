@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/awsproc"
 	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -16,8 +17,9 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// awsEmulators points the real SDK at local IMDSv2 and ECR emulators through
-// the standard endpoint variables, exactly as on a node.
+// awsEmulators points the real SDK, in the AWS helper the refresher runs,
+// at local IMDSv2 and ECR emulators through the standard endpoint
+// variables, exactly as on a node.
 func awsEmulators(t *testing.T) (*aws.IMDS, *aws.ECR) {
 	t.Helper()
 	for _, kv := range os.Environ() {
@@ -37,8 +39,9 @@ func awsEmulators(t *testing.T) (*aws.IMDS, *aws.ECR) {
 }
 
 // realRefresher builds a refresher on a temp root with its production
-// source, clock and randomness, logging into a buffer the test scans for
-// secrets; it returns the shared credentials file's path.
+// source (the AWS helper, built as the packages ship it), clock and
+// randomness, logging into a buffer the test scans for secrets; it returns
+// the shared credentials file's path.
 func realRefresher(t *testing.T, yaml string) (*Refresher, *syncBuffer, string) {
 	t.Helper()
 	cfg, err := config.Parse("c.yaml", []byte(yaml))
@@ -52,10 +55,11 @@ func realRefresher(t *testing.T, yaml string) (*Refresher, *syncBuffer, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.Source = &HelperSource{Helper: awsproc.Helper{Path: testenv.AWSHelper(t)}}
 	return r, logs, root + config.DefaultEnrootConfigPath + "/.credentials"
 }
 
-func TestSDKOneCallPerRegionWithInstanceRole(t *testing.T) {
+func TestHelperOneCallPerRegionWithInstanceRole(t *testing.T) {
 	imds, ecr := awsEmulators(t)
 	r, logs, file := realRefresher(t, twoRegions)
 	ecr.Throttle(2) // the SDK's retryer absorbs a short burst of throttling
@@ -84,7 +88,7 @@ func TestSDKOneCallPerRegionWithInstanceRole(t *testing.T) {
 	noSecret(t, logs.String(), issued...)
 }
 
-func TestSDKNodeRegistryFromIdentityDocument(t *testing.T) {
+func TestHelperNodeRegistryFromIdentityDocument(t *testing.T) {
 	_, ecr := awsEmulators(t)
 	r, _, file := realRefresher(t, "")
 	ecr.SetLife(90 * time.Minute) // shorter than refresh_before_expiry
@@ -99,7 +103,7 @@ func TestSDKNodeRegistryFromIdentityDocument(t *testing.T) {
 	}
 }
 
-func TestSDKHangAndServerErrorsFail(t *testing.T) {
+func TestHelperHangAndServerErrorsFail(t *testing.T) {
 	_, ecr := awsEmulators(t)
 	r, logs, _ := realRefresher(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n  timeout: 5s\n")
 	ecr.Hang(true)
@@ -120,44 +124,6 @@ func TestSDKHangAndServerErrorsFail(t *testing.T) {
 		t.Fatalf("status %+v", s)
 	}
 	t.Log(logs.Len())
-}
-
-// A boot storm throttles a node for longer than the SDK's default five
-// attempts: the source keeps retrying while its context allows.
-func TestSDKRetriesThrottlingUntilContextEnds(t *testing.T) {
-	_, ecr := awsEmulators(t)
-	src, err := newSDKSource(context.Background(), 5*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, _ := config.NodeRegistry("210987654321", "eu-central-1")
-	ecr.Throttle(12)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := src.Token(ctx, reg); err != nil || ecr.Calls("") != 13 {
-		t.Fatalf("after 12 throttles: %v, %d calls (want 13)", err, ecr.Calls(""))
-	}
-	ecr.Throttle(1 << 30)
-	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if _, err := src.Token(ctx, reg); err == nil || !strings.Contains(err.Error(), "last answer before ecr.timeout") || !strings.Contains(err.Error(), "ThrottlingException") {
-		t.Fatalf("endless throttling: %v", err)
-	}
-	// Unbounded, the retries against endless throttling would never end;
-	// the bound is for liveness, not speed.
-	if d := time.Since(start); d >= time.Minute {
-		t.Fatalf("the context's deadline did not bound the retries: %s", d)
-	}
-	// Server errors are not a quota: five attempts, then the error. They
-	// are counted in another region: an attempt the deadline above cut off
-	// may still reach the emulator after this point.
-	ecr.Throttle(0)
-	ecr.Fail(100)
-	other, _ := config.NodeRegistry("210987654321", "eu-west-1")
-	if _, err := src.Token(context.Background(), other); err == nil || !strings.Contains(err.Error(), "ServerException") || ecr.Calls("eu-west-1") != 5 {
-		t.Fatalf("5xx: %v after %d attempts (want 5)", err, ecr.Calls("eu-west-1"))
-	}
 }
 
 const roleARN = "arn:aws:iam::210987654321:role/ecr-pull"
