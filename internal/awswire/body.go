@@ -22,10 +22,10 @@ func WriteBody(w io.Writer, src io.Reader, errText func(error) string) error {
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return writeJSON(w, kindEnd, Answer{}, MaxAnswer)
+			return writeJSON(w, kindEnd, Answer{})
 		}
 		if err != nil {
-			return writeJSON(w, kindEnd, Answer{Error: errText(err)}, MaxAnswer)
+			return writeJSON(w, kindEnd, Answer{Error: errText(err)})
 		}
 	}
 }
@@ -60,14 +60,12 @@ func (b *BodyReader) Read(p []byte) (int, error) {
 
 // next reads one frame: data to serve, or the end.
 func (b *BodyReader) next() {
-	kind, body, err := readFrame(b.r, max(MaxData, MaxAnswer))
+	kind, body, err := readFrame(b.r)
 	switch {
 	case errors.Is(err, ErrTruncated):
 		b.err = fmt.Errorf("%w after %d bytes of the object, before its end", ErrTruncated, b.read)
 	case err != nil:
 		b.err = err
-	case kind == kindData && len(body) > MaxData:
-		b.err = fmt.Errorf("a data frame of %d bytes is over the %d-byte limit", len(body), MaxData)
 	case kind == kindData:
 		b.left = body
 	case kind == kindEnd:
@@ -80,6 +78,6 @@ func (b *BodyReader) next() {
 			b.err = io.EOF
 		}
 	default:
-		b.err = fmt.Errorf("a %s frame inside the object's bytes", kindName(kind))
+		b.err = fmt.Errorf("%s inside the object's bytes", aFrame(kind))
 	}
 }

@@ -92,7 +92,7 @@ type Answer struct {
 
 // Classes of a failed OpS3Get, as the agent's fetcher retries them.
 const (
-	ClassNotFound  = "not-found" // no such key: not retried
+	ClassNotFound  = "not-found" // no such key: not retried; Error is the URL only
 	ClassDenied    = "denied"    // 403: not retried, names the permission
 	ClassRestart   = "restart"   // 416: the partial file is wrong, start at 0
 	ClassPermanent = "permanent" // another 4xx: not retried
@@ -128,13 +128,13 @@ const (
 
 // WriteRequest sends req as one frame.
 func WriteRequest(w io.Writer, req Request) error {
-	return writeJSON(w, kindRequest, req, MaxRequest)
+	return writeJSON(w, kindRequest, req)
 }
 
 // ReadRequest reads the one request of a helper's run.
 func ReadRequest(r io.Reader) (Request, error) {
 	var req Request
-	if err := readJSON(r, kindRequest, MaxRequest, &req, "request"); err != nil {
+	if err := readJSON(r, kindRequest, &req, "request"); err != nil {
 		return Request{}, err
 	}
 	if req.Version != Version {
@@ -145,23 +145,23 @@ func ReadRequest(r io.Reader) (Request, error) {
 
 // WriteAnswer sends a as one frame.
 func WriteAnswer(w io.Writer, a Answer) error {
-	return writeJSON(w, kindAnswer, a, MaxAnswer)
+	return writeJSON(w, kindAnswer, a)
 }
 
 // ReadAnswer reads the helper's answer.
 func ReadAnswer(r io.Reader) (Answer, error) {
 	var a Answer
-	err := readJSON(r, kindAnswer, MaxAnswer, &a, "answer")
+	err := readJSON(r, kindAnswer, &a, "answer")
 	return a, err
 }
 
-func writeJSON(w io.Writer, kind byte, v any, limit int) error {
+func writeJSON(w io.Writer, kind byte, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if len(body) > limit {
-		return fmt.Errorf("AWS helper %s of %d bytes is over the %d-byte limit", kindName(kind), len(body), limit)
+	if limit := limitOf(kind); len(body) > limit {
+		return fmt.Errorf("%s of %d bytes is over the %d-byte limit", aFrame(kind), len(body), limit)
 	}
 	return writeFrame(w, kind, body)
 }
@@ -169,13 +169,13 @@ func writeJSON(w io.Writer, kind byte, v any, limit int) error {
 // readJSON reads one frame of kind and decodes it into v. A decoding error
 // says where, never what: the payload may hold a credential, and Go's
 // decoding errors quote the input.
-func readJSON(r io.Reader, kind byte, limit int, v any, what string) error {
-	got, body, err := readFrame(r, limit)
+func readJSON(r io.Reader, kind byte, v any, what string) error {
+	got, body, err := readFrame(r)
 	if err != nil {
 		return fmt.Errorf("AWS helper %s: %w", what, err)
 	}
 	if got != kind {
-		return fmt.Errorf("AWS helper %s: a %s frame came instead", what, kindName(got))
+		return fmt.Errorf("AWS helper %s: %s came instead", what, aFrame(got))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("AWS helper %s: %d bytes that are not its JSON (not shown: they may hold a credential)", what, len(body))
@@ -198,18 +198,19 @@ func writeFrame(w io.Writer, kind byte, body []byte) error {
 // the helper died, or was killed, mid-answer.
 var ErrTruncated = errors.New("cut short")
 
-// readFrame reads one frame whose length is at most limit.
-func readFrame(r io.Reader, limit int) (byte, []byte, error) {
+// readFrame reads one frame, whose length its kind bounds.
+func readFrame(r io.Reader) (byte, []byte, error) {
 	var head [5]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return 0, nil, truncated(err)
 	}
 	kind, n := head[0], binary.BigEndian.Uint32(head[1:])
-	if kindName(kind) == "" {
+	limit := limitOf(kind)
+	if limit == 0 {
 		return 0, nil, fmt.Errorf("not an AWS helper frame (first byte %#02x)", kind)
 	}
 	if uint64(n) > uint64(limit) {
-		return 0, nil, fmt.Errorf("a %s frame of %d bytes is over the %d-byte limit", kindName(kind), n, limit)
+		return 0, nil, fmt.Errorf("%s of %d bytes is over the %d-byte limit", aFrame(kind), n, limit)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
@@ -225,16 +226,30 @@ func truncated(err error) error {
 	return err
 }
 
-func kindName(k byte) string {
+// limitOf is the bound of a kind's frames, 0 for no kind.
+func limitOf(k byte) int {
 	switch k {
 	case kindRequest:
-		return "request"
-	case kindAnswer:
-		return "answer"
+		return MaxRequest
+	case kindAnswer, kindEnd:
+		return MaxAnswer
 	case kindData:
-		return "data"
-	case kindEnd:
-		return "end"
+		return MaxData
 	}
-	return ""
+	return 0
+}
+
+// aFrame names a kind's frame in an error.
+func aFrame(k byte) string {
+	switch k {
+	case kindRequest:
+		return "a request frame"
+	case kindAnswer:
+		return "an answer frame"
+	case kindData:
+		return "a data frame"
+	case kindEnd:
+		return "an end frame"
+	}
+	return fmt.Sprintf("a frame of unknown kind %#02x", k)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/awsproc"
 	"github.com/enroot-agent/enroot-agent/internal/fake/pkgrepo"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"go.uber.org/zap"
@@ -165,7 +166,9 @@ func TestFileSource(t *testing.T) {
 	}
 }
 
-func TestS3ThroughTheRealClient(t *testing.T) {
+// s3 URLs are read by the AWS helper, built as the packages ship it, with
+// the real SDK against the S3 emulator.
+func TestS3ThroughTheHelper(t *testing.T) {
 	s3 := testenv.StartS3Server(t)
 	for _, kv := range s3.Env() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -174,12 +177,16 @@ func TestS3ThroughTheRealClient(t *testing.T) {
 	s3.Put("mirror", "enroot/v4.1.2/enroot_4.1.2-1_amd64.deb", payload)
 	s3.Put("mirror", "enroot/v4.1.2/SHA256SUMS", []byte(digest(payload)+"  enroot_4.1.2-1_amd64.deb\n"))
 	f, _ := fast(t)
+	f.S3 = S3Helper{Helper: awsproc.Helper{Path: testenv.AWSHelper(t)}}
 	res, err := f.Fetch(context.Background(), Request{URL: "s3://mirror/enroot/v4.1.2/enroot_4.1.2-1_amd64.deb"})
 	if err != nil || res.PinnedBy != PinnedBySums {
 		t.Fatalf("%+v %v", res, err)
 	}
+	if got, _ := os.ReadFile(res.Path); string(got) != string(payload) {
+		t.Fatal("cached content differs")
+	}
 	_, err = f.Fetch(context.Background(), Request{URL: "s3://mirror/enroot/v4.1.2/nope.deb", SHA256: digest(payload)})
-	if !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, ErrNotFound) || err.Error() != "s3://mirror/enroot/v4.1.2/nope.deb: not found at the source" {
 		t.Fatalf("missing key: %v", err)
 	}
 	if total, unsigned := s3.Requests(); total < 3 || unsigned != 0 {
@@ -187,6 +194,32 @@ func TestS3ThroughTheRealClient(t *testing.T) {
 	}
 }
 
+// fakeHelper is an AWS helper that writes out (octal escapes, as printf
+// reads them) and exits with status 1.
+func fakeHelper(t *testing.T, out string) awsproc.Helper {
+	path := filepath.Join(t.TempDir(), "enroot-agent-aws")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\ncat >/dev/null\nprintf '"+out+"'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return awsproc.Helper{Path: path}
+}
+
+// A helper that dies in the middle of an object fails the download with a
+// read error on every attempt: the bytes it sent are never taken for the
+// whole file.
+func TestS3HelperDyingMidObjectIsAReadError(t *testing.T) {
+	f, _ := fast(t)
+	// The answer (start at 0), then 5 of the object's bytes, then nothing.
+	f.S3 = S3Helper{Helper: fakeHelper(t, `A\000\000\000\002{}D\000\000\000\005hello`)}
+	_, err := f.Fetch(context.Background(), Request{URL: "s3://mirror/x.rpm", SHA256: digest([]byte("hello"))})
+	if err == nil || !strings.Contains(err.Error(), "read s3://mirror/x.rpm") || !strings.Contains(err.Error(), "cut short after 5 bytes of the object") ||
+		!strings.Contains(err.Error(), "gave up after 4 attempts") {
+		t.Fatalf("helper died mid-object: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.Dir, "x.rpm")); !os.IsNotExist(err) {
+		t.Fatalf("a cut object reached the cache: %v", err)
+	}
+}
 func TestExpandAndJoin(t *testing.T) {
 	base := Expand("https://github.com/NVIDIA/enroot/releases/download/v{version}/", "4.1.2")
 	if got := Join(base, "enroot-4.1.2-1.el8.x86_64.rpm"); got != "https://github.com/NVIDIA/enroot/releases/download/v4.1.2/enroot-4.1.2-1.el8.x86_64.rpm" {
