@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/awssdk"
 	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
@@ -46,10 +47,14 @@ func BenchmarkBootStorm(b *testing.B) {
 			}
 			// Each node loads its SDK config on its own CPU: loaded here,
 			// 2,000 loads at once would spend the storm's first seconds on
-			// this machine's two cores, with no call reaching the quota.
-			if refreshers[a].Source, err = credentials.NewSDKSource(context.Background()); err != nil {
+			// this machine's two cores, with no call reaching the quota. The
+			// SDK runs in-process (a node runs it in its AWS helper, which
+			// makes the same calls with the same retryer).
+			src, err := awssdk.NewSource(context.Background())
+			if err != nil {
 				b.Fatal(err)
 			}
+			refreshers[a].Source = src
 		}
 		start := time.Now()
 		failed := storm(refreshers)

@@ -45,6 +45,15 @@ func TestImportsStayLight(t *testing.T) {
 	}
 }
 
+// The allow-list above keeps the AWS SDK out; this says so by name.
+func TestFrontLinksNoAWSSDK(t *testing.T) {
+	for _, dep := range testenv.Deps(t, false) {
+		if strings.HasPrefix(dep, "github.com/aws/") {
+			t.Errorf("the front links %s", dep)
+		}
+	}
+}
+
 // The front waits for the daemon as long as the agent does at the default
 // verify.timeout (it does not read the config).
 func TestVerifyWaitIsTheAgentsDefault(t *testing.T) {

@@ -154,17 +154,18 @@ func (p *proc) wait() error {
 // it said on stderr when that cannot hold a credential, and the caller's
 // context when that is why.
 func (p *proc) failed(ctx context.Context, err, werr error) error {
-	msg := fmt.Sprintf("AWS helper %s: %v", p.path, err)
+	var how string
 	if werr != nil {
-		msg += " (" + werr.Error() + ")"
+		how += " (" + werr.Error() + ")"
 	}
 	if s := p.stderr.summary(); s != "" {
-		msg += "; " + s
+		how += "; " + s
 	}
+	err = fmt.Errorf("AWS helper %s: %w%s", p.path, err, how)
 	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %s", ctx.Err(), msg)
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
-	return errors.New(msg)
+	return err
 }
 
 // stream is an object's bytes; Close ends the helper.
@@ -176,7 +177,7 @@ type stream struct {
 
 func (s *stream) Read(b []byte) (int, error) {
 	n, err := s.r.Read(b)
-	if err != nil && !errors.Is(err, io.EOF) && errors.Is(err, awswire.ErrTruncated) {
+	if errors.Is(err, awswire.ErrTruncated) {
 		err = s.p.failed(s.ctx, err, s.p.wait())
 	}
 	return n, err
