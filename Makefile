@@ -5,12 +5,15 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFMT   ?= $(dir $(GO))gofmt
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-# Two binaries, as the packages install them: the small front that answers
+# Three binaries, as the packages install them: the small front that answers
 # the job path (importer, verify through the daemon, version) and execs the
-# agent for everything else, and the agent at ../libexec/enroot-agent/ from
-# the front's directory (cmd/enroot-agent-front says why).
+# agent for everything else, the agent at ../libexec/enroot-agent/ from the
+# front's directory (cmd/enroot-agent-front says why), and beside the agent
+# the AWS helper it runs for each AWS call, which alone links the AWS SDK
+# (cmd/enroot-agent-aws says why).
 BIN     := bin/enroot-agent
 AGENT   := libexec/enroot-agent/enroot-agent
+AWS     := libexec/enroot-agent/enroot-agent-aws
 
 export CGO_ENABLED := 0
 
@@ -29,6 +32,7 @@ PKG_RELEASE ?= $(word 2,$(shell packaging/version.sh))
 DIST        ?= dist
 PKG_BIN     := $(DIST)/$(ARCH)/enroot-agent
 PKG_AGENT   := $(DIST)/$(ARCH)/enroot-agent-full
+PKG_AWS     := $(DIST)/$(ARCH)/enroot-agent-aws
 STAGE       := $(DIST)/$(ARCH)/stage
 
 all: build
@@ -36,6 +40,7 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/enroot-agent-front
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(AGENT) ./cmd/enroot-agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(AWS) ./cmd/enroot-agent-aws
 
 deps:
 	./scripts/test-deps.sh
@@ -72,12 +77,14 @@ BENCH_PKGS  ?= ./pkg/credentials/ ./bench/
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -count $(BENCH_COUNT) -timeout 60m $(BENCH_PKGS) 2>&1 | $(GO) run ./bench/table
 
-# The binaries the packages ship: static (CGO off), for GOARCH, both with
-# the same flags and version.
+# The binaries the packages ship: static (CGO off), for GOARCH, all three
+# with the same flags and version.
 $(PKG_BIN): FORCE
 	GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/enroot-agent-front
 $(PKG_AGENT): FORCE
 	GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/enroot-agent
+$(PKG_AWS): FORCE
+	GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/enroot-agent-aws
 
 # The commented default /etc/enroot-agent/config.yaml, from the code's
 # defaults and the README's configuration table.
@@ -86,9 +93,9 @@ config:
 	$(GO) run ./packaging/genconfig README.md > $(DIST)/config.yaml.tmp
 	mv $(DIST)/config.yaml.tmp $(DIST)/config.yaml
 
-stage: $(PKG_BIN) $(PKG_AGENT) config
+stage: $(PKG_BIN) $(PKG_AGENT) $(PKG_AWS) config
 	rm -rf $(STAGE)
-	packaging/stage.sh $(STAGE) $(PKG_BIN) $(PKG_AGENT) $(DIST)/config.yaml
+	packaging/stage.sh $(STAGE) $(PKG_BIN) $(PKG_AGENT) $(PKG_AWS) $(DIST)/config.yaml
 
 rpm: stage
 	packaging/rpm/build.sh $(STAGE) $(DIST) $(PKG_VERSION) $(PKG_RELEASE) $(ARCH)

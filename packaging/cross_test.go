@@ -35,6 +35,7 @@ func TestCrossArchPackages(t *testing.T) {
 	run(t, "dpkg-deb", "-x", deb, root)
 	checkStatic(t, filepath.Join(root, "usr/bin/enroot-agent"), elfMachine[other])
 	checkStatic(t, filepath.Join(root, "usr/libexec/enroot-agent/enroot-agent"), elfMachine[other])
+	checkStatic(t, filepath.Join(root, "usr/libexec/enroot-agent/enroot-agent-aws"), elfMachine[other])
 	if !strings.Contains(run(t, "rpm", "-qlp", rpm), "/usr/bin/enroot-agent") {
 		t.Error("cross rpm lacks the binary")
 	}

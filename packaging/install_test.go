@@ -16,6 +16,7 @@ var wantInstalled = map[string]os.FileMode{
 	"usr/bin/enroot-agent":                        0o755,
 	"usr/lib/systemd/system/enroot-agent.service": 0o644,
 	"usr/libexec/enroot-agent/enroot-agent":       0o755,
+	"usr/libexec/enroot-agent/enroot-agent-aws":   0o755,
 	"usr/share/doc/enroot-agent/README.md":        0o644,
 	"var/cache/enroot-agent":                      os.ModeDir | 0o700,
 	"var/lib/enroot-agent":                        os.ModeDir | 0o700,
@@ -104,9 +105,16 @@ func checkInstalled(t *testing.T, root string) {
 	checkStatic(t, bin, elfMachine[rpmArch])
 	agent := filepath.Join(root, "usr/libexec/enroot-agent/enroot-agent")
 	checkStatic(t, agent, elfMachine[rpmArch])
-	// The front answers `version` itself; the agent is stamped alike.
-	if front, full := run(t, bin, "version"), run(t, agent, "version"); front != full || strings.Contains(front, " dev ") {
+	helper := filepath.Join(root, "usr/libexec/enroot-agent/enroot-agent-aws")
+	checkStatic(t, helper, elfMachine[rpmArch])
+	// The front answers `version` itself; the agent and its AWS helper are
+	// stamped alike.
+	front, full := run(t, bin, "version"), run(t, agent, "version")
+	if front != full || strings.Contains(front, " dev ") {
 		t.Errorf("version: front %q, agent %q, want the same, stamped by the Makefile", front, full)
+	}
+	if aws := run(t, helper, "version"); aws != strings.Replace(front, "enroot-agent ", "enroot-agent-aws ", 1) {
+		t.Errorf("version: AWS helper %q, front %q, want the same stamp", aws, front)
 	}
 
 	run(t, "systemctl", "--root="+root, "enable", "enroot-agent")

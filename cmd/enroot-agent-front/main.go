@@ -9,9 +9,10 @@
 // directory, with the same arguments and environment, so the agent runs in
 // the same process (the same PID for systemd's Type=notify and watchdog).
 //
-// Why two binaries: the agent links the AWS SDK, Prometheus, zap and
-// go-containerregistry, whose package initialisers alone took about 50 ms
-// of every start on the 2-core build machine (issue 25), and that start
+// Why two binaries: the agent links Prometheus, zap and go-containerregistry
+// (and linked the AWS SDK, now in its own helper, cmd/enroot-agent-aws),
+// whose package initialisers alone took about 50 ms of every start on the
+// 2-core build machine (issue 25), and that start
 // was paid up to three times per job step on every node. This binary links
 // the standard library, pkg/importer and pkg/verify only (a test holds it
 // to that), so it starts like a small tool.
@@ -180,8 +181,10 @@ func execAgent(argv []string, stderr io.Writer) int {
 }
 
 // shortGOGC is the collector's target for the agent's short commands
-// (apply, refresh, validate, verify's own checks). The AWS SDK's package
-// initialisers allocate 3.7 MB of tables before main, just under the
+// (apply, refresh, validate, verify's own checks), and through their
+// environment for the AWS helpers they run. The AWS SDK's package
+// initialisers (in the helper since issue 25; awsproc gives the daemon's
+// helpers the same) allocate 3.7 MB of tables before main, just under the
 // default first target (4 MB), so every such start collected once, during
 // its initialisers, freeing nothing: 3-5 ms of a 30 ms warm apply on two
 // cores (BENCHMARKS.md row 1). At 400 the first target is 16 MB, more than

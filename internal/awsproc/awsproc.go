@@ -108,6 +108,7 @@ func (h Helper) start(ctx context.Context, req awswire.Request) (*proc, error) {
 	}
 	procCtx, stop := killOnEnd(ctx)
 	cmd := exec.CommandContext(procCtx, h.Path)
+	cmd.Env = helperEnv(os.Environ())
 	cmd.Stdin = &in
 	p := &proc{path: h.Path, cmd: cmd, stderr: &capped{max: 8 << 10}, stop: stop}
 	cmd.Stderr = p.stderr
@@ -125,6 +126,24 @@ func (h Helper) start(ctx context.Context, req awswire.Request) (*proc, error) {
 	}
 	p.out = out
 	return p, nil
+}
+
+// helperGOGC is the helper's collector target unless the environment sets
+// one: the SDK's initialisers allocate 3.7 MB of tables, just under Go's
+// first target (4 MB), so a helper would collect once during start-up for
+// nothing; at 400 it never collects in its short life (the front gives the
+// agent's short commands the same, cmd/enroot-agent-front).
+const helperGOGC = "GOGC=400"
+
+// helperEnv is the agent's environment, which the helper inherits (the
+// SDK's AWS_* settings, proxies), with helperGOGC.
+func helperEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOGC=") {
+			return env
+		}
+	}
+	return append(env[:len(env):len(env)], helperGOGC)
 }
 
 // killOnEnd is the context the helper runs under: cancelled with ctx, or a

@@ -182,3 +182,14 @@ func TestMissingHelper(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// The helper gets the agent's environment, with a GOGC for a short life
+// unless the admin chose one.
+func TestHelperEnv(t *testing.T) {
+	if got := helperEnv([]string{"AWS_REGION=eu-west-1"}); strings.Join(got, " ") != "AWS_REGION=eu-west-1 GOGC=400" {
+		t.Errorf("%v", got)
+	}
+	if got := helperEnv([]string{"GOGC=50", "HTTPS_PROXY=http://proxy:3128"}); strings.Join(got, " ") != "GOGC=50 HTTPS_PROXY=http://proxy:3128" {
+		t.Errorf("%v", got)
+	}
+}
