@@ -100,10 +100,10 @@ func TestCallPassesTheDeadline(t *testing.T) {
 // panic on stderr, a malformed or over-long answer.
 func TestBrokenHelperNeverEchoesASecret(t *testing.T) {
 	for _, c := range []struct{ mode, want string }{
-		{"stderr-secret", "AWS helper " + "%s" + ": AWS helper answer: cut short (exit status 2); it wrote 53 bytes to stderr, not shown since they may hold a credential"},
-		{"huge", "AWS helper %s: AWS helper answer: an answer frame of 2147483647 bytes is over the 2097152-byte limit"},
-		{"malformed", "AWS helper %s: AWS helper answer: 25 bytes that are not its JSON (not shown: they may hold a credential)"},
-		{"runtime-fatal", "AWS helper %s: AWS helper answer: cut short (exit status 2); it said: fatal error: runtime: out of memory"},
+		{"stderr-secret", "AWS helper " + "%s" + ": answer: cut short (exit status 2); it wrote 53 bytes to stderr, not shown since they may hold a credential"},
+		{"huge", "AWS helper %s: answer: an answer frame of 2147483647 bytes is over the 2097152-byte limit"},
+		{"malformed", "AWS helper %s: answer: 25 bytes that are not its JSON (not shown: they may hold a credential)"},
+		{"runtime-fatal", "AWS helper %s: answer: cut short (exit status 2); it said: fatal error: runtime: out of memory"},
 	} {
 		h := helper(t, c.mode)
 		_, err := h.Call(context.Background(), awswire.Request{Op: awswire.OpPublicToken})

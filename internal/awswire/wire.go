@@ -172,13 +172,13 @@ func writeJSON(w io.Writer, kind byte, v any) error {
 func readJSON(r io.Reader, kind byte, v any, what string) error {
 	got, body, err := readFrame(r)
 	if err != nil {
-		return fmt.Errorf("AWS helper %s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if got != kind {
-		return fmt.Errorf("AWS helper %s: %s came instead", what, aFrame(got))
+		return fmt.Errorf("%s: %s came instead", what, aFrame(got))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("AWS helper %s: %d bytes that are not its JSON (not shown: they may hold a credential)", what, len(body))
+		return fmt.Errorf("%s: %d bytes that are not its JSON (not shown: they may hold a credential)", what, len(body))
 	}
 	return nil
 }

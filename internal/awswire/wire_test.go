@@ -55,13 +55,13 @@ func TestRequestOfAnotherVersionIsRefused(t *testing.T) {
 func TestAnswerBounds(t *testing.T) {
 	huge := string([]byte{'A', 0xff, 0xff, 0xff, 0xff})
 	for _, c := range []struct{ in, want string }{
-		{huge, "AWS helper answer: an answer frame of 4294967295 bytes is over the 2097152-byte limit"},
-		{frame('A', `{"password":"s3cretTOKEN"`), "AWS helper answer: 25 bytes that are not its JSON (not shown: they may hold a credential)"},
-		{frame('A', `{"expires_at":"s3cretTOKEN"}`), "AWS helper answer: 28 bytes that are not its JSON (not shown: they may hold a credential)"},
-		{frame('A', `{"password":"s3cretTOKEN"}`)[:20], "AWS helper answer: cut short"},
-		{"", "AWS helper answer: cut short"},
-		{"Hello s3cretTOKEN", "AWS helper answer: not an AWS helper frame (first byte 0x48)"},
-		{frame('D', "s3cretTOKEN"), "AWS helper answer: a data frame came instead"},
+		{huge, "answer: an answer frame of 4294967295 bytes is over the 2097152-byte limit"},
+		{frame('A', `{"password":"s3cretTOKEN"`), "answer: 25 bytes that are not its JSON (not shown: they may hold a credential)"},
+		{frame('A', `{"expires_at":"s3cretTOKEN"}`), "answer: 28 bytes that are not its JSON (not shown: they may hold a credential)"},
+		{frame('A', `{"password":"s3cretTOKEN"}`)[:20], "answer: cut short"},
+		{"", "answer: cut short"},
+		{"Hello s3cretTOKEN", "answer: not an AWS helper frame (first byte 0x48)"},
+		{frame('D', "s3cretTOKEN"), "answer: a data frame came instead"},
 	} {
 		_, err := ReadAnswer(strings.NewReader(c.in))
 		if err == nil || err.Error() != c.want || strings.Contains(err.Error(), "s3cret") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +309,32 @@ func TestOversizedECRTokenRefused(t *testing.T) {
 	}
 	if got := readFile(t, file); !strings.Contains(got, "password goodtoken1\n") || strings.Contains(got, "zzzz") {
 		t.Fatalf("the last good token must stay:\n%.200s", got)
+	}
+}
+
+// A helper that breaks while it holds a token (a panic quoting it on
+// stderr, an answer cut or malformed around it) fails the refresh with an
+// error that names the helper and never the token, in the error or the log.
+func TestBrokenHelperNeverLeaksTheToken(t *testing.T) {
+	const token = "ecrTOKENs3cret"
+	for name, script := range map[string]string{
+		"panic":     `echo "panic: bad token ` + token + `" >&2; exit 2`,
+		"malformed": `printf 'A\000\000\000\027{"password":"` + token + `"'`,
+		"cut":       `printf 'A\000\000\001\000{"password":"` + token + `",'`,
+	} {
+		path := filepath.Join(t.TempDir(), "enroot-agent-aws")
+		if err := os.WriteFile(path, []byte("#!/bin/sh\ncat >/dev/null\n"+script+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r, logs, _ := realRefresher(t, "ecr:\n  registries: [111122223333.dkr.ecr.us-east-1.amazonaws.com]\n")
+		r.Source = &HelperSource{Helper: awsproc.Helper{Path: path}}
+		err := r.RefreshNow(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "ecr GetAuthorizationToken in us-east-1: AWS helper "+path) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.Contains(err.Error(), token) || strings.Contains(logs.String(), token) {
+			t.Fatalf("%s: the token leaked:\n%v\n%s", name, err, logs.String())
+		}
+		t.Logf("%s: %v", name, err)
 	}
 }
