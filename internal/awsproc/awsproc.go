@@ -147,17 +147,18 @@ func helperEnv(env []string) []string {
 }
 
 // killOnEnd is the context the helper runs under: cancelled with ctx, or a
-// grace after ctx's deadline passed.
+// grace after ctx's deadline passed. Its cancel func also forgets ctx, so
+// calls under a long-lived context leave nothing behind on it.
 func killOnEnd(ctx context.Context) (context.Context, context.CancelFunc) {
 	procCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	context.AfterFunc(ctx, func() {
+	forget := context.AfterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			time.AfterFunc(grace, stop)
 			return
 		}
 		stop()
 	})
-	return procCtx, stop
+	return procCtx, func() { forget(); stop() }
 }
 
 // wait reaps the helper once and returns how it ended.

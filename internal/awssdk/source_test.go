@@ -50,7 +50,7 @@ func awsEmulators(t *testing.T) (*aws.IMDS, *aws.ECR) {
 
 // A boot storm throttles a node for longer than the SDK's default five
 // attempts: the source keeps retrying while its context allows.
-func TestRetriesThrottlingUntilContextEnds(t *testing.T) {
+func TestSDKRetriesThrottlingUntilContextEnds(t *testing.T) {
 	_, ecr := awsEmulators(t)
 	src, err := newSource(context.Background(), 5*time.Millisecond)
 	if err != nil {
