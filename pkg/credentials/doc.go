@@ -4,8 +4,10 @@
 // credentials.files entry (the mode and owner it names).
 //
 // The Refresher holds one token per registry and writes it to every file:
-// private ECR (one GetAuthorizationToken per region and role, sources.go),
-// ECR Public, and static secrets from Secrets Manager or SSM. It serves the
+// private ECR (one GetAuthorizationToken per region and role, each in an
+// AWS helper process, sources.go; the node's own registry, when none is
+// configured, read once per boot, noderegistry.go), ECR Public, and static
+// secrets from Secrets Manager or SSM. It serves the
 // last good token until it expires and never after (refresher.go), on a
 // schedule whose slot comes from the node's address, pulled earlier by a
 // retry after a failure or a token running low (schedule.go). The files are

@@ -28,16 +28,19 @@ type Refresher struct {
 
 	// Source fetches tokens; nil means the AWS helper (NewHelperSource).
 	Source TokenSource
-	// now and rand are the clock and the randomness (seams for tests).
+	// now and rand are the clock and the randomness, boot the kernel's
+	// boot id (seams for tests).
 	now  func() time.Time
 	rand func(n int64) int64
+	boot func() string
 
-	targets   []target
-	statePath string
-	sched     *schedule
-	slotAddr  netip.Addr // the address the schedule's slot comes from
-	run       sync.Mutex // one refresh at a time, scheduled or on demand
-	write     sync.Mutex // one writer of the files at a time: a refresh or a Restore
+	targets     []target
+	statePath   string
+	nodeRegPath string // the node's registry, remembered for the boot
+	sched       *schedule
+	slotAddr    netip.Addr // the address the schedule's slot comes from
+	run         sync.Mutex // one refresh at a time, scheduled or on demand
+	write       sync.Mutex // one writer of the files at a time: a refresh or a Restore
 
 	mu        sync.Mutex
 	regs      []config.Registry
@@ -61,8 +64,8 @@ func NewRefresher(cfg config.Config, root config.Root, log *zap.Logger) (*Refres
 	}
 	r := &Refresher{
 		cfg: cfg, root: root, log: log.Named("credentials"),
-		now: time.Now, rand: rand.Int64N,
-		targets: ts, statePath: statusPath(cfg, root),
+		now: time.Now, rand: rand.Int64N, boot: bootID,
+		targets: ts, statePath: statusPath(cfg, root), nodeRegPath: nodeRegistryPath(cfg, root),
 		regs: cfg.ECR.Registries, held: map[string]Token{},
 	}
 	r.sched = &schedule{Interval: cfg.ECR.RefreshInterval.D(), Jitter: cfg.ECR.RefreshJitter.D(), Rand: func(n int64) int64 { return r.rand(n) }}
@@ -217,10 +220,13 @@ func (r *Refresher) registries(ctx context.Context) ([]config.Registry, error) {
 	if len(regs) > 0 {
 		return regs, nil
 	}
-	src := r.source()
-	reg, err := src.NodeRegistry(ctx)
-	if err != nil {
-		return nil, err
+	reg, ok := r.rememberedNodeRegistry()
+	if !ok {
+		var err error
+		if reg, err = r.source().NodeRegistry(ctx); err != nil {
+			return nil, err
+		}
+		r.rememberNodeRegistry(reg)
 	}
 	r.log.Info("no ecr.registries configured: using this node's account registry", zap.String("registry", reg.Host))
 	r.mu.Lock()

@@ -26,7 +26,8 @@ type scripted struct {
 	running int
 	maxRun  int
 	hold    time.Duration
-	nodeErr error
+	nodeErr   error
+	nodeCalls int
 }
 
 func (s *scripted) Token(ctx context.Context, reg config.Registry) (Token, error) {
@@ -43,6 +44,9 @@ func (s *scripted) Token(ctx context.Context, reg config.Registry) (Token, error
 }
 
 func (s *scripted) NodeRegistry(context.Context) (config.Registry, error) {
+	s.mu.Lock()
+	s.nodeCalls++
+	s.mu.Unlock()
 	if s.nodeErr != nil {
 		return config.Registry{}, s.nodeErr
 	}
@@ -58,7 +62,7 @@ func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
 // logging into a buffer the test scans for secrets.
 func fixture(t *testing.T, yaml string) (*Refresher, *scripted, *clock, *syncBuffer, string) {
 	t.Helper()
-	r, logs, file := realRefresher(t, yaml)
+	r, logs, file := refresherOn(t, t.TempDir(), yaml)
 	src := &scripted{calls: map[string]int{}}
 	clk := &clock{now: t0}
 	r.Source, r.now, r.rand = src, clk.Now, seeded()
@@ -353,7 +357,9 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func (s *syncBuffer) Len() int       { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Len() }
 
 // A restart while IMDS is unreachable keeps the node registry's resumed
-// token until it expires, then removes it.
+// token until it expires, then removes it. (The restart is in another
+// boot's state: within one boot the node's registry is remembered and IMDS
+// is not asked again.)
 func TestDiscoveryFailureKeepsResumedToken(t *testing.T) {
 	a, src, clk, _, file := fixture(t, "")
 	src.answer = func(string) (Token, error) {
@@ -365,6 +371,7 @@ func TestDiscoveryFailureKeepsResumedToken(t *testing.T) {
 	b, _ := NewRefresher(a.cfg, a.root, zap.NewNop())
 	src.nodeErr = errors.New("IMDS unreachable")
 	b.Source, b.now, b.rand = src, clk.Now, seeded()
+	b.boot = func() string { return "another boot" }
 	clk.Advance(11 * time.Hour)
 	if err := b.RefreshNow(context.Background()); err == nil || !strings.Contains(read(t, file), "password NODETOKEN") {
 		t.Fatalf("err %v; file %q", err, read(t, file))
@@ -375,5 +382,48 @@ func TestDiscoveryFailureKeepsResumedToken(t *testing.T) {
 	clk.Advance(time.Hour)
 	if err := b.RefreshNow(context.Background()); err == nil || read(t, file) != "" {
 		t.Fatalf("after expiry: err %v; file %q", err, read(t, file))
+	}
+}
+
+// The node's registry is read from IMDS once per boot: a later process on
+// the same node (apply, refresh, a restarted daemon) takes it from
+// state_dir, a new boot asks again.
+func TestNodeRegistryRememberedForTheBoot(t *testing.T) {
+	root := t.TempDir()
+	src := &scripted{calls: map[string]int{}}
+	src.answer = func(string) (Token, error) {
+		return Token{Password: secret.New("tok"), ExpiresAt: time.Now().Add(12 * time.Hour)}, nil
+	}
+	boot := "8f3c0f5e-boot-1"
+	process := func() string {
+		r, _, file := refresherOn(t, root, "")
+		r.Source, r.boot = src, func() string { return boot }
+		if err := r.RefreshNow(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return read(t, file)
+	}
+	process()
+	if got := process(); src.nodeCalls != 1 || !strings.HasPrefix(got, "machine 999988887777.dkr.ecr.ap-south-1.amazonaws.com ") || src.calls["ap-south-1"] != 2 {
+		t.Fatalf("same boot: %d IMDS reads, %d token calls, file %q", src.nodeCalls, src.calls["ap-south-1"], got)
+	}
+	boot = "8f3c0f5e-boot-2"
+	if process(); src.nodeCalls != 2 {
+		t.Fatalf("a new boot used the last boot's registry (%d IMDS reads)", src.nodeCalls)
+	}
+}
+
+func TestParseNodeRegistry(t *testing.T) {
+	const host = "999988887777.dkr.ecr.ap-south-1.amazonaws.com"
+	if reg, ok := parseNodeRegistry("b1 "+host+"\n", "b1"); !ok || reg.Host != host || reg.Region != "ap-south-1" {
+		t.Fatalf("%v %v", reg, ok)
+	}
+	for _, c := range []struct{ data, boot string }{
+		{"b1 " + host + "\n", "b2"}, {"b1 " + host + "\n", ""}, {" " + host, ""}, {"b1 evil.example.com\n", "b1"},
+		{"b1\n", "b1"}, {"", "b1"}, {"b1 " + host + " extra\n", "b1"},
+	} {
+		if reg, ok := parseNodeRegistry(c.data, c.boot); ok {
+			t.Errorf("%q in boot %q: %v", c.data, c.boot, reg)
+		}
 	}
 }

@@ -45,18 +45,24 @@ func awsEmulators(t *testing.T) (*aws.IMDS, *aws.ECR) {
 // the shared credentials file's path.
 func realRefresher(t *testing.T, yaml string) (*Refresher, *syncBuffer, string) {
 	t.Helper()
+	r, logs, file := refresherOn(t, t.TempDir(), yaml)
+	r.Source = &HelperSource{Helper: awsproc.Helper{Path: testenv.AWSHelper(t)}}
+	return r, logs, file
+}
+
+// refresherOn is a refresher on root with no source set.
+func refresherOn(t *testing.T, root, yaml string) (*Refresher, *syncBuffer, string) {
+	t.Helper()
 	cfg, err := config.Parse("c.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
 	logs := &syncBuffer{}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zap.DebugLevel))
 	r, err := NewRefresher(cfg, config.Root(root), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Source = &HelperSource{Helper: awsproc.Helper{Path: testenv.AWSHelper(t)}}
 	return r, logs, root + config.DefaultEnrootConfigPath + "/.credentials"
 }
 
