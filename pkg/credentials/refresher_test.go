@@ -20,12 +20,12 @@ import (
 // scripted is a TokenSource whose answers the test decides; the real SDK
 // path is covered end to end against the emulators.
 type scripted struct {
-	mu      sync.Mutex
-	calls   map[string]int
-	answer  func(region string) (Token, error)
-	running int
-	maxRun  int
-	hold    time.Duration
+	mu        sync.Mutex
+	calls     map[string]int
+	answer    func(region string) (Token, error)
+	running   int
+	maxRun    int
+	hold      time.Duration
 	nodeErr   error
 	nodeCalls int
 }
