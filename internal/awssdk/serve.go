@@ -8,7 +8,6 @@ import (
 
 	"github.com/enroot-agent/enroot-agent/internal/awswire"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials"
 )
 
 // Serve answers the one request read from in on out, and returns. A
@@ -53,7 +52,7 @@ func answer(ctx context.Context, req awswire.Request) awswire.Answer {
 	case awswire.OpSecret:
 		v, err := src.Secret(ctx, req.Store, req.ID)
 		if err != nil {
-			return awswire.Answer{Error: err.Error(), Withdrawn: errors.Is(err, credentials.ErrWithdrawn)}
+			return awswire.Answer{Error: err.Error(), Withdrawn: errors.Is(err, awswire.ErrWithdrawn)}
 		}
 		return awswire.Answer{Value: v.Reveal()}
 	case awswire.OpNodeRegistry:
@@ -66,7 +65,7 @@ func answer(ctx context.Context, req awswire.Request) awswire.Answer {
 	return awswire.Answer{Error: fmt.Sprintf("the AWS helper has no call %q: is it older than the agent? reinstall the package", req.Op)}
 }
 
-func tokenAnswer(tok credentials.Token, err error) awswire.Answer {
+func tokenAnswer(tok Token, err error) awswire.Answer {
 	if err != nil {
 		return awswire.Answer{Error: err.Error()}
 	}

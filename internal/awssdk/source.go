@@ -20,16 +20,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/enroot-agent/enroot-agent/internal/awswire"
 	"github.com/enroot-agent/enroot-agent/internal/secret"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials"
 )
 
 // Source uses the standard credential chain: on a node that is the
 // instance profile through IMDSv2; env and profile credentials work too.
 // Endpoints follow the SDK's standard settings (AWS_ENDPOINT_URL_ECR,
 // AWS_EC2_METADATA_SERVICE_ENDPOINT), which is how tests reach emulators.
-// It is a credentials.TokenSource, PublicTokenSource and SecretSource.
+// Its methods are those of pkg/credentials' TokenSource, PublicTokenSource
+// and SecretSource, with this package's Token: the helper links none of
+// the agent's credentials code (the boot-storm benchmark adapts it).
 type Source struct {
 	cfg        aws.Config
 	maxBackoff time.Duration // between the SDK's retries of one call
@@ -62,8 +64,14 @@ func newSource(ctx context.Context, maxBackoff time.Duration) (*Source, error) {
 	return &Source{cfg: cfg, maxBackoff: maxBackoff}, nil
 }
 
+// Token is a registry password and its expiry.
+type Token struct {
+	Password  secret.Secret
+	ExpiresAt time.Time
+}
+
 // Token makes one GetAuthorizationToken call for reg's region.
-func (s *Source) Token(ctx context.Context, reg config.Registry) (credentials.Token, error) {
+func (s *Source) Token(ctx context.Context, reg config.Registry) (Token, error) {
 	retryer := newCallRetryer(s.maxBackoff)
 	client := ecr.NewFromConfig(s.configFor(reg), func(o *ecr.Options) {
 		o.Region = reg.Region
@@ -77,23 +85,23 @@ func (s *Source) Token(ctx context.Context, reg config.Registry) (credentials.To
 	})
 	out, err := client.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if last := retryer.lastRetried(); err != nil && ctx.Err() != nil && last != nil {
-		return credentials.Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w (last answer before ecr.timeout: %w)", reg.Region, err, last)
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w (last answer before ecr.timeout: %w)", reg.Region, err, last)
 	}
 	if err != nil {
-		return credentials.Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s%s: %w", reg.Region, role(reg), err)
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s%s: %w", reg.Region, role(reg), err)
 	}
 	if len(out.AuthorizationData) == 0 {
-		return credentials.Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer holds no authorization data", reg.Region)
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer holds no authorization data", reg.Region)
 	}
 	d := out.AuthorizationData[0]
 	if d.ExpiresAt == nil {
-		return credentials.Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer has no expiry", reg.Region)
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: answer has no expiry", reg.Region)
 	}
 	pw, err := decodeAuthorizationToken(aws.ToString(d.AuthorizationToken))
 	if err != nil {
-		return credentials.Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)
+		return Token{}, fmt.Errorf("ecr GetAuthorizationToken in %s: %w", reg.Region, err)
 	}
-	return credentials.Token{Password: pw, ExpiresAt: *d.ExpiresAt}, nil
+	return Token{Password: pw, ExpiresAt: *d.ExpiresAt}, nil
 }
 
 // decodeAuthorizationToken turns base64("AWS:<password>") into the password.
@@ -139,7 +147,7 @@ func role(reg config.Registry) string {
 const publicRegion = "us-east-1"
 
 // PublicToken makes one ecr-public GetAuthorizationToken call.
-func (s *Source) PublicToken(ctx context.Context) (credentials.Token, error) {
+func (s *Source) PublicToken(ctx context.Context) (Token, error) {
 	retryer := newCallRetryer(s.maxBackoff)
 	client := ecrpublic.NewFromConfig(s.cfg, func(o *ecrpublic.Options) {
 		o.Region = publicRegion
@@ -147,17 +155,17 @@ func (s *Source) PublicToken(ctx context.Context) (credentials.Token, error) {
 	})
 	out, err := client.GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
 	if err != nil {
-		return credentials.Token{}, fmt.Errorf("ecr-public GetAuthorizationToken in %s: %w", publicRegion, err)
+		return Token{}, fmt.Errorf("ecr-public GetAuthorizationToken in %s: %w", publicRegion, err)
 	}
 	d := out.AuthorizationData
 	if d == nil || d.ExpiresAt == nil {
-		return credentials.Token{}, fmt.Errorf("ecr-public GetAuthorizationToken: answer holds no authorization data or no expiry")
+		return Token{}, fmt.Errorf("ecr-public GetAuthorizationToken: answer holds no authorization data or no expiry")
 	}
 	pw, err := decodeAuthorizationToken(aws.ToString(d.AuthorizationToken))
 	if err != nil {
-		return credentials.Token{}, fmt.Errorf("ecr-public GetAuthorizationToken: %w", err)
+		return Token{}, fmt.Errorf("ecr-public GetAuthorizationToken: %w", err)
 	}
-	return credentials.Token{Password: pw, ExpiresAt: *d.ExpiresAt}, nil
+	return Token{Password: pw, ExpiresAt: *d.ExpiresAt}, nil
 }
 
 // configFor is the AWS config a registry's token is asked with: the node's
@@ -192,7 +200,7 @@ func (s *Source) configFor(reg config.Registry) aws.Config {
 }
 
 // Secret returns a registry's static secret, read with the node's role, or
-// an error wrapping credentials.ErrWithdrawn when the store says the
+// an error wrapping awswire.ErrWithdrawn when the store says the
 // secret no longer exists.
 func (s *Source) Secret(ctx context.Context, store, id string) (secret.Secret, error) {
 	region, err := s.storeRegion(ctx, id)
@@ -205,7 +213,7 @@ func (s *Source) Secret(ctx context.Context, store, id string) (secret.Secret, e
 		out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
 		var nf *smtypes.ResourceNotFoundException
 		if errors.As(err, &nf) {
-			return secret.Secret{}, fmt.Errorf("secretsmanager GetSecretValue: %w", credentials.ErrWithdrawn)
+			return secret.Secret{}, fmt.Errorf("secretsmanager GetSecretValue: %w", awswire.ErrWithdrawn)
 		}
 		if err != nil {
 			return secret.Secret{}, fmt.Errorf("secretsmanager GetSecretValue: %w", err)
@@ -216,7 +224,7 @@ func (s *Source) Secret(ctx context.Context, store, id string) (secret.Secret, e
 		out, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(id), WithDecryption: aws.Bool(true)})
 		var nf *ssmtypes.ParameterNotFound
 		if errors.As(err, &nf) {
-			return secret.Secret{}, fmt.Errorf("ssm GetParameter: %w", credentials.ErrWithdrawn)
+			return secret.Secret{}, fmt.Errorf("ssm GetParameter: %w", awswire.ErrWithdrawn)
 		}
 		if err != nil || out.Parameter == nil {
 			return secret.Secret{}, fmt.Errorf("ssm GetParameter: %w", err)

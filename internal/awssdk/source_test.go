@@ -9,17 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enroot-agent/enroot-agent/internal/awswire"
 	"github.com/enroot-agent/enroot-agent/internal/fake/aws"
 	"github.com/enroot-agent/enroot-agent/internal/testenv"
 	"github.com/enroot-agent/enroot-agent/pkg/config"
-	"github.com/enroot-agent/enroot-agent/pkg/credentials"
-)
-
-// Source is every source the refresher asks.
-var (
-	_ credentials.TokenSource       = (*Source)(nil)
-	_ credentials.PublicTokenSource = (*Source)(nil)
-	_ credentials.SecretSource      = (*Source)(nil)
 )
 
 // setEnv replaces the process's AWS_* variables with env, for the test.
@@ -168,7 +161,7 @@ func TestSourceEveryKind(t *testing.T) {
 		t.Fatalf("ssm: %v", err)
 	}
 	stores.Delete("ssm:/cluster/hub")
-	if _, err := src.Secret(ctx, "ssm", "/cluster/hub"); !errors.Is(err, credentials.ErrWithdrawn) || err.Error() != "ssm GetParameter: the secret no longer exists in its store" {
+	if _, err := src.Secret(ctx, "ssm", "/cluster/hub"); !errors.Is(err, awswire.ErrWithdrawn) || err.Error() != "ssm GetParameter: the secret no longer exists in its store" {
 		t.Fatalf("withdrawn: %v", err)
 	}
 }

@@ -90,6 +90,11 @@ type Answer struct {
 	Start int64 `json:"start,omitempty"`
 }
 
+// ErrWithdrawn is what a failed OpSecret wraps when the store says the
+// secret no longer exists (Answer.Withdrawn): its lines are removed at once
+// rather than served until secrets.max_age.
+var ErrWithdrawn = errors.New("the secret no longer exists in its store")
+
 // Classes of a failed OpS3Get, as the agent's fetcher retries them.
 const (
 	ClassNotFound  = "not-found" // no such key: not retried; Error is the URL only

@@ -46,8 +46,9 @@ type SecretSource interface {
 }
 
 // ErrWithdrawn means the secret was deleted from its store: its lines are
-// removed at once rather than served until secrets.max_age.
-var ErrWithdrawn = errors.New("the secret no longer exists in its store")
+// removed at once rather than served until secrets.max_age. The AWS helper
+// says so (awswire.Answer.Withdrawn) with this error's text.
+var ErrWithdrawn = awswire.ErrWithdrawn
 
 // HelperSource makes each call in a new AWS helper process (package
 // awsproc): the SDK, its credential chain (the instance profile through
