@@ -29,6 +29,8 @@ var notYetFixed = map[string]string{}
 var readOnly = map[string]string{
 	"cmd/enroot-agent.version":       "the version, set by the linker (-X main.version) from git describe",
 	"cmd/enroot-agent-front.version": "the version, set by the linker (-X main.version) from git describe",
+	"cmd/enroot-agent-aws.version":   "the version, set by the linker (-X main.version) from git describe",
+	"pkg/credentials.ErrWithdrawn":   "awswire.ErrWithdrawn, the sentinel the AWS helper's withdrawal is, under the refresher's name",
 	"cmd/enroot-agent.commands":      "the agent's commands, with their usage lines",
 	"internal/atomicfile.Default":    "the Options most writes pass (a struct value; a func would touch every writer)",
 	"pkg/accel.slurmHooks":           "the hook names that need slurmd's PATH",
