@@ -2,13 +2,11 @@ package importer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,19 +136,14 @@ func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader,
 // answer when it is 200; it gives up when there is no answer within
 // AnswerWithin. One request on a connection of its own (rootsock.RoundTrip):
 // the importer is a process per container start and never makes another.
-func (im *Importer) post(ctx context.Context, path string, req Request) (*http.Response, error) {
+func (im *Importer) post(ctx context.Context, path string, req Request) (*rootsock.Answer, error) {
 	body, _ := json.Marshal(req)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://enroot-agent"+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	hr.Header.Set("Content-Type", "application/json")
 	within := im.bounds().AnswerWithin
-	resp, err := rootsock.RoundTrip(ctx, im.Socket, hr, within)
+	resp, err := rootsock.RoundTrip(ctx, im.Socket, rootsock.Request{Method: "POST", Path: path, ContentType: "application/json", Body: body}, within)
 	if err != nil {
 		return nil, fmt.Errorf("the agent's image cache (%s): %w", im.Socket, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.Code != 200 {
 		// A refusal is one short line: read within the same bound
 		// (closing the body ends a read that waits).
 		defer time.AfterFunc(within, func() { resp.Body.Close() }).Stop()
