@@ -15,9 +15,11 @@ import (
 	"time"
 )
 
-// errNoHeaders is what http.Transport says when ResponseHeaderTimeout
+// ErrNoHeaders is what http.Transport says when ResponseHeaderTimeout
 // passes; RoundTrip says the same, so a caller's messages do not change.
-var errNoHeaders = errors.New("net/http: timeout awaiting response headers")
+// A server that is there but slow is told apart from one that refused or
+// hung up by it.
+var ErrNoHeaders = errors.New("net/http: timeout awaiting response headers")
 
 // Request is one request to a root server: a method, a path and an
 // optional body, sent with its length.
@@ -26,6 +28,11 @@ type Request struct {
 	Path        string // /v1/get
 	ContentType string // with a body
 	Body        []byte
+	// Rest, when set, is RestLen more bytes of body that the caller is
+	// still computing: Body goes with the head at once, and the server
+	// may start on it while Rest is read (and written as it comes).
+	Rest    io.Reader
+	RestLen int
 }
 
 // url names the request in errors, as http.Client did.
@@ -93,13 +100,13 @@ func roundTrip(ctx context.Context, path string, req Request, within time.Durati
 		_ = c.SetDeadline(time.Now().Add(within))
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	a, err := exchange(c, req)
+	a, err := exchange(c, req, within)
 	if err != nil {
 		stop()
 		_ = c.Close()
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			err = errNoHeaders
+			err = ErrNoHeaders
 		}
 		return nil, err
 	}
@@ -108,19 +115,40 @@ func roundTrip(ctx context.Context, path string, req Request, within time.Durati
 	return a, nil
 }
 
-// exchange writes req on c in one write and reads the answer's head.
-func exchange(c net.Conn, req Request) (*Answer, error) {
+// exchange writes req on c, the head and Body in one write, then Rest as
+// it comes, and reads the answer's head. Waiting for Rest is not bounded
+// by within (ctx is): the caller is still working on it.
+func exchange(c net.Conn, req Request, within time.Duration) (*Answer, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %s HTTP/1.0\r\nHost: enroot-agent\r\n", req.Method, req.Path)
-	if req.Body != nil {
-		fmt.Fprintf(&b, "Content-Type: %s\r\nContent-Length: %d\r\n", req.ContentType, len(req.Body))
+	if req.Body != nil || req.Rest != nil {
+		fmt.Fprintf(&b, "Content-Type: %s\r\nContent-Length: %d\r\n", req.ContentType, len(req.Body)+req.RestLen)
 	}
 	b.WriteString("\r\n")
 	b.Write(req.Body)
 	if _, err := c.Write(b.Bytes()); err != nil {
 		return nil, err
 	}
+	if req.Rest != nil {
+		_ = c.SetDeadline(time.Time{})
+		if err := writeRest(c, req.Rest, req.RestLen); err != nil {
+			return nil, err
+		}
+		if within > 0 {
+			_ = c.SetDeadline(time.Now().Add(within))
+		}
+	}
 	return readHead(bufio.NewReaderSize(c, maxHeadLine))
+}
+
+// writeRest copies exactly n bytes of rest to c: fewer would leave the
+// server waiting for the rest of a body the head announced.
+func writeRest(c net.Conn, rest io.Reader, n int) error {
+	copied, err := io.Copy(c, io.LimitReader(rest, int64(n)))
+	if err == nil && copied < int64(n) {
+		err = fmt.Errorf("the request's body ended after %d of its %d bytes", copied, n)
+	}
+	return err
 }
 
 // readHead reads the status line and the headers; the body is what
