@@ -54,6 +54,24 @@ func TestFrontLinksNoAWSSDK(t *testing.T) {
 	}
 }
 
+// Nor does it link the standard library's heavy packages: net/http (and
+// crypto/tls with it) made the front start 1.5 times as slow as an empty
+// Go program (rootsock speaks HTTP/1.0 to the daemon instead), and regexp
+// compiles its tables at every start.
+var heavyStd = []string{"net/http", "crypto/tls", "crypto/x509", "regexp"}
+
+func TestNoHeavyStandardPackages(t *testing.T) {
+	deps := testenv.Deps(t, true)
+	if !slices.Contains(deps, "net") || !slices.Contains(deps, "encoding/json") {
+		t.Fatalf("go list -deps lists no net or encoding/json, which the front uses: %v", deps)
+	}
+	for _, dep := range heavyStd {
+		if slices.Contains(deps, dep) {
+			t.Errorf("the front binary links %s", dep)
+		}
+	}
+}
+
 // The front waits for the daemon as long as the agent does at the default
 // verify.timeout (it does not read the config).
 func TestVerifyWaitIsTheAgentsDefault(t *testing.T) {

@@ -135,8 +135,7 @@ func TestUserServerRefused(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	waitFor(t, path)
-	req, _ := http.NewRequest(http.MethodGet, "http://agent/verify", nil)
-	_, err = RoundTrip(context.Background(), path, req, time.Minute)
+	_, err = RoundTrip(context.Background(), path, Request{Method: "GET", Path: "/verify"}, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "uid 65534, not root") {
 		t.Fatalf("a user's server was trusted: %v", err)
 	}
@@ -178,8 +177,7 @@ func get(t *testing.T, path string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/verify", nil)
-	resp, err := RoundTrip(ctx, path, req, 0)
+	resp, err := RoundTrip(ctx, path, Request{Method: "GET", Path: "/verify"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

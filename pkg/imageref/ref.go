@@ -82,22 +82,37 @@ const maxURI = 1024
 //	docker  ^(?:([^/#@]+)/)?([a-z0-9/._-]+)$ [FIRST/]IMAGE
 //	host    ^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$   the registry, when named
 func ParseURI(uri string) (Image, error) {
+	im, _, err := ParseReference(uri)
+	return im, err
+}
+
+// ParseReference is ParseURI with what enroot asks the registry for: the
+// URI's digest when it pins one (a tag beside it is ignored, as enroot
+// does), else its tag, else latest.
+func ParseReference(uri string) (Image, string, error) {
 	if len(uri) > maxURI {
-		return Image{}, fmt.Errorf("%q is longer than %d bytes: not an image name", cut(uri), maxURI)
+		return Image{}, "", fmt.Errorf("%q is longer than %d bytes: not an image name", cut(uri), maxURI)
 	}
 	rest, ok := strings.CutPrefix(uri, "docker://")
 	if !ok && (strings.Contains(uri, "://") || !strings.Contains(uri, "#")) {
-		return Image{}, fmt.Errorf("%q is not a docker:// image: only registry images are cached", cut(uri))
+		return Image{}, "", fmt.Errorf("%q is not a docker:// image: only registry images are cached", cut(uri))
 	}
-	rest = cutSuffix(cutSuffix(rest, "@sha256:", alnum), ":", tagByte)
+	rest, digest := cutSuffix(rest, "@sha256:", alnum)
+	rest, tag := cutSuffix(rest, ":", tagByte)
 	if i := strings.IndexByte(rest, '@'); i > 0 && all(rest[:i], userByte) && strings.Count(rest, "@") == 1 {
 		rest = rest[i+1:]
 	}
 	im, ok := match(rest)
 	if !ok || (im.Registry != "" && !host(im.Registry)) {
-		return Image{}, fmt.Errorf("%q is not an image name enroot can import", cut(uri))
+		return Image{}, "", fmt.Errorf("%q is not an image name enroot can import", cut(uri))
 	}
-	return im, nil
+	switch {
+	case digest != "":
+		return im, "sha256:" + digest, nil
+	case tag != "":
+		return im, tag, nil
+	}
+	return im, "latest", nil
 }
 
 // match reads REGISTRY#IMAGE or [FIRST/]IMAGE.
@@ -116,12 +131,13 @@ func match(rest string) (Image, bool) {
 
 // cutSuffix cuts the last sep and what follows it off s when what follows
 // is one or more bytes of class: the regular expression sep[class]+$ when
-// class lacks a byte of sep (then no earlier sep can start a match).
-func cutSuffix(s, sep string, class func(byte) bool) string {
+// class lacks a byte of sep (then no earlier sep can start a match). It
+// returns what is left and what followed sep ("" when nothing was cut).
+func cutSuffix(s, sep string, class func(byte) bool) (string, string) {
 	if i := strings.LastIndex(s, sep); i >= 0 && len(s) > i+len(sep) && all(s[i+len(sep):], class) {
-		return s[:i]
+		return s[:i], s[i+len(sep):]
 	}
-	return s
+	return s, ""
 }
 
 // host is a registry host: [a-zA-Z0-9.-]+ with an optional :port of 1 to 5

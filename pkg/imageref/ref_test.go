@@ -76,3 +76,28 @@ func TestParseDigest(t *testing.T) {
 		}
 	}
 }
+
+// What enroot digest asks the registry for, read from literal URIs.
+func TestParseReference(t *testing.T) {
+	pin := "sha256:" + strings.Repeat("ab", 32)
+	for uri, want := range map[string]string{
+		"docker://123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello:v1":         "v1",
+		"docker://AWS@123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello":        "latest",
+		"docker://nvcr.io#nvidia/pytorch:24.01-py3@" + pin:                          pin,
+		"docker://nvcr.io#nvidia/pytorch@" + pin:                                    pin,
+		"docker://registry.example.com:5000/team/app":                               "latest",
+		"docker://registry.example.com:5000/team/app:1.2":                           "1.2",
+		"docker://ubuntu:24.04":                                                     "24.04",
+		"docker://user:pass@host.example.com:5000#a/b:c":                            "c",
+		"123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello:v1.2_rc-3":           "v1.2_rc-3",
+		"docker://123456789012.dkr.ecr.us-east-1.amazonaws.com#ml/hello@sha256:abc": "sha256:abc",
+	} {
+		_, ref, err := ParseReference(uri)
+		if err != nil || ref != want {
+			t.Errorf("%s: %q, %v; want %q", uri, ref, err, want)
+		}
+	}
+	if _, ref, err := ParseReference("docker://a#B/C"); err == nil || ref != "" {
+		t.Errorf("a bad name gave %q, %v", ref, err)
+	}
+}

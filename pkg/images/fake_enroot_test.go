@@ -47,6 +47,9 @@ type fakeConf struct {
 	Sleep time.Duration `json:"sleep"`
 	// Gate, when set, is a file each import waits for before it fetches.
 	Gate string `json:"gate"`
+	// DigestGate, when set, is a file each digest waits for (10 s at
+	// most, then it fails) before it asks the registry.
+	DigestGate string `json:"digest_gate"`
 	// Pad is added to each squashfs: an image that unpacks bigger than it
 	// downloads.
 	Pad int `json:"pad"`
@@ -238,6 +241,9 @@ func (c *fakeClient) manifestRef(ref string) (string, error) {
 }
 
 func fakeDigest(uri string) error {
+	if err := waitDigestGate(); err != nil {
+		return err
+	}
 	c, ref, err := manifestOf(uri)
 	if err != nil {
 		return err
@@ -273,6 +279,26 @@ func refOf(uri string) string {
 		return rest[i+1:]
 	}
 	return "latest"
+}
+
+func waitDigestGate() error {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	var conf fakeConf
+	if data, err := os.ReadFile(filepath.Join(filepath.Dir(exe), "fake-enroot.json")); err == nil {
+		_ = json.Unmarshal(data, &conf)
+	}
+	for end := time.Now().Add(10 * time.Second); conf.DigestGate != ""; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(conf.DigestGate); err == nil {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("the digest gate %s never opened", conf.DigestGate)
+		}
+	}
+	return nil
 }
 
 func fakeImport(out, uri string) error {

@@ -1,10 +1,13 @@
 package images
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -41,12 +44,17 @@ func refuse(w http.ResponseWriter, code int, err error) {
 // authorized (credentials.group) before the step is looked for, so a user
 // outside the group is told why, whatever their process tree.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, get bool) (importer.Request, Holder, bool) {
+	return s.admitWith(w, r, get, func() (importer.Request, error) { return decode(w, r) })
+}
+
+// admitWith is admit with the request read by read.
+func (s *Server) admitWith(w http.ResponseWriter, r *http.Request, get bool, read func() (importer.Request, error)) (importer.Request, Holder, bool) {
 	p, ok := peerOf(r.Context())
 	if !ok {
 		refuse(w, http.StatusForbidden, errors.New("no peer credentials"))
 		return importer.Request{}, Holder{}, false
 	}
-	req, err := decode(w, r)
+	req, err := read()
 	if err != nil {
 		code := http.StatusBadRequest
 		var tooBig *http.MaxBytesError
@@ -108,6 +116,95 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.answer(w, r, req, h, nil, start)
+}
+
+// handleGetV2 is a get whose digest follows the request: the step is
+// admitted and the manifest the URI names is read while the user's enroot
+// digest runs (importer.PathGetV2).
+func (s *Server) handleGetV2(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, importer.MaxRequest))
+	req, h, ok := s.admitWith(w, r, true, func() (importer.Request, error) { return decodeLine(body) })
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	fetched := make(chan *Fetched, 1)
+	go func() { fetched <- s.prefetch(ctx, req.URI) }()
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(importer.DigestWithin))
+	d, err := readDigestLine(body)
+	if err != nil {
+		refuse(w, http.StatusBadRequest, err)
+		return
+	}
+	req.Digest = string(d)
+	// The manifest request may still run: the answer's heartbeats start
+	// now, and the get waits for it (or for the request's end).
+	s.answer(w, r, req, h, func(ctx context.Context) *Fetched {
+		select {
+		case f := <-fetched:
+			return f
+		case <-ctx.Done():
+			return nil
+		}
+	}, start)
+}
+
+// prefetch reads what uri names with the agent's credentials; nil when it
+// cannot (the get then fetches the user's digest, as /v1/get does).
+func (s *Server) prefetch(ctx context.Context, uri string) *Fetched {
+	im, ref, err := imageref.ParseReference(uri)
+	if err != nil || s.Cache.untrusted() != nil {
+		return nil
+	}
+	f, err := s.Cache.Registry.Fetch(ctx, im, ref)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// decodeLine reads /v2/get's first line: the request without its digest.
+func decodeLine(body *bufio.Reader) (importer.Request, error) {
+	var req importer.Request
+	line, err := body.ReadBytes('\n')
+	if err != nil {
+		return req, fmt.Errorf("bad request: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("bad request: %w", err)
+	}
+	if req.Digest != "" {
+		return req, errors.New("bad request: the digest goes on a line of its own")
+	}
+	return req, nil
+}
+
+// readDigestLine reads /v2/get's digest line, the last of the body.
+func readDigestLine(body *bufio.Reader) (imageref.Digest, error) {
+	line := make([]byte, importer.DigestLine)
+	if _, err := io.ReadFull(body, line); err != nil {
+		return "", fmt.Errorf("bad request: no digest line: %w", err)
+	}
+	if line[len(line)-1] != '\n' {
+		return "", errors.New("bad request: the digest line does not end the request")
+	}
+	if _, err := body.ReadByte(); err != io.EOF {
+		return "", errors.New("bad request: bytes after the digest line")
+	}
+	return imageref.ParseDigest(string(line[:len(line)-1]))
+}
+
+// fetchedFunc gives what the URI named, read before the digest came; nil
+// (or a nil answer) when nothing was.
+type fetchedFunc func(context.Context) *Fetched
+
+// answer streams a get's Events.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req importer.Request, h Holder, f fetchedFunc, start time.Time) {
 	log := s.Log.With(zap.Uint32("uid", h.UID), zap.String("job", h.Job+"."+h.Step), zap.String("uri", req.URI))
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
@@ -129,7 +226,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		path, err := s.get(r.Context(), req, h, p)
+		path, err := s.get(r.Context(), req, h, p, f)
 		done <- result{path, err}
 	}()
 	t := time.NewTicker(importer.HeartbeatEvery)
@@ -160,7 +257,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 // its use. A get whose importer went away releases its hold; the import
 // goes on for the next job. A request that failed is answered from memory
 // for a while.
-func (s *Server) get(ctx context.Context, req importer.Request, h Holder, p *Progress) (string, error) {
+func (s *Server) get(ctx context.Context, req importer.Request, h Holder, p *Progress, f fetchedFunc) (string, error) {
 	im, err := imageref.ParseURI(req.URI)
 	if err != nil {
 		return "", err
@@ -179,7 +276,7 @@ func (s *Server) get(ctx context.Context, req importer.Request, h Holder, p *Pro
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Cache.ImportTimeout+time.Minute)
 	defer cancel()
-	path, err := s.serve(ctx, im, d, h, p)
+	path, err := s.serve(ctx, im, d, h, p, f)
 	switch {
 	case err == nil:
 		return path, nil
@@ -195,9 +292,13 @@ func (s *Server) get(ctx context.Context, req importer.Request, h Holder, p *Pro
 	return "", err
 }
 
-func (s *Server) serve(ctx context.Context, im imageref.Image, d imageref.Digest, h Holder, p *Progress) (string, error) {
+func (s *Server) serve(ctx context.Context, im imageref.Image, d imageref.Digest, h Holder, p *Progress, f fetchedFunc) (string, error) {
 	p.Set("verifying")
-	v, err := s.Cache.Registry.Verify(ctx, im, d)
+	var fetched *Fetched
+	if f != nil {
+		fetched = f(ctx)
+	}
+	v, err := s.Cache.Registry.VerifyFetched(ctx, im, d, fetched)
 	if err != nil {
 		return "", err
 	}

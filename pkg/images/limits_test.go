@@ -47,7 +47,7 @@ func TestOneUsersThirtyImportsAreCapped(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.get(context.Background(), req, step(1000, fmt.Sprint(100+i)), &Progress{})
+			_, err := s.get(context.Background(), req, step(1000, fmt.Sprint(100+i)), &Progress{}, nil)
 			errs <- err
 		}()
 	}
@@ -86,7 +86,7 @@ func TestOneUsersThirtyImportsAreCapped(t *testing.T) {
 	}
 	// Another user is not held up by the first one's bound.
 	_, d := reg.push(t, "ml/other:v1", "another user's image")
-	if _, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/other:v1", Digest: string(d)}, step(1001, "7"), &Progress{}); err != nil {
+	if _, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/other:v1", Digest: string(d)}, step(1001, "7"), &Progress{}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -103,7 +103,7 @@ func TestMaxSizeHeldWithoutEvictingHeldImages(t *testing.T) {
 	s := testServer(t, c)
 	get := func(name string, uid uint32, size int) (imageref.Digest, error) {
 		_, d := reg.push(t, "ml/"+name+":v1", strings.Repeat(name[:1], size))
-		_, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/" + name + ":v1", Digest: string(d)}, step(uid, name), &Progress{})
+		_, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/" + name + ":v1", Digest: string(d)}, step(uid, name), &Progress{}, nil)
 		return d, err
 	}
 	a, err := get("alpha", 1001, 400<<10) // another user's running step holds it
@@ -150,7 +150,7 @@ func TestUserBytesAreBounded(t *testing.T) {
 	s := testServer(t, c)
 	for i, want := range []bool{true, false} {
 		_, d := reg.push(t, fmt.Sprintf("ml/big%d:v1", i), strings.Repeat(fmt.Sprint(i), 400<<10))
-		_, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + fmt.Sprintf("#ml/big%d:v1", i), Digest: string(d)}, step(1000, fmt.Sprint(i)), &Progress{})
+		_, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + fmt.Sprintf("#ml/big%d:v1", i), Digest: string(d)}, step(1000, fmt.Sprint(i)), &Progress{}, nil)
 		if (err == nil) != want || err != nil && !strings.Contains(err.Error(), "images.user_max_size") {
 			t.Fatalf("image %d: %v, want ok=%v", i, err, want)
 		}
@@ -174,7 +174,7 @@ func TestFailedDigestsAreRemembered(t *testing.T) {
 			{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(bogus)},
 			{URI: "docker://" + hostile.Host + "#x/evil:latest", Digest: string(real)},
 		} {
-			if _, err := s.get(context.Background(), req, step(1000, "1"), &Progress{}); err == nil {
+			if _, err := s.get(context.Background(), req, step(1000, "1"), &Progress{}, nil); err == nil {
 				t.Fatalf("%+v was served", req)
 			}
 		}
@@ -189,7 +189,7 @@ func TestFailedDigestsAreRemembered(t *testing.T) {
 		t.Fatalf("imports ran: %v", f.imports(t))
 	}
 	// The real registry's image is not marked failed by the liar.
-	if _, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(real)}, step(1000, "2"), &Progress{}); err != nil {
+	if _, err := s.get(context.Background(), importer.Request{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(real)}, step(1000, "2"), &Progress{}, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -98,6 +98,66 @@ func (r *Registry) Verify(ctx context.Context, im imageref.Image, d imageref.Dig
 	return v, v.parse()
 }
 
+// Fetched is the image manifest a reference named when the daemon read
+// it, hashed: what a get's Verify would fetch, read while the user's
+// enroot digest ran (importer.PathGetV2). An index is followed to this
+// node's platform, as enroot digest follows it.
+type Fetched struct {
+	Digest   imageref.Digest // the image manifest's
+	Index    imageref.Digest // the index it was reached through, if any
+	manifest []byte
+	mt       types.MediaType
+}
+
+// Fetch reads what ref (a tag, or a digest the URI pins) names now, with
+// the agent's credentials; it is the one manifest request of a hit, made
+// before the user's digest is known. Nothing is trusted from it: the bytes
+// are hashed here, and VerifyFetched uses them only for that hash.
+func (r *Registry) Fetch(ctx context.Context, im imageref.Image, ref string) (*Fetched, error) {
+	var nref name.Reference
+	var err error
+	if strings.HasPrefix(ref, "sha256:") {
+		nref, err = name.NewDigest(im.Host()+"/"+im.Path()+"@"+ref, name.StrictValidation)
+	} else {
+		nref, err = name.NewTag(im.Host()+"/"+im.Path()+":"+ref, name.StrictValidation)
+	}
+	if err != nil {
+		return nil, err
+	}
+	desc, err := r.getManifest(ctx, nref)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(desc.Manifest)
+	f := &Fetched{Digest: imageref.Digest("sha256:" + hex.EncodeToString(sum[:])), manifest: desc.Manifest, mt: desc.MediaType}
+	if !f.mt.IsIndex() {
+		return f, nil
+	}
+	p, err := r.platform(f.manifest)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := r.platforms.get(im.Source(), p)
+	if !ok {
+		if m.body, m.mt, err = r.manifest(ctx, im, p); err != nil {
+			return nil, err
+		}
+		r.platforms.put(im.Source(), p, m)
+	}
+	return &Fetched{Digest: p, Index: f.Digest, manifest: m.body, mt: m.mt}, nil
+}
+
+// VerifyFetched is Verify of d, answered from f when f hashed to d (or to
+// the index naming it) moments ago; otherwise (the tag moved, a user names
+// another digest, f is nil) it fetches d as Verify does.
+func (r *Registry) VerifyFetched(ctx context.Context, im imageref.Image, d imageref.Digest, f *Fetched) (*Verified, error) {
+	if f == nil || (d != f.Digest && d != f.Index) {
+		return r.Verify(ctx, im, d)
+	}
+	v := &Verified{Image: im, Requested: d, Digest: f.Digest, Manifest: f.manifest, MediaType: f.mt}
+	return v, v.parse()
+}
+
 // manifest GETs im@d and checks its sha256 itself: go-containerregistry
 // checks too, except for signed schema 1 manifests, whose digest it takes
 // from the registry's header.

@@ -24,7 +24,7 @@ const (
 	DefaultConns       = 512
 )
 
-// Server serves the importer socket: HTTP/1.1, as pkg/importer's
+// Server serves the importer socket: HTTP, as pkg/importer's
 // protocol.go says. Any local
 // user may connect: the kernel's SO_PEERCRED says who they are, and that
 // uid names their holds. Every request is bounded in size and time.
@@ -52,6 +52,7 @@ func (s *Server) Listen(path string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+importer.PathGet, s.handleGet)
+	mux.HandleFunc("POST "+importer.PathGetV2, s.handleGetV2)
 	mux.HandleFunc("POST "+importer.PathRelease, s.handleRelease)
 	s.srv = &http.Server{
 		Handler:           mux,

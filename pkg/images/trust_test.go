@@ -231,19 +231,19 @@ func TestCacheStopsServingWhenThePathTurnsUnsafe(t *testing.T) {
 	c := testCache(t, filepath.Join(parent, "cache"), "n1")
 	s := testServer(t, c)
 	req := importer.Request{URI: "docker://" + reg.Host + "#ml/hello:v1", Digest: string(d)}
-	if _, err := s.get(context.Background(), req, step(1000, "1"), &Progress{}); err != nil {
+	if _, err := s.get(context.Background(), req, step(1000, "1"), &Progress{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chown(parent, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
 	c.recheck()
-	if _, err := s.get(context.Background(), req, step(1000, "2"), &Progress{}); err == nil || !strings.Contains(err.Error(), "not safe") {
+	if _, err := s.get(context.Background(), req, step(1000, "2"), &Progress{}, nil); err == nil || !strings.Contains(err.Error(), "not safe") {
 		t.Fatalf("served from an unsafe path: %v", err)
 	}
 	_ = os.Chown(parent, 0, 0)
 	c.recheck()
-	if _, err := s.get(context.Background(), req, step(1000, "3"), &Progress{}); err != nil {
+	if _, err := s.get(context.Background(), req, step(1000, "3"), &Progress{}, nil); err != nil {
 		t.Fatal(err)
 	}
 }

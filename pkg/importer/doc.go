@@ -1,7 +1,7 @@
 // Package importer is what Pyxis runs as the job's user (images.importer,
 // `enroot-agent get URI` and `enroot-agent release`): it resolves the image
 // with `enroot digest` under the user's own credentials, asks the agent's
-// image cache over its unix socket (HTTP/1.1 on versioned paths, one JSON
+// image cache over its unix socket (HTTP/1.0 on versioned paths, one JSON
 // line of progress at a time; protocol.go is the wire format, which the
 // daemon in pkg/images serves), prints the squashfs path the daemon
 // answers, and falls back to the user's own `enroot import` whenever the

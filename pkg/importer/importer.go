@@ -2,13 +2,11 @@ package importer
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,23 +60,51 @@ func (im *Importer) Get(ctx context.Context, uri string) (string, error) {
 	return im.ownImport(ctx, uri)
 }
 
+// fromCache asks the daemon /v2/get: the request goes at once, and the
+// digest when the user's enroot digest gives it, so the daemon reads the
+// manifest meanwhile. A daemon that gave no answer to it (an older one, or
+// one that waited DigestWithin) is asked /v1/get with the digest.
 func (im *Importer) fromCache(ctx context.Context, uri string) (string, error) {
 	if _, err := imageref.ParseURI(uri); err != nil {
 		return "", err
 	}
-	d, err := im.digest(ctx, uri)
-	if err != nil {
-		return "", err
-	}
-	req := Request{URI: uri, Digest: string(d), Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")}
+	req := Request{URI: uri, Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	resp, err := im.post(ctx, PathGet, req)
+	first, _ := json.Marshal(req)
+	digestR, digestW := io.Pipe()
+	answered := make(chan answer, 1)
+	go func() {
+		a, err := im.post(ctx, PathGetV2, append(first, '\n'), digestR, DigestLine)
+		digestR.Close() // a daemon that answered early (or never) takes no digest: the write below fails, not waits
+		answered <- answer{a, err}
+	}()
+	d, err := im.digest(ctx, uri)
 	if err != nil {
+		digestW.CloseWithError(err)
+		if a := <-answered; a.resp != nil {
+			a.resp.Body.Close()
+		}
 		return "", err
 	}
-	defer resp.Body.Close()
-	return follow(ctx, cancel, resp.Body, im.bounds())
+	_, _ = digestW.Write([]byte(string(d) + "\n"))
+	a := <-answered
+	var old *noAnswer
+	if errors.As(a.err, &old) {
+		req.Digest = string(d)
+		body, _ := json.Marshal(req)
+		a.resp, a.err = im.post(ctx, PathGet, body, nil, 0)
+	}
+	if a.err != nil {
+		return "", a.err
+	}
+	defer a.resp.Body.Close()
+	return follow(ctx, cancel, a.resp.Body, im.bounds())
+}
+
+type answer struct {
+	resp *rootsock.Answer
+	err  error
 }
 
 // follow reads the daemon's Events until the path or an error, giving up
@@ -134,23 +160,25 @@ func follow(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader,
 	}
 }
 
-// post sends req to the daemon, which must run as root, and returns its
-// answer when it is 200; it gives up when there is no answer within
-// AnswerWithin. One request on a connection of its own (rootsock.RoundTrip):
-// the importer is a process per container start and never makes another.
-func (im *Importer) post(ctx context.Context, path string, req Request) (*http.Response, error) {
-	body, _ := json.Marshal(req)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://enroot-agent"+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	hr.Header.Set("Content-Type", "application/json")
+// post sends body (and rest, restLen more bytes of it, as they come) to
+// the daemon, which must run as root, and returns its answer when it is
+// 200; it gives up when there is no answer within AnswerWithin of the
+// body's end. One request on a connection of its own (rootsock.RoundTrip):
+// the importer is a process per container start. A daemon that refused
+// the connection, hung up or answered 404 (it does not serve path) gave a
+// *noAnswer; one that is there but silent did not.
+func (im *Importer) post(ctx context.Context, path string, body []byte, rest io.Reader, restLen int) (*rootsock.Answer, error) {
 	within := im.bounds().AnswerWithin
-	resp, err := rootsock.RoundTrip(ctx, im.Socket, hr, within)
+	resp, err := rootsock.RoundTrip(ctx, im.Socket, rootsock.Request{Method: "POST", Path: path, ContentType: "application/json",
+		Body: body, Rest: rest, RestLen: restLen}, within)
 	if err != nil {
-		return nil, fmt.Errorf("the agent's image cache (%s): %w", im.Socket, err)
+		err = fmt.Errorf("the agent's image cache (%s): %w", im.Socket, err)
+		if errors.Is(err, rootsock.ErrNoHeaders) || ctx.Err() != nil {
+			return nil, err // there, but silent: asking again waits as long
+		}
+		return nil, &noAnswer{err}
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.Code != 200 {
 		// A refusal is one short line: read within the same bound
 		// (closing the body ends a read that waits).
 		defer time.AfterFunc(within, func() { resp.Body.Close() }).Stop()
@@ -160,10 +188,19 @@ func (im *Importer) post(ctx context.Context, path string, req Request) (*http.R
 		if e.Error == "" {
 			e.Error = resp.Status
 		}
+		if resp.Code == 404 {
+			return nil, &noAnswer{errors.New(e.Error)}
+		}
 		return nil, errors.New(e.Error)
 	}
 	return resp, nil
 }
+
+// noAnswer is a request the daemon did not answer.
+type noAnswer struct{ err error }
+
+func (e *noAnswer) Error() string { return e.err.Error() }
+func (e *noAnswer) Unwrap() error { return e.err }
 
 // digest is `enroot digest URI` as this user, with their credentials.
 func (im *Importer) digest(ctx context.Context, uri string) (imageref.Digest, error) {
@@ -212,7 +249,8 @@ func (im *Importer) Release(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := im.post(ctx, PathRelease, Request{Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")})
+	body, _ := json.Marshal(Request{Job: im.Getenv("SLURM_JOB_ID"), Step: im.Getenv("SLURM_STEP_ID")})
+	resp, err := im.post(ctx, PathRelease, body, nil, 0)
 	if err == nil {
 		resp.Body.Close()
 	} else {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/enroot-agent/enroot-agent/internal/rootsock"
 )
@@ -21,11 +20,7 @@ const DaemonSocket = "/run/enroot-agent/verify.sock"
 // front binary can ask without linking the agent; one request on a
 // connection of its own (rootsock.RoundTrip), as a health check makes one.
 func Ask(ctx context.Context, socket string) (Report, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://enroot-agent/verify", nil)
-	if err != nil {
-		return Report{}, err
-	}
-	resp, err := rootsock.RoundTrip(ctx, socket, req, 0)
+	resp, err := rootsock.RoundTrip(ctx, socket, rootsock.Request{Method: "GET", Path: "/verify"}, 0)
 	if err != nil {
 		return Report{}, err
 	}
