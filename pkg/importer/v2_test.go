@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -142,5 +144,53 @@ func TestNoDaemonNoWait(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the importer hangs when there is no daemon")
+	}
+}
+
+// SIGTERM (Slurm cancelling the step) during the fallback import ends
+// the user's enroot import with the importer: it would otherwise pull for
+// minutes for a job that is gone. The importer installs its handler for
+// that child only.
+func TestInterruptEndsTheOwnImport(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "import.pid")
+	script := "#!/bin/sh\ncase \"$1\" in\ndigest) exit 1 ;;\nimport) echo $$ > " + pidFile + "; exec sleep 600 ;;\nesac\n"
+	if err := os.WriteFile(filepath.Join(dir, "enroot"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	rt := t.TempDir()
+	env := map[string]string{"SLURM_JOB_ID": "42", "SLURM_STEP_ID": "0", "SLURM_JOB_UID": "0", "PYXIS_RUNTIME_PATH": rt}
+	var stderr bytes.Buffer
+	im := &Importer{Socket: filepath.Join(t.TempDir(), "none.sock"), Getenv: func(k string) string { return env[k] }, Stderr: &stderr}
+	done := make(chan error, 1)
+	go func() {
+		_, err := im.Get(context.Background(), "docker://registry.example.com#ml/hello:v1")
+		done <- err
+	}()
+	var pid int
+	for end := time.Now().Add(30 * time.Second); pid == 0; time.Sleep(20 * time.Millisecond) {
+		if data, err := os.ReadFile(pidFile); err == nil {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		}
+		if time.Now().After(end) {
+			t.Fatal("the fallback import never started")
+		}
+	}
+	// The handler is in place: the import runs under it.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("an interrupted import returned a path")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("SIGTERM did not end the fallback import")
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the user's enroot import (pid %d) outlived the importer's interrupt", pid)
 	}
 }
