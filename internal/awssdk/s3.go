@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -71,7 +70,7 @@ func OpenS3(ctx context.Context, req awswire.Request) (io.ReadCloser, awswire.An
 		return nil, s3Error(where, err)
 	}
 	start := int64(0)
-	if req.Offset > 0 && out.ContentRange != nil && rangeStart(*out.ContentRange) == req.Offset {
+	if req.Offset > 0 && out.ContentRange != nil && awswire.RangeStart(*out.ContentRange) == req.Offset {
 		start = req.Offset
 	}
 	return out.Body, awswire.Answer{Start: start}
@@ -97,18 +96,4 @@ func s3Error(where string, err error) awswire.Answer {
 		return awswire.Answer{Class: awswire.ClassPermanent, Error: fmt.Sprintf("%s: %v", where, err)}
 	}
 	return awswire.Answer{Error: fmt.Sprintf("%s: %v", where, err)}
-}
-
-// rangeStart is the first byte of a Content-Range ("bytes 100-199/200").
-func rangeStart(cr string) int64 {
-	s, ok := strings.CutPrefix(cr, "bytes ")
-	if !ok {
-		return -1
-	}
-	s, _, _ = strings.Cut(s, "-")
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 )
 
 // WriteBody copies src after an OpS3Get answer as data frames, then an end
@@ -80,4 +82,20 @@ func (b *BodyReader) next() {
 	default:
 		b.err = fmt.Errorf("%s inside the object's bytes", aFrame(kind))
 	}
+}
+
+// RangeStart is the first byte of a Content-Range ("bytes 100-199/200"),
+// -1 when it names none: where a resumed download's body starts, from S3
+// (the helper's side) or an HTTP server (pkg/artifact's).
+func RangeStart(contentRange string) int64 {
+	s, ok := strings.CutPrefix(contentRange, "bytes ")
+	if !ok {
+		return -1
+	}
+	s, _, _ = strings.Cut(s, "-")
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }

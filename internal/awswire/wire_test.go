@@ -133,3 +133,18 @@ func TestBodyCutShortIsAnError(t *testing.T) {
 		}
 	}
 }
+
+func TestRangeStart(t *testing.T) {
+	for cr, want := range map[string]int64{
+		"bytes 100-199/200": 100,
+		"bytes 0-0/1":       0,
+		"bytes */200":       -1,
+		"items 1-2/3":       -1,
+		"":                  -1,
+		"bytes x-1/2":       -1,
+	} {
+		if got := RangeStart(cr); got != want {
+			t.Errorf("RangeStart(%q) = %d, want %d", cr, got, want)
+		}
+	}
+}

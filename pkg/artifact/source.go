@@ -63,7 +63,7 @@ func (f *Fetcher) openHTTP(ctx context.Context, rawURL string, offset int64) (io
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return resp.Body, 0, nil
-	case resp.StatusCode == http.StatusPartialContent && rangeStart(resp.Header.Get("Content-Range")) == offset:
+	case resp.StatusCode == http.StatusPartialContent && awswire.RangeStart(resp.Header.Get("Content-Range")) == offset:
 		return resp.Body, offset, nil
 	}
 	resp.Body.Close()
@@ -84,20 +84,6 @@ func (f *Fetcher) openHTTP(ctx context.Context, rawURL string, offset int64) (io
 type errRestart struct{ error }
 
 func (e errRestart) Unwrap() error { return e.error }
-
-func rangeStart(cr string) int64 {
-	// "bytes 100-199/200"
-	s, ok := strings.CutPrefix(cr, "bytes ")
-	if !ok {
-		return -1
-	}
-	s, _, _ = strings.Cut(s, "-")
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
-}
 
 // explainNet turns the transport's errors into what an admin can act on.
 func explainNet(rawURL string, err error) error {
