@@ -23,8 +23,13 @@ const writeWithin = 10 * time.Second
 
 // decode reads a request of at most importer.MaxRequest bytes.
 func decode(w http.ResponseWriter, r *http.Request) (importer.Request, error) {
+	return decodeFrom(http.MaxBytesReader(w, r.Body, importer.MaxRequest))
+}
+
+// decodeFrom reads one Request, refusing fields it does not know.
+func decodeFrom(r io.Reader) (importer.Request, error) {
 	var req importer.Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, importer.MaxRequest))
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return req, fmt.Errorf("bad request: %w", err)
@@ -168,15 +173,13 @@ func (s *Server) prefetch(ctx context.Context, uri string) *Fetched {
 
 // decodeLine reads /v2/get's first line: the request without its digest.
 func decodeLine(body *bufio.Reader) (importer.Request, error) {
-	var req importer.Request
 	line, err := body.ReadBytes('\n')
 	if err != nil {
-		return req, fmt.Errorf("bad request: %w", err)
+		return importer.Request{}, fmt.Errorf("bad request: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, fmt.Errorf("bad request: %w", err)
+	req, err := decodeFrom(bytes.NewReader(line))
+	if err != nil {
+		return req, err
 	}
 	if req.Digest != "" {
 		return req, errors.New("bad request: the digest goes on a line of its own")

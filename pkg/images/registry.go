@@ -81,21 +81,33 @@ func (r *Registry) Verify(ctx context.Context, im imageref.Image, d imageref.Dig
 	}
 	v := &Verified{Image: im, Requested: d, Digest: d, Manifest: body, MediaType: mt}
 	if mt.IsIndex() {
-		p, err := r.platform(body)
+		p, m, err := r.followIndex(ctx, im, d, body)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", im.Pinned(d), err)
+			return nil, err
 		}
-		if m, ok := r.platforms.get(im.Source(), p); ok {
-			v.Manifest, v.MediaType = m.body, m.mt
-		} else {
-			if v.Manifest, v.MediaType, err = r.manifest(ctx, im, p); err != nil {
-				return nil, err
-			}
-			r.platforms.put(im.Source(), p, platformManifest{body: v.Manifest, mt: v.MediaType})
-		}
-		v.Digest = p
+		v.Digest, v.Manifest, v.MediaType = p, m.body, m.mt
 	}
 	return v, v.parse()
+}
+
+// followIndex is the manifest of this node's platform that index (im's, at
+// d) names: kept from an earlier hit of this source, else fetched, checked
+// and kept (platforms.go).
+func (r *Registry) followIndex(ctx context.Context, im imageref.Image, d imageref.Digest, index []byte) (imageref.Digest, platformManifest, error) {
+	p, err := r.platform(index)
+	if err != nil {
+		return "", platformManifest{}, fmt.Errorf("%s: %w", im.Pinned(d), err)
+	}
+	if m, ok := r.platforms.get(im.Source(), p); ok {
+		return p, m, nil
+	}
+	body, mt, err := r.manifest(ctx, im, p)
+	if err != nil {
+		return "", platformManifest{}, err
+	}
+	m := platformManifest{body: body, mt: mt}
+	r.platforms.put(im.Source(), p, m)
+	return p, m, nil
 }
 
 // Fetched is the image manifest a reference named when the daemon read
@@ -133,16 +145,9 @@ func (r *Registry) Fetch(ctx context.Context, im imageref.Image, ref string) (*F
 	if !f.mt.IsIndex() {
 		return f, nil
 	}
-	p, err := r.platform(f.manifest)
+	p, m, err := r.followIndex(ctx, im, f.Digest, f.manifest)
 	if err != nil {
 		return nil, err
-	}
-	m, ok := r.platforms.get(im.Source(), p)
-	if !ok {
-		if m.body, m.mt, err = r.manifest(ctx, im, p); err != nil {
-			return nil, err
-		}
-		r.platforms.put(im.Source(), p, m)
 	}
 	return &Fetched{Digest: p, Index: f.Digest, manifest: m.body, mt: m.mt}, nil
 }
