@@ -23,12 +23,7 @@ func TestHitReadsTheManifestWhileTheDigestRuns(t *testing.T) {
 	_, d := reg.push(t, "ml/hello:v1", "read early")
 	base := worldDir(t)
 	c := testCache(t, filepath.Join(base, "cache"), "n1")
-	srv := &Server{Cache: c, Log: c.Log}
-	sock := filepath.Join(base, "images.sock")
-	if err := srv.Listen(sock); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, sock := serveCache(t, c, base)
 	im := newImporterUnderStep(t, base, sock)
 	uri := "docker://" + reg.Host + "#ml/hello:v1"
 	if path, stderr, err := im.run(t, "get", uri); err != nil || path != c.Store.Path(d) {

@@ -161,12 +161,7 @@ func newHitRig(b *testing.B, others int) *hitRig {
 		b.Fatal(err)
 	}
 	c.Limits = Limits{Imports: 2, Images: 8, Bytes: 1 << 30}
-	srv := &Server{Cache: c, Log: c.Log}
-	sock := filepath.Join(base, "images.sock")
-	if err := srv.Listen(sock); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(srv.Close)
+	_, sock := serveCache(b, c, base)
 	bin := filepath.Join(base, "images-hit-client")
 	self, err := os.ReadFile("/proc/self/exe")
 	if err != nil {

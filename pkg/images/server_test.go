@@ -35,6 +35,19 @@ func newImporterUnderStep(t *testing.T, base, sock string) *importerUnderStep {
 	return &importerUnderStep{step: s, bin: bin}
 }
 
+// serveCache serves c on base/images.sock until the test ends (a test may
+// close it sooner).
+func serveCache(t testing.TB, c *Cache, base string) (*Server, string) {
+	t.Helper()
+	srv := &Server{Cache: c, Log: c.Log}
+	sock := filepath.Join(base, "images.sock")
+	if err := srv.Listen(sock); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv, sock
+}
+
 func (i *importerUnderStep) run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	cmd := i.step.cmd("slurmstepd: [42.0]", 65534, append([]string{i.bin}, args...)...)
@@ -53,12 +66,7 @@ func TestImporterThroughTheSocket(t *testing.T) {
 	_, d := reg.push(t, "ml/hello:v1", "through the socket")
 	base := worldDir(t)
 	c := testCache(t, filepath.Join(base, "cache"), "n1")
-	srv := &Server{Cache: c, Log: c.Log}
-	sock := filepath.Join(base, "images.sock")
-	if err := srv.Listen(sock); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, sock := serveCache(t, c, base)
 	im := newImporterUnderStep(t, base, sock)
 	uri := "docker://" + reg.Host + "#ml/hello:v1"
 	path, stderr, err := im.run(t, "get", uri)
@@ -116,12 +124,7 @@ func TestLyingRegistryThroughTheImporter(t *testing.T) {
 	hostile.lie(lyingManifests("x/evil", evil, victim))
 	base := worldDir(t)
 	c := testCache(t, filepath.Join(base, "cache"), "n1")
-	srv := &Server{Cache: c, Log: c.Log}
-	sock := filepath.Join(base, "images.sock")
-	if err := srv.Listen(sock); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, sock := serveCache(t, c, base)
 	im := newImporterUnderStep(t, base, sock)
 	path, stderr, _ := im.run(t, "get", "docker://"+hostile.Host+"#x/evil:latest")
 	if !strings.Contains(stderr, "lies about the digest") || strings.HasPrefix(path, c.Store.Dir) {

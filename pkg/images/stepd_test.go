@@ -60,12 +60,7 @@ func TestHoldsBelongToTheStep(t *testing.T) {
 	_, d := reg.push(t, "ml/hello:v1", "held")
 	base := worldDir(t)
 	c := testCache(t, filepath.Join(base, "cache"), "n1")
-	srv := &Server{Cache: c, Log: c.Log}
-	sock := filepath.Join(base, "images.sock")
-	if err := srv.Listen(sock); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, sock := serveCache(t, c, base)
 	step := newFakeStep(t, base)
 	curl := func(job, stepID string) []string {
 		body := `{"uri":"docker://` + reg.Host + `#ml/hello:v1","digest":"` + string(d) + `","job":"` + job + `","step":"` + stepID + `"}`
